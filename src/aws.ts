@@ -1,0 +1,46 @@
+/**
+ * AWS SDK v3 clients. No endpoint is hard-coded: the SDK's own configuration chain applies, so
+ * AWS_REGION, the credentials chain and AWS_ENDPOINT_URL[_DYNAMODB|_KMS|_CLOUDFORMATION] work as
+ * everywhere else (this is also how tests reach the in-process stand-ins).
+ *
+ * Every call has explicit time limits and bounded retries: a sidecar must answer "unavailable"
+ * quickly rather than hang an application's start-up.
+ */
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+// The SDK warns on every process start that Node 20 support ends; that is for us to act on
+// (the Docker image runs a newer LTS), not noise for every user's stderr.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+export const CONNECT_TIMEOUT_MS = 1000;
+export const REQUEST_TIMEOUT_MS = 3000;
+export const MAX_ATTEMPTS = 3;
+
+export interface ClientOptions {
+  region?: string;
+  /** Embedded backend: a fixed endpoint, static credentials and our own request handler. */
+  embedded?: { endpoint: string; requestHandler: NodeHttpHandler };
+}
+
+function common(opts: ClientOptions) {
+  if (opts.embedded)
+    return {
+      region: 'local',
+      endpoint: opts.embedded.endpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      requestHandler: opts.embedded.requestHandler,
+      maxAttempts: MAX_ATTEMPTS,
+    };
+  return {
+    ...(opts.region ? { region: opts.region } : {}),
+    maxAttempts: MAX_ATTEMPTS,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }),
+  };
+}
+
+export const dynamoClient = (opts: ClientOptions): DynamoDBClient => new DynamoDBClient(common(opts));
+export const kmsClient = (opts: ClientOptions): KMSClient => new KMSClient(common(opts));
+export const cloudFormationClient = (opts: ClientOptions): CloudFormationClient => new CloudFormationClient(common(opts));

@@ -1,0 +1,69 @@
+/**
+ * Wiring: builds a SecretsService for one application on either backend.
+ * - AWS: DynamoDB table and KMS alias named after the application (created by `setup`).
+ * - Embedded (--local): dynalite in the data dir and the local master key; the table is created
+ *   on first use so `create --local` works on an empty directory.
+ */
+import * as path from 'node:path';
+import { dynamoClient, kmsClient } from './aws';
+import { EmbeddedDynamo } from './embedded';
+import { KeyProvider, KmsKeyProvider, LocalKeyProvider, withDataKeyCache } from './keys';
+import { keyAlias, tableName } from './names';
+import { SecretsService } from './service';
+import { SecretStore } from './storage';
+
+export const DEFAULT_DATA_DIR = '.ecs-secrets';
+
+export interface BackendOptions {
+  app: string;
+  local: boolean;
+  dataDir?: string;
+  region?: string;
+  /** Cache decrypted data keys in memory (the daemon does; one-shot commands need not). */
+  dataKeyCache?: { max: number; ttlMs: number };
+}
+
+export interface Backend {
+  service: SecretsService;
+  /** A short description for logs: which table and key, or which data dir. */
+  description: string;
+  close(): Promise<void>;
+}
+
+export async function openBackend(opts: BackendOptions): Promise<Backend> {
+  const table = tableName(opts.app);
+  const cache = (k: KeyProvider) => (opts.dataKeyCache ? withDataKeyCache(k, opts.dataKeyCache) : k);
+  if (opts.local) {
+    const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+    const embedded = new EmbeddedDynamo(dataDir);
+    const client = dynamoClient({ embedded: { endpoint: embedded.endpoint, requestHandler: embedded.requestHandler } });
+    const store = new SecretStore(client, table);
+    const keys = cache(new LocalKeyProvider(dataDir));
+    try {
+      await store.ensureTable();
+      await keys.describe(); // creates the master key on first use
+    } catch (err) {
+      await embedded.close();
+      throw err;
+    }
+    return {
+      service: new SecretsService(opts.app, store, keys),
+      description: `embedded store in ${dataDir}, table ${table}`,
+      async close() {
+        client.destroy();
+        await embedded.close();
+      },
+    };
+  }
+  const ddb = dynamoClient({ region: opts.region });
+  const kms = kmsClient({ region: opts.region });
+  const alias = keyAlias(opts.app);
+  return {
+    service: new SecretsService(opts.app, new SecretStore(ddb, table), cache(new KmsKeyProvider(kms, alias))),
+    description: `DynamoDB table ${table}, KMS key ${alias}`,
+    async close() {
+      ddb.destroy();
+      kms.destroy();
+    },
+  };
+}

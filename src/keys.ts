@@ -1,0 +1,182 @@
+/**
+ * Key providers: where data keys come from (the outer half of envelope encryption).
+ * - KmsKeyProvider: AWS KMS GenerateDataKey/Decrypt on the application's alias, with the
+ *   EncryptionContext that lets IAM restrict a role to a namespace of names.
+ * - LocalKeyProvider: the embedded backend's stand-in for KMS: data keys wrapped with AES-GCM
+ *   under a 32-byte master key file (mode 0600) in the data dir, the context bound as AAD.
+ * - withDataKeyCache: a bounded, TTL'd memory cache of decrypted data keys, so hot reads and
+ *   re-reads after a record cache expiry make no KMS call.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { LRUCache } from 'lru-cache';
+import { AppError, fromAwsError } from './errors';
+
+export type EncryptionContext = Record<string, string>;
+
+export interface DataKey {
+  plaintext: Buffer;
+  /** The wrapped key, stored in the record's EncryptedDataKey. */
+  encrypted: Buffer;
+}
+
+export interface KeyProvider {
+  generateDataKey(context: EncryptionContext): Promise<DataKey>;
+  /** `context` undefined: a legacy record, whose data key was made without a context. */
+  decryptDataKey(encrypted: Buffer, context: EncryptionContext | undefined): Promise<Buffer>;
+  /** Confirms the key exists and is usable (health checks, setup). Returns its id. */
+  describe(): Promise<string>;
+}
+
+export function encryptionContext(app: string, name: string): EncryptionContext {
+  return { 'ecs-secrets:application': app, 'ecs-secrets:name': name };
+}
+
+export class KmsKeyProvider implements KeyProvider {
+  constructor(
+    private readonly kms: KMSClient,
+    private readonly keyId: string,
+  ) {}
+
+  async generateDataKey(context: EncryptionContext): Promise<DataKey> {
+    try {
+      const out = await this.kms.send(
+        new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: context }),
+      );
+      if (!out.Plaintext || !out.CiphertextBlob) throw new AppError('internal', 'KMS returned no data key');
+      return { plaintext: Buffer.from(out.Plaintext), encrypted: Buffer.from(out.CiphertextBlob) };
+    } catch (err) {
+      throw fromAwsError(err, `generating a data key with ${this.keyId}`);
+    }
+  }
+
+  async decryptDataKey(encrypted: Buffer, context: EncryptionContext | undefined): Promise<Buffer> {
+    try {
+      const out = await this.kms.send(new DecryptCommand({ CiphertextBlob: encrypted, EncryptionContext: context }));
+      if (!out.Plaintext) throw new AppError('internal', 'KMS returned no plaintext');
+      return Buffer.from(out.Plaintext);
+    } catch (err) {
+      throw fromAwsError(err, `decrypting a data key for ${context?.['ecs-secrets:name'] ?? 'a legacy record'}`);
+    }
+  }
+
+  async describe(): Promise<string> {
+    try {
+      const out = await this.kms.send(new DescribeKeyCommand({ KeyId: this.keyId }));
+      return out.KeyMetadata?.KeyId ?? this.keyId;
+    } catch (err) {
+      throw fromAwsError(err, `describing KMS key ${this.keyId}`);
+    }
+  }
+}
+
+const LOCAL_BLOB_VERSION = 1;
+export const MASTER_KEY_FILE = 'master.key';
+
+export class LocalKeyProvider implements KeyProvider {
+  private masterKey: Buffer | undefined;
+
+  constructor(private readonly dataDir: string) {}
+
+  async generateDataKey(context: EncryptionContext): Promise<DataKey> {
+    const plaintext = randomBytes(32);
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key(), nonce);
+    cipher.setAAD(canonicalContext(context));
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    const encrypted = Buffer.concat([Buffer.from([LOCAL_BLOB_VERSION]), nonce, body, cipher.getAuthTag()]);
+    return { plaintext, encrypted };
+  }
+
+  async decryptDataKey(encrypted: Buffer, context: EncryptionContext | undefined): Promise<Buffer> {
+    if (encrypted.length !== 1 + 12 + 32 + 16 || encrypted[0] !== LOCAL_BLOB_VERSION)
+      throw new AppError('integrity', 'integrity check failed: the data key was not made by this local master key');
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.key(), encrypted.subarray(1, 13));
+      decipher.setAAD(canonicalContext(context ?? {}));
+      decipher.setAuthTag(encrypted.subarray(45));
+      return Buffer.concat([decipher.update(encrypted.subarray(13, 45)), decipher.final()]);
+    } catch {
+      throw new AppError(
+        'integrity',
+        'integrity check failed: the data key does not match this master key and encryption context',
+      );
+    }
+  }
+
+  async describe(): Promise<string> {
+    this.key();
+    return `local:${path.join(this.dataDir, MASTER_KEY_FILE)}`;
+  }
+
+  private key(): Buffer {
+    this.masterKey ??= loadOrCreateMasterKey(this.dataDir);
+    return this.masterKey;
+  }
+}
+
+/**
+ * Read the master key, creating it on first use. Creation writes a temporary file with mode 0600
+ * and links it into place, so two processes starting at once agree on one key and neither can
+ * read a half-written file. A key readable by group or others is refused, as ssh does.
+ */
+export function loadOrCreateMasterKey(dataDir: string): Buffer {
+  const file = path.join(dataDir, MASTER_KEY_FILE);
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (!fs.existsSync(file)) {
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    fs.writeFileSync(tmp, randomBytes(32), { mode: 0o600, flag: 'wx' });
+    try {
+      fs.linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+  const st = fs.statSync(file);
+  if ((st.mode & 0o077) !== 0)
+    throw new AppError(
+      'access_denied',
+      `refusing to use master key ${file}: it is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`,
+    );
+  const key = fs.readFileSync(file);
+  if (key.length !== 32) throw new AppError('integrity', `master key ${file} has ${key.length} bytes, expected 32`);
+  return key;
+}
+
+/** Sorted-key JSON, so the same context always binds the same bytes. */
+function canonicalContext(context: EncryptionContext): Buffer {
+  const sorted = Object.keys(context)
+    .sort()
+    .map((k) => [k, context[k]]);
+  return Buffer.from(JSON.stringify(sorted), 'utf8');
+}
+
+export interface DataKeyCacheOptions {
+  max: number;
+  ttlMs: number;
+}
+
+/**
+ * Cache decrypted data keys. The cache key includes the encryption context, so a record moved to
+ * another name never gets a key that KMS would have refused for it.
+ */
+export function withDataKeyCache(inner: KeyProvider, opts: DataKeyCacheOptions): KeyProvider {
+  if (opts.ttlMs <= 0 || opts.max <= 0) return inner;
+  const cache = new LRUCache<string, Buffer>({ max: opts.max, ttl: opts.ttlMs });
+  return {
+    generateDataKey: (context) => inner.generateDataKey(context),
+    describe: () => inner.describe(),
+    async decryptDataKey(encrypted, context) {
+      const id = `${context ? JSON.stringify(canonicalContext(context).toString()) : 'legacy'}|${encrypted.toString('base64')}`;
+      const hit = cache.get(id);
+      if (hit) return hit;
+      const key = await inner.decryptDataKey(encrypted, context);
+      cache.set(id, key);
+      return key;
+    },
+  };
+}

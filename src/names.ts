@@ -1,0 +1,61 @@
+/** Names and validation rules shared by every front end (compatible with the original). */
+import { AppError } from './errors';
+
+export const APP_NAME_RULE = /^[A-Za-z][A-Za-z0-9-]{0,63}$/;
+export const SECRET_NAME_RULE = /^[A-Za-z0-9._-]{1,255}$/;
+/** The payload limit: 64 KiB of UTF-8, the same for the CLI and the daemon. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+
+export const stackName = (app: string): string => `ECS-Secrets-${app}`;
+export const tableName = (app: string): string => `ECS-Secrets-${app}-Secrets`;
+/** "Masker" is the original's spelling; keeping it lets existing stacks work unchanged. */
+export const keyAlias = (app: string): string => `alias/ECSSecretsMaskerKey-${app}`;
+
+export function validateAppName(app: unknown): string {
+  if (typeof app !== 'string' || app === '')
+    throw new AppError('usage', 'missing application name: pass --application-name or set ECS_SECRETS_APPLICATION_NAME');
+  if (!APP_NAME_RULE.test(app))
+    throw new AppError(
+      'usage',
+      `invalid application name ${quote(app)}: it must start with a letter and contain only letters, digits and '-' (at most 64 characters)`,
+    );
+  return app;
+}
+
+export function validateSecretName(name: unknown): string {
+  if (typeof name !== 'string' || name === '') throw new AppError('usage', 'missing secret name');
+  if (!SECRET_NAME_RULE.test(name) || name === '.' || name === '..')
+    throw new AppError(
+      'usage',
+      `invalid secret name ${quote(name)}: use 1 to 255 characters from A-Z a-z 0-9 . _ - (dots make namespaces, e.g. com.foo.app1.mysql)`,
+    );
+  return name;
+}
+
+/** Serials are positive integers written in plain decimal: no signs, exponents, fractions or leading zeros. */
+export function parseSerial(value: unknown): number {
+  const s = typeof value === 'number' ? String(value) : value;
+  if (typeof s !== 'string' || !/^[1-9][0-9]{0,15}$/.test(s) || !Number.isSafeInteger(Number(s)))
+    throw new AppError('usage', `invalid serial ${quote(String(value))}: it must be a positive whole number (1, 2, 3, ...)`);
+  return Number(s);
+}
+
+/** Payloads are UTF-8 text, 1 byte to 64 KiB. */
+export function validatePayload(payload: Buffer | string): string {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  if (bytes.length === 0) throw new AppError('usage', 'the payload is empty');
+  if (bytes.length > MAX_PAYLOAD_BYTES)
+    throw new AppError('too_large', `the payload is ${bytes.length} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes (64 KiB)`);
+  if (typeof payload === 'string') return payload;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new AppError('usage', 'the payload is not valid UTF-8 text');
+  }
+}
+
+/** Quote user input for an error message, shortened so a 300-character name stays one readable line. */
+function quote(s: string): string {
+  const short = s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  return JSON.stringify(short);
+}

@@ -1,0 +1,128 @@
+/**
+ * The secrets service: versioned secrets for one application, put together from the table
+ * (storage.ts), a key provider (keys.ts) and payload sealing (crypto.ts). Both front ends, the
+ * CLI and the daemon, go through this class and nothing below it.
+ */
+import { randomInt } from 'node:crypto';
+import { openLegacy, openV2, sealV2 } from './crypto';
+import { AppError } from './errors';
+import { EncryptionContext, KeyProvider, encryptionContext } from './keys';
+import { validatePayload, validateSecretName } from './names';
+import { SecretItem, SecretStore, VersionInfo } from './storage';
+
+export const FORMAT_V2 = 2;
+
+/** The JSON shape of a fetched secret, as the original printed and served it. */
+export interface SecretRecord {
+  name: string;
+  serial: number;
+  payload: string;
+  active: boolean;
+}
+
+export interface Created {
+  name: string;
+  serial: number;
+}
+
+/** How many times a create retries when another writer took its serial. */
+const MAX_CREATE_ATTEMPTS = 100;
+
+export class SecretsService {
+  constructor(
+    readonly app: string,
+    readonly store: SecretStore,
+    readonly keys: KeyProvider,
+  ) {}
+
+  /**
+   * Store a new version. The serial is the latest + 1, claimed by a conditional put; when another
+   * writer claims it first we re-read the latest and try again, so concurrent creates never
+   * overwrite each other. The data key is made once per call (its context names the secret, not
+   * the serial); the payload is re-sealed for each serial tried, since the serial is in the AAD.
+   */
+  async create(nameIn: string, payloadIn: string | Buffer): Promise<Created> {
+    const name = validateSecretName(nameIn);
+    const plaintext = Buffer.from(validatePayload(payloadIn), 'utf8');
+    const dataKey = await this.keys.generateDataKey(this.context(name));
+    try {
+      let serial = (await this.store.latestSerial(name)) + 1;
+      for (let attempt = 1; attempt <= MAX_CREATE_ATTEMPTS; attempt++) {
+        const item: SecretItem = {
+          name,
+          serial,
+          encryptedData: sealV2(dataKey.plaintext, plaintext, { app: this.app, name, serial }),
+          encryptedDataKey: dataKey.encrypted.toString('base64'),
+          active: true,
+          format: FORMAT_V2,
+          createdAt: new Date().toISOString(),
+        };
+        if (await this.store.putNew(item)) return { name, serial };
+        // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
+        await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
+        serial = Math.max(serial + 1, (await this.store.latestSerial(name)) + 1);
+      }
+      throw new AppError('conflict', `could not store a new version of ${name}: too many concurrent writers, try again`);
+    } finally {
+      dataKey.plaintext.fill(0);
+      plaintext.fill(0);
+    }
+  }
+
+  /** The latest active version, or one serial (a revoked one comes back with an empty payload). */
+  async fetch(nameIn: string, serial?: number): Promise<SecretRecord> {
+    const name = validateSecretName(nameIn);
+    const item = serial === undefined ? await this.store.latestActive(name) : await this.store.get(name, serial);
+    if (!item)
+      throw new AppError(
+        'not_found',
+        serial === undefined ? `secret ${name} not found (no active version)` : `secret ${name} has no serial ${serial}`,
+      );
+    return this.open(item);
+  }
+
+  /** Decrypt a stored item into the record served to users. Revoked items are never decrypted. */
+  async open(item: SecretItem): Promise<SecretRecord> {
+    const { name, serial } = item;
+    if (!item.active) return { name, serial, payload: '', active: false };
+    const encryptedKey = Buffer.from(item.encryptedDataKey, 'base64');
+    let payload: Buffer;
+    if (item.format === undefined) {
+      const dataKey = await this.keys.decryptDataKey(encryptedKey, undefined);
+      payload = openLegacy(dataKey, item.encryptedData, `${name} serial ${serial}`);
+    } else if (item.format === FORMAT_V2) {
+      const dataKey = await this.keys.decryptDataKey(encryptedKey, this.context(name));
+      payload = openV2(dataKey, item.encryptedData, { app: this.app, name, serial });
+    } else {
+      throw new AppError('integrity', `${name} serial ${serial} has record format ${item.format}, which this version cannot read`);
+    }
+    return { name, serial, payload: payload.toString('utf8'), active: true };
+  }
+
+  async revoke(nameIn: string, serial: number): Promise<{ name: string; serial: number; active: false }> {
+    const name = validateSecretName(nameIn);
+    await this.store.revoke(name, serial);
+    return { name, serial, active: false };
+  }
+
+  list(): Promise<Array<{ name: string; latestSerial: number }>> {
+    return this.store.listNames();
+  }
+
+  async history(nameIn: string): Promise<VersionInfo[]> {
+    const name = validateSecretName(nameIn);
+    const versions = await this.store.history(name);
+    if (versions.length === 0) throw new AppError('not_found', `secret ${name} not found`);
+    return versions;
+  }
+
+  /** Reaches the table and the key once: what /health and setup --local check. */
+  async check(): Promise<void> {
+    await this.store.describe();
+    await this.keys.describe();
+  }
+
+  private context(name: string): EncryptionContext {
+    return encryptionContext(this.app, name);
+  }
+}

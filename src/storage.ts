@@ -1,0 +1,266 @@
+/**
+ * The DynamoDB table: one item per (Name, Serial) version, in the original's layout plus
+ * Format/CreatedAt/RevokedAt. This module knows items and conditions, nothing of encryption.
+ */
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  QueryCommandInput,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { AppError, fromAwsError } from './errors';
+
+/** A stored version, as the table holds it. `format` undefined = written by the original. */
+export interface SecretItem {
+  name: string;
+  serial: number;
+  encryptedData: string;
+  encryptedDataKey: string;
+  active: boolean;
+  format?: number;
+  createdAt?: string;
+  revokedAt?: string;
+}
+
+export interface VersionInfo {
+  serial: number;
+  active: boolean;
+  createdAt: string | null;
+}
+
+interface RawItem {
+  Name: string;
+  Serial: number;
+  EncryptedData?: string;
+  EncryptedDataKey?: string;
+  Active?: boolean;
+  Format?: number;
+  CreatedAt?: string;
+  RevokedAt?: string;
+}
+
+export class SecretStore {
+  readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    readonly table: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  /** Write a new version; false if (Name, Serial) already exists (another writer won it). */
+  async putNew(item: SecretItem): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: toRaw(item),
+          ConditionExpression: 'attribute_not_exists(#n)',
+          ExpressionAttributeNames: { '#n': 'Name' },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if ((err as Error).name === 'ConditionalCheckFailedException') return false;
+      throw fromAwsError(err, `writing a version of ${item.name}`);
+    }
+  }
+
+  /** The highest serial of a name, active or not; 0 when there is none. */
+  async latestSerial(name: string): Promise<number> {
+    const out = await this.query(name, { Limit: 1, ProjectionExpression: '#s' }, `reading ${name}`);
+    return out.items[0]?.Serial ?? 0;
+  }
+
+  /** The newest active version, skipping revoked ones (the original returned a revoked latest). */
+  async latestActive(name: string): Promise<SecretItem | undefined> {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      // Small pages: the newest version is almost always active, so one round trip reads one item.
+      const page = await this.query(name, { Limit: 4, ExclusiveStartKey: startKey }, `reading ${name}`);
+      const hit = page.items.find((i) => i.Active === true);
+      if (hit) return fromRaw(hit);
+      startKey = page.lastKey;
+    } while (startKey);
+    return undefined;
+  }
+
+  async get(name: string, serial: number): Promise<SecretItem | undefined> {
+    try {
+      const out = await this.doc.send(
+        new GetCommand({ TableName: this.table, Key: { Name: name, Serial: serial }, ConsistentRead: true }),
+      );
+      return out.Item ? fromRaw(out.Item as RawItem) : undefined;
+    } catch (err) {
+      throw fromAwsError(err, `reading ${name} serial ${serial}`);
+    }
+  }
+
+  /**
+   * Mark a version revoked. Conditional on the item existing, so revoking an unknown serial writes
+   * nothing (the original's unconditional update created a phantom item). Idempotent.
+   */
+  async revoke(name: string, serial: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { Name: name, Serial: serial },
+          UpdateExpression: 'SET #a = :f, #r = if_not_exists(#r, :now)',
+          ConditionExpression: 'attribute_exists(#n)',
+          ExpressionAttributeNames: { '#a': 'Active', '#r': 'RevokedAt', '#n': 'Name' },
+          ExpressionAttributeValues: { ':f': false, ':now': new Date().toISOString() },
+        }),
+      );
+    } catch (err) {
+      if ((err as Error).name === 'ConditionalCheckFailedException')
+        throw new AppError('not_found', `secret ${name} has no serial ${serial}`);
+      throw fromAwsError(err, `revoking ${name} serial ${serial}`);
+    }
+  }
+
+  /** Every version of a name, oldest first, without the encrypted fields. */
+  async history(name: string): Promise<VersionInfo[]> {
+    const versions: VersionInfo[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.query(
+        name,
+        { ScanIndexForward: true, ProjectionExpression: '#s, Active, CreatedAt', ExclusiveStartKey: startKey },
+        `reading the history of ${name}`,
+      );
+      for (const i of page.items)
+        versions.push({ serial: Number(i.Serial), active: i.Active === true, createdAt: i.CreatedAt ?? null });
+      startKey = page.lastKey;
+    } while (startKey);
+    return versions;
+  }
+
+  /** All names with their highest serial, by a paginated scan of the keys only. */
+  async listNames(): Promise<Array<{ name: string; latestSerial: number }>> {
+    const latest = new Map<string, number>();
+    let startKey: Record<string, unknown> | undefined;
+    try {
+      do {
+        const page = await this.doc.send(
+          new ScanCommand({
+            TableName: this.table,
+            ProjectionExpression: '#n, #s',
+            ExpressionAttributeNames: { '#n': 'Name', '#s': 'Serial' },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const i of (page.Items ?? []) as RawItem[])
+          latest.set(i.Name, Math.max(latest.get(i.Name) ?? 0, Number(i.Serial)));
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+    } catch (err) {
+      throw fromAwsError(err, 'listing secrets');
+    }
+    return [...latest.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, latestSerial]) => ({ name, latestSerial }));
+  }
+
+  /** Confirms the table exists and is reachable (health checks). */
+  async describe(): Promise<void> {
+    try {
+      await this.doc.send(new DescribeTableCommand({ TableName: this.table }));
+    } catch (err) {
+      throw fromAwsError(err, `describing table ${this.table}`);
+    }
+  }
+
+  /** Create the table if it is missing (embedded backend only: on AWS, setup's stack owns it). */
+  async ensureTable(): Promise<void> {
+    try {
+      const out = await this.doc.send(new DescribeTableCommand({ TableName: this.table }));
+      if (out.Table?.TableStatus === 'ACTIVE') return;
+    } catch (err) {
+      if ((err as Error).name !== 'ResourceNotFoundException') throw fromAwsError(err, `describing table ${this.table}`);
+      try {
+        await this.doc.send(
+          new CreateTableCommand({
+            TableName: this.table,
+            KeySchema: [
+              { AttributeName: 'Name', KeyType: 'HASH' },
+              { AttributeName: 'Serial', KeyType: 'RANGE' },
+            ],
+            AttributeDefinitions: [
+              { AttributeName: 'Name', AttributeType: 'S' },
+              { AttributeName: 'Serial', AttributeType: 'N' },
+            ],
+            BillingMode: 'PAY_PER_REQUEST',
+          }),
+        );
+      } catch (createErr) {
+        // Another process created it first: fine, wait for it below.
+        if ((createErr as Error).name !== 'ResourceInUseException') throw fromAwsError(createErr, `creating table ${this.table}`);
+      }
+    }
+    for (let i = 0; i < 100; i++) {
+      const out = await this.doc.send(new DescribeTableCommand({ TableName: this.table }));
+      if (out.Table?.TableStatus === 'ACTIVE') return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new AppError('unavailable', `table ${this.table} did not become ACTIVE`);
+  }
+
+  private async query(
+    name: string,
+    extra: Partial<QueryCommandInput>,
+    what: string,
+  ): Promise<{ items: RawItem[]; lastKey?: Record<string, unknown> }> {
+    try {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: '#n = :n',
+          ExpressionAttributeNames: { '#n': 'Name', ...(extra.ProjectionExpression?.includes('#s') ? { '#s': 'Serial' } : {}) },
+          ExpressionAttributeValues: { ':n': name },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          ...extra,
+        }),
+      );
+      return { items: (out.Items ?? []) as RawItem[], lastKey: out.LastEvaluatedKey };
+    } catch (err) {
+      throw fromAwsError(err, what);
+    }
+  }
+}
+
+function toRaw(i: SecretItem): RawItem {
+  return {
+    Name: i.name,
+    Serial: i.serial,
+    EncryptedData: i.encryptedData,
+    EncryptedDataKey: i.encryptedDataKey,
+    Active: i.active,
+    Format: i.format,
+    CreatedAt: i.createdAt,
+    RevokedAt: i.revokedAt,
+  };
+}
+
+function fromRaw(r: RawItem): SecretItem {
+  return {
+    name: r.Name,
+    serial: Number(r.Serial),
+    encryptedData: r.EncryptedData ?? '',
+    encryptedDataKey: r.EncryptedDataKey ?? '',
+    active: r.Active === true,
+    format: r.Format === undefined ? undefined : Number(r.Format),
+    createdAt: r.CreatedAt,
+    revokedAt: r.RevokedAt,
+  };
+}

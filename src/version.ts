@@ -1,0 +1,19 @@
+/** The package version, read once from package.json (two levels up from dist/src or src/). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+function readVersion(): string {
+  for (const dir of [path.join(__dirname, '..'), path.join(__dirname, '..', '..')]) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+      if (pkg.name === 'ecs-secrets') return String(pkg.version);
+    } catch {
+      // try the next candidate
+    }
+  }
+  return '0.0.0';
+}
+
+export const VERSION = readVersion();
+/** The REST API version the daemon serves (/latest and /v1 are the same routes). */
+export const API_VERSION = 'v1';
