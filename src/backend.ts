@@ -5,6 +5,9 @@
  *   on first use so `create --local` works on an empty directory.
  */
 import * as path from 'node:path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import type { MiddlewareStack } from '@smithy/types';
 import { dynamoClient, kmsClient } from './aws';
 import { EmbeddedDynamo } from './embedded';
 import { KeyProvider, KmsKeyProvider, LocalKeyProvider, withDataKeyCache } from './keys';
@@ -21,6 +24,29 @@ export interface BackendOptions {
   region?: string;
   /** Cache decrypted data keys in memory (the daemon does; one-shot commands need not). */
   dataKeyCache?: { max: number; ttlMs: number };
+  /** Called after every DynamoDB/KMS call (metrics). `error` is the error name on failure. */
+  onBackendCall?: BackendCallHook;
+}
+
+export type BackendCallHook = (service: 'dynamodb' | 'kms', operation: string, error?: string) => void;
+
+/** Count calls at the SDK's middleware stack: one per logical call, retries included in it. */
+function instrument(client: DynamoDBClient | KMSClient, service: 'dynamodb' | 'kms', hook?: BackendCallHook): void {
+  if (!hook) return;
+  (client.middlewareStack as MiddlewareStack<object, object>).add(
+    (next, context) => async (args) => {
+      const operation = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+      try {
+        const out = await next(args);
+        hook(service, operation);
+        return out;
+      } catch (err) {
+        hook(service, operation, (err as Error)?.name ?? 'Error');
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'ecsSecretsBackendMetrics' },
+  );
 }
 
 export interface Backend {
@@ -37,6 +63,7 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
     const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
     const embedded = new EmbeddedDynamo(dataDir);
     const client = dynamoClient({ embedded: { endpoint: embedded.endpoint, requestHandler: embedded.requestHandler } });
+    instrument(client, 'dynamodb', opts.onBackendCall);
     const store = new SecretStore(client, table);
     const keys = cache(new LocalKeyProvider(dataDir));
     try {
@@ -57,6 +84,8 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
   }
   const ddb = dynamoClient({ region: opts.region });
   const kms = kmsClient({ region: opts.region });
+  instrument(ddb, 'dynamodb', opts.onBackendCall);
+  instrument(kms, 'kms', opts.onBackendCall);
   const alias = keyAlias(opts.app);
   return {
     service: new SecretsService(opts.app, new SecretStore(ddb, table), cache(new KmsKeyProvider(kms, alias))),

@@ -6,6 +6,7 @@
 export type ErrorKind =
   | 'usage' // malformed command line or request: bad flag, name, serial, JSON
   | 'too_large' // payload or body over the size limit
+  | 'unsupported_media' // daemon: a body that is not JSON
   | 'not_found' // unknown secret or serial
   | 'unauthorized' // daemon: missing or wrong token
   | 'forbidden' // daemon: write on a --read-only daemon
@@ -19,6 +20,7 @@ export type ErrorKind =
 export const ERROR_TABLE: Readonly<Record<ErrorKind, { exitCode: number; httpStatus: number }>> = {
   usage: { exitCode: 2, httpStatus: 400 },
   too_large: { exitCode: 2, httpStatus: 413 },
+  unsupported_media: { exitCode: 2, httpStatus: 415 },
   not_found: { exitCode: 1, httpStatus: 404 },
   unauthorized: { exitCode: 1, httpStatus: 401 },
   forbidden: { exitCode: 1, httpStatus: 403 },

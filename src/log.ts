@@ -6,7 +6,7 @@ import pino, { Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(opts: { debug?: boolean; level?: pino.LevelWithSilent } = {}): Logger {
+export function createLogger(opts: { debug?: boolean; level?: pino.LevelWithSilent; daemon?: boolean } = {}): Logger {
   return pino(
     {
       name: 'ecs-secrets',
@@ -14,7 +14,8 @@ export function createLogger(opts: { debug?: boolean; level?: pino.LevelWithSile
       base: { pid: process.pid },
       redact: { paths: ['payload', '*.payload', 'body.payload', 'plaintext', '*.plaintext', 'token', '*.token'], censor: '[redacted]' },
     },
-    // Synchronous: a one-shot command exits right after logging, and a line must not be lost.
-    pino.destination({ fd: 2, sync: true }),
+    // One-shot commands log synchronously: they exit right after, and a line must not be lost.
+    // The daemon logs a line per request, so it buffers (flushed at shutdown).
+    pino.destination({ fd: 2, sync: !opts.daemon }),
   );
 }

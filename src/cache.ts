@@ -1,0 +1,122 @@
+/**
+ * The daemon's read cache. lru-cache holds the entries (bounded count, and a maximum age of
+ * TTL + stale window); this class adds what a sidecar needs on top:
+ * - an entry is *fresh* for `ttlMs` and served without a backend call;
+ * - concurrent misses for one key share one backend read;
+ * - when the backend fails with "unavailable", an entry younger than TTL + `staleMs` is served and
+ *   flagged stale (never for any other error: access denied or not found must surface);
+ * - a revoke this daemon learns of removes the revoked version from every entry at once.
+ * Entries keep the response body already serialised, so the hot path only writes bytes.
+ */
+import { LRUCache } from 'lru-cache';
+import { AppError } from './errors';
+import { SecretRecord } from './service';
+
+export interface CachedSecret {
+  record: SecretRecord;
+  /** The JSON response body, serialised once. */
+  body: Buffer;
+  fetchedAt: number;
+}
+
+export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'bypass';
+
+export interface CacheOptions {
+  ttlMs: number;
+  staleMs: number;
+  max: number;
+  now?: () => number;
+}
+
+/** Cache key of the latest active version (`name`) or one serial (`name#serial`). */
+export const cacheKey = (name: string, serial?: number): string => (serial === undefined ? name : `${name}#${serial}`);
+
+export class SecretCache {
+  private readonly entries: LRUCache<string, CachedSecret> | undefined;
+  private readonly inflight = new Map<string, Promise<CachedSecret>>();
+  /** Bumped by every invalidation, so a read that started before a write cannot re-cache old data. */
+  private epoch = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: CacheOptions) {
+    this.now = opts.now ?? Date.now;
+    // ttl 0 turns caching off entirely: no stale serving either, since nothing is kept.
+    if (opts.ttlMs > 0)
+      this.entries = new LRUCache({ max: opts.max, ttl: opts.ttlMs + opts.staleMs, ttlAutopurge: false });
+  }
+
+  /** A fresh entry, or undefined. The hot path's only question. */
+  fresh(key: string): CachedSecret | undefined {
+    const e = this.entries?.get(key);
+    return e && this.now() - e.fetchedAt < this.opts.ttlMs ? e : undefined;
+  }
+
+  /**
+   * Serve `key` from the cache or load it. `bypass` (Cache-Control: no-cache) forces a backend
+   * read but still refreshes the entry and may still fall back to a stale one on failure.
+   */
+  async get(
+    key: string,
+    load: () => Promise<SecretRecord>,
+    bypass = false,
+  ): Promise<{ entry: CachedSecret; outcome: CacheOutcome }> {
+    if (!bypass) {
+      const hit = this.fresh(key);
+      if (hit) return { entry: hit, outcome: 'hit' };
+    }
+    try {
+      return { entry: await this.loadOnce(key, load), outcome: bypass ? 'bypass' : 'miss' };
+    } catch (err) {
+      const old = this.entries?.get(key);
+      if (old && err instanceof AppError && err.kind === 'unavailable' && this.now() - old.fetchedAt < this.opts.ttlMs + this.opts.staleMs)
+        return { entry: old, outcome: 'stale' };
+      throw err;
+    }
+  }
+
+  /** A new version was written through this daemon: the next latest read must see it. */
+  invalidateLatest(name: string): void {
+    this.epoch++;
+    this.inflight.delete(cacheKey(name));
+    this.entries?.delete(cacheKey(name));
+  }
+
+  /** This daemon learnt that `name` serial `serial` is revoked: never serve it again, fresh or stale. */
+  markRevoked(name: string, serial: number): void {
+    if (!this.entries) return;
+    this.epoch++;
+    this.inflight.delete(cacheKey(name));
+    this.inflight.delete(cacheKey(name, serial));
+    const latest = this.entries.get(cacheKey(name));
+    if (latest && latest.record.serial === serial) this.entries.delete(cacheKey(name));
+    const revoked: SecretRecord = { name, serial, payload: '', active: false };
+    this.entries.set(cacheKey(name, serial), entryOf(revoked, this.now()));
+  }
+
+  get size(): number {
+    return this.entries?.size ?? 0;
+  }
+
+  private loadOnce(key: string, load: () => Promise<SecretRecord>): Promise<CachedSecret> {
+    const pending = this.inflight.get(key);
+    if (pending) return pending;
+    const epoch = this.epoch;
+    const p: Promise<CachedSecret> = load()
+      .then((record) => {
+        const entry = entryOf(record, this.now());
+        if (!record.active) this.markRevoked(record.name, record.serial);
+        // A by-serial read that finds the version revoked also retires it as "latest" (above).
+        else if (epoch === this.epoch) this.entries?.set(key, entry);
+        return entry;
+      })
+      .finally(() => {
+        if (this.inflight.get(key) === p) this.inflight.delete(key);
+      });
+    this.inflight.set(key, p);
+    return p;
+  }
+}
+
+function entryOf(record: SecretRecord, fetchedAt: number): CachedSecret {
+  return { record, body: Buffer.from(JSON.stringify(record)), fetchedAt };
+}

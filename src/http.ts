@@ -1,0 +1,322 @@
+/**
+ * The daemon's HTTP server: the contract's routes under /latest and /v1.
+ *
+ * Two layers share one set of helpers (auth, headers, serialisation, metrics, request logs):
+ * - the hot path answers `GET /{latest,v1}/secrets/:name[/:serial]` straight from a fresh cache
+ *   entry, before express, because a sidecar's whole job is that one request;
+ * - express handles everything else: misses, writes, health, metrics, errors.
+ * Either way the response, headers, metrics and log line are the same.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { NextFunction, Request, Response } from 'express';
+import { CacheOutcome, CachedSecret, SecretCache, cacheKey } from './cache';
+import { AppError } from './errors';
+import type { Logger } from './log';
+import { Metrics } from './metrics';
+import { MAX_PAYLOAD_BYTES, parseSerial, validatePayload, validateSecretName } from './names';
+import type { SecretRecord, SecretsService } from './service';
+import { API_VERSION, VERSION } from './version';
+
+export interface DaemonOptions {
+  service: SecretsService;
+  cache: SecretCache;
+  metrics: Metrics;
+  logger: Logger;
+  /** When set, every route but /health needs header X-ECS-Secrets-Token with this value. */
+  token?: string;
+  readOnly: boolean;
+  /** A read that takes longer than this answers 503 (the SDK keeps retrying in the background). */
+  readDeadlineMs: number;
+}
+
+export const TOKEN_HEADER = 'x-ecs-secrets-token';
+export const CACHE_HEADER = 'X-ECS-Secrets-Cache';
+/**
+ * JSON bodies may escape a 64 KiB payload to several times its size ("\u0000"); the body limit
+ * leaves room for that, and the payload itself is then held to 64 KiB (413 either way).
+ */
+const BODY_LIMIT_BYTES = 6 * MAX_PAYLOAD_BYTES + 1024;
+const HOT_PATH = /^\/(latest|v1)\/secrets\/([A-Za-z0-9._-]{1,255})(?:\/([0-9]{1,16}))?\/?(?:\?.*)?$/;
+const HEALTH_PATH = /^(?:\/(?:latest|v1))?\/health\/?(?:\?.*)?$/;
+
+export class DaemonServer {
+  readonly server: http.Server;
+  readonly app: express.Express;
+  /** True once the table and the key have been reached; /health answers 503 until then. */
+  ready = false;
+  private readonly tokenDigest: Buffer | undefined;
+  private readonly bootId = randomBytes(3).toString('hex');
+  private requestCount = 0;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
+    this.app = this.buildApp();
+    this.server = http.createServer((req, res) => {
+      if (!this.tryHotPath(req, res)) this.app(req, res);
+    });
+    // Slow-loris and idle-socket bounds for a server that lives next to the application.
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
+    this.server.keepAliveTimeout = 65_000;
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stop accepting, let in-flight requests finish, then resolve. Idle keep-alive sockets are closed. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
+  // ---- shared helpers: both layers answer through these ----
+
+  private requestId(req: http.IncomingMessage): string {
+    const given = req.headers['x-request-id'];
+    if (typeof given === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(given)) return given;
+    return `${this.bootId}-${(++this.requestCount).toString(36)}`;
+  }
+
+  /** undefined when allowed; the error to answer otherwise. */
+  private authorize(req: http.IncomingMessage): AppError | undefined {
+    if (!this.tokenDigest) return undefined;
+    const given = req.headers[TOKEN_HEADER];
+    if (typeof given !== 'string' || given === '')
+      return new AppError('unauthorized', `missing ${TOKEN_HEADER} header`);
+    // Compare digests: constant time, and independent of the token's length.
+    if (!timingSafeEqual(digest(given), this.tokenDigest)) return new AppError('unauthorized', `wrong ${TOKEN_HEADER}`);
+    return undefined;
+  }
+
+  private send(res: http.ServerResponse, status: number, body: Buffer, headers: Record<string, string> = {}): void {
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': body.length,
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      ...headers,
+    });
+    res.end(body);
+  }
+
+  private sendError(res: http.ServerResponse, err: AppError, reqId: string): void {
+    const message = err.kind === 'internal' ? `internal error (request ${reqId})` : err.message;
+    this.send(res, err.httpStatus, Buffer.from(JSON.stringify({ error: message })));
+  }
+
+  private sendSecret(res: http.ServerResponse, entry: CachedSecret, outcome: CacheOutcome): void {
+    const headers: Record<string, string> = { [CACHE_HEADER]: outcome };
+    if (outcome === 'stale') {
+      const age = Math.round((Date.now() - entry.fetchedAt) / 1000);
+      headers['Age'] = String(age);
+      headers['Warning'] = '110 - "Response is Stale"';
+    }
+    this.send(res, 200, entry.body, headers);
+  }
+
+  private observe(method: string, route: string, status: number, startNs: bigint, reqId: string, extra?: object): void {
+    const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+    this.opts.metrics.requests.inc({ method, route, status: String(status) });
+    this.opts.metrics.latency.observe({ method, route }, seconds);
+    this.opts.logger.info(
+      { reqId, method, route, status, ms: Math.round(seconds * 1e6) / 1e3, ...extra },
+      'request',
+    );
+  }
+
+  // ---- hot path ----
+
+  /** Answer a cached GET of a secret without express; false hands the request on. */
+  private tryHotPath(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (req.method !== 'GET' || !req.url) return false;
+    const m = HOT_PATH.exec(req.url);
+    if (!m || (m[2] === 'version' && m[3] === undefined)) return false;
+    const cc = req.headers['cache-control'];
+    if (cc !== undefined && /no-cache/i.test(cc)) return false;
+    const serial = m[3] === undefined ? undefined : Number(m[3]);
+    if (serial !== undefined && !(serial >= 1 && m[3][0] !== '0')) return false;
+    if (this.authorize(req)) return false; // express answers the 401, with the same helper
+    const entry = this.opts.cache.fresh(cacheKey(m[2], serial));
+    if (!entry) return false;
+    const start = process.hrtime.bigint();
+    const reqId = this.requestId(req);
+    res.setHeader('X-Request-Id', reqId);
+    this.opts.metrics.cacheOutcome('hit');
+    this.sendSecret(res, entry, 'hit');
+    this.observe('GET', serial === undefined ? `/${m[1]}/secrets/:name` : `/${m[1]}/secrets/:name/:serial`, 200, start, reqId, {
+      cache: 'hit',
+    });
+    return true;
+  }
+
+  // ---- express: everything else ----
+
+  private buildApp(): express.Express {
+    const app = express();
+    app.disable('x-powered-by');
+    app.disable('etag');
+    app.set('query parser', 'simple');
+
+    app.use((req, res, next) => {
+      const start = process.hrtime.bigint();
+      const reqId = this.requestId(req);
+      res.locals.reqId = reqId;
+      res.setHeader('X-Request-Id', reqId);
+      res.on('finish', () => {
+        // The prefix is recorded on the way in: express has unwound req.baseUrl by 'finish'.
+        const route = req.route ? `${res.locals.prefix ?? ''}${req.route.path}` : 'unmatched';
+        this.observe(req.method, route, res.statusCode, start, reqId, res.locals.cache ? { cache: res.locals.cache } : undefined);
+      });
+      if (HEALTH_PATH.test(req.originalUrl)) return next();
+      const denied = this.authorize(req);
+      return denied ? this.sendError(res, denied, reqId) : next();
+    });
+
+    const health = (_req: Request, res: Response) =>
+      this.ready
+        ? this.send(res, 200, Buffer.from('{"status":"ok"}'))
+        : this.send(res, 503, Buffer.from('{"status":"starting","error":"the table and key have not been reached yet"}'));
+    const metrics = async (_req: Request, res: Response) => {
+      res.setHeader('Content-Type', this.opts.metrics.registry.contentType);
+      res.send(await this.opts.metrics.registry.metrics());
+    };
+    const version = (_req: Request, res: Response) =>
+      this.send(
+        res,
+        200,
+        Buffer.from(JSON.stringify({ application: 'ecs-secrets', applicationVersion: VERSION, apiVersion: API_VERSION })),
+      );
+
+    app.get('/health', health);
+    app.get('/metrics', metrics);
+    app.get('/version', version);
+
+    const r = express.Router();
+    r.get('/health', health);
+    r.get('/metrics', metrics);
+    r.get('/version', version);
+    r.get('/secrets/version', version); // before /secrets/:name, as the original: "version" is not a secret name here
+    r.get('/secrets/:name', (req, res) => this.getSecret(req, res, undefined));
+    r.get('/secrets/:name/:serial', (req, res) => this.getSecret(req, res, req.params.serial as string));
+    r.post('/secrets/:name', this.refuseIfReadOnly, this.jsonBody(), async (req, res) => {
+      const name = validateSecretName(req.params.name);
+      const body = req.body as unknown;
+      if (typeof body !== 'object' || body === null || Array.isArray(body) || typeof (body as { payload?: unknown }).payload !== 'string')
+        throw new AppError('usage', 'the body must be a JSON object {"payload": "<string>"}');
+      const payload = validatePayload((body as { payload: string }).payload);
+      const created = await this.opts.service.create(name, payload);
+      this.opts.cache.invalidateLatest(name);
+      this.send(res, 201, Buffer.from(JSON.stringify(created)));
+    });
+    r.post('/revoke/:name/:serial', this.refuseIfReadOnly, async (req, res) => {
+      const name = validateSecretName(req.params.name);
+      const serial = parseSerial(req.params.serial);
+      const revoked = await this.opts.service.revoke(name, serial);
+      this.opts.cache.markRevoked(name, serial);
+      this.send(res, 200, Buffer.from(JSON.stringify(revoked)));
+    });
+    for (const prefix of ['/latest', `/${API_VERSION}`])
+      app.use(prefix, (_req: Request, res: Response, next: NextFunction) => ((res.locals.prefix = prefix), next()), r);
+
+    app.use((req: Request, res: Response) =>
+      this.sendError(res, new AppError('not_found', `no route for ${req.method} ${safePath(req.path)}`), res.locals.reqId),
+    );
+    // Four arguments: express recognises an error handler by its arity.
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      const e = httpError(err);
+      if (e.kind === 'internal') this.opts.logger.error({ reqId: res.locals.reqId, err: describeError(err) }, 'internal error');
+      if (res.headersSent) return res.end();
+      this.sendError(res, e, res.locals.reqId);
+    });
+    return app;
+  }
+
+  private readonly refuseIfReadOnly = (_req: Request, _res: Response, next: NextFunction) =>
+    next(this.opts.readOnly ? new AppError('forbidden', 'this daemon is read-only (--read-only): writes are refused') : undefined);
+
+  private jsonBody() {
+    const parse = express.json({ limit: BODY_LIMIT_BYTES, strict: true, type: () => true });
+    return (req: Request, res: Response, next: NextFunction) => {
+      const type = req.headers['content-type'];
+      // The original ignored Content-Type; we accept JSON or none, and refuse anything else clearly.
+      if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type))
+        return next(new AppError('unsupported_media', `Content-Type must be application/json, not ${JSON.stringify(type.slice(0, 60))}`));
+      return parse(req, res, next);
+    };
+  }
+
+  private async getSecret(req: Request, res: Response, serialParam: string | undefined): Promise<void> {
+    const name = validateSecretName(req.params.name);
+    const serial = serialParam === undefined ? undefined : parseSerial(serialParam);
+    const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
+    const { service, cache, metrics, readDeadlineMs, logger } = this.opts;
+    const { entry, outcome } = await cache.get(
+      cacheKey(name, serial),
+      () => withDeadline(service.fetch(name, serial), readDeadlineMs, `reading ${name}`),
+      bypass,
+    );
+    metrics.cacheOutcome(outcome);
+    res.locals.cache = outcome;
+    if (outcome === 'stale')
+      logger.warn({ reqId: res.locals.reqId, name, serial: entry.record.serial }, 'backend unavailable: serving a stale cached value');
+    this.sendSecret(res, entry, outcome);
+  }
+}
+
+/** Map whatever a route or express threw to an AppError. Never a 500 for a client's mistake. */
+function httpError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
+  switch (e?.type) {
+    case 'entity.too.large':
+      return new AppError('too_large', `the request body is over ${BODY_LIMIT_BYTES} bytes`);
+    case 'entity.parse.failed':
+      return new AppError('usage', 'the body is not valid JSON');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError('unsupported_media', 'unsupported body encoding or charset');
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+      return new AppError('usage', 'the request body is incomplete or malformed');
+  }
+  if (err instanceof URIError) return new AppError('usage', 'malformed percent-encoding in the URL');
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) return new AppError('usage', 'malformed request');
+  return new AppError('internal', 'internal error', { cause: err });
+}
+
+function describeError(err: unknown): { name?: string; message?: string; stack?: string } {
+  const e = err as Error;
+  return { name: e?.name, message: e?.message, stack: e?.stack };
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function safePath(p: string): string {
+  return JSON.stringify(p.length > 100 ? `${p.slice(0, 97)}...` : p);
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AppError('unavailable', `backend unavailable ${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+export type { SecretRecord };

@@ -1,0 +1,54 @@
+/**
+ * Prometheus metrics (prom-client) on a registry of the daemon's own, so two daemons in one
+ * process (tests) never share counters.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CacheOutcome } from './cache';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'ecs_secrets_http_requests_total',
+    help: 'HTTP requests by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'ecs_secrets_http_request_duration_seconds',
+    help: 'HTTP request latency by method and route pattern',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly cache = new Counter({
+    name: 'ecs_secrets_cache_events_total',
+    help: 'Secret cache lookups by outcome: hit, miss, stale (served during a backend failure), bypass (no-cache)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly backendCalls = new Counter({
+    name: 'ecs_secrets_backend_calls_total',
+    help: 'Calls to DynamoDB and KMS by operation',
+    labelNames: ['service', 'operation'] as const,
+    registers: [this.registry],
+  });
+  readonly backendErrors = new Counter({
+    name: 'ecs_secrets_backend_errors_total',
+    help: 'Failed calls to DynamoDB and KMS by operation and error name',
+    labelNames: ['service', 'operation', 'error'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'ecs_secrets_' });
+  }
+
+  cacheOutcome(outcome: CacheOutcome): void {
+    this.cache.inc({ outcome });
+  }
+
+  backendCall(service: string, operation: string, error?: string): void {
+    this.backendCalls.inc({ service, operation });
+    if (error) this.backendErrors.inc({ service, operation, error });
+  }
+}
