@@ -85,7 +85,7 @@ function secretCommands(y: Argv<GlobalArgs>, run: <A>(h: Handler<A>) => (a: unkn
       (c) =>
         c.option('name', nameOption)
           .option('payload', { type: 'string', describe: 'The secret value (prefer --payload-location: argv is visible to ps)' })
-          .option('payload-location', { type: 'string', describe: 'File holding the secret value; - reads standard input' }),
+          .option('payload-location', { type: 'string', nargs: 1, describe: 'File holding the secret value; - reads standard input' }),
       run<{ name: string; payload?: string; 'payload-location'?: string }>(async (args, ctx) => {
         validateAppName(args['application-name']);
         const name = validateSecretName(args.name);

@@ -1,0 +1,74 @@
+/** Spawn `ecs-secrets daemon` on a free port and wait until it listens (and, if asked, is healthy). */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import { CLI, baseEnv } from './cli';
+
+export interface SpawnedDaemon {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  /** Everything the process wrote to stderr so far (its logs). */
+  logs(): string;
+  stdout(): string;
+  /** SIGTERM and wait for exit; resolves to the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function spawnDaemon(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; waitHealthy?: boolean; timeoutMs?: number } = {},
+): Promise<SpawnedDaemon> {
+  const port = await freePort();
+  const env = { ...baseEnv(), ...opts.env };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const child = spawn(process.execPath, [CLI, 'daemon', '--host', '127.0.0.1', '--port', String(port), ...args], {
+    env: env as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
+  child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${stderr}`);
+    try {
+      const r = await fetch(`${url}/health`);
+      if (!opts.waitHealthy || r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`daemon did not come up: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    child,
+    port,
+    url,
+    logs: () => stderr,
+    stdout: () => stdout,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
