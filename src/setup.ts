@@ -1,0 +1,490 @@
+/**
+ * `ecs-secrets setup`: creates the application's CloudFormation stack (cloudformation/ecs-secrets.json:
+ * the table, the KMS key and alias, two managed IAM policies), following its events on stderr, and
+ * prints what was made as JSON on stdout: the stack, the table ARN, the key, the alias and the IAM
+ * policy to attach to each role.
+ *
+ * - An existing stack is reported, never changed (one still being created is followed to the end).
+ * - A stack that fails is reported with the resource that failed and CloudFormation's reason (exit 1).
+ * - ARNs and the application name are checked before any AWS call (usage error, exit 2).
+ * - `--print-template` prints the template and calls nothing; `--local` prepares the embedded backend.
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  CloudFormationClient,
+  CreateStackCommand,
+  DescribeStackEventsCommand,
+  DescribeStackEventsCommandOutput,
+  DescribeStacksCommand,
+  Stack,
+  StackEvent,
+} from '@aws-sdk/client-cloudformation';
+import template from '../cloudformation/ecs-secrets.json';
+import { cloudFormationClient } from './aws';
+import { openBackend } from './backend';
+import type { CommandRegistrar } from './cli';
+import { AppError, fromAwsError, oneLine } from './errors';
+import { MASTER_KEY_FILE } from './keys';
+import { keyAlias, stackName, tableName, validateAppName } from './names';
+import { VERSION } from './version';
+
+/** The template, as shipped in cloudformation/ (compiled into dist/ next to this module). */
+export const TEMPLATE: Readonly<Record<string, unknown>> = template;
+
+// ---------------------------------------------------------------------------------------------
+// Principal ARNs
+
+// arn:<partition>:iam::<account>:role|user/<path/>name — IAM paths are printable ASCII, names [\w+=,.@-]{1,64}.
+const IAM_ARN = /^arn:(aws(?:-[a-z]+)*):iam::([0-9]{12}):(role|user)\/((?:[\x21-\x2e\x30-\x7e]+\/)*)([\w+=,.@-]{1,64})$/;
+
+const FLAG_HELP = {
+  'create-principal': {
+    what: 'the IAM role or user that creates and revokes secrets',
+    example: 'arn:aws:iam::123456789012:role/SecretsAdmin',
+    kinds: ['role', 'user'],
+  },
+  'fetch-role': {
+    what: 'the IAM role (task role) of the tasks that read secrets',
+    example: 'arn:aws:iam::123456789012:role/MyApplicationRole',
+    kinds: ['role'],
+  },
+} as const;
+
+export type PrincipalFlag = keyof typeof FLAG_HELP;
+
+/**
+ * Check a principal ARN the way the key policy needs it: a role (or, for the create principal, a
+ * user) in IAM. Common mistakes get a specific hint. Throws a usage error naming the flag.
+ */
+export function validatePrincipalArn(value: unknown, flag: PrincipalFlag): string {
+  const help = FLAG_HELP[flag];
+  const expected = `pass the ARN of ${help.what}, e.g. ${help.example}`;
+  if (typeof value !== 'string' || value.trim() === '') throw new AppError('usage', `missing --${flag}: ${expected}`);
+  const shown = JSON.stringify(value.length > 100 ? `${value.slice(0, 97)}...` : value);
+  const bad = (why: string) => new AppError('usage', `invalid --${flag} ${shown}: ${why}`);
+  if (!value.startsWith('arn:')) throw bad(`not an ARN; ${expected}`);
+  const assumed = /^arn:aws[a-z-]*:sts::([0-9]{12}):assumed-role\/([^/]+)\//.exec(value);
+  if (assumed)
+    throw bad(`this is a session (assumed-role) ARN; pass the role's own ARN, arn:aws:iam::${assumed[1]}:role/${assumed[2]} (with its path, if it has one)`);
+  if (/^arn:[^:]*:iam::[^:]*:instance-profile\//.test(value)) throw bad(`this is an instance profile; pass the ARN of its role`);
+  if (/^arn:[^:]*:iam::[^:]*:group\//.test(value)) throw bad(`IAM groups cannot be principals in a key policy; ${expected}`);
+  const m = IAM_ARN.exec(value);
+  if (!m) throw bad(`not an IAM ${help.kinds.join(' or ')} ARN; ${expected}`);
+  if (!(help.kinds as readonly string[]).includes(m[3])) throw bad(`a ${m[3]} cannot be the fetch role; ${expected}`);
+  return value;
+}
+
+/** The last part of an IAM ARN: what `aws iam attach-role-policy --role-name` wants. */
+const entityName = (arn: string): string => arn.slice(arn.lastIndexOf('/') + 1);
+const entityKind = (arn: string): 'role' | 'user' => (/:user\//.test(arn) ? 'user' : 'role');
+
+// ---------------------------------------------------------------------------------------------
+// IAM policies
+
+export interface PolicyDocument {
+  Version: string;
+  Statement: Array<Record<string, unknown>>;
+}
+
+/**
+ * The IAM policy each principal needs, taken from the template's managed policies (one source of
+ * truth) with the table ARN, key ARN and application name filled in. Used for stacks of either
+ * origin: an original ecs-secrets stack has no managed policies, so these are what to attach there.
+ */
+export function policyDocuments(app: string, tableArn: string, keyArn: string): { fetch: PolicyDocument; create: PolicyDocument } {
+  const resources = (TEMPLATE as { Resources: Record<string, { Properties: { PolicyDocument: unknown } }> }).Resources;
+  const fill = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(fill);
+    if (typeof value !== 'object' || value === null) return value;
+    const o = value as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (keys.length === 1 && keys[0] === 'Ref' && o.Ref === 'ApplicationName') return app;
+    if (keys.length === 1 && keys[0] === 'Fn::GetAtt') {
+      const [res, attr] = o['Fn::GetAtt'] as [string, string];
+      if (res === 'ECSSecretsTable' && attr === 'Arn') return tableArn;
+      if (res === 'ECSSecretsMasterKey' && attr === 'Arn') return keyArn;
+    }
+    if (keys.length === 1 && (keys[0] === 'Ref' || keys[0].startsWith('Fn::')))
+      throw new AppError('internal', `the template's IAM policies use ${JSON.stringify(o)}, which setup cannot fill in`);
+    return Object.fromEntries(keys.map((k) => [k, fill(o[k])]));
+  };
+  return {
+    fetch: fill(resources.ECSSecretsFetchPolicy.Properties.PolicyDocument) as PolicyDocument,
+    create: fill(resources.ECSSecretsCreatePolicy.Properties.PolicyDocument) as PolicyDocument,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack
+
+export interface PrincipalReport {
+  arn: string | null;
+  /** The stack's managed policy to attach; null for a stack made by the original ecs-secrets. */
+  managedPolicyArn: string | null;
+  /** The same permissions as a policy document (for put-role-policy, or another account's IAM). */
+  policy: PolicyDocument;
+}
+
+export interface SetupResult {
+  application: string;
+  region: string;
+  stack: string;
+  stackId: string;
+  stackStatus: string;
+  /** false: the stack already existed and was left as it was. */
+  created: boolean;
+  /** 'ecs-secrets' for this template, 'original' for a stack made by awslabs/ecs-secrets. */
+  template: 'ecs-secrets' | 'original';
+  tableName: string;
+  tableArn: string;
+  keyId: string;
+  keyArn: string;
+  alias: string;
+  createPrincipal: PrincipalReport;
+  fetchRole: PrincipalReport;
+}
+
+export interface SetupInput {
+  app: string;
+  createPrincipal: string;
+  fetchRole: string;
+}
+
+export interface SetupDeps {
+  cfn: CloudFormationClient;
+  /** One line of progress (stack events, notes) for stderr. */
+  progress(line: string): void;
+  sleep?: (ms: number) => Promise<void>;
+  /** Give up following a stack after this long (it goes on being created; setup again follows it). */
+  maxWaitMs?: number;
+}
+
+const OK = new Set(['CREATE_COMPLETE', 'UPDATE_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE', 'IMPORT_COMPLETE', 'IMPORT_ROLLBACK_COMPLETE']);
+const POLL_MS = [250, 500, 1000, 2000, 3000, 5000];
+const DEFAULT_MAX_WAIT_MS = 30 * 60 * 1000;
+
+export async function setupStack(input: SetupInput, deps: SetupDeps): Promise<SetupResult> {
+  const { app } = input;
+  const name = stackName(app);
+  const { cfn, progress } = deps;
+  const region = await resolveRegion(cfn);
+
+  let stack = await describeStack(cfn, name);
+  let created = false;
+  if (stack) {
+    progress(`stack ${name} already exists in ${region} (${stack.StackStatus}): reporting it, changing nothing`);
+  } else {
+    progress(`creating stack ${name} in ${region}`);
+    try {
+      const out = await cfn.send(
+        new CreateStackCommand({
+          StackName: name,
+          TemplateBody: JSON.stringify(TEMPLATE),
+          Parameters: [
+            { ParameterKey: 'ApplicationName', ParameterValue: app },
+            { ParameterKey: 'CreatePrincipalArn', ParameterValue: input.createPrincipal },
+            { ParameterKey: 'FetchRoleArn', ParameterValue: input.fetchRole },
+          ],
+          // Named managed policies (ECS-Secrets-<app>-fetch/-create) need the NAMED_IAM capability.
+          Capabilities: ['CAPABILITY_NAMED_IAM'],
+          // A failed creation rolls back and deletes what it made, Retain policies included, so that
+          // setup can simply be run again once the cause is fixed.
+          OnFailure: 'ROLLBACK',
+          RetainExceptOnCreate: true,
+          // Makes the SDK's own retries of this call idempotent.
+          ClientRequestToken: `ecs-secrets-setup-${randomUUID()}`,
+          Tags: [
+            { Key: 'ecs-secrets:application', Value: app },
+            { Key: 'ecs-secrets:version', Value: VERSION },
+          ],
+        }),
+      );
+      created = true;
+      stack = { StackName: name, StackId: out.StackId, StackStatus: 'CREATE_IN_PROGRESS' } as Stack;
+    } catch (err) {
+      if ((err as Error).name !== 'AlreadyExistsException') throw cfnError(err, `creating stack ${name}`);
+      // Another setup got there first: follow and report that one.
+      stack = await describeStack(cfn, name);
+      if (!stack) throw new AppError('conflict', `stack ${name} was being created by someone else and is gone again: run setup again`);
+      progress(`stack ${name} is being created by another setup: following it, changing nothing`);
+    }
+  }
+
+  const stackId = stack.StackId as string;
+  const status = stack.StackStatus as string;
+  if (status === 'REVIEW_IN_PROGRESS')
+    throw new AppError('not_set_up', `stack ${name} exists but holds nothing yet (REVIEW_IN_PROGRESS: a change set was created but never executed); execute or delete it, then run setup again`);
+  if (status === 'DELETE_IN_PROGRESS')
+    throw new AppError('not_set_up', `stack ${name} is being deleted; wait for the deletion to finish, then run setup again`);
+
+  const events: StackEvent[] = [];
+  if (status.endsWith('_IN_PROGRESS')) {
+    stack = await follow(cfn, stackId, created, events, deps);
+  }
+  const final = stack.StackStatus as string;
+  if (!OK.has(final)) {
+    if (!created && events.length === 0) events.push(...(await recentEvents(cfn, stackId)));
+    throw stackFailed(name, region, final, stack.StackStatusReason, events);
+  }
+  if (created) progress(`stack ${name}: ${final}`);
+  return report(app, region, stack, created, input, progress);
+}
+
+/** Poll the stack and print its new events until it leaves *_IN_PROGRESS. */
+async function follow(cfn: CloudFormationClient, stackId: string, fresh: boolean, events: StackEvent[], deps: SetupDeps): Promise<Stack> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = Date.now() + (deps.maxWaitMs ?? DEFAULT_MAX_WAIT_MS);
+  const seen = new Set<string>();
+  if (!fresh) {
+    // Joining a stack someone else is creating: its events so far are shown once, as they stand.
+    for (const e of await recentEvents(cfn, stackId)) {
+      seen.add(e.EventId as string);
+      events.push(e);
+      deps.progress(formatEvent(e));
+    }
+  }
+  for (let i = 0; ; i++) {
+    // Status first, then events: so every event up to a final status is printed before we stop.
+    const stack = await describeStack(cfn, stackId);
+    if (!stack) throw new AppError('not_set_up', `stack ${stackId} disappeared while being created`);
+    for (const e of await newEvents(cfn, stackId, seen)) {
+      events.push(e);
+      deps.progress(formatEvent(e));
+    }
+    if (!(stack.StackStatus ?? '').endsWith('_IN_PROGRESS')) return stack;
+    if (Date.now() > deadline)
+      throw new AppError(
+        'unavailable',
+        `stack ${stack.StackName} is still ${stack.StackStatus} after ${Math.round((deps.maxWaitMs ?? DEFAULT_MAX_WAIT_MS) / 60000)} minutes; CloudFormation goes on with it: run setup again to follow it`,
+      );
+    await sleep(POLL_MS[Math.min(i, POLL_MS.length - 1)]);
+  }
+}
+
+/** Events not seen yet, oldest first (the API pages newest first). */
+async function newEvents(cfn: CloudFormationClient, stackId: string, seen: Set<string>): Promise<StackEvent[]> {
+  const fresh: StackEvent[] = [];
+  let token: string | undefined;
+  pages: do {
+    const out = await describeEvents(cfn, stackId, token);
+    for (const e of out.StackEvents ?? []) {
+      if (seen.has(e.EventId as string)) break pages;
+      fresh.push(e);
+    }
+    token = out.NextToken;
+  } while (token);
+  fresh.reverse();
+  for (const e of fresh) seen.add(e.EventId as string);
+  return fresh;
+}
+
+/** The latest page of events, oldest first. */
+async function recentEvents(cfn: CloudFormationClient, stackId: string): Promise<StackEvent[]> {
+  const out = await describeEvents(cfn, stackId);
+  return (out.StackEvents ?? []).reverse();
+}
+
+export function formatEvent(e: StackEvent): string {
+  const time = (e.Timestamp instanceof Date ? e.Timestamp.toISOString() : String(e.Timestamp ?? '')).replace(/\.\d{3}Z$/, 'Z');
+  const reason = e.ResourceStatusReason ? `  ${oneLine(e.ResourceStatusReason)}` : '';
+  return `${time}  ${String(e.ResourceStatus).padEnd(20)}  ${e.LogicalResourceId} (${e.ResourceType})${reason}`;
+}
+
+/**
+ * The error for a stack that did not come out right: the resource that failed first and why, from
+ * the events of its last operation, and what to do next.
+ */
+function stackFailed(name: string, region: string, status: string, statusReason: string | undefined, events: StackEvent[]): AppError {
+  // `events` are oldest first; look at those of the last operation only.
+  const chrono = events;
+  let start = 0;
+  chrono.forEach((e, i) => {
+    if (e.ResourceType === 'AWS::CloudFormation::Stack' && e.ResourceStatusReason === 'User Initiated') start = i;
+  });
+  const cause = chrono
+    .slice(start)
+    .find(
+      (e) =>
+        e.ResourceType !== 'AWS::CloudFormation::Stack' &&
+        /_FAILED$/.test(e.ResourceStatus ?? '') &&
+        !/cancelled/i.test(e.ResourceStatusReason ?? ''),
+    );
+  const what = cause
+    ? `resource ${cause.LogicalResourceId} (${cause.ResourceType}) ${cause.ResourceStatus}: ${cause.ResourceStatusReason ?? 'no reason given'}`
+    : `${status}${statusReason ? `: ${statusReason}` : ''}`;
+  const retry = /ROLLBACK_COMPLETE|CREATE_FAILED|ROLLBACK_FAILED|DELETE_FAILED/.test(status)
+    ? `; fix the cause, delete the stack (aws cloudformation delete-stack --stack-name ${name} --region ${region}) and run setup again`
+    : status === 'DELETE_COMPLETE'
+      ? '; fix the cause and run setup again'
+      : '';
+  return new AppError('not_set_up', oneLine(`stack ${name} failed (${status}): ${what}${retry}`));
+}
+
+function report(app: string, region: string, stack: Stack, created: boolean, input: SetupInput, progress: (l: string) => void): SetupResult {
+  const name = stack.StackName as string;
+  const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+  const params = Object.fromEntries((stack.Parameters ?? []).map((p) => [p.ParameterKey, p.ParameterValue]));
+  const tableArn = outputs.secretsDynamoTable;
+  const keyId = outputs.kmsKey;
+  if (!tableArn || !keyId)
+    throw new AppError('not_set_up', `stack ${name} has no secretsDynamoTable and kmsKey outputs: it was not made by ecs-secrets setup; use another application name`);
+  const ours = outputs.kmsKeyArn !== undefined;
+  // arn:<partition>:dynamodb:<region>:<account>:table/<name>
+  const [, partition = 'aws', , arnRegion = region, account = ''] = tableArn.split(':');
+  const keyArn = outputs.kmsKeyArn ?? (keyId.startsWith('arn:') ? keyId : `arn:${partition}:kms:${arnRegion}:${account}:key/${keyId}`);
+  const table = tableArn.slice(tableArn.indexOf(':table/') + ':table/'.length);
+  if (table !== tableName(app))
+    progress(`warning: stack ${name} holds table ${table}, but ecs-secrets uses ${tableName(app)} for application ${app}`);
+  const policies = policyDocuments(app, tableArn, keyArn);
+  const createArn = params.CreatePrincipalArn ?? params.ECSSecretsIAMPrincipalForCreatingSecrets ?? null;
+  const fetchArn = params.FetchRoleArn ?? params.ECSSecretsIAMRoleArn ?? null;
+  if (!created) {
+    if (createArn !== null && createArn !== input.createPrincipal)
+      progress(`note: the existing stack's key policy names create principal ${createArn}, not ${input.createPrincipal}; setup changed nothing`);
+    if (fetchArn !== null && fetchArn !== input.fetchRole)
+      progress(`note: the existing stack's key policy names fetch role ${fetchArn}, not ${input.fetchRole}; setup changed nothing`);
+  }
+  const result: SetupResult = {
+    application: app,
+    region,
+    stack: name,
+    stackId: stack.StackId as string,
+    stackStatus: stack.StackStatus as string,
+    created,
+    template: ours ? 'ecs-secrets' : 'original',
+    tableName: table,
+    tableArn,
+    keyId,
+    keyArn,
+    alias: outputs.kmsKeyAlias ?? keyAlias(app),
+    createPrincipal: { arn: createArn, managedPolicyArn: outputs.createPolicyArn ?? null, policy: policies.create },
+    fetchRole: { arn: fetchArn, managedPolicyArn: outputs.fetchPolicyArn ?? null, policy: policies.fetch },
+  };
+  for (const [who, p] of [['create principal', result.createPrincipal], ['fetch role', result.fetchRole]] as const) {
+    if (!p.arn) continue;
+    const kind = entityKind(p.arn);
+    progress(
+      p.managedPolicyArn
+        ? `next: attach the ${who}'s policy: aws iam attach-${kind}-policy --${kind}-name ${entityName(p.arn)} --policy-arn ${p.managedPolicyArn}`
+        : `next: give the ${who} the policy in the output's ${who === 'fetch role' ? 'fetchRole' : 'createPrincipal'}.policy: aws iam put-${kind}-policy --${kind}-name ${entityName(p.arn)} --policy-name ${name}-${who === 'fetch role' ? 'fetch' : 'create'} --policy-document file://policy.json`,
+    );
+  }
+  return result;
+}
+
+async function resolveRegion(cfn: CloudFormationClient): Promise<string> {
+  try {
+    const region = await cfn.config.region();
+    if (region) return region;
+  } catch {
+    // reported below
+  }
+  throw new AppError('usage', 'no AWS region: pass --region or set AWS_REGION');
+}
+
+async function describeStack(cfn: CloudFormationClient, nameOrId: string): Promise<Stack | undefined> {
+  try {
+    const out = await cfn.send(new DescribeStacksCommand({ StackName: nameOrId }));
+    return out.Stacks?.[0];
+  } catch (err) {
+    const e = err as Error;
+    if (e.name === 'ValidationError' && /does not exist/.test(e.message)) return undefined;
+    throw cfnError(err, `describing stack ${nameOrId}`);
+  }
+}
+
+async function describeEvents(cfn: CloudFormationClient, stackId: string, token?: string): Promise<DescribeStackEventsCommandOutput> {
+  try {
+    return await cfn.send(new DescribeStackEventsCommand({ StackName: stackId, NextToken: token }));
+  } catch (err) {
+    throw cfnError(err, `reading the events of stack ${stackId}`);
+  }
+}
+
+/** CloudFormation's own refusals (ValidationError, InsufficientCapabilities...) are runtime errors with its message. */
+function cfnError(err: unknown, what: string): AppError {
+  const e = err as Error & { $metadata?: { httpStatusCode?: number } };
+  const mapped = fromAwsError(err, what);
+  if (mapped.kind !== 'internal' || !e?.$metadata) return mapped;
+  return new AppError('not_set_up', `CloudFormation refused ${what}: ${e.name}: ${oneLine(e.message)}`, { cause: err });
+}
+
+// ---------------------------------------------------------------------------------------------
+// setup --local
+
+export interface LocalSetupResult {
+  application: string;
+  local: true;
+  /** false: the data dir already held a master key (setup --local is idempotent). */
+  created: boolean;
+  dataDir: string;
+  tableName: string;
+  keyFile: string;
+}
+
+export async function setupLocal(app: string, dataDir: string): Promise<LocalSetupResult> {
+  const dir = path.resolve(dataDir);
+  const keyFile = path.join(dir, MASTER_KEY_FILE);
+  const existed = fs.existsSync(keyFile);
+  const backend = await openBackend({ app, local: true, dataDir: dir });
+  try {
+    await backend.service.check();
+  } finally {
+    await backend.close();
+  }
+  return { application: app, local: true, created: !existed, dataDir: dir, tableName: tableName(app), keyFile };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command
+
+interface SetupArgs {
+  'create-principal'?: string;
+  'fetch-role'?: string;
+  'print-template': boolean;
+}
+
+export const registerSetup: CommandRegistrar = (y, run) =>
+  y.command(
+    'setup',
+    'Create the AWS resources for an application (a CloudFormation stack); prints the table, key, alias and IAM policies as JSON',
+    (c) =>
+      c
+        .option('create-principal', { type: 'string', describe: 'ARN of the IAM role or user that creates and revokes secrets' })
+        .option('fetch-role', { type: 'string', describe: 'ARN of the IAM role (task role) of the tasks that read secrets' })
+        .option('print-template', { type: 'boolean', default: false, describe: 'Print the CloudFormation template and exit (no AWS call)' })
+        .example(
+          '$0 setup --application-name cryptex --create-principal arn:aws:iam::123456789012:role/SecretsAdmin --fetch-role arn:aws:iam::123456789012:role/MyApplicationRole',
+          'create stack ECS-Secrets-cryptex',
+        )
+        .example('$0 setup --local --application-name cryptex', 'prepare the embedded backend in ./.ecs-secrets'),
+    run<SetupArgs>(async (args, ctx) => {
+      if (args['print-template']) {
+        ctx.print(TEMPLATE);
+        return;
+      }
+      const app = validateAppName(args['application-name']);
+      if (args.local) {
+        if (args['create-principal'] !== undefined || args['fetch-role'] !== undefined)
+          process.stderr.write('ecs-secrets: note: --create-principal and --fetch-role are not used with --local\n');
+        ctx.print(await setupLocal(app, args['data-dir']));
+        return;
+      }
+      const createPrincipal = validatePrincipalArn(args['create-principal'], 'create-principal');
+      const fetchRole = validatePrincipalArn(args['fetch-role'], 'fetch-role');
+      if (createPrincipal === fetchRole)
+        process.stderr.write('ecs-secrets: warning: the create principal and the fetch role are the same: readers will be able to write\n');
+      const cfn = cloudFormationClient({ region: args.region });
+      try {
+        const result = await setupStack(
+          { app, createPrincipal, fetchRole },
+          { cfn, progress: (line) => process.stderr.write(`${line}\n`) },
+        );
+        ctx.print(result);
+      } finally {
+        cfn.destroy();
+      }
+    }),
+  );
