@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ClassicLevel } from 'classic-level';
 import { AppError } from './errors';
-import { CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './aws';
+import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 
 // dynalite ships no types; this is the one call we make.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -50,16 +50,14 @@ export class EmbeddedDynamo {
           return await super.handle(...args);
         } catch (err) {
           // The owner went away: forget its port; the SDK retries and we elect a new owner.
-          if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') self.port = undefined;
+          // (Match the message too: across realms, e.g. under jest, the SDK may wrap the error.)
+          const e = err as NodeJS.ErrnoException;
+          if (e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e.message))) self.port = undefined;
           throw err;
         }
       }
     }
-    this.requestHandler = new EmbeddedHttpHandler({
-      connectionTimeout: CONNECT_TIMEOUT_MS,
-      requestTimeout: REQUEST_TIMEOUT_MS,
-      httpAgent: { keepAlive: false },
-    });
+    this.requestHandler = new EmbeddedHttpHandler({ ...HTTP_HANDLER_OPTIONS, httpAgent: { keepAlive: false } });
   }
 
   /** A placeholder the SDK needs; the handler rewrites host and port on every request. */
