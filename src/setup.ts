@@ -314,11 +314,16 @@ function stackFailed(name: string, region: string, status: string, statusReason:
   const what = cause
     ? `resource ${cause.LogicalResourceId} (${cause.ResourceType}) ${cause.ResourceStatus}: ${cause.ResourceStatusReason ?? 'no reason given'}`
     : `${status}${statusReason ? `: ${statusReason}` : ''}`;
-  const retry = /ROLLBACK_COMPLETE|CREATE_FAILED|ROLLBACK_FAILED|DELETE_FAILED/.test(status)
+  // Deleting is only advised where a creation failed (nothing is left in the stack to lose).
+  const retry = /^(ROLLBACK_COMPLETE|ROLLBACK_FAILED|CREATE_FAILED)$/.test(status)
     ? `; fix the cause, delete the stack (aws cloudformation delete-stack --stack-name ${name} --region ${region}) and run setup again`
-    : status === 'DELETE_COMPLETE'
-      ? '; fix the cause and run setup again'
-      : '';
+    : status === 'UPDATE_ROLLBACK_FAILED'
+      ? `; fix the cause, then: aws cloudformation continue-update-rollback --stack-name ${name} --region ${region}`
+      : status === 'DELETE_FAILED'
+        ? '; its deletion failed part way: settle that in the CloudFormation console before using or deleting it'
+        : status === 'DELETE_COMPLETE'
+          ? '; fix the cause and run setup again'
+          : '';
   return new AppError('not_set_up', oneLine(`stack ${name} failed (${status}): ${what}${retry}`));
 }
 
@@ -455,11 +460,9 @@ export const registerSetup: CommandRegistrar = (y, run) =>
         .option('create-principal', { type: 'string', describe: 'ARN of the IAM role or user that creates and revokes secrets' })
         .option('fetch-role', { type: 'string', describe: 'ARN of the IAM role (task role) of the tasks that read secrets' })
         .option('print-template', { type: 'boolean', default: false, describe: 'Print the CloudFormation template and exit (no AWS call)' })
-        .example(
-          '$0 setup --application-name cryptex --create-principal arn:aws:iam::123456789012:role/SecretsAdmin --fetch-role arn:aws:iam::123456789012:role/MyApplicationRole',
-          'create stack ECS-Secrets-cryptex',
-        )
-        .example('$0 setup --local --application-name cryptex', 'prepare the embedded backend in ./.ecs-secrets'),
+        .example('$0 setup --application-name cryptex --create-principal ADMIN_ARN --fetch-role APP_ROLE_ARN', 'stack ECS-Secrets-cryptex')
+        .example('$0 setup --print-template > ecs-secrets.json', 'the template, to review or deploy yourself')
+        .example('$0 setup --local --application-name cryptex', 'the embedded backend in ./.ecs-secrets'),
     run<SetupArgs>(async (args, ctx) => {
       if (args['print-template']) {
         ctx.print(TEMPLATE);

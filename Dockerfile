@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+#
+# ecs-secrets: one image for `setup`, the one-shot commands (create, fetch, revoke, list, history)
+# and the `daemon` sidecar:  docker run [--env-file aws.env] IMAGE <command> [flags]
+#
+# Not built where it was written (no Docker there): each RUN step below was run by hand in a
+# scratch copy of the repository instead. See docs/operators.md, "The Docker image".
+#
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# --- build: every dependency, TypeScript compiled to dist/ ---------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY cloudformation ./cloudformation
+# dist/src: the CLI; dist/cloudformation: the template, which setup imports.
+RUN npm run build
+
+# --- runtime: production dependencies only, non-root --------------------------------------------
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+# classic-level (the embedded store) ships prebuilt binaries for linux x64/arm64: no compiler needed.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /src/dist ./dist
+# /data is the working directory, so `--local` keeps its data in /data/.ecs-secrets: mount a volume there.
+RUN mkdir -p /data && chown node:node /data
+USER node
+WORKDIR /data
+EXPOSE 8080
+ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+CMD ["--help"]

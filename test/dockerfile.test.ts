@@ -1,0 +1,54 @@
+/**
+ * The Dockerfile cannot be built here (no Docker); its steps were run by hand (docs/operators.md).
+ * What can be checked without Docker is checked here: the shape the issue asks for, and that every
+ * file it copies exists and gets through .dockerignore.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..');
+const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+const instructions = dockerfile
+  .split('\n')
+  .filter((l) => l.trim() !== '' && !l.trim().startsWith('#'))
+  .map((l) => l.trim());
+const allowed = fs
+  .readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l.startsWith('!'))
+  .map((l) => l.slice(1));
+
+test('multi-stage on a Node LTS slim image, production dependencies only at run time', () => {
+  expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:(22|24)-[a-z]+-slim$/m);
+  const froms = instructions.filter((l) => l.startsWith('FROM '));
+  expect(froms).toEqual(['FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE}']);
+  const [build, runtime] = dockerfile.split(/^FROM \$\{NODE_IMAGE\}$/m);
+  expect(build).toMatch(/^RUN npm (ci|install) /m);
+  expect(build).toMatch(/^RUN npm run build$/m);
+  expect(runtime).toMatch(/^RUN npm (ci|install) --omit=dev /m);
+  expect(runtime).toMatch(/^COPY --from=build \/src\/dist \.\/dist$/m);
+});
+
+test('runs the CLI as a non-root user, exposes 8080', () => {
+  const last = (k: string) => instructions.filter((l) => l.startsWith(`${k} `)).pop();
+  expect(last('USER')).toBe('USER node');
+  expect(last('EXPOSE')).toBe('EXPOSE 8080');
+  expect(last('ENTRYPOINT')).toBe('ENTRYPOINT ["node", "/app/dist/src/cli.js"]');
+  // /app/dist is the build's dist/: the CLI and the template setup imports must be there.
+  expect(fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli.js'))).toBe(true);
+  expect(fs.existsSync(path.join(ROOT, 'dist', 'cloudformation', 'ecs-secrets.json'))).toBe(true);
+});
+
+test('every file it copies from the context exists and is allowed by .dockerignore', () => {
+  const sources = instructions
+    .filter((l) => l.startsWith('COPY ') && !l.includes('--from='))
+    .flatMap((l) => l.split(/\s+/).slice(1, -1));
+  expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'cloudformation']));
+  for (const s of sources) {
+    expect(fs.existsSync(path.join(ROOT, s))).toBe(true);
+    expect(allowed).toContain(s);
+  }
+  // Nothing that could hold secrets or local data is in the allow-list.
+  expect(allowed.filter((a) => /ecs-secrets|node_modules|\.git|dist|test/.test(a))).toEqual([]);
+});
