@@ -4,7 +4,7 @@
 # and the `daemon` sidecar:  docker run [--env-file aws.env] IMAGE <command> [flags]
 #
 # Not built where it was written (no Docker there): each RUN step below was run by hand in a
-# scratch copy of the repository instead. See docs/operators.md, "The Docker image".
+# scratch copy of the repository instead. See the README, "The Docker image".
 #
 ARG NODE_IMAGE=node:24-bookworm-slim
 

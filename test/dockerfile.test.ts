@@ -1,5 +1,5 @@
 /**
- * The Dockerfile cannot be built here (no Docker); its steps were run by hand (docs/operators.md).
+ * The Dockerfile cannot be built here (no Docker); its steps were run by hand (README, "The Docker image").
  * What can be checked without Docker is checked here: the shape the issue asks for, and that every
  * file it copies exists and gets through .dockerignore.
  */
