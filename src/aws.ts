@@ -15,9 +15,27 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 // (the Docker image runs a newer LTS), not noise for every user's stderr.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+/**
+ * The limits, chosen for an operator: DynamoDB and KMS answer in tens of milliseconds, so an
+ * attempt that takes 2 s is broken, not slow. Three attempts (the SDK's backoff between them is
+ * at most a few hundred ms, up to 3 s when throttled) bound one failing call to about 6.5 s:
+ * a CLI command fails in well under 10 s, and the daemon's 4 s read deadline (http.ts) still
+ * gets a second attempt. Writes have no deadline of their own: they are bounded by these limits.
+ * (Before: 3 s, and the SDK only *warned* when it passed, so a slow backend hung the CLI.)
+ */
 export const CONNECT_TIMEOUT_MS = 1000;
-export const REQUEST_TIMEOUT_MS = 3000;
+export const REQUEST_TIMEOUT_MS = 2000;
 export const MAX_ATTEMPTS = 3;
+
+/**
+ * Options for every NodeHttpHandler we build. `throwOnRequestTimeout`: without it the SDK's
+ * requestTimeout only logs a warning and the request waits as long as the server takes.
+ */
+export const HTTP_HANDLER_OPTIONS = {
+  connectionTimeout: CONNECT_TIMEOUT_MS,
+  requestTimeout: REQUEST_TIMEOUT_MS,
+  throwOnRequestTimeout: true,
+} as const;
 
 export interface ClientOptions {
   region?: string;
@@ -37,7 +55,7 @@ function common(opts: ClientOptions) {
   return {
     ...(opts.region ? { region: opts.region } : {}),
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }),
+    requestHandler: new NodeHttpHandler(HTTP_HANDLER_OPTIONS),
   };
 }
 

@@ -168,15 +168,32 @@ export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void>) 
     .strict()
     .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history or daemon')
     .recommendCommands()
-    .parserConfiguration({ 'duplicate-arguments-array': false, 'parse-numbers': false, 'parse-positional-numbers': false })
+    .parserConfiguration({
+      'duplicate-arguments-array': false,
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+      // Flags are read by their kebab-case names only; camelCase copies would double every error ("Unknown arguments: fetch-roles, fetchRoles").
+      'camel-case-expansion': false,
+    })
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
-      throw err instanceof AppError ? err : new AppError('usage', msg ?? err?.message ?? 'invalid command line');
+      throw err instanceof AppError ? err : new AppError('usage', hidePayloadFragments(msg ?? err?.message ?? 'invalid command line', argv));
     }) as unknown as Argv<GlobalArgs>;
   y = secretCommands(y, run);
   for (const register of extraCommands) y = register(y, run);
   return y;
+}
+
+/**
+ * yargs lists unknown arguments by value. With --payload on the line, those are most likely
+ * pieces of the secret (an unquoted value split by the shell, or one starting with "-" read as
+ * flags), and stderr ends up in logs: name the mistake, not the values.
+ */
+function hidePayloadFragments(message: string, argv: string[]): string {
+  const hasPayload = argv.some((a) => a === '--payload' || a.startsWith('--payload='));
+  if (!hasPayload || !/^Unknown arguments?:/.test(message)) return message;
+  return 'unexpected extra arguments (not shown: with --payload they may be part of the secret); quote the value, or better use --payload-location FILE (- reads standard input)';
 }
 
 /** Runs the CLI; resolves to the exit code. Never throws. */

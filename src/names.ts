@@ -5,6 +5,8 @@ export const APP_NAME_RULE = /^[A-Za-z][A-Za-z0-9-]{0,63}$/;
 export const SECRET_NAME_RULE = /^[A-Za-z0-9._-]{1,255}$/;
 /** The payload limit: 64 KiB of UTF-8, the same for the CLI and the daemon. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** With the u flag a well-formed surrogate pair is one code point; only an unpaired half matches. */
+const LONE_SURROGATE = /\p{Cs}/u;
 
 export const stackName = (app: string): string => `ECS-Secrets-${app}`;
 export const tableName = (app: string): string => `ECS-Secrets-${app}-Secrets`;
@@ -46,7 +48,12 @@ export function validatePayload(payload: Buffer | string): string {
   if (bytes.length === 0) throw new AppError('usage', 'the payload is empty');
   if (bytes.length > MAX_PAYLOAD_BYTES)
     throw new AppError('too_large', `the payload is ${bytes.length} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes (64 KiB)`);
-  if (typeof payload === 'string') return payload;
+  // A JS string can hold a lone UTF-16 surrogate (JSON "\ud800" does); it has no UTF-8 form and
+  // would be stored as U+FFFD, so the secret read back would differ from the one written.
+  if (typeof payload === 'string') {
+    if (LONE_SURROGATE.test(payload)) throw new AppError('usage', 'the payload is not valid Unicode text (it holds a lone surrogate)');
+    return payload;
+  }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {

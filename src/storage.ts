@@ -70,8 +70,13 @@ export class SecretStore {
       );
       return true;
     } catch (err) {
-      if ((err as Error).name === 'ConditionalCheckFailedException') return false;
-      throw fromAwsError(err, `writing a version of ${item.name}`);
+      if ((err as Error).name !== 'ConditionalCheckFailedException') throw fromAwsError(err, `writing a version of ${item.name}`);
+      // The SDK retries a put whose answer was lost or late; if the first attempt did land, the
+      // retry finds our own item. EncryptedData starts with a fresh random nonce, so an equal
+      // value means this very write, not another writer's: report success, not a lost race
+      // (which would store the same payload again under the next serial).
+      const existing = await this.get(item.name, item.serial);
+      return existing?.encryptedData === item.encryptedData;
     }
   }
 
