@@ -19,6 +19,9 @@ export interface CachedSecret {
   fetchedAt: number;
 }
 
+/** After a failed load, how long further reads of expired entries get the stale value at once. */
+export const FAILING_HOLD_MS = 5_000;
+
 export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'bypass';
 
 export interface CacheOptions {
@@ -36,6 +39,8 @@ export class SecretCache {
   private readonly inflight = new Map<string, Promise<CachedSecret>>();
   /** Bumped by every invalidation, so a read that started before a write cannot re-cache old data. */
   private epoch = 0;
+  /** Until then the backend is presumed down: set by a load failing as "unavailable", cleared by a success. */
+  private failingUntil = 0;
   private readonly now: () => number;
 
   constructor(private readonly opts: CacheOptions) {
@@ -54,6 +59,8 @@ export class SecretCache {
   /**
    * Serve `key` from the cache or load it. `bypass` (Cache-Control: no-cache) forces a backend
    * read but still refreshes the entry and may still fall back to a stale one on failure.
+   * While the backend is known to be failing, an expired entry within the stale window is served
+   * at once and refreshed in the background, so readers do not each wait out the read deadline.
    */
   async get(
     key: string,
@@ -63,15 +70,25 @@ export class SecretCache {
     if (!bypass) {
       const hit = this.fresh(key);
       if (hit) return { entry: hit, outcome: 'hit' };
+      const old = this.stale(key);
+      if (old && this.now() < this.failingUntil) {
+        this.loadOnce(key, load).catch(() => undefined); // single-flight: at most one probe per key
+        return { entry: old, outcome: 'stale' };
+      }
     }
     try {
       return { entry: await this.loadOnce(key, load), outcome: bypass ? 'bypass' : 'miss' };
     } catch (err) {
-      const old = this.entries?.get(key);
-      if (old && err instanceof AppError && err.kind === 'unavailable' && this.now() - old.fetchedAt < this.opts.ttlMs + this.opts.staleMs)
-        return { entry: old, outcome: 'stale' };
+      const old = this.stale(key);
+      if (old && err instanceof AppError && err.kind === 'unavailable') return { entry: old, outcome: 'stale' };
       throw err;
     }
+  }
+
+  /** An entry past its TTL but inside the stale window: servable only while the backend fails. */
+  private stale(key: string): CachedSecret | undefined {
+    const e = this.entries?.get(key);
+    return e && this.now() - e.fetchedAt < this.opts.ttlMs + this.opts.staleMs ? e : undefined;
   }
 
   /** A new version was written through this daemon: the next latest read must see it. */
@@ -103,11 +120,17 @@ export class SecretCache {
     const epoch = this.epoch;
     const p: Promise<CachedSecret> = load()
       .then((record) => {
+        this.failingUntil = 0;
         const entry = entryOf(record, this.now());
         if (!record.active) this.markRevoked(record.name, record.serial);
         // A by-serial read that finds the version revoked also retires it as "latest" (above).
         else if (epoch === this.epoch) this.entries?.set(key, entry);
         return entry;
+      })
+      .catch((err: unknown) => {
+        // Any other answer (denied, not found) means the backend is up: stop hiding behind the cache.
+        this.failingUntil = err instanceof AppError && err.kind === 'unavailable' ? this.now() + FAILING_HOLD_MS : 0;
+        throw err;
       })
       .finally(() => {
         if (this.inflight.get(key) === p) this.inflight.delete(key);

@@ -194,7 +194,7 @@ describe('backend outage', () => {
       expect([stale.status, stale.body]).toEqual([200, { name: 'db.password', serial: 2, payload: 'v2', active: true }]);
       expect(stale.headers.get('x-ecs-secrets-cache')).toBe('stale');
       expect(stale.headers.get('warning')).toMatch(/110/);
-      expect(d2.logs()).toMatch(/serving a stale cached value/);
+      expect(await d2.waitForLog(/serving a stale cached value/)).toMatch(/serving a stale cached value/);
       const t0 = Date.now();
       const uncached = await get(`${d2.url}/latest/secrets/never.read`);
       expect(Date.now() - t0).toBeLessThan(5000);
@@ -232,11 +232,14 @@ describe('backend outage', () => {
 });
 
 describe('access control', () => {
+  let tokenDir: string;
   let tokenFile: string;
   beforeAll(() => {
-    tokenFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-token-')), 'token');
+    tokenDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-token-'));
+    tokenFile = path.join(tokenDir, 'token');
     fs.writeFileSync(tokenFile, 'sesame\n', { mode: 0o600 });
   });
+  afterAll(() => fs.rmSync(tokenDir, { recursive: true, force: true }));
 
   test.each([
     ['--token-file', () => ['--token-file', tokenFile], {}],
@@ -338,10 +341,8 @@ describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps s
 
 test('logs: one JSON line per request with method, route pattern, status, duration and request id; never payloads', async () => {
   await get(`${d.url}/latest/secrets/db.password`, { 'x-request-id': 'trace-123' });
-  // The daemon's logger buffers: wait for the line to arrive.
-  const parse = () => d.logs().trim().split('\n').map((l) => JSON.parse(l));
-  for (let i = 0; i < 50 && !parse().some((l) => l.reqId === 'trace-123'); i++) await new Promise((r) => setTimeout(r, 50));
-  const lines = parse();
+  await d.waitForLog(/"reqId":"trace-123"/);
+  const lines = d.logs().trim().split('\n').map((l) => JSON.parse(l));
   const line = lines.find((l) => l.reqId === 'trace-123');
   expect(line).toMatchObject({ method: 'GET', route: '/latest/secrets/:name', status: 200, msg: 'request' });
   expect(typeof line.ms).toBe('number');

@@ -9,6 +9,8 @@ export interface SpawnedDaemon {
   url: string;
   /** Everything the process wrote to stderr so far (its logs). */
   logs(): string;
+  /** Wait until the logs match (the daemon buffers its request lines for up to 100 ms). */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
   stdout(): string;
   /** SIGTERM and wait for exit; resolves to the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -62,6 +64,11 @@ export async function spawnDaemon(
     port,
     url,
     logs: () => stderr,
+    async waitForLog(pattern: RegExp, timeoutMs = 5000) {
+      const until = Date.now() + timeoutMs;
+      while (!pattern.test(stderr) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      return stderr;
+    },
     stdout: () => stdout,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

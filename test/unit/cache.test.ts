@@ -1,4 +1,4 @@
-import { SecretCache, cacheKey } from '../../src/cache';
+import { FAILING_HOLD_MS, SecretCache, cacheKey } from '../../src/cache';
 import { AppError } from '../../src/errors';
 import type { SecretRecord } from '../../src/service';
 
@@ -42,7 +42,7 @@ test('concurrent misses share one load', async () => {
 });
 
 test('stale within the window only for "unavailable", never past it', async () => {
-  const c = cache(1000, 5000);
+  const c = cache(1000, 60_000);
   await c.get('a', async () => rec(1));
   now += 2000;
   const down = async (): Promise<SecretRecord> => {
@@ -50,9 +50,28 @@ test('stale within the window only for "unavailable", never past it', async () =
   };
   const stale = await c.get('a', down);
   expect([stale.outcome, stale.entry.record.serial]).toEqual(['stale', 1]);
-  await expect(c.get('a', async () => { throw new AppError('access_denied', 'no'); })).rejects.toMatchObject({ kind: 'access_denied' });
-  now += 4001; // 6001 ms old: past TTL + stale window
+  now += FAILING_HOLD_MS; // past the hold: the next read asks the backend again
+  const denied = async (): Promise<SecretRecord> => {
+    throw new AppError('access_denied', 'no');
+  };
+  await expect(c.get('a', denied)).rejects.toMatchObject({ kind: 'access_denied' });
+  now += 60_000; // past TTL + stale window
   await expect(c.get('a', down)).rejects.toMatchObject({ kind: 'unavailable' });
+});
+
+test('an answer other than "unavailable" ends the hold: access denied surfaces on the next read', async () => {
+  const c = cache(1000, 60_000);
+  await c.get('a', async () => rec(1));
+  now += 2000;
+  await c.get('a', async () => {
+    throw new AppError('unavailable', 'down');
+  });
+  const denied = async (): Promise<SecretRecord> => {
+    throw new AppError('access_denied', 'no');
+  };
+  expect((await c.get('a', denied)).outcome).toBe('stale'); // inside the hold: served, and probed
+  await new Promise((r) => setImmediate(r));
+  await expect(c.get('a', denied)).rejects.toMatchObject({ kind: 'access_denied' });
 });
 
 test('a revoked version is never served again, fresh or stale', async () => {
@@ -99,4 +118,31 @@ test('ttl 0 turns the cache off', async () => {
   await c.get('a', async () => rec(++loads));
   expect(loads).toBe(2);
   await expect(c.get('a', async () => { throw new AppError('unavailable', 'x'); })).rejects.toBeInstanceOf(AppError);
+});
+
+test('while the backend is failing, stale values are served at once and refreshed in the background', async () => {
+  const c = cache(1000, 60_000);
+  await c.get('a', async () => rec(1));
+  now += 2000;
+  const down = async (): Promise<SecretRecord> => {
+    throw new AppError('unavailable', 'down');
+  };
+  expect((await c.get('a', down)).outcome).toBe('stale'); // waited for the failure once
+  let probes = 0;
+  let release!: (r: SecretRecord) => void;
+  const hanging = () => {
+    probes++;
+    return new Promise<SecretRecord>((r) => (release = r)); // a backend that does not answer
+  };
+  // Without the hold these would wait on the hanging load; with it they answer from the cache.
+  for (let i = 0; i < 5; i++) expect((await c.get('a', hanging)).outcome).toBe('stale');
+  expect(probes).toBe(1); // one background probe, shared
+  release(rec(2)); // the backend is back
+  await new Promise((r) => setImmediate(r));
+  expect((await c.get('a', down)).entry.record.serial).toBe(2);
+  // A success ends the hold: an expired entry waits for the backend again.
+  now += 2000;
+  let waited = false;
+  await c.get('a', async () => ((waited = true), rec(3)));
+  expect(waited).toBe(true);
 });
