@@ -7,13 +7,13 @@
  * - express handles everything else: misses, writes, health, metrics, errors.
  * Either way the response, headers, metrics and log line are the same.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { NextFunction, Request, Response } from 'express';
 import { CacheOutcome, CachedSecret, SecretCache, cacheKey } from './cache';
 import { AppError } from './errors';
-import type { Logger } from './log';
+import { type Logger, REQUEST_MSG, requestLogger } from './log';
 import { Metrics } from './metrics';
 import { MAX_PAYLOAD_BYTES, parseSerial, validatePayload, validateSecretName } from './names';
 import type { SecretRecord, SecretsService } from './service';
@@ -39,6 +39,14 @@ export const CACHE_HEADER = 'X-ECS-Secrets-Cache';
  */
 const BODY_LIMIT_BYTES = 6 * MAX_PAYLOAD_BYTES + 1024;
 const HOT_PATH = /^\/(latest|v1)\/secrets\/([A-Za-z0-9._-]{1,255})(?:\/([0-9]{1,16}))?\/?(?:\?.*)?$/;
+/** Route labels of the hot path, interned once: [prefix][by serial?]. */
+const HOT_ROUTES: Readonly<Record<string, readonly [string, string]>> = {
+  latest: ['/latest/secrets/:name', '/latest/secrets/:name/:serial'],
+  v1: ['/v1/secrets/:name', '/v1/secrets/:name/:serial'],
+};
+const HIT_HEADERS: readonly string[] = [CACHE_HEADER, 'hit'];
+const NO_HEADERS: readonly string[] = [];
+const JSON_TYPE = 'application/json; charset=utf-8';
 const HEALTH_PATH = /^(?:\/(?:latest|v1))?\/health\/?(?:\?.*)?$/;
 
 export class DaemonServer {
@@ -47,11 +55,16 @@ export class DaemonServer {
   /** True once the table and the key have been reached; /health answers 503 until then. */
   ready = false;
   private readonly tokenDigest: Buffer | undefined;
-  private readonly bootId = randomBytes(3).toString('hex');
+  private readonly bootId = crypto.randomBytes(3).toString('hex');
   private requestCount = 0;
+  /** The per-request line: same destination and format as every other log line (see requestLogger). */
+  private readonly requestLog: Logger;
+  /** Per connection, the token value it last proved right (see authorize). */
+  private readonly verified = new WeakMap<object, string>();
 
   constructor(private readonly opts: DaemonOptions) {
     this.tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
+    this.requestLog = requestLogger(opts.logger);
     this.app = this.buildApp();
     this.server = http.createServer((req, res) => {
       if (!this.tryHotPath(req, res)) this.app(req, res);
@@ -100,19 +113,27 @@ export class DaemonServer {
     const given = req.headers[TOKEN_HEADER];
     if (typeof given !== 'string' || given === '')
       return new AppError('unauthorized', `missing ${TOKEN_HEADER} header`);
+    // A keep-alive connection that has already shown the right token and shows the same value
+    // again needs no second hash. This compares the value with what the same connection sent
+    // before, never with the token: it tells a client nothing it did not already know.
+    if (this.verified.get(req.socket) === given) return undefined;
     // Compare digests: constant time, and independent of the token's length.
-    if (!timingSafeEqual(digest(given), this.tokenDigest)) return new AppError('unauthorized', `wrong ${TOKEN_HEADER}`);
+    if (!crypto.timingSafeEqual(digest(given), this.tokenDigest)) return new AppError('unauthorized', `wrong ${TOKEN_HEADER}`);
+    this.verified.set(req.socket, given);
     return undefined;
   }
 
-  private send(res: http.ServerResponse, status: number, body: Buffer, headers: Record<string, string> = {}): void {
-    res.writeHead(status, {
-      'Content-Type': 'application/json; charset=utf-8',
-      'Content-Length': body.length,
-      'Cache-Control': 'no-store',
-      'X-Content-Type-Options': 'nosniff',
-      ...headers,
-    });
+  /**
+   * Every JSON answer goes out through here, with the same headers in the same order. `extra` is a
+   * flat [name, value, ...] list. The hot path passes `reqId`: it has set no header yet, so the
+   * whole set goes to node in one array, with no per-header bookkeeping; express has already set
+   * X-Request-Id (first, like here), and node merges the rest after it: the same bytes either way.
+   */
+  private send(res: http.ServerResponse, status: number, body: Buffer, extra: readonly string[] = NO_HEADERS, reqId?: string): void {
+    const headers = reqId === undefined ? [] : ['X-Request-Id', reqId];
+    headers.push('Content-Type', JSON_TYPE, 'Content-Length', String(body.length), 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff');
+    for (let i = 0; i < extra.length; i++) headers.push(extra[i]);
+    res.writeHead(status, headers);
     res.end(body);
   }
 
@@ -121,24 +142,21 @@ export class DaemonServer {
     this.send(res, err.httpStatus, Buffer.from(JSON.stringify({ error: message })));
   }
 
-  private sendSecret(res: http.ServerResponse, entry: CachedSecret, outcome: CacheOutcome): void {
-    const headers: Record<string, string> = { [CACHE_HEADER]: outcome };
+  private sendSecret(res: http.ServerResponse, entry: CachedSecret, outcome: CacheOutcome, reqId?: string): void {
+    let headers = outcome === 'hit' ? HIT_HEADERS : [CACHE_HEADER, outcome];
     if (outcome === 'stale') {
       const age = Math.round((Date.now() - entry.fetchedAt) / 1000);
-      headers['Age'] = String(age);
-      headers['Warning'] = '110 - "Response is Stale"';
+      headers = [...headers, 'Age', String(age), 'Warning', '110 - "Response is Stale"'];
     }
-    this.send(res, 200, entry.body, headers);
+    this.send(res, 200, entry.body, headers, reqId);
   }
 
-  private observe(method: string, route: string, status: number, startNs: bigint, reqId: string, extra?: object): void {
+  /** Metrics and the log line of one finished request. */
+  private observe(method: string, route: string, status: number, startNs: bigint, reqId: string, cache?: CacheOutcome): void {
     const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
-    this.opts.metrics.requests.inc({ method, route, status: String(status) });
-    this.opts.metrics.latency.observe({ method, route }, seconds);
-    this.opts.logger.info(
-      { reqId, method, route, status, ms: Math.round(seconds * 1e6) / 1e3, ...extra },
-      'request',
-    );
+    this.opts.metrics.request(method, route, status, seconds);
+    const ms = Math.round(seconds * 1e6) / 1e3;
+    this.requestLog.info(cache === undefined ? { reqId, method, route, status, ms } : { reqId, method, route, status, ms, cache }, REQUEST_MSG);
   }
 
   // ---- hot path ----
@@ -146,6 +164,7 @@ export class DaemonServer {
   /** Answer a cached GET of a secret without express; false hands the request on. */
   private tryHotPath(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     if (req.method !== 'GET' || !req.url) return false;
+    const start = process.hrtime.bigint();
     const m = HOT_PATH.exec(req.url);
     if (!m || (m[2] === 'version' && m[3] === undefined)) return false;
     const cc = req.headers['cache-control'];
@@ -155,14 +174,10 @@ export class DaemonServer {
     if (this.authorize(req)) return false; // express answers the 401, with the same helper
     const entry = this.opts.cache.fresh(cacheKey(m[2], serial));
     if (!entry) return false;
-    const start = process.hrtime.bigint();
     const reqId = this.requestId(req);
-    res.setHeader('X-Request-Id', reqId);
     this.opts.metrics.cacheOutcome('hit');
-    this.sendSecret(res, entry, 'hit');
-    this.observe('GET', serial === undefined ? `/${m[1]}/secrets/:name` : `/${m[1]}/secrets/:name/:serial`, 200, start, reqId, {
-      cache: 'hit',
-    });
+    this.sendSecret(res, entry, 'hit', reqId);
+    this.observe('GET', HOT_ROUTES[m[1]][serial === undefined ? 0 : 1], 200, start, reqId, 'hit');
     return true;
   }
 
@@ -182,7 +197,7 @@ export class DaemonServer {
       res.on('finish', () => {
         // The prefix is recorded on the way in: express has unwound req.baseUrl by 'finish'.
         const route = req.route ? `${res.locals.prefix ?? ''}${req.route.path}` : 'unmatched';
-        this.observe(req.method, route, res.statusCode, start, reqId, res.locals.cache ? { cache: res.locals.cache } : undefined);
+        this.observe(req.method, route, res.statusCode, start, reqId, res.locals.cache);
       });
       if (HEALTH_PATH.test(req.originalUrl)) return next();
       const denied = this.authorize(req);
@@ -309,8 +324,10 @@ function describeError(err: unknown): { name?: string; message?: string; stack?:
   return { name: e?.name, message: e?.message, stack: e?.stack };
 }
 
+/** SHA-256 of a token; crypto.hash (Node ≥ 20.12) is the one-shot form, about twice as fast as createHash. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
 function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+  return oneShotHash ? oneShotHash('sha256', token, 'buffer') : crypto.createHash('sha256').update(token, 'utf8').digest();
 }
 
 function safePath(p: string): string {

@@ -6,16 +6,83 @@ import pino, { Logger } from 'pino';
 
 export type { Logger };
 
+/**
+ * The daemon writes a line per request, so those lines are buffered: written in chunks of at
+ * least this many bytes (about 40 request lines), and at the latest every DAEMON_LOG_FLUSH_MS, so
+ * a quiet daemon's lines still show up promptly. Writing each line on its own costs more CPU than
+ * answering the request. Every other line (start-up, warnings, errors, shutdown) is written at
+ * once, after the request lines before it, so the log keeps its order. The buffer is flushed at
+ * shutdown (daemon.ts) and, synchronously, by pino's exit hook if the process ends any other way.
+ * Writes stay asynchronous: a stalled log pipe must not stall the event loop serving secrets.
+ */
+export const DAEMON_LOG_BUFFER_BYTES = 8192;
+export const DAEMON_LOG_FLUSH_MS = 100;
+/** The message of the per-request line, the only line the daemon buffers. */
+export const REQUEST_MSG = 'request';
+
+const REDACTED = '[redacted]';
+
 export function createLogger(opts: { debug?: boolean; level?: pino.LevelWithSilent; daemon?: boolean } = {}): Logger {
   return pino(
     {
       name: 'ecs-secrets',
       level: opts.level ?? (opts.debug ? 'debug' : 'info'),
       base: { pid: process.pid },
-      redact: { paths: ['payload', '*.payload', 'body.payload', 'plaintext', '*.plaintext', 'token', '*.token'], censor: '[redacted]' },
+      redact: { paths: ['payload', '*.payload', 'body.payload', 'plaintext', '*.plaintext', 'token', '*.token'], censor: REDACTED },
     },
     // One-shot commands log synchronously: they exit right after, and a line must not be lost.
-    // The daemon logs a line per request, so it buffers (flushed at shutdown).
-    pino.destination({ fd: 2, sync: !opts.daemon }),
+    opts.daemon ? daemonDestination() : pino.destination({ fd: 2, sync: true }),
   );
+}
+
+/**
+ * The daemon's stderr: pino's own destination (sonic-boom), in buffer mode and fed one Buffer per
+ * line. In its default string mode sonic-boom appends each line to one growing string and
+ * measures that string's byte length on every write, which costs more the bigger the buffer; in
+ * buffer mode it keeps a list and joins it once per write. pino tells the stream which message each
+ * line carries (needsMetadataGsym), which is how request lines are told from the rest. Flushing
+ * (logger.flush, and pino's exit hook, registered on the sonic-boom itself) works as for any pino
+ * destination.
+ */
+function daemonDestination(): pino.DestinationStream {
+  // No periodicFlush: it would write (nothing) every period even when idle; a timer is armed only
+  // while request lines wait.
+  const sonic = pino.destination({ fd: 2, sync: false, contentMode: 'buffer', minLength: DAEMON_LOG_BUFFER_BYTES });
+  let timer: NodeJS.Timeout | undefined;
+  let drainHooked = false;
+  const writeNow = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    // flush() starts a write unless one is in flight; 'drain' follows every write that leaves less
+    // than minLength behind, so flushing again then writes whatever the in-flight write left.
+    sonic.flush();
+    if (drainHooked) return;
+    drainHooked = true;
+    sonic.once('drain', () => {
+      drainHooked = false;
+      sonic.flush();
+    });
+  };
+  const stream = {
+    [pino.symbols.needsMetadataGsym]: true,
+    lastMsg: undefined as unknown,
+    write(line: string) {
+      // Looked up on each call: pino swaps in no-ops on the sonic-boom after EPIPE.
+      sonic.write(Buffer.from(line, 'utf8') as unknown as string);
+      if (stream.lastMsg !== REQUEST_MSG) writeNow();
+      else timer ??= setTimeout(writeNow, DAEMON_LOG_FLUSH_MS).unref();
+    },
+    flush: (cb?: (err?: Error) => void) => sonic.flush(cb),
+  };
+  return stream as pino.DestinationStream;
+}
+
+/**
+ * The logger for the daemon's per-request line: the same logger (destination, level, format), with
+ * redaction narrowed to top-level fields. A request line is a flat object of fixed fields, so the
+ * nested paths (`*.payload`) can never match it, and they are what makes redaction expensive:
+ * pino clones the object to look for them, which cost more than the rest of the hot path.
+ */
+export function requestLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: ['payload', 'plaintext', 'token'], censor: REDACTED } });
 }

@@ -43,6 +43,12 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'ecs_secrets_' });
   }
 
+  /** One finished HTTP request: its count and its latency. */
+  request(method: string, route: string, status: number, seconds: number): void {
+    this.requests.inc({ method, route, status: String(status) });
+    this.latency.observe({ method, route }, seconds);
+  }
+
   cacheOutcome(outcome: CacheOutcome): void {
     this.cache.inc({ outcome });
   }

@@ -1,0 +1,100 @@
+/** The bench's flags. Small on purpose: `npm run bench -- --duration 10 --reps 3 --out result.json`. */
+
+export interface BenchOptions {
+  /** Seconds of measured load per server per repetition. */
+  duration: number;
+  /** Seconds of unmeasured load before each measured one (JIT, connection set-up). */
+  warmup: number;
+  reps: number;
+  connections: number;
+  /** Distinct secrets read into the daemon's cache before the memory figure. */
+  secrets: number;
+  /** Never-read secrets read one by one per repetition for the cold-read figure. */
+  cold: number;
+  /** Run the daemon with a token (X-ECS-Secrets-Token on every request), as a careful operator would. */
+  token: boolean;
+  out?: string;
+  /** Directory for the daemon's V8 CPU profiles (node --cpu-prof), for finding the hot spots. */
+  cpuProf?: string;
+  /** Extra node flags for the daemon process, e.g. V8 heap settings a container might use. */
+  daemonNodeArgs: string[];
+}
+
+export const USAGE = `Usage: node dist/bench/bench.js [flags]
+
+  --duration S     measured load per server per repetition, seconds (default 10)
+  --warmup S       unmeasured load before each measured one, seconds (default min(2, duration))
+  --reps N         repetitions; the median is reported (default 3)
+  --connections N  autocannon connections (default 32)
+  --secrets N      distinct secrets cached before the memory figure (default 1000)
+  --cold N         never-read secrets read one by one per repetition (default 20)
+  --no-token       run the daemon without a token (default: with one, sent on every request)
+  --out FILE       also write the figures as JSON to FILE
+  --cpu-prof DIR   write the daemon's V8 CPU profiles to DIR (node --cpu-prof)
+  --daemon-node-args "FLAGS"
+                   extra node flags for the daemon process (default: none), e.g.
+                   "--max-semi-space-size=2" to measure a container's heap settings
+`;
+
+export class UsageError extends Error {}
+
+function number(flag: string, value: string | undefined, min: number, integer: boolean): number {
+  const n = Number(value);
+  if (value === undefined || value.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
+    throw new UsageError(`--${flag} needs ${integer ? 'a whole number' : 'a number'} >= ${min}, got ${JSON.stringify(value ?? '')}`);
+  return n;
+}
+
+export function parseArgs(argv: string[]): BenchOptions {
+  const o: BenchOptions = { duration: 10, warmup: NaN, reps: 3, connections: 32, secrets: 1000, cold: 20, token: true, daemonNodeArgs: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    switch (flag) {
+      case '--duration':
+        o.duration = number('duration', value(), 0.5, false);
+        break;
+      case '--warmup':
+        o.warmup = number('warmup', value(), 0, false);
+        break;
+      case '--reps':
+        o.reps = number('reps', value(), 1, true);
+        break;
+      case '--connections':
+        o.connections = number('connections', value(), 1, true);
+        break;
+      case '--secrets':
+        o.secrets = number('secrets', value(), 1, true);
+        break;
+      case '--cold':
+        o.cold = number('cold', value(), 1, true);
+        break;
+      case '--no-token':
+        o.token = false;
+        break;
+      case '--out':
+        o.out = value();
+        if (!o.out) throw new UsageError('--out needs a file name');
+        break;
+      case '--cpu-prof':
+        o.cpuProf = value();
+        if (!o.cpuProf) throw new UsageError('--cpu-prof needs a directory');
+        break;
+      case '--daemon-node-args': {
+        const v = value();
+        if (v === undefined) throw new UsageError('--daemon-node-args needs a value (quote it: "--flag=1 --other")');
+        o.daemonNodeArgs = v.split(/\s+/).filter(Boolean);
+        if (o.daemonNodeArgs.some((a) => !a.startsWith('-'))) throw new UsageError('--daemon-node-args takes node flags only');
+        break;
+      }
+      case '--help':
+      case '-h':
+        throw new UsageError('');
+      default:
+        throw new UsageError(`unknown flag ${JSON.stringify(arg)}`);
+    }
+  }
+  if (Number.isNaN(o.warmup)) o.warmup = Math.min(2, o.duration);
+  return o;
+}

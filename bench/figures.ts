@@ -1,0 +1,100 @@
+/** What the bench reports: every figure once, with its unit and the issue's goal where there is one. */
+
+export interface Goal {
+  text: string;
+  met(v: number): boolean;
+}
+
+export interface FigureDef {
+  key: string;
+  label: string;
+  unit: string;
+  digits: number;
+  goal?: Goal;
+}
+
+const atMost = (limit: number, unit: string): Goal => ({ text: `≤ ${limit}${unit}`, met: (v) => v <= limit });
+const below = (limit: number, unit: string): Goal => ({ text: `< ${limit}${unit}`, met: (v) => v < limit });
+const atLeast = (limit: number, unit: string): Goal => ({ text: `≥ ${limit}${unit}`, met: (v) => v >= limit });
+const zero: Goal = { text: '0', met: (v) => v === 0 };
+
+export const FIGURES: FigureDef[] = [
+  { key: 'hot.daemon.rps', label: 'hot reads, daemon', unit: 'req/s', digits: 0 },
+  { key: 'hot.bare.rps', label: 'hot reads, bare node:http', unit: 'req/s', digits: 0 },
+  // Paired: the ratio of each repetition (daemon and bare measured back to back), then the median.
+  { key: 'hot.ratio', label: 'hot reads, daemon / bare', unit: '×', digits: 2, goal: atLeast(0.6, '×') },
+  { key: 'hot.daemon.p50Ms', label: 'hot latency p50, daemon', unit: 'ms', digits: 1 },
+  { key: 'hot.daemon.p99Ms', label: 'hot latency p99, daemon', unit: 'ms', digits: 1, goal: atMost(5, ' ms') },
+  { key: 'hot.daemon.meanMs', label: 'hot latency mean, daemon', unit: 'ms', digits: 2 },
+  { key: 'hot.bare.p50Ms', label: 'hot latency p50, bare', unit: 'ms', digits: 1 },
+  { key: 'hot.bare.p99Ms', label: 'hot latency p99, bare', unit: 'ms', digits: 1 },
+  { key: 'hot.bare.meanMs', label: 'hot latency mean, bare', unit: 'ms', digits: 2 },
+  { key: 'hot.daemon.cacheNonHits', label: 'hot reads not answered from the cache', unit: '', digits: 0, goal: zero },
+  { key: 'cpu.daemonMsPer10k', label: 'daemon CPU (user+sys) per 10,000 hot reads', unit: 'ms', digits: 0 },
+  { key: 'cpu.bareMsPer10k', label: 'bare server CPU per 10,000 reads', unit: 'ms', digits: 0 },
+  { key: 'backend.dynamodbPer1kHot', label: 'DynamoDB calls per 1,000 hot reads', unit: '', digits: 3, goal: zero },
+  { key: 'backend.kmsPer1kHot', label: 'KMS calls per 1,000 hot reads', unit: '', digits: 3, goal: zero },
+  { key: 'backend.per1kDistinctCached', label: 'backend calls per 1,000 reads of N distinct cached secrets', unit: '', digits: 3, goal: zero },
+  { key: 'backend.dynamodbReadsPerSecret', label: 'DynamoDB reads per secret within the TTL', unit: '', digits: 3, goal: atMost(1, '') },
+  { key: 'cold.p50Ms', label: 'cold read p50 (DynamoDB + KMS + decrypt)', unit: 'ms', digits: 1 },
+  { key: 'cold.maxMs', label: 'cold read max', unit: 'ms', digits: 1 },
+  { key: 'cold.firstMs', label: 'first read after start-up', unit: 'ms', digits: 1 },
+  { key: 'cold.dynamodbPerRead', label: 'DynamoDB calls per cold read', unit: '', digits: 2 },
+  { key: 'cold.kmsPerRead', label: 'KMS calls per cold read', unit: '', digits: 2 },
+  { key: 'startup.listeningMs', label: 'start-up: spawn to listening', unit: 'ms', digits: 0 },
+  { key: 'startup.healthyMs', label: 'start-up: spawn to /health 200', unit: 'ms', digits: 0, goal: below(1000, ' ms') },
+  { key: 'fetch.wallMs', label: 'CLI `fetch` one-shot, wall', unit: 'ms', digits: 0, goal: below(1500, ' ms') },
+  { key: 'memory.rssIdleMiB', label: 'daemon RSS, idle after start-up', unit: 'MiB', digits: 1 },
+  { key: 'memory.rssAfterLoadMiB', label: 'daemon RSS after the load, N secrets cached', unit: 'MiB', digits: 1, goal: below(120, ' MiB') },
+  { key: 'load.generatorCoresDaemon', label: 'load generator CPU while loading the daemon', unit: 'cores', digits: 2 },
+  { key: 'load.generatorCoresBare', label: 'load generator CPU while loading the bare server', unit: 'cores', digits: 2 },
+  { key: 'load.otherCoresDaemon', label: 'other processes\' CPU while loading the daemon', unit: 'cores', digits: 2 },
+  { key: 'load.otherCoresBare', label: 'other processes\' CPU while loading the bare server', unit: 'cores', digits: 2 },
+  { key: 'log.bytesPerHotRead', label: 'log bytes written per hot read', unit: 'B', digits: 0 },
+];
+
+export type Figures = Record<string, number>;
+
+export function median(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+export function medianFigures(reps: Figures[]): Figures {
+  const out: Figures = {};
+  for (const f of FIGURES) out[f.key] = median(reps.map((r) => r[f.key]));
+  return out;
+}
+
+function fmt(v: number, digits: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** A plain-text table (also valid Markdown). */
+export function table(med: Figures, reps: Figures[], secrets: number): string {
+  const rows: string[][] = [['figure', 'median', 'unit', 'repetitions', 'goal', 'met']];
+  for (const f of FIGURES) {
+    const label = f.label.replace(' N ', ` ${secrets.toLocaleString('en-US')} `);
+    const v = med[f.key];
+    rows.push([
+      label,
+      fmt(v, f.digits),
+      f.unit,
+      reps.map((r) => fmt(r[f.key], f.digits)).join(' / '),
+      f.goal?.text ?? '',
+      f.goal ? (f.goal.met(v) ? 'yes' : 'NO') : '',
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const right = new Set([1]);
+  const line = (r: string[]) => `| ${r.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
+  const sep = `|${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
+  return [line(rows[0]), sep, ...rows.slice(1).map(line)].join('\n');
+}
+
+export function goals(med: Figures): Array<{ key: string; label: string; goal: string; value: number; met: boolean }> {
+  return FIGURES.filter((f) => f.goal).map((f) => ({ key: f.key, label: f.label, goal: f.goal!.text, value: med[f.key], met: f.goal!.met(med[f.key]) }));
+}
