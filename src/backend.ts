@@ -9,7 +9,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { MiddlewareStack } from '@smithy/types';
 import { dynamoClient, kmsClient } from './aws';
-import { EmbeddedDynamo } from './embedded';
+import type { EmbeddedDynamo as EmbeddedDynamoType } from './embedded';
 import { KeyProvider, KmsKeyProvider, LocalKeyProvider, withDataKeyCache } from './keys';
 import { keyAlias, tableName } from './names';
 import { SecretsService } from './service';
@@ -61,6 +61,10 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
   const cache = (k: KeyProvider) => (opts.dataKeyCache ? withDataKeyCache(k, opts.dataKeyCache) : k);
   if (opts.local) {
     const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+    // Loaded only here: an AWS-mode process (every sidecar in production) has no use for dynalite
+    // and LevelDB's native addon, and should not carry them in memory.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { EmbeddedDynamo } = require('./embedded') as { EmbeddedDynamo: typeof EmbeddedDynamoType };
     const embedded = new EmbeddedDynamo(dataDir);
     const client = dynamoClient({ embedded: { endpoint: embedded.endpoint, requestHandler: embedded.requestHandler } });
     instrument(client, 'dynamodb', opts.onBackendCall);
