@@ -2,35 +2,20 @@
  * The benchmark runs end to end in a very short mode and writes every figure. Its values are not
  * checked: speed and memory are measured by `npm run bench`, never asserted in tests.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FIGURES } from '../bench/figures';
-import { baseEnv } from './helpers/cli';
+import { runNode } from './helpers/cli';
 
 const BENCH = path.join(__dirname, '..', 'dist', 'bench', 'bench.js');
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env = baseEnv();
-    for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-    const child = spawn(process.execPath, [BENCH, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 test('npm run bench, short mode: the result file has every figure, each a finite number', async () => {
   expect(fs.existsSync(BENCH)).toBe(true); // built by `npm test` (tsc) before jest runs
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-bench-test-'));
   const out = path.join(dir, 'result.json');
   try {
-    const r = await run(['--duration', '1', '--warmup', '0.5', '--reps', '1', '--secrets', '50', '--cold', '5', '--out', out]);
+    const r = await runNode(BENCH, ['--duration', '1', '--warmup', '0.5', '--reps', '1', '--secrets', '50', '--cold', '5', '--out', out]);
     expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
 
     const result = JSON.parse(fs.readFileSync(out, 'utf8'));

@@ -24,10 +24,15 @@ export function baseEnv(): Record<string, string | undefined> {
 }
 
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  return runNode(CLI, args, opts);
+}
+
+/** Run a built script with node, in the cleaned environment, collecting its output. */
+export function runNode(script: string, args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env = { ...baseEnv(), ...opts.env };
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-    const child = spawn(process.execPath, [CLI, ...args], { env: env as NodeJS.ProcessEnv, cwd: opts.cwd, stdio: 'pipe' });
+    const child = spawn(process.execPath, [script, ...args], { env: env as NodeJS.ProcessEnv, cwd: opts.cwd, stdio: 'pipe' });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
