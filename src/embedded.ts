@@ -65,10 +65,6 @@ export class EmbeddedDynamo {
     return 'http://127.0.0.1:1';
   }
 
-  get isOwner(): boolean {
-    return this.owned !== undefined;
-  }
-
   async currentPort(): Promise<number> {
     if (this.port !== undefined) return this.port;
     this.acquiring ??= this.acquire().finally(() => (this.acquiring = undefined));

@@ -16,7 +16,7 @@ import { AppError } from './errors';
 import { type Logger, REQUEST_MSG, requestLogger } from './log';
 import { Metrics } from './metrics';
 import { MAX_PAYLOAD_BYTES, parseSerial, validatePayload, validateSecretName } from './names';
-import type { SecretRecord, SecretsService } from './service';
+import type { SecretsService } from './service';
 import { API_VERSION, VERSION } from './version';
 
 export interface DaemonOptions {
@@ -342,4 +342,3 @@ function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
-export type { SecretRecord };

@@ -4,6 +4,7 @@
  */
 import {
   CreateTableCommand,
+  CreateTableCommandInput,
   DescribeTableCommand,
   DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
@@ -46,6 +47,18 @@ interface RawItem {
   CreatedAt?: string;
   RevokedAt?: string;
 }
+
+/** The table's keys, the original's layout: what setup's template and the embedded store create. */
+export const TABLE_KEYS = {
+  KeySchema: [
+    { AttributeName: 'Name', KeyType: 'HASH' },
+    { AttributeName: 'Serial', KeyType: 'RANGE' },
+  ],
+  AttributeDefinitions: [
+    { AttributeName: 'Name', AttributeType: 'S' },
+    { AttributeName: 'Serial', AttributeType: 'N' },
+  ],
+} satisfies Pick<CreateTableCommandInput, 'KeySchema' | 'AttributeDefinitions'>;
 
 export class SecretStore {
   readonly doc: DynamoDBDocumentClient;
@@ -196,14 +209,7 @@ export class SecretStore {
         await this.doc.send(
           new CreateTableCommand({
             TableName: this.table,
-            KeySchema: [
-              { AttributeName: 'Name', KeyType: 'HASH' },
-              { AttributeName: 'Serial', KeyType: 'RANGE' },
-            ],
-            AttributeDefinitions: [
-              { AttributeName: 'Name', AttributeType: 'S' },
-              { AttributeName: 'Serial', AttributeType: 'N' },
-            ],
+            ...TABLE_KEYS,
             BillingMode: 'PAY_PER_REQUEST',
           }),
         );

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type TableDescription } from '@aws-sdk/client-dynamodb';
+import { TABLE_KEYS } from '../../src/storage';
 import { startDynamo, type DynamoStandIn } from './dynamodb';
 import { startKms, type KmsStandIn } from './kms';
 
@@ -108,14 +109,7 @@ export async function createAppResources(kms: KmsStandIn, dynamoEndpoint: string
     await client.send(
       new CreateTableCommand({
         TableName: tableName,
-        KeySchema: [
-          { AttributeName: 'Name', KeyType: 'HASH' },
-          { AttributeName: 'Serial', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'Name', AttributeType: 'S' },
-          { AttributeName: 'Serial', AttributeType: 'N' },
-        ],
+        ...TABLE_KEYS,
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
