@@ -14,7 +14,7 @@ import {
   DescribeStacksCommand,
 } from '@aws-sdk/client-cloudformation';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SetupResult, setupStack, validatePrincipalArn } from '../src/setup';
+import { SetupResult, setupStack, validatePrincipalArn } from '../src/setup/stack';
 import { CLI, CliResult, baseEnv, json, runCli } from './helpers/cli';
 import { spawnDaemon } from './helpers/daemon';
 import { REGION, StandIns, credentialsEnv, startStandIns } from './standins';

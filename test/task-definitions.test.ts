@@ -11,9 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ecs from '@aws-sdk/client-ecs';
 import { NormalizedSchema } from '@smithy/core/schema';
-import { buildParser } from '../src/cli';
-import '../src/commands';
-import { parseSerial, validateAppName, validateSecretName } from '../src/names';
+import { buildParser } from '../src/cli/main';
+import { parseSerial, validateAppName, validateSecretName } from '../src/core/names';
 import { spawnDaemon } from './helpers/daemon';
 
 const DIR = path.join(__dirname, '..', 'task-definitions');

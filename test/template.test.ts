@@ -15,9 +15,9 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
-import { openBackend } from '../src/backend';
-import { APP_NAME_RULE, keyAlias, stackName, tableName } from '../src/names';
-import { TEMPLATE, policyDocuments, validatePrincipalArn } from '../src/setup';
+import { openBackend } from '../src/backends/open-backend';
+import { APP_NAME_RULE, keyAlias, stackName, tableName } from '../src/core/names';
+import { TEMPLATE, policyDocuments, validatePrincipalArn } from '../src/setup/stack';
 import { REGION, StandIns, startStandIns } from './standins';
 import { CloudFormationStandIn, keyPolicyPermissions, parseTemplate, startCloudFormation } from './standins/cloudformation';
 

@@ -4,8 +4,8 @@
  */
 import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { seal } from '../../src/crypto';
-import { openBackend } from '../../src/backend';
+import { seal } from '../../src/core/crypto';
+import { openBackend } from '../../src/backends/open-backend';
 import { CliResult, json, runCli } from '../helpers/cli';
 import { StandIns, createAppResources, credentialsEnv, startStandIns } from '../standins';
 

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openBackend } from '../../src/backend';
+import { openBackend } from '../../src/backends/open-backend';
 import { json, runCli } from '../helpers/cli';
 import { spawnDaemon } from '../helpers/daemon';
 

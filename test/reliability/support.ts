@@ -18,8 +18,8 @@ import { CLI, CliOptions, CliResult, baseEnv } from '../helpers/cli';
 import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { ADMIN_ACCESS_KEY_ID, REGION } from '../standins';
 
-import { openBackend } from '../../src/backend';
-import type { SecretsService } from '../../src/service';
+import { openBackend } from '../../src/backends/open-backend';
+import type { SecretsService } from '../../src/core/service';
 
 // The in-process SDK clients below would print the SDK's Node-version notice into the test output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -1,6 +1,6 @@
-import { FAILING_HOLD_MS, SecretCache, cacheKey } from '../../src/cache';
-import { AppError } from '../../src/errors';
-import type { SecretRecord } from '../../src/service';
+import { FAILING_HOLD_MS, SecretCache, cacheKey } from '../../src/daemon/cache';
+import { AppError } from '../../src/core/errors';
+import type { SecretRecord } from '../../src/core/service';
 
 let now = 1_000_000;
 const clock = () => now;

@@ -1,5 +1,5 @@
-import { aadV2, openLegacy, openV2, seal, sealV2 } from '../../src/crypto';
-import { AppError } from '../../src/errors';
+import { aadV2, openLegacy, openV2, seal, sealV2 } from '../../src/core/crypto';
+import { AppError } from '../../src/core/errors';
 
 const key = Buffer.alloc(32, 7);
 const addr = { app: 'shop', name: 'db.password', serial: 3 };

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AppError } from '../../src/errors';
-import { KeyProvider, LocalKeyProvider, encryptionContext, withDataKeyCache } from '../../src/keys';
+import { AppError } from '../../src/core/errors';
+import { KeyProvider, LocalKeyProvider, encryptionContext, withDataKeyCache } from '../../src/core/keys';
 
 let dir: string;
 beforeEach(() => {

@@ -1,4 +1,4 @@
-import { AppError } from '../../src/errors';
+import { AppError } from '../../src/core/errors';
 import {
   keyAlias,
   parseSerial,
@@ -7,7 +7,7 @@ import {
   validateAppName,
   validatePayload,
   validateSecretName,
-} from '../../src/names';
+} from '../../src/core/names';
 
 function usage(fn: () => unknown, kind = 'usage'): string {
   try {

@@ -1,21 +1,25 @@
 /**
- * `ecs-secrets daemon`: the sidecar. Opens the backend, serves HTTP, reports health once the
- * table and key have been reached, and shuts down gracefully on SIGTERM/SIGINT (ECS sends
- * SIGTERM, then SIGKILL after the container's stopTimeout, 30 s by default).
+ * The sidecar's life cycle: opens the backend, serves HTTP, reports health once the table and key
+ * have been reached, and stops gracefully when asked (the `daemon` command asks on SIGTERM/SIGINT:
+ * ECS sends SIGTERM, then SIGKILL after the container's stopTimeout, 30 s by default).
  */
 import * as fs from 'node:fs';
-import { Argv } from 'yargs';
-import { openBackend, Backend } from './backend';
+import { openBackend, Backend } from '../backends/open-backend';
 import { SecretCache } from './cache';
-import type { CommandRegistrar, GlobalArgs } from './cli';
-import { AppError } from './errors';
-import { DaemonServer } from './http';
-import { createLogger, Logger } from './log';
+import { AppError } from '../core/errors';
+import { DaemonServer } from './server';
+import { createLogger, Logger } from '../core/log';
 import { Metrics } from './metrics';
-import { validateAppName } from './names';
-import { VERSION } from './version';
+import { validateAppName } from '../core/names';
+import { VERSION } from '../core/version';
 
-export interface DaemonArgs extends GlobalArgs {
+/** The daemon's flags as the CLI parses them (strings: each is checked here, with a usage error naming the flag). */
+export interface DaemonArgs {
+  'application-name'?: string;
+  region?: string;
+  local: boolean;
+  'data-dir': string;
+  debug: boolean;
   port: string;
   host: string;
   'cache-ttl': string;
@@ -144,29 +148,3 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     })());
   return { server, backend, port: address.port, logger, stop };
 }
-
-export const registerDaemon: CommandRegistrar = (y, run) =>
-  y.command(
-    'daemon',
-    'Serve secrets over HTTP to the containers of this task (the sidecar)',
-    (c: Argv<GlobalArgs>) =>
-      c
-        .option('port', { type: 'string', default: '8080', describe: 'TCP port' })
-        .option('host', { type: 'string', default: '0.0.0.0', describe: 'Address to bind (127.0.0.1: this task only on awsvpc)' })
-        .option('cache-ttl', { type: 'string', default: '30', describe: 'Seconds a read is served from memory; 0 turns the cache off' })
-        .option('stale-if-error', { type: 'string', default: '300', describe: 'Seconds past the TTL a cached value may be served while the backend fails' })
-        .option('cache-size', { type: 'string', default: '10000', describe: 'Maximum cached secret versions (and data keys)' })
-        .option('token-file', { type: 'string', describe: 'File holding the token required in X-ECS-Secrets-Token (or ECS_SECRETS_TOKEN)' })
-        .option('read-only', { type: 'boolean', default: false, describe: 'Refuse POST routes with 403' }),
-    run<DaemonArgs>(async (args) => {
-      const logger = createLogger({ debug: args.debug, daemon: true });
-      const daemon = await startDaemon(args, logger);
-      await new Promise<void>((resolve) => {
-        const onSignal = (signal: NodeJS.Signals) => {
-          daemon.stop(signal).then(resolve, resolve);
-        };
-        process.once('SIGTERM', onSignal);
-        process.once('SIGINT', onSignal);
-      });
-    }),
-  );

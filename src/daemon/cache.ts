@@ -9,8 +9,8 @@
  * Entries keep the response body already serialised, so the hot path only writes bytes.
  */
 import { LRUCache } from 'lru-cache';
-import { AppError } from './errors';
-import { SecretRecord } from './service';
+import { AppError } from '../core/errors';
+import { SecretRecord } from '../core/service';
 
 export interface CachedSecret {
   record: SecretRecord;

@@ -10,10 +10,10 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import type { MiddlewareStack } from '@smithy/types';
 import { dynamoClient, kmsClient } from './aws';
 import type { EmbeddedDynamo as EmbeddedDynamoType } from './embedded';
-import { KeyProvider, KmsKeyProvider, LocalKeyProvider, withDataKeyCache } from './keys';
-import { keyAlias, tableName } from './names';
-import { SecretsService } from './service';
-import { SecretStore } from './storage';
+import { KeyProvider, KmsKeyProvider, LocalKeyProvider, withDataKeyCache } from '../core/keys';
+import { keyAlias, tableName } from '../core/names';
+import { SecretsService } from '../core/service';
+import { SecretStore } from '../core/storage';
 
 export const DEFAULT_DATA_DIR = '.ecs-secrets';
 

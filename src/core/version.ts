@@ -1,9 +1,9 @@
-/** The package version, read once from package.json (two levels up from dist/src or src/). */
+/** The package version, read once from the nearest package.json named ecs-secrets above this module (src/core or dist/src/core). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 function readVersion(): string {
-  for (const dir of [path.join(__dirname, '..'), path.join(__dirname, '..', '..')]) {
+  for (let dir = path.join(__dirname, '..'); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     try {
       const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
       if (pkg.name === 'ecs-secrets') return String(pkg.version);

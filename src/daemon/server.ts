@@ -12,12 +12,12 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { NextFunction, Request, Response } from 'express';
 import { CacheOutcome, CachedSecret, SecretCache, cacheKey } from './cache';
-import { AppError } from './errors';
-import { type Logger, REQUEST_MSG, requestLogger } from './log';
+import { AppError } from '../core/errors';
+import { type Logger, REQUEST_MSG, requestLogger } from '../core/log';
 import { Metrics } from './metrics';
-import { MAX_PAYLOAD_BYTES, parseSerial, validatePayload, validateSecretName } from './names';
-import type { SecretsService } from './service';
-import { API_VERSION, VERSION } from './version';
+import { MAX_PAYLOAD_BYTES, parseSerial, validatePayload, validateSecretName } from '../core/names';
+import type { SecretsService } from '../core/service';
+import { API_VERSION, VERSION } from '../core/version';
 
 export interface DaemonOptions {
   service: SecretsService;

@@ -12,7 +12,7 @@ export type { Logger };
  * a quiet daemon's lines still show up promptly. Writing each line on its own costs more CPU than
  * answering the request. Every other line (start-up, warnings, errors, shutdown) is written at
  * once, after the request lines before it, so the log keeps its order. The buffer is flushed at
- * shutdown (daemon.ts) and, synchronously, by pino's exit hook if the process ends any other way.
+ * shutdown (daemon/daemon.ts) and, synchronously, by pino's exit hook if the process ends any other way.
  * Writes stay asynchronous: a stalled log pipe must not stall the event loop serving secrets.
  */
 export const DAEMON_LOG_BUFFER_BYTES = 8192;

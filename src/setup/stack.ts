@@ -1,5 +1,5 @@
 /**
- * `ecs-secrets setup`: creates the application's CloudFormation stack (cloudformation/ecs-secrets.json:
+ * What `ecs-secrets setup` does: creates the application's CloudFormation stack (cloudformation/ecs-secrets.json:
  * the table, the KMS key and alias, two managed IAM policies), following its events on stderr, and
  * prints what was made as JSON on stdout: the stack, the table ARN, the key, the alias and the IAM
  * policy to attach to each role.
@@ -7,7 +7,7 @@
  * - An existing stack is reported, never changed (one still being created is followed to the end).
  * - A stack that fails is reported with the resource that failed and CloudFormation's reason (exit 1).
  * - ARNs and the application name are checked before any AWS call (usage error, exit 2).
- * - `--print-template` prints the template and calls nothing; `--local` prepares the embedded backend.
+ * - The template is printed as it is by `--print-template`; `setupLocal` prepares the embedded backend.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -21,14 +21,12 @@ import {
   Stack,
   StackEvent,
 } from '@aws-sdk/client-cloudformation';
-import template from '../cloudformation/ecs-secrets.json';
-import { cloudFormationClient } from './aws';
-import { openBackend } from './backend';
-import type { CommandRegistrar } from './cli';
-import { AppError, fromAwsError, oneLine } from './errors';
-import { MASTER_KEY_FILE } from './keys';
-import { keyAlias, stackName, tableName, validateAppName } from './names';
-import { VERSION } from './version';
+import template from '../../cloudformation/ecs-secrets.json';
+import { openBackend } from '../backends/open-backend';
+import { AppError, fromAwsError, oneLine } from '../core/errors';
+import { MASTER_KEY_FILE } from '../core/keys';
+import { keyAlias, stackName, tableName } from '../core/names';
+import { VERSION } from '../core/version';
 
 /** The template, as shipped in cloudformation/ (compiled into dist/ next to this module). */
 export const TEMPLATE: Readonly<Record<string, unknown>> = template;
@@ -444,50 +442,3 @@ export async function setupLocal(app: string, dataDir: string): Promise<LocalSet
 
 // ---------------------------------------------------------------------------------------------
 // The command
-
-interface SetupArgs {
-  'create-principal'?: string;
-  'fetch-role'?: string;
-  'print-template': boolean;
-}
-
-export const registerSetup: CommandRegistrar = (y, run) =>
-  y.command(
-    'setup',
-    'Create the AWS resources for an application (a CloudFormation stack); prints the table, key, alias and IAM policies as JSON',
-    (c) =>
-      c
-        .option('create-principal', { type: 'string', describe: 'ARN of the IAM role or user that creates and revokes secrets' })
-        .option('fetch-role', { type: 'string', describe: 'ARN of the IAM role (task role) of the tasks that read secrets' })
-        .option('print-template', { type: 'boolean', default: false, describe: 'Print the CloudFormation template and exit (no AWS call)' })
-        .example('$0 setup --application-name cryptex --create-principal ADMIN_ARN --fetch-role APP_ROLE_ARN', 'stack ECS-Secrets-cryptex')
-        .example('$0 setup --print-template > ecs-secrets.json', 'the template, to review or deploy yourself')
-        .example('$0 setup --local --application-name cryptex', 'the embedded backend in ./.ecs-secrets'),
-    run<SetupArgs>(async (args, ctx) => {
-      if (args['print-template']) {
-        ctx.print(TEMPLATE);
-        return;
-      }
-      const app = validateAppName(args['application-name']);
-      if (args.local) {
-        if (args['create-principal'] !== undefined || args['fetch-role'] !== undefined)
-          process.stderr.write('ecs-secrets: note: --create-principal and --fetch-role are not used with --local\n');
-        ctx.print(await setupLocal(app, args['data-dir']));
-        return;
-      }
-      const createPrincipal = validatePrincipalArn(args['create-principal'], 'create-principal');
-      const fetchRole = validatePrincipalArn(args['fetch-role'], 'fetch-role');
-      if (createPrincipal === fetchRole)
-        process.stderr.write('ecs-secrets: warning: the create principal and the fetch role are the same: readers will be able to write\n');
-      const cfn = cloudFormationClient({ region: args.region });
-      try {
-        const result = await setupStack(
-          { app, createPrincipal, fetchRole },
-          { cfn, progress: (line) => process.stderr.write(`${line}\n`) },
-        );
-        ctx.print(result);
-      } finally {
-        cfn.destroy();
-      }
-    }),
-  );

@@ -17,7 +17,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ClassicLevel } from 'classic-level';
-import { AppError } from './errors';
+import { AppError } from '../core/errors';
 import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 
 // dynalite ships no types; this is the one call we make.

@@ -1,0 +1,29 @@
+/** `ecs-secrets daemon`: the sidecar's flags; runs the daemon until SIGTERM or SIGINT, then stops it gracefully. */
+import { createLogger } from '../../core/log';
+import { DaemonArgs, startDaemon } from '../../daemon/daemon';
+import { defineCommand } from '../context';
+
+export const daemonCommand = defineCommand<DaemonArgs>({
+  command: 'daemon',
+  describe: 'Serve secrets over HTTP to the containers of this task (the sidecar)',
+  builder: (c) =>
+    c
+      .option('port', { type: 'string', default: '8080', describe: 'TCP port' })
+      .option('host', { type: 'string', default: '0.0.0.0', describe: 'Address to bind (127.0.0.1: this task only on awsvpc)' })
+      .option('cache-ttl', { type: 'string', default: '30', describe: 'Seconds a read is served from memory; 0 turns the cache off' })
+      .option('stale-if-error', { type: 'string', default: '300', describe: 'Seconds past the TTL a cached value may be served while the backend fails' })
+      .option('cache-size', { type: 'string', default: '10000', describe: 'Maximum cached secret versions (and data keys)' })
+      .option('token-file', { type: 'string', describe: 'File holding the token required in X-ECS-Secrets-Token (or ECS_SECRETS_TOKEN)' })
+      .option('read-only', { type: 'boolean', default: false, describe: 'Refuse POST routes with 403' }),
+  run: async (args) => {
+    const logger = createLogger({ debug: args.debug, daemon: true });
+    const daemon = await startDaemon(args, logger);
+    await new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        daemon.stop(signal).then(resolve, resolve);
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    });
+  },
+});

@@ -1,0 +1,14 @@
+/** `ecs-secrets history`: the versions of one secret, never their payloads. */
+import { validateAppName, validateSecretName } from '../../core/names';
+import { defineCommand, nameOption, withService } from '../context';
+
+export const historyCommand = defineCommand<{ name: string }>({
+  command: 'history',
+  describe: 'List the versions of a secret, never payloads; prints [{"serial","active","createdAt"}]',
+  builder: (c) => c.option('name', nameOption),
+  run: async (args, ctx) => {
+    validateAppName(args['application-name']);
+    const name = validateSecretName(args.name);
+    ctx.print(await withService(args, ctx, (s) => s.history(name)));
+  },
+});

@@ -1,0 +1,15 @@
+/** `ecs-secrets revoke`: mark one version of a secret inactive (a conditional update: never a phantom item). */
+import { parseSerial, validateAppName, validateSecretName } from '../../core/names';
+import { defineCommand, nameOption, withService } from '../context';
+
+export const revokeCommand = defineCommand<{ name: string; serial: string }>({
+  command: 'revoke',
+  describe: 'Revoke one version of a secret; prints {"name","serial","active":false}',
+  builder: (c) => c.option('name', nameOption).option('serial', { type: 'string', describe: 'Version to revoke', demandOption: true }),
+  run: async (args, ctx) => {
+    validateAppName(args['application-name']);
+    const name = validateSecretName(args.name);
+    const serial = parseSerial(args.serial);
+    ctx.print(await withService(args, ctx, (s) => s.revoke(name, serial)));
+  },
+});

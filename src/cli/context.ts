@@ -1,0 +1,86 @@
+/**
+ * What every command shares: the global flags, the context a handler gets (logger, result
+ * printer), the command module shape the parser reads, and the two helpers most commands use
+ * (open the backend for one operation; read a payload from a flag, file or stdin).
+ */
+import * as fs from 'node:fs';
+import type { Argv } from 'yargs';
+import { openBackend } from '../backends/open-backend';
+import { AppError } from '../core/errors';
+import type { Logger } from '../core/log';
+import { MAX_PAYLOAD_BYTES, validateAppName, validatePayload } from '../core/names';
+import type { SecretsService } from '../core/service';
+
+export interface GlobalArgs {
+  'application-name'?: string;
+  region?: string;
+  local: boolean;
+  'data-dir': string;
+  debug: boolean;
+}
+
+/** What a command handler gets: parsed flags, a logger, and a way to print its result. */
+export interface CommandContext {
+  logger: Logger;
+  print(result: unknown): void;
+}
+
+/**
+ * One CLI command, as a plain value the parser imports (cli/main.ts lists them in help order).
+ * `builder` declares the flags; `run` does the work and reports errors by throwing AppError.
+ */
+export interface Command<A = object> {
+  command: string | readonly string[];
+  describe: string;
+  builder: (y: Argv<GlobalArgs>) => Argv<unknown>;
+  run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void>;
+}
+
+/** Declare a command with its own flag type; the parser sees them all as Command<object>. */
+export const defineCommand = <A>(c: Command<A>): Command => c as unknown as Command;
+
+export const nameOption = { type: 'string', describe: 'Name of the secret (A-Z a-z 0-9 . _ -, dots for namespaces)', demandOption: true } as const;
+
+/** Open the backend for the application, run `fn` with the service, always close. */
+export async function withService<T>(args: GlobalArgs, ctx: CommandContext, fn: (s: SecretsService) => Promise<T>): Promise<T> {
+  const app = validateAppName(args['application-name']);
+  const backend = await openBackend({ app, local: args.local, dataDir: args['data-dir'], region: args.region });
+  ctx.logger.debug({ backend: backend.description }, 'backend opened');
+  try {
+    return await fn(backend.service);
+  } finally {
+    await backend.close();
+  }
+}
+
+/** Read the payload from --payload or --payload-location (a file, or - for stdin), capped at the limit. */
+export async function readPayload(args: { payload?: string; 'payload-location'?: string }): Promise<string> {
+  const { payload, 'payload-location': location } = args;
+  if (payload !== undefined && location !== undefined)
+    throw new AppError('usage', 'pass only one of --payload or --payload-location');
+  if (payload !== undefined) return validatePayload(payload);
+  if (location === undefined || location === '')
+    throw new AppError('usage', 'pass one of --payload or --payload-location FILE (- reads standard input)');
+  return validatePayload(await readCapped(location, MAX_PAYLOAD_BYTES + 1));
+}
+
+async function readCapped(location: string, cap: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const stream = location === '-' ? process.stdin : fs.createReadStream(location, { highWaterMark: 16 * 1024 });
+  try {
+    for await (const chunk of stream) {
+      const buf = chunk as Buffer;
+      chunks.push(buf);
+      total += buf.length;
+      if (total >= cap) break; // enough to know it is too large
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.code ?? e.message;
+    throw new AppError('usage', `cannot read payload file ${JSON.stringify(location)}: ${why}`);
+  } finally {
+    if (location !== '-') (stream as fs.ReadStream).destroy();
+  }
+  return Buffer.concat(chunks);
+}

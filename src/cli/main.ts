@@ -1,0 +1,98 @@
+/**
+ * The command line's parser: global flags, the commands (each a module in commands/, listed here
+ * in help order), and main(), which turns every outcome into one stderr line and an exit code from
+ * ERROR_TABLE: 0 success, 1 runtime error, 2 usage error. No stack trace unless --debug.
+ */
+import yargs, { Argv } from 'yargs';
+import '../backends/aws'; // first: quiets the SDK's Node-version warning before any client exists
+import { DEFAULT_DATA_DIR } from '../backends/open-backend';
+import { AppError, oneLine } from '../core/errors';
+import { createLogger } from '../core/log';
+import { VERSION } from '../core/version';
+import { createCommand } from './commands/create';
+import { daemonCommand } from './commands/daemon';
+import { fetchCommand } from './commands/fetch';
+import { historyCommand } from './commands/history';
+import { listCommand } from './commands/list';
+import { revokeCommand } from './commands/revoke';
+import { setupCommand } from './commands/setup';
+import type { Command, GlobalArgs } from './context';
+
+/** Every command, in the order `--help` lists them. */
+export const COMMANDS: readonly Command[] = [createCommand, fetchCommand, revokeCommand, listCommand, historyCommand, daemonCommand, setupCommand];
+
+export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void>) => void; out: (s: string) => void }): Argv<GlobalArgs> {
+  const run =
+    (handler: Command['run']) =>
+    (raw: unknown): Promise<void> => {
+      const args = raw as GlobalArgs;
+      // The original's flag, or the environment (handy in task definitions). Not yargs' .env():
+      // that would turn every ECS_SECRETS_* variable, e.g. the token, into an unknown flag.
+      args['application-name'] ??= process.env.ECS_SECRETS_APPLICATION_NAME || undefined;
+      const logger = createLogger({ debug: args.debug, level: args.debug ? 'debug' : 'warn' });
+      const p = handler(args, { logger, print: (r) => ctx.out(`${JSON.stringify(r)}\n`) });
+      ctx.onResult(p);
+      return p.catch(() => undefined); // the error is reported once, by main()
+    };
+  let y = yargs(argv)
+    .scriptName('ecs-secrets')
+    .usage('Usage: $0 <command> [flags]\n\nVersioned, envelope-encrypted secrets for AWS ECS tasks.')
+    .option('application-name', { type: 'string', describe: 'Application name (or ECS_SECRETS_APPLICATION_NAME)', global: true })
+    .option('region', { type: 'string', describe: 'AWS region (default: the SDK chain, e.g. AWS_REGION)', global: true })
+    .option('local', { type: 'boolean', default: false, describe: 'Use the embedded backend instead of AWS', global: true })
+    .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'Embedded backend data directory', global: true })
+    .option('debug', { type: 'boolean', default: false, describe: 'Debug logs and stack traces (never payloads)', global: true })
+    .version(VERSION)
+    .alias('help', 'h')
+    .strict()
+    .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history or daemon')
+    .recommendCommands()
+    .parserConfiguration({
+      'duplicate-arguments-array': false,
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+      // Flags are read by their kebab-case names only; camelCase copies would double every error ("Unknown arguments: fetch-roles, fetchRoles").
+      'camel-case-expansion': false,
+    })
+    .exitProcess(false)
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      throw err instanceof AppError ? err : new AppError('usage', hidePayloadFragments(msg ?? err?.message ?? 'invalid command line', argv));
+    }) as unknown as Argv<GlobalArgs>;
+  for (const c of COMMANDS) y = y.command(c.command as string | string[], c.describe, c.builder, run(c.run));
+  return y;
+}
+
+/**
+ * yargs lists unknown arguments by value. With --payload on the line, those are most likely
+ * pieces of the secret (an unquoted value split by the shell, or one starting with "-" read as
+ * flags), and stderr ends up in logs: name the mistake, not the values.
+ */
+function hidePayloadFragments(message: string, argv: string[]): string {
+  const hasPayload = argv.some((a) => a === '--payload' || a.startsWith('--payload='));
+  if (!hasPayload || !/^Unknown arguments?:/.test(message)) return message;
+  return 'unexpected extra arguments (not shown: with --payload they may be part of the secret); quote the value, or better use --payload-location FILE (- reads standard input)';
+}
+
+/** Runs the CLI; resolves to the exit code. Never throws. */
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const debug = argv.includes('--debug');
+  let pending: Promise<void> | undefined;
+  try {
+    await buildParser(argv, { onResult: (p) => (pending = p), out }).parseAsync();
+    if (pending) await pending;
+    return 0;
+  } catch (err) {
+    const e = err instanceof AppError ? err : new AppError('internal', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    process.stderr.write(`ecs-secrets: ${oneLine(e.message)}\n`);
+    if (e.kind === 'usage') process.stderr.write(`Run 'ecs-secrets --help' for usage.\n`);
+    if (debug) process.stderr.write(`${stackChain(e)}\n`);
+    return e.exitCode;
+  }
+}
+
+function stackChain(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { stack?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) parts.push(e.stack ?? String(e));
+  return parts.join('\nCaused by: ');
+}
