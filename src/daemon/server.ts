@@ -7,14 +7,18 @@
  * - express handles everything else: misses, writes, health, metrics, errors.
  * Either way the response, headers, metrics and log line are the same.
  */
+import { isUtf8 } from 'node:buffer';
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import express, { NextFunction, Request, Response } from 'express';
 import { CacheOutcome, CachedSecret, SecretCache, cacheKey } from './cache';
 import { AppError } from '../core/errors';
 import { type Logger, REQUEST_MSG, requestLogger } from '../core/log';
 import { Metrics } from './metrics';
+import { RequestGuard } from './guard';
+import { CONNECTIONS_CHECKING_INTERVAL_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from './limits';
+import { PerNameQueue } from './write-queue';
 import { MAX_PAYLOAD_BYTES, parseSerial, validatePayload, validateSecretName } from '../core/names';
 import type { SecretsService } from '../core/service';
 import { API_VERSION, VERSION } from '../core/version';
@@ -29,6 +33,10 @@ export interface DaemonOptions {
   readOnly: boolean;
   /** A read that takes longer than this answers 503 (the SDK keeps retrying in the background). */
   readDeadlineMs: number;
+  /** Host names and addresses the sidecar answers to besides loopback and IP literals (--host, --allowed-host). */
+  allowedHosts?: readonly string[];
+  /** Open connections at most (--max-connections); more are closed at once. */
+  maxConnections?: number;
 }
 
 export const TOKEN_HEADER = 'x-ecs-secrets-token';
@@ -61,18 +69,41 @@ export class DaemonServer {
   private readonly requestLog: Logger;
   /** Per connection, the token value it last proved right (see authorize). */
   private readonly verified = new WeakMap<object, string>();
+  /** Host, proxy and cross-site checks, shared by both layers. */
+  private readonly guard: RequestGuard;
+  /** Creates through this daemon, one at a time per name. */
+  private readonly writes = new PerNameQueue();
+  /**
+   * Off only in tests, to compare the hot path's answers with express's on the same requests
+   * (test/reliability/routing.test.ts): a switch, not a flag, so no user ever turns it off.
+   */
+  hotPath = true;
+  /** Set by close(): every response from then on says `Connection: close`. */
+  private draining = false;
+  /** Responses express has not finished, so close() can mark those still to send their headers. */
+  private readonly pending = new Set<http.ServerResponse>();
 
   constructor(private readonly opts: DaemonOptions) {
     this.tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
     this.requestLog = requestLogger(opts.logger);
+    this.guard = new RequestGuard(opts.allowedHosts ?? []);
     this.app = this.buildApp();
-    this.server = http.createServer((req, res) => {
-      if (!this.tryHotPath(req, res)) this.app(req, res);
-    });
-    // Slow-loris and idle-socket bounds for a server that lives next to the application.
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 30_000;
-    this.server.keepAliveTimeout = 65_000;
+    // Slow-loris and idle-socket bounds for a server that lives next to the application (limits.ts).
+    this.server = http.createServer(
+      {
+        connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+        maxHeaderSize: MAX_HEADER_BYTES,
+      },
+      (req, res) => {
+        if (this.draining) res.setHeader('Connection', 'close');
+        if (!this.hotPath || !this.tryHotPath(req, res)) this.app(req, res);
+      },
+    );
+    if (opts.maxConnections !== undefined) this.server.maxConnections = opts.maxConnections;
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -80,13 +111,19 @@ export class DaemonServer {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
+        const address = this.server.address() as AddressInfo;
+        this.guard.addPort(address.port);
+        resolve(address);
       });
     });
   }
 
   /** Stop accepting, let in-flight requests finish, then resolve. Idle keep-alive sockets are closed. */
   close(): Promise<void> {
+    // From now on every response asks the client to close its connection, so a keep-alive client
+    // learns of the shutdown from the response itself and never sends into a closing socket.
+    this.draining = true;
+    for (const res of this.pending) if (!res.headersSent) res.setHeader('Connection', 'close');
     return new Promise((resolve) => {
       // Keep-alive connections turn idle as their last response ends; close them as they do,
       // without adding any work to the request path.
@@ -97,6 +134,29 @@ export class DaemonServer {
       });
       this.server.closeIdleConnections();
     });
+  }
+
+  /**
+   * Node's own protocol errors (malformed request line or headers, headers over 16 KiB, a request
+   * not received in time) get the contract's JSON error body, not Node's bare status line.
+   */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const busy = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const [status, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, `the request headers are over ${MAX_HEADER_BYTES / 1024} KiB`]
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'the request did not arrive in time']
+          : [400, 'malformed HTTP request'];
+    const body = JSON.stringify({ error: message });
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
 
   // ---- shared helpers: both layers answer through these ----
@@ -167,6 +227,7 @@ export class DaemonServer {
     const start = process.hrtime.bigint();
     const m = HOT_PATH.exec(req.url);
     if (!m || (m[2] === 'version' && m[3] === undefined)) return false;
+    if (this.guard.check(req)) return false; // express answers the refusal, with the same guard
     const cc = req.headers['cache-control'];
     if (cc !== undefined && /no-cache/i.test(cc)) return false;
     const serial = m[3] === undefined ? undefined : Number(m[3]);
@@ -188,17 +249,24 @@ export class DaemonServer {
     app.disable('x-powered-by');
     app.disable('etag');
     app.set('query parser', 'simple');
+    // Secret names are case-sensitive, like the table's keys: /secrets/VERSION is a secret, not
+    // the version route (express matches case-insensitively by default; the hot path never did).
+    app.set('case sensitive routing', true);
 
     app.use((req, res, next) => {
       const start = process.hrtime.bigint();
       const reqId = this.requestId(req);
       res.locals.reqId = reqId;
       res.setHeader('X-Request-Id', reqId);
+      this.pending.add(res);
+      res.on('close', () => this.pending.delete(res));
       res.on('finish', () => {
         // The prefix is recorded on the way in: express has unwound req.baseUrl by 'finish'.
         const route = req.route ? `${res.locals.prefix ?? ''}${req.route.path}` : 'unmatched';
         this.observe(req.method, route, res.statusCode, start, reqId, res.locals.cache);
       });
+      const refused = this.guard.check(req);
+      if (refused) return this.sendError(res, refused, reqId);
       if (HEALTH_PATH.test(req.originalUrl)) return next();
       const denied = this.authorize(req);
       return denied ? this.sendError(res, denied, reqId) : next();
@@ -223,7 +291,7 @@ export class DaemonServer {
     app.get('/metrics', metrics);
     app.get('/version', version);
 
-    const r = express.Router();
+    const r = express.Router({ caseSensitive: true });
     r.get('/health', health);
     r.get('/metrics', metrics);
     r.get('/version', version);
@@ -236,7 +304,7 @@ export class DaemonServer {
       if (typeof body !== 'object' || body === null || Array.isArray(body) || typeof (body as { payload?: unknown }).payload !== 'string')
         throw new AppError('usage', 'the body must be a JSON object {"payload": "<string>"}');
       const payload = validatePayload((body as { payload: string }).payload);
-      const created = await this.opts.service.create(name, payload);
+      const created = await this.writes.run(name, () => this.opts.service.create(name, payload));
       this.opts.cache.invalidateLatest(name);
       this.send(res, 201, Buffer.from(JSON.stringify(created)));
     });
@@ -268,12 +336,22 @@ export class DaemonServer {
     next(this.opts.readOnly ? new AppError('forbidden', 'this daemon is read-only (--read-only): writes are refused') : undefined);
 
   private jsonBody() {
-    const parse = express.json({ limit: BODY_LIMIT_BYTES, strict: true, type: () => true });
+    const parse = express.json({
+      limit: BODY_LIMIT_BYTES,
+      strict: true,
+      type: () => true,
+      // Checked on the raw bytes: decoding would turn invalid UTF-8 into U+FFFD, and the secret
+      // stored would silently differ from the one sent.
+      verify: (_req, _res, buf) => {
+        if (!isUtf8(buf)) throw new AppError('usage', 'the body is not valid UTF-8');
+      },
+    });
     return (req: Request, res: Response, next: NextFunction) => {
       const type = req.headers['content-type'];
-      // The original ignored Content-Type; we accept JSON or none, and refuse anything else clearly.
-      if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type))
-        return next(new AppError('unsupported_media', `Content-Type must be application/json, not ${JSON.stringify(type.slice(0, 60))}`));
+      // The original ignored Content-Type, and its documented admin task is `curl -d @file`, which
+      // sends a JSON body labelled as a form: JSON, form or none are read as JSON; anything else is refused clearly.
+      if (type !== undefined && !/^application\/(json|x-www-form-urlencoded)\s*(;|$)/i.test(type))
+        return next(new AppError('unsupported_media', `Content-Type must be application/json (or a form type, as curl -d sends), not ${JSON.stringify(type.slice(0, 60))}`));
       return parse(req, res, next);
     };
   }

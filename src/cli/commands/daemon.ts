@@ -1,6 +1,7 @@
 /** `ecs-secrets daemon`: the sidecar's flags; runs the daemon until SIGTERM or SIGINT, then stops it gracefully. */
 import { createLogger } from '../../core/log';
-import { DaemonArgs, startDaemon } from '../../daemon/daemon';
+import { DEFAULT_CACHE_MAX_BYTES, DaemonArgs, startDaemon } from '../../daemon/daemon';
+import { DEFAULT_MAX_CONNECTIONS } from '../../daemon/limits';
 import { defineCommand } from '../context';
 
 export const daemonCommand = defineCommand<DaemonArgs>({
@@ -13,8 +14,19 @@ export const daemonCommand = defineCommand<DaemonArgs>({
       .option('cache-ttl', { type: 'string', default: '30', describe: 'Seconds a read is served from memory; 0 turns the cache off' })
       .option('stale-if-error', { type: 'string', default: '300', describe: 'Seconds past the TTL a cached value may be served while the backend fails' })
       .option('cache-size', { type: 'string', default: '10000', describe: 'Maximum cached secret versions (and data keys)' })
+      .option('cache-max-bytes', {
+        type: 'string',
+        default: `${DEFAULT_CACHE_MAX_BYTES / 1024 ** 2}MiB`,
+        describe: 'Memory for cached secrets and data keys together, in bytes or KiB/MiB/GiB',
+      })
       .option('token-file', { type: 'string', describe: 'File holding the token required in X-ECS-Secrets-Token (or ECS_SECRETS_TOKEN)' })
-      .option('read-only', { type: 'boolean', default: false, describe: 'Refuse POST routes with 403' }),
+      .option('read-only', { type: 'boolean', default: false, describe: 'Refuse POST routes with 403' })
+      .option('allowed-host', {
+        type: 'string',
+        array: true,
+        describe: 'Another Host name the daemon answers to (repeatable); loopback, IP addresses and single-label names always work',
+      })
+      .option('max-connections', { type: 'string', default: String(DEFAULT_MAX_CONNECTIONS), describe: 'Open connections at most; more are closed at once' }),
   run: async (args) => {
     const logger = createLogger({ debug: args.debug, daemon: true });
     const daemon = await startDaemon(args, logger);
