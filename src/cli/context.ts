@@ -23,6 +23,8 @@ export interface GlobalArgs {
 export interface CommandContext {
   logger: Logger;
   print(result: unknown): void;
+  /** Write text to stdout as it is (export's formats). */
+  write(text: string): void;
 }
 
 /**
@@ -33,7 +35,8 @@ export interface Command<A = object> {
   command: string | readonly string[];
   describe: string;
   builder: (y: Argv<GlobalArgs>) => Argv<unknown>;
-  run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void>;
+  /** Resolves to nothing (exit 0) or, for a command that ends with another's code (exec), the exit code. */
+  run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void | number>;
 }
 
 /** Declare a command with its own flag type; the parser sees them all as Command<object>. */
