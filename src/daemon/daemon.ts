@@ -11,6 +11,8 @@ import { DaemonServer } from './server';
 import { createLogger, Logger } from '../core/log';
 import { Metrics } from './metrics';
 import { validateAppName } from '../core/names';
+import { Prefetcher, parsePrefetchNames, validatePrefix } from './prefetch';
+import { DEFAULT_RENDER_MODE, Renderer, parseRenderMode, parseRenderTargets, prepareTargets } from './render';
 import { VERSION } from '../core/version';
 
 /** The daemon's flags as the CLI parses them (strings: each is checked here, with a usage error naming the flag). */
@@ -27,6 +29,10 @@ export interface DaemonArgs {
   'cache-size': string;
   'token-file'?: string;
   'read-only': boolean;
+  prefetch?: string[];
+  'prefetch-prefix'?: string[];
+  render?: string[];
+  'render-mode'?: string;
 }
 
 /** Give in-flight requests this long after SIGTERM, then exit anyway (inside ECS's 30 s default). */
@@ -73,6 +79,15 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
   const staleMs = nonNegativeInt('stale-if-error', args['stale-if-error'], 86_400) * 1000;
   const cacheSize = Math.max(1, nonNegativeInt('cache-size', args['cache-size'], 10_000_000));
   const token = readToken(args['token-file']);
+  // Delivery (prefetch.ts, render.ts): checked before anything starts, so a bad flag or render
+  // directory is a usage error at once, not a sidecar that never turns healthy.
+  const renderTargets = parseRenderTargets(args.render ?? []);
+  const renderMode = parseRenderMode(args['render-mode'] ?? DEFAULT_RENDER_MODE);
+  const prefetchNames = [...parsePrefetchNames(args.prefetch ?? []), ...renderTargets.flatMap((t) => t.source.needs.names)];
+  const prefetchPrefixes = [...(args['prefetch-prefix'] ?? []).map((p) => validatePrefix('--prefetch-prefix', p)), ...renderTargets.flatMap((t) => t.source.needs.prefixes)];
+  if (ttlMs === 0 && (prefetchNames.length > 0 || prefetchPrefixes.length > 0 || renderTargets.length > 0))
+    throw new AppError('usage', '--prefetch, --prefetch-prefix and --render keep secrets in the cache: they need --cache-ttl above 0');
+  prepareTargets(renderTargets, logger);
 
   const metrics = new Metrics();
   const backend = await openBackend({
@@ -84,6 +99,8 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     onBackendCall: (service, operation, error) => metrics.backendCall(service, operation, error),
   });
   const cache = new SecretCache({ ttlMs, staleMs, max: cacheSize });
+  const prefetcher = new Prefetcher({ service: backend.service, cache, logger, ttlMs, names: prefetchNames, prefixes: prefetchPrefixes, readDeadlineMs: READ_DEADLINE_MS });
+  const renderer = renderTargets.length > 0 ? new Renderer({ targets: renderTargets, mode: renderMode, inputs: prefetcher, logger }) : undefined;
   const server = new DaemonServer({
     service: backend.service,
     cache,
@@ -111,18 +128,37 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
       staleIfErrorSeconds: staleMs / 1000,
       readOnly: args['read-only'],
       tokenRequired: token !== undefined,
+      prefetch: prefetcher.empty ? undefined : { names: prefetchNames, prefixes: prefetchPrefixes },
+      render: renderer ? renderTargets.map((t) => t.file) : undefined,
     },
     'daemon started',
   );
 
-  // Health: reach the table and key once, retrying until it works, without holding up start-up.
+  // Health: reach the table and key once, retrying until it works, without holding up start-up;
+  // then, if asked, every prefetched secret read and every rendered file written once.
   let stopped = false;
+  let reached = false;
+  const updateHealth = () => {
+    if (server.ready) return; // once healthy, healthy for good (see the README, Health)
+    const waiting = reached ? (prefetcher.waitingFor() ?? renderer?.waitingFor()) : undefined;
+    if (!reached || waiting !== undefined) {
+      if (waiting !== undefined) server.notReadyReason = waiting;
+      return;
+    }
+    server.ready = true;
+    logger.info(`table and key reached${prefetcher.empty ? '' : ', secrets prefetched'}${renderer ? ', files rendered' : ''}: healthy`);
+  };
+  prefetcher.onRefresh(async () => {
+    await renderer?.check();
+    updateHealth();
+  });
   const probe = async (delayMs: number): Promise<void> => {
     if (stopped) return;
     try {
       await backend.service.check();
-      server.ready = true;
-      logger.info('table and key reached: healthy');
+      reached = true;
+      updateHealth();
+      prefetcher.start();
     } catch (err) {
       logger.warn({ error: (err as Error).message }, 'backend not reachable yet; /health answers 503');
       setTimeout(() => void probe(Math.min(delayMs * 2, 10_000)), delayMs).unref();
@@ -142,6 +178,7 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
       force.unref();
       await server.close();
       clearTimeout(force);
+      await prefetcher.stop();
       await backend.close();
       logger.info('stopped');
       await new Promise<void>((resolve) => logger.flush(() => resolve()));

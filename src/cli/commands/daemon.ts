@@ -14,7 +14,15 @@ export const daemonCommand = defineCommand<DaemonArgs>({
       .option('stale-if-error', { type: 'string', default: '300', describe: 'Seconds past the TTL a cached value may be served while the backend fails' })
       .option('cache-size', { type: 'string', default: '10000', describe: 'Maximum cached secret versions (and data keys)' })
       .option('token-file', { type: 'string', describe: 'File holding the token required in X-ECS-Secrets-Token (or ECS_SECRETS_TOKEN)' })
-      .option('read-only', { type: 'boolean', default: false, describe: 'Refuse POST routes with 403' }),
+      .option('read-only', { type: 'boolean', default: false, describe: 'Refuse POST routes with 403' })
+      .option('prefetch', { type: 'string', array: true, describe: 'Read NAME[,NAME...] before /health turns 200, then refresh them ahead of the TTL (repeatable)' })
+      .option('prefetch-prefix', { type: 'string', array: true, describe: 'Prefetch every secret whose name starts with PREFIX (repeatable)' })
+      .option('render', {
+        type: 'string',
+        array: true,
+        describe: 'Write secrets to a file, atomically, rewritten when they change: FILE=NAME (raw payload), FILE=dotenv:SELECTOR or FILE=json:SELECTOR (SELECTOR: PREFIX* or NAME,NAME) (repeatable)',
+      })
+      .option('render-mode', { type: 'string', default: '0440', describe: 'Permissions of rendered files (octal)' }),
   run: async (args) => {
     const logger = createLogger({ debug: args.debug, daemon: true });
     const daemon = await startDaemon(args, logger);
