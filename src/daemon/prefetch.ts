@@ -53,6 +53,8 @@ interface Slot {
   record?: SecretRecord;
   dueAt: number;
   failures: number;
+  /** Found under a prefix after start-up: its first read is logged. */
+  announce?: boolean;
 }
 
 /** Parse `--prefetch` values: each a NAME or a comma-separated list of names; duplicates collapse. */
@@ -199,11 +201,12 @@ export class Prefetcher {
       if (names.length === 0 && (this.listed?.get(p)?.length ?? 1) > 0)
         logger.warn({ prefix: p }, 'prefetch: no secret under this prefix; /health stays 503 until one exists (retrying)');
     }
+    const firstListing = this.listed === undefined;
     this.listed = listed;
     for (const n of under) {
       const s = this.slots.get(n);
       if (s) s.prefixed = true;
-      else this.slots.set(n, newSlot(n, false, true, start));
+      else this.slots.set(n, { ...newSlot(n, false, true, start), announce: !firstListing });
     }
     for (const s of [...this.slots.values()]) {
       if (under.has(s.name)) continue;
@@ -221,6 +224,8 @@ export class Prefetcher {
     try {
       const entry = await cache.refresh(cacheKey(s.name), () => withDeadline(service.fetch(s.name), readDeadlineMs, `reading ${s.name}`), this.freshMs);
       if (s.state === 'missing') logger.info({ secret: s.name }, 'prefetch: secret found');
+      if (s.announce) logger.info({ secret: s.name }, 'prefetch: new secret under a prefix read');
+      s.announce = false;
       s.state = 'ok';
       s.record = entry.record;
       s.failures = 0;

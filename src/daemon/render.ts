@@ -22,6 +22,8 @@ import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { validateSecretName } from '../core/names';
 import type { SecretRecord } from '../core/service';
+import { type Format, renderVariables } from '../delivery/formats';
+import { type SelectedValue, parseSelector, resolveSelection, toEnvironment } from '../delivery/selection';
 import type { PrefetchSelection } from './prefetch';
 
 export const DEFAULT_RENDER_MODE = '0440';
@@ -59,8 +61,42 @@ export function rawSource(nameIn: string): RenderSource {
   };
 }
 
-/** The kinds written `KIND:ARG`. dotenv and json are added once the shared delivery core lands. */
-export const RENDER_KINDS: Readonly<Record<string, RenderKind>> = {};
+/**
+ * A dotenv or JSON file of a selection (`PREFIX*` or `NAME,NAME`, each NAME or VAR=NAME), with the
+ * same variable names and quoting as `export` (src/delivery). A binary secret cannot be a variable:
+ * that is an error naming it, logged, and the file is not written.
+ */
+export function selectionSource(format: Format): RenderKind {
+  return (selector) => {
+    const selection = parseSelector(selector);
+    // Without a prefix the variables are known now: a collision is a usage error at start.
+    if (selection.prefixes.length === 0) resolveSelection(selection);
+    return {
+      needs: { names: selection.names.map((n) => n.name), prefixes: selection.prefixes },
+      render: async (inputs) => {
+        const available: string[] = [];
+        for (const p of selection.prefixes) {
+          const names = inputs.namesUnder(p);
+          if (!names || names.length === 0) return undefined;
+          available.push(...names);
+        }
+        const values: SelectedValue[] = [];
+        for (const { name, variable } of resolveSelection(selection, available)) {
+          const r = inputs.record(name);
+          if (!r) return undefined;
+          values.push({ name, variable, payload: r.payload, encoding: (r as { encoding?: 'base64' }).encoding });
+        }
+        return Buffer.from(renderVariables(toEnvironment(values), format), 'utf8');
+      },
+    };
+  };
+}
+
+/** The kinds written `KIND:ARG`. The daemon may add more (issue 11: `config:PATH`) by passing its own table. */
+export const RENDER_KINDS: Readonly<Record<string, RenderKind>> = {
+  dotenv: selectionSource('dotenv'),
+  json: selectionSource('json'),
+};
 
 export interface RenderTarget {
   /** Absolute path of the file. */
