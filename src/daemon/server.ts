@@ -15,7 +15,7 @@ import { CacheOutcome, CachedSecret, SecretCache, cacheKey } from './cache';
 import { AppError } from '../core/errors';
 import { type Logger, REQUEST_MSG, requestLogger } from '../core/log';
 import { Metrics } from './metrics';
-import { MAX_PAYLOAD_BYTES, parseSerial, validatePayload, validateSecretName } from '../core/names';
+import { MAX_PAYLOAD_BYTES, decodeBase64Payload, parseSerial, validatePayload, validateSecretName } from '../core/names';
 import type { SecretsService } from '../core/service';
 import { API_VERSION, VERSION } from '../core/version';
 
@@ -34,8 +34,8 @@ export interface DaemonOptions {
 export const TOKEN_HEADER = 'x-ecs-secrets-token';
 export const CACHE_HEADER = 'X-ECS-Secrets-Cache';
 /**
- * JSON bodies may escape a 64 KiB payload to several times its size ("\u0000"); the body limit
- * leaves room for that, and the payload itself is then held to 64 KiB (413 either way).
+ * JSON bodies may escape a 256 KiB payload to several times its size ("\u0000"); the body limit
+ * leaves room for that, and the payload itself is then held to 256 KiB (413 either way).
  */
 const BODY_LIMIT_BYTES = 6 * MAX_PAYLOAD_BYTES + 1024;
 const HOT_PATH = /^\/(latest|v1)\/secrets\/([A-Za-z0-9._-]{1,255})(?:\/([0-9]{1,16}))?\/?(?:\?.*)?$/;
@@ -230,15 +230,13 @@ export class DaemonServer {
     r.get('/metrics', metrics);
     r.get('/version', version);
     r.get('/secrets/version', version); // before /secrets/:name, as the original: "version" is not a secret name here
+    r.get('/secrets', (req, res) => this.listSecrets(req, res));
     r.get('/secrets/:name', (req, res) => this.getSecret(req, res, undefined));
     r.get('/secrets/:name/:serial', (req, res) => this.getSecret(req, res, req.params.serial as string));
     r.post('/secrets/:name', this.refuseIfReadOnly, this.jsonBody(), async (req, res) => {
       const name = validateSecretName(req.params.name);
-      const body = req.body as unknown;
-      if (typeof body !== 'object' || body === null || Array.isArray(body) || typeof (body as { payload?: unknown }).payload !== 'string')
-        throw new AppError('usage', 'the body must be a JSON object {"payload": "<string>"}');
-      const payload = validatePayload((body as { payload: string }).payload);
-      const created = await this.opts.service.create(name, payload);
+      const { payload, binary } = payloadOfBody(req.body as unknown);
+      const created = await this.opts.service.create(name, payload, { binary });
       this.opts.cache.invalidateLatest(name);
       this.send(res, 201, Buffer.from(JSON.stringify(created)));
     });
@@ -280,6 +278,16 @@ export class DaemonServer {
     };
   }
 
+  /** `GET /secrets?prefix=P`: the names under P (all without it) with their latest serial, what export/exec list through a sidecar. */
+  private async listSecrets(req: Request, res: Response): Promise<void> {
+    const prefix = req.query.prefix;
+    if (prefix !== undefined && (typeof prefix !== 'string' || !/^[A-Za-z0-9._-]{1,255}$/.test(prefix)))
+      throw new AppError('usage', 'invalid prefix: use one ?prefix= of 1 to 255 characters from A-Z a-z 0-9 . _ -');
+    const names = await withDeadline(this.opts.service.list(), this.opts.readDeadlineMs, 'listing secrets');
+    const under = prefix === undefined ? names : names.filter((n) => n.name.startsWith(prefix));
+    this.send(res, 200, Buffer.from(JSON.stringify(under)));
+  }
+
   private async getSecret(req: Request, res: Response, serialParam: string | undefined): Promise<void> {
     const name = validateSecretName(req.params.name);
     const serial = serialParam === undefined ? undefined : parseSerial(serialParam);
@@ -296,6 +304,16 @@ export class DaemonServer {
       logger.warn({ reqId: res.locals.reqId, name, serial: entry.record.serial }, 'backend unavailable: serving a stale cached value');
     this.sendSecret(res, entry, outcome);
   }
+}
+
+/** A POST body: `{"payload": "<text>"}` or `{"payloadBase64": "<base64>"}` (a binary secret), exactly one. */
+function payloadOfBody(body: unknown): { payload: string | Buffer; binary: boolean } {
+  const b = body as { payload?: unknown; payloadBase64?: unknown };
+  const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+  if (isObject && typeof b.payload === 'string' && b.payloadBase64 === undefined) return { payload: validatePayload(b.payload), binary: false };
+  if (isObject && typeof b.payloadBase64 === 'string' && b.payload === undefined)
+    return { payload: decodeBase64Payload(b.payloadBase64), binary: true };
+  throw new AppError('usage', 'the body must be a JSON object {"payload": "<string>"} or {"payloadBase64": "<base64>"}');
 }
 
 /** Map whatever a route or express threw to an AppError. Never a 500 for a client's mistake. */

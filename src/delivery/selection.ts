@@ -38,6 +38,8 @@ export interface SelectedSecret {
 export interface SelectedValue extends SelectedSecret {
   payload: string;
   encoding?: 'base64';
+  /** The version read, when known: what a watcher compares to notice a rotation. */
+  serial?: number;
 }
 
 const asList = (v: string | readonly string[] | undefined): string[] => (v === undefined ? [] : typeof v === 'string' ? [v] : [...v]);
