@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { validateSecretName } from '../core/names';
-import type { SecretRecord } from '../core/service';
+import { type SecretRecord, payloadBytes } from '../core/service';
 import { type Format, renderVariables } from '../delivery/formats';
 import { type SelectedValue, parseSelector, resolveSelection, toEnvironment } from '../delivery/selection';
 import type { PrefetchSelection } from './prefetch';
@@ -56,7 +56,7 @@ export function rawSource(nameIn: string): RenderSource {
     render: async (inputs) => {
       const r = inputs.record(name);
       if (!r) return undefined;
-      return (r as { encoding?: string }).encoding === 'base64' ? Buffer.from(r.payload, 'base64') : Buffer.from(r.payload, 'utf8');
+      return payloadBytes(r);
     },
   };
 }
@@ -84,7 +84,7 @@ export function selectionSource(format: Format): RenderKind {
         for (const { name, variable } of resolveSelection(selection, available)) {
           const r = inputs.record(name);
           if (!r) return undefined;
-          values.push({ name, variable, payload: r.payload, encoding: (r as { encoding?: 'base64' }).encoding });
+          values.push({ name, variable, payload: r.payload, encoding: r.encoding });
         }
         return Buffer.from(renderVariables(toEnvironment(values), format), 'utf8');
       },
