@@ -138,6 +138,7 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
   // then, if asked, every prefetched secret read and every rendered file written once.
   let stopped = false;
   let reached = false;
+  let renderTimer: NodeJS.Timeout | undefined;
   const updateHealth = () => {
     if (server.ready) return; // once healthy, healthy for good (see the README, Health)
     const waiting = reached ? (prefetcher.waitingFor() ?? renderer?.waitingFor()) : undefined;
@@ -159,6 +160,14 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
       reached = true;
       updateHealth();
       prefetcher.start();
+      // Render sources that need no secret (issue 11's config:PATH) have no prefetch round to
+      // follow: with nothing to prefetch, the files are checked on their own, once per TTL.
+      if (renderer && prefetcher.empty) {
+        const tick = () => void renderer.check().then(updateHealth);
+        tick();
+        renderTimer = setInterval(tick, ttlMs);
+        renderTimer.unref();
+      }
     } catch (err) {
       logger.warn({ error: (err as Error).message }, 'backend not reachable yet; /health answers 503');
       setTimeout(() => void probe(Math.min(delayMs * 2, 10_000)), delayMs).unref();
@@ -179,6 +188,7 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
       await server.close();
       clearTimeout(force);
       await prefetcher.stop();
+      clearInterval(renderTimer);
       await backend.close();
       logger.info('stopped');
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
