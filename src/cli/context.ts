@@ -114,3 +114,12 @@ async function readCapped(location: string, cap: number): Promise<Buffer> {
   }
   return Buffer.concat(chunks);
 }
+
+/** yargs' parser settings, for main.ts and for a command that needs a variant (daemon: repeatable flags). */
+export const PARSER_CONFIGURATION = {
+  'duplicate-arguments-array': false,
+  'parse-numbers': false,
+  'parse-positional-numbers': false,
+  // Flags are read by their kebab-case names only; camelCase copies would double every error ("Unknown arguments: fetch-roles, fetchRoles").
+  'camel-case-expansion': false,
+} as const;

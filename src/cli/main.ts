@@ -18,7 +18,7 @@ import { historyCommand } from './commands/history';
 import { listCommand } from './commands/list';
 import { revokeCommand } from './commands/revoke';
 import { setupCommand } from './commands/setup';
-import type { Command, GlobalArgs } from './context';
+import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './context';
 
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [createCommand, fetchCommand, revokeCommand, listCommand, historyCommand, daemonCommand, setupCommand, exportCommand, execCommand];
@@ -49,13 +49,7 @@ export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void | 
     .strict()
     .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history, daemon, export or exec')
     .recommendCommands()
-    .parserConfiguration({
-      'duplicate-arguments-array': false,
-      'parse-numbers': false,
-      'parse-positional-numbers': false,
-      // Flags are read by their kebab-case names only; camelCase copies would double every error ("Unknown arguments: fetch-roles, fetchRoles").
-      'camel-case-expansion': false,
-    })
+    .parserConfiguration(PARSER_CONFIGURATION)
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {

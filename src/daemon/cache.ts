@@ -23,6 +23,8 @@ export interface CachedSecret {
   /** The JSON response body, serialised once. */
   body: Buffer;
   fetchedAt: number;
+  /** How long this entry is fresh, when not the TTL: set by refresh() for prefetched secrets. */
+  freshMs?: number;
 }
 
 /** After a failed load, how long further reads of expired entries get the stale value at once. */
@@ -89,7 +91,7 @@ export class SecretCache {
   /** A fresh entry, or undefined. The hot path's only question. */
   fresh(key: string): CachedSecret | undefined {
     const e = this.entries?.get(key);
-    return e && this.now() - e.fetchedAt < this.opts.ttlMs ? e : undefined;
+    return e && this.now() - e.fetchedAt < (e.freshMs ?? this.opts.ttlMs) ? e : undefined;
   }
 
   /**
@@ -124,7 +126,23 @@ export class SecretCache {
   /** An entry past its TTL but inside the stale window: servable only while the backend fails. */
   private stale(key: string): CachedSecret | undefined {
     const e = this.entries?.get(key);
-    return e && this.now() - e.fetchedAt < this.opts.ttlMs + this.opts.staleMs ? e : undefined;
+    return e && this.now() - e.fetchedAt < (e.freshMs ?? this.opts.ttlMs) + this.opts.staleMs ? e : undefined;
+  }
+
+  /**
+   * Refresh-ahead (daemon/prefetch.ts): read `key` now, with the same single-flight, revoke and
+   * failure rules as a miss, and keep the new entry fresh for `freshMs`. The prefetcher re-reads
+   * the key every TTL, so `freshMs` is the TTL plus a margin that covers that re-read: readers never
+   * meet an expired entry, and the backend sees one read per key per TTL, not more.
+   */
+  async refresh(key: string, load: () => Promise<SecretRecord>, freshMs: number): Promise<CachedSecret> {
+    const entry = await this.loadOnce(key, load);
+    // Only the entry loadOnce cached (not one a concurrent write made obsolete) gets the longer life.
+    if (this.entries && this.entries.peek(key) === entry) {
+      entry.freshMs = freshMs;
+      this.entries.set(key, entry, { ttl: freshMs + this.opts.staleMs });
+    }
+    return entry;
   }
 
   /** A new version was written through this daemon: the next latest read must see it. Other names are untouched. */

@@ -12,6 +12,8 @@ import { createLogger, Logger } from '../core/log';
 import { Metrics } from './metrics';
 import { MAX_PAYLOAD_BYTES, validateAppName } from '../core/names';
 import { DEFAULT_MAX_CONNECTIONS } from './limits';
+import { Prefetcher, parsePrefetchNames, validatePrefix } from './prefetch';
+import { DEFAULT_RENDER_MODE, Renderer, parseRenderMode, parseRenderTargets, prepareTargets } from './render';
 import { VERSION } from '../core/version';
 
 /** The daemon's flags as the CLI parses them (strings: each is checked here, with a usage error naming the flag). */
@@ -32,6 +34,10 @@ export interface DaemonArgs {
   'read-only': boolean;
   'allowed-host'?: string[];
   'max-connections'?: string;
+  prefetch?: string[];
+  'prefetch-prefix'?: string[];
+  render?: string[];
+  'render-mode'?: string;
 }
 
 /**
@@ -136,6 +142,15 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
   const hosts = [args.host, ...allowedHosts(args['allowed-host'])];
   const token = readToken(args['token-file']);
   const dataKeyBytes = Math.floor(cacheMaxBytes * DATA_KEY_SHARE);
+  // Delivery (prefetch.ts, render.ts): checked before anything starts, so a bad flag or render
+  // directory is a usage error at once, not a sidecar that never turns healthy.
+  const renderTargets = parseRenderTargets(args.render ?? []);
+  const renderMode = parseRenderMode(args['render-mode'] ?? DEFAULT_RENDER_MODE);
+  const prefetchNames = [...parsePrefetchNames(args.prefetch ?? []), ...renderTargets.flatMap((t) => t.source.needs.names)];
+  const prefetchPrefixes = [...(args['prefetch-prefix'] ?? []).map((p) => validatePrefix('--prefetch-prefix', p)), ...renderTargets.flatMap((t) => t.source.needs.prefixes)];
+  if (ttlMs === 0 && (prefetchNames.length > 0 || prefetchPrefixes.length > 0 || renderTargets.length > 0))
+    throw new AppError('usage', '--prefetch, --prefetch-prefix and --render keep secrets in the cache: they need --cache-ttl above 0');
+  prepareTargets(renderTargets, logger);
 
   const metrics = new Metrics();
   const backend = await openBackend({
@@ -148,6 +163,8 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
   });
   const cache = new SecretCache({ ttlMs, staleMs, max: cacheSize, maxBytes: cacheMaxBytes - dataKeyBytes });
   metrics.trackCacheBytes(() => cache.bytes, () => backend.cachedKeyBytes());
+  const prefetcher = new Prefetcher({ service: backend.service, cache, logger, ttlMs, names: prefetchNames, prefixes: prefetchPrefixes, readDeadlineMs: READ_DEADLINE_MS });
+  const renderer = renderTargets.length > 0 ? new Renderer({ targets: renderTargets, mode: renderMode, inputs: prefetcher, logger }) : undefined;
   const server = new DaemonServer({
     service: backend.service,
     cache,
@@ -179,18 +196,46 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
       maxConnections,
       readOnly: args['read-only'],
       tokenRequired: token !== undefined,
+      prefetch: prefetcher.empty ? undefined : { names: prefetchNames, prefixes: prefetchPrefixes },
+      render: renderer ? renderTargets.map((t) => t.file) : undefined,
     },
     'daemon started',
   );
 
-  // Health: reach the table and key once, retrying until it works, without holding up start-up.
+  // Health: reach the table and key once, retrying until it works, without holding up start-up;
+  // then, if asked, every prefetched secret read and every rendered file written once.
   let stopped = false;
+  let reached = false;
+  let renderTimer: NodeJS.Timeout | undefined;
+  const updateHealth = () => {
+    if (server.ready) return; // once healthy, healthy for good (see the README, Health)
+    const waiting = reached ? (prefetcher.waitingFor() ?? renderer?.waitingFor()) : undefined;
+    if (!reached || waiting !== undefined) {
+      if (waiting !== undefined) server.notReadyReason = waiting;
+      return;
+    }
+    server.ready = true;
+    logger.info(`table and key reached${prefetcher.empty ? '' : ', secrets prefetched'}${renderer ? ', files rendered' : ''}: healthy`);
+  };
+  prefetcher.onRefresh(async () => {
+    await renderer?.check();
+    updateHealth();
+  });
   const probe = async (delayMs: number): Promise<void> => {
     if (stopped) return;
     try {
       await backend.service.check();
-      server.ready = true;
-      logger.info('table and key reached: healthy');
+      reached = true;
+      updateHealth();
+      prefetcher.start();
+      // Render sources that need no secret (issue 11's config:PATH) have no prefetch round to
+      // follow: with nothing to prefetch, the files are checked on their own, once per TTL.
+      if (renderer && prefetcher.empty) {
+        const tick = () => void renderer.check().then(updateHealth);
+        tick();
+        renderTimer = setInterval(tick, ttlMs);
+        renderTimer.unref();
+      }
     } catch (err) {
       logger.warn({ error: (err as Error).message }, 'backend not reachable yet; /health answers 503');
       setTimeout(() => void probe(Math.min(delayMs * 2, 10_000)), delayMs).unref();
@@ -210,6 +255,8 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
       force.unref();
       await server.close();
       clearTimeout(force);
+      await prefetcher.stop();
+      clearInterval(renderTimer);
       await backend.close();
       logger.info('stopped');
       await new Promise<void>((resolve) => logger.flush(() => resolve()));

@@ -62,6 +62,8 @@ export class DaemonServer {
   readonly app: express.Express;
   /** True once the table and the key have been reached; /health answers 503 until then. */
   ready = false;
+  /** What /health says it waits for while not ready (start-up also waits for prefetch and render). */
+  notReadyReason = 'the table and key have not been reached yet';
   private readonly tokenDigest: Buffer | undefined;
   private readonly bootId = crypto.randomBytes(3).toString('hex');
   private requestCount = 0;
@@ -275,7 +277,7 @@ export class DaemonServer {
     const health = (_req: Request, res: Response) =>
       this.ready
         ? this.send(res, 200, Buffer.from('{"status":"ok"}'))
-        : this.send(res, 503, Buffer.from('{"status":"starting","error":"the table and key have not been reached yet"}'));
+        : this.send(res, 503, Buffer.from(JSON.stringify({ status: 'starting', error: this.notReadyReason })));
     const metrics = async (_req: Request, res: Response) => {
       res.setHeader('Content-Type', this.opts.metrics.registry.contentType);
       res.send(await this.opts.metrics.registry.metrics());
@@ -430,7 +432,7 @@ function safePath(p: string): string {
   return JSON.stringify(p.length > 100 ? `${p.slice(0, 97)}...` : p);
 }
 
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new AppError('unavailable', `backend unavailable ${what}: no answer within ${ms} ms`)), ms);

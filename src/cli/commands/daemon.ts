@@ -2,13 +2,19 @@
 import { createLogger } from '../../core/log';
 import { DEFAULT_CACHE_MAX_BYTES, DaemonArgs, startDaemon } from '../../daemon/daemon';
 import { DEFAULT_MAX_CONNECTIONS } from '../../daemon/limits';
-import { defineCommand } from '../context';
+import { PARSER_CONFIGURATION, defineCommand } from '../context';
+
+/** Flags that may be given several times (every value counts). */
+const REPEATABLE = new Set(['allowed-host', 'prefetch', 'prefetch-prefix', 'render']);
 
 export const daemonCommand = defineCommand<DaemonArgs>({
   command: 'daemon',
   describe: 'Serve secrets over HTTP to the containers of this task (the sidecar)',
   builder: (c) =>
     c
+      // The CLI keeps the last of a repeated flag (as the original's Go flags did); the delivery
+      // flags are repeatable, so this command collects repeats and run() keeps the last of the rest.
+      .parserConfiguration({ ...PARSER_CONFIGURATION, 'duplicate-arguments-array': true })
       .option('port', { type: 'string', default: '8080', describe: 'TCP port' })
       .option('host', { type: 'string', default: '0.0.0.0', describe: 'Address to bind (127.0.0.1: this task only on awsvpc)' })
       .option('cache-ttl', { type: 'string', default: '30', describe: 'Seconds a read is served from memory; 0 turns the cache off' })
@@ -26,8 +32,18 @@ export const daemonCommand = defineCommand<DaemonArgs>({
         array: true,
         describe: 'Another Host name the daemon answers to (repeatable); loopback, IP addresses and single-label names always work',
       })
-      .option('max-connections', { type: 'string', default: String(DEFAULT_MAX_CONNECTIONS), describe: 'Open connections at most; more are closed at once' }),
+      .option('max-connections', { type: 'string', default: String(DEFAULT_MAX_CONNECTIONS), describe: 'Open connections at most; more are closed at once' })
+      .option('prefetch', { type: 'string', array: true, describe: 'Read NAME[,NAME...] before /health turns 200, then refresh them ahead of the TTL (repeatable)' })
+      .option('prefetch-prefix', { type: 'string', array: true, describe: 'Prefetch every secret whose name starts with PREFIX (repeatable)' })
+      .option('render', {
+        type: 'string',
+        array: true,
+        describe: 'Write secrets to a file, atomically, rewritten when they change: FILE=NAME (raw payload), FILE=dotenv:SELECTOR or FILE=json:SELECTOR (SELECTOR: PREFIX* or NAME,NAME) (repeatable)',
+      })
+      .option('render-mode', { type: 'string', default: '0440', describe: 'Permissions of rendered files (octal)' }),
   run: async (args) => {
+    const a = args as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(a)) if (Array.isArray(v) && !REPEATABLE.has(k) && k !== '_') a[k] = v[v.length - 1];
     const logger = createLogger({ debug: args.debug, daemon: true });
     const daemon = await startDaemon(args, logger);
     await new Promise<void>((resolve) => {
