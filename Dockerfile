@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # ecs-secrets: one image for `setup`, the one-shot commands (create, fetch, revoke, list, history)
 # and the `daemon` sidecar:  docker run [--env-file aws.env] IMAGE <command> [flags]
 #

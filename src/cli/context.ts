@@ -115,9 +115,13 @@ async function readCapped(location: string, cap: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** yargs' parser settings, for main.ts and for a command that needs a variant (daemon: repeatable flags). */
+/**
+ * yargs' parser settings (main.ts). Repeats collect into arrays so flags declared `array: true`
+ * (--name on export/exec, --render, --prefetch...) keep every value; a repeat of any other flag is
+ * refused before that matters (repeated-flags.ts).
+ */
 export const PARSER_CONFIGURATION = {
-  'duplicate-arguments-array': false,
+  'duplicate-arguments-array': true,
   'parse-numbers': false,
   'parse-positional-numbers': false,
   // Flags are read by their kebab-case names only; camelCase copies would double every error ("Unknown arguments: fetch-roles, fetchRoles").

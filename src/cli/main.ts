@@ -3,7 +3,7 @@
  * in help order), and main(), which turns every outcome into one stderr line and an exit code from
  * ERROR_TABLE: 0 success, 1 runtime error, 2 usage error. No stack trace unless --debug.
  */
-import yargs, { Argv } from 'yargs';
+import yargs, { Argv, MiddlewareFunction } from 'yargs';
 import '../backends/aws'; // first: quiets the SDK's Node-version warning before any client exists
 import { DEFAULT_DATA_DIR } from '../backends/open-backend';
 import { AppError, oneLine } from '../core/errors';
@@ -19,6 +19,7 @@ import { listCommand } from './commands/list';
 import { revokeCommand } from './commands/revoke';
 import { setupCommand } from './commands/setup';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './context';
+import { DeclaredOptions, refuseRepeatedFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [createCommand, fetchCommand, revokeCommand, listCommand, historyCommand, daemonCommand, setupCommand, exportCommand, execCommand];
@@ -50,6 +51,9 @@ export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void | 
     .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history, daemon, export or exec')
     .recommendCommands()
     .parserConfiguration(PARSER_CONFIGURATION)
+    // Before validation, so `--name a --name b` is reported as what it is. yargs passes itself here,
+    // with the options of the command being run already declared.
+    .middleware(checkRepeatedFlags(argv) as MiddlewareFunction, true)
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
@@ -58,6 +62,9 @@ export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void | 
   for (const c of COMMANDS) y = y.command(c.command as string | string[], c.describe, c.builder, run(c.run));
   return y;
 }
+
+/** yargs calls middleware with itself as a second argument (its types omit it). */
+const checkRepeatedFlags = (argv: string[]) => (_args: unknown, y: { getOptions(): DeclaredOptions }) => refuseRepeatedFlags(argv, y.getOptions());
 
 /**
  * yargs lists unknown arguments by value. With --payload on the line, those are most likely
