@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
-import { openBackend } from '../backends/open-backend';
+import { type Backend, openBackend } from '../backends/open-backend';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { MAX_PAYLOAD_BYTES, validateAppName, validatePayload } from '../core/names';
@@ -23,6 +23,10 @@ export interface GlobalArgs {
 export interface CommandContext {
   logger: Logger;
   print(result: unknown): void;
+  /** Print text as it is (documents: `config build`); print() is for JSON results. */
+  write(text: string): void;
+  /** A successful outcome with another exit code than 0 (`config diff`: 3 on drift). */
+  setExitCode(code: number): void;
 }
 
 /**
@@ -34,6 +38,8 @@ export interface Command<A = object> {
   describe: string;
   builder: (y: Argv<GlobalArgs>) => Argv<unknown>;
   run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void>;
+  /** Subcommands (`config push`, ...): the parser registers them under this command. */
+  subcommands?: readonly Command[];
 }
 
 /** Declare a command with its own flag type; the parser sees them all as Command<object>. */
@@ -43,11 +49,16 @@ export const nameOption = { type: 'string', describe: 'Name of the secret (A-Z a
 
 /** Open the backend for the application, run `fn` with the service, always close. */
 export async function withService<T>(args: GlobalArgs, ctx: CommandContext, fn: (s: SecretsService) => Promise<T>): Promise<T> {
+  return withBackend(args, ctx, (b) => fn(b.service));
+}
+
+/** Open the backend for the application, run `fn` with it (secrets and config), always close. */
+export async function withBackend<T>(args: GlobalArgs, ctx: CommandContext, fn: (b: Backend) => Promise<T>): Promise<T> {
   const app = validateAppName(args['application-name']);
   const backend = await openBackend({ app, local: args.local, dataDir: args['data-dir'], region: args.region });
   ctx.logger.debug({ backend: backend.description }, 'backend opened');
   try {
-    return await fn(backend.service);
+    return await fn(backend);
   } finally {
     await backend.close();
   }

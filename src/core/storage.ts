@@ -29,6 +29,8 @@ export interface SecretItem {
   format?: number;
   createdAt?: string;
   revokedAt?: string;
+  /** Configuration documents (`config/` names): the encrypted SOPS text; encryptedData is then empty. */
+  document?: string;
 }
 
 export interface VersionInfo {
@@ -46,6 +48,7 @@ interface RawItem {
   Format?: number;
   CreatedAt?: string;
   RevokedAt?: string;
+  Document?: string;
 }
 
 /** The table's keys, the original's layout: what setup's template and the embedded store create. */
@@ -89,7 +92,8 @@ export class SecretStore {
       // value means this very write, not another writer's: report success, not a lost race
       // (which would store the same payload again under the next serial).
       const existing = await this.get(item.name, item.serial);
-      return existing?.encryptedData === item.encryptedData;
+      // (Documents carry fresh random IVs the same way.)
+      return existing?.encryptedData === item.encryptedData && existing?.document === item.document;
     }
   }
 
@@ -254,12 +258,13 @@ function toRaw(i: SecretItem): RawItem {
   return {
     Name: i.name,
     Serial: i.serial,
-    EncryptedData: i.encryptedData,
-    EncryptedDataKey: i.encryptedDataKey,
+    EncryptedData: i.encryptedData || undefined,
+    EncryptedDataKey: i.encryptedDataKey || undefined,
     Active: i.active,
     Format: i.format,
     CreatedAt: i.createdAt,
     RevokedAt: i.revokedAt,
+    Document: i.document,
   };
 }
 
@@ -273,5 +278,6 @@ function fromRaw(r: RawItem): SecretItem {
     format: r.Format === undefined ? undefined : Number(r.Format),
     createdAt: r.CreatedAt,
     revokedAt: r.RevokedAt,
+    document: r.Document,
   };
 }
