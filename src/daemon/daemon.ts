@@ -92,6 +92,8 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     token,
     readOnly: args['read-only'],
     readDeadlineMs: READ_DEADLINE_MS,
+    config: backend.config,
+    configCacheTtlMs: ttlMs,
   });
   let address;
   try {

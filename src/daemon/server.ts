@@ -18,6 +18,8 @@ import { Metrics } from './metrics';
 import { MAX_PAYLOAD_BYTES, parseSerial, validatePayload, validateSecretName } from '../core/names';
 import type { SecretsService } from '../core/service';
 import { API_VERSION, VERSION } from '../core/version';
+import { LRUCache } from 'lru-cache';
+import { type ConfigService, renderConfig, validateConfigPath, validateOutputFormat } from '../config/service';
 
 export interface DaemonOptions {
   service: SecretsService;
@@ -29,6 +31,10 @@ export interface DaemonOptions {
   readOnly: boolean;
   /** A read that takes longer than this answers 503 (the SDK keeps retrying in the background). */
   readDeadlineMs: number;
+  /** Configuration documents (GET /config/*path); absent: the route answers 404. */
+  config?: ConfigService;
+  /** How long a decrypted document is served from memory (the daemon's --cache-ttl). */
+  configCacheTtlMs?: number;
 }
 
 export const TOKEN_HEADER = 'x-ecs-secrets-token';
@@ -57,6 +63,8 @@ export class DaemonServer {
   private readonly tokenDigest: Buffer | undefined;
   private readonly bootId = crypto.randomBytes(3).toString('hex');
   private requestCount = 0;
+  /** Rendered documents by path and format: small and separate from the secret cache, whose entries are records. */
+  private readonly configCache: LRUCache<string, { text: string }>;
   /** The per-request line: same destination and format as every other log line (see requestLogger). */
   private readonly requestLog: Logger;
   /** Per connection, the token value it last proved right (see authorize). */
@@ -65,6 +73,7 @@ export class DaemonServer {
   constructor(private readonly opts: DaemonOptions) {
     this.tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
     this.requestLog = requestLogger(opts.logger);
+    this.configCache = new LRUCache({ max: 1000, ttl: Math.max(1, opts.configCacheTtlMs ?? 1) });
     this.app = this.buildApp();
     this.server = http.createServer((req, res) => {
       if (!this.tryHotPath(req, res)) this.app(req, res);
@@ -240,6 +249,7 @@ export class DaemonServer {
       this.opts.cache.invalidateLatest(name);
       this.send(res, 201, Buffer.from(JSON.stringify(created)));
     });
+    r.get('/config/*path', (req, res) => this.getConfig(req, res));
     r.post('/revoke/:name/:serial', this.refuseIfReadOnly, async (req, res) => {
       const name = validateSecretName(req.params.name);
       const serial = parseSerial(req.params.serial);
@@ -276,6 +286,27 @@ export class DaemonServer {
         return next(new AppError('unsupported_media', `Content-Type must be application/json, not ${JSON.stringify(type.slice(0, 60))}`));
       return parse(req, res, next);
     };
+  }
+
+  /** GET /config/*path[?format=json|yaml|dotenv]: the decrypted document, cached for --cache-ttl. */
+  private async getConfig(req: Request, res: Response): Promise<void> {
+    const raw = (req.params as { path?: string | string[] }).path;
+    const path = validateConfigPath(Array.isArray(raw) ? raw.join('/') : raw);
+    const format = validateOutputFormat(typeof req.query.format === 'string' ? req.query.format : undefined) ?? 'json';
+    const { config, readDeadlineMs, configCacheTtlMs = 0 } = this.opts;
+    if (!config) throw new AppError('not_found', 'configuration documents are not served by this daemon');
+    const key = `${format}\0${path}`;
+    const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
+    let hit = bypass || configCacheTtlMs <= 0 ? undefined : this.configCache.get(key);
+    res.locals.cache = hit ? 'hit' : 'miss';
+    if (!hit) {
+      hit = { text: await withDeadline(renderConfig(config, path, format), readDeadlineMs, `reading configuration ${path}`) };
+      if (configCacheTtlMs > 0) this.configCache.set(key, hit);
+    }
+    res.setHeader(CACHE_HEADER, res.locals.cache);
+    res.setHeader('Content-Type', format === 'json' ? JSON_TYPE : format === 'yaml' ? 'application/yaml; charset=utf-8' : 'text/plain; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(200).end(hit.text);
   }
 
   private async getSecret(req: Request, res: Response, serialParam: string | undefined): Promise<void> {
