@@ -66,7 +66,7 @@ export function parseConfig(text: string, format?: DocFormat): ConfigDoc {
       throw new AppError('usage', `malformed JSON document${where}`);
     }
   }
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, version: '1.2' });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, version: '1.2' });
   const err = doc.errors[0];
   if (err) {
     const line = err.linePos?.[0];
