@@ -78,7 +78,7 @@ export class ConfigService {
    */
   async push(pathIn: string, text: string): Promise<{ path: string; serial: number }> {
     const path = validateConfigPath(pathIn);
-    const stored = hasSopsBlock(parseConfig(text)) ? await this.checkEncrypted(text, path) : await this.encryptText(text, path);
+    const stored = hasSopsBlock(parseConfig(text)) ? await checkEncrypted(this.keys, this.app, text, path) : await this.encryptText(text, path);
     checkSize(stored);
     const name = CONFIG_NAME_PREFIX + path;
     let serial = (await this.store.latestSerial(name)) + 1;
@@ -177,15 +177,21 @@ export class ConfigService {
     return item;
   }
 
-  private decryptInPlace(cd: ConfigDoc, path: string | undefined): Promise<void> {
-    return decryptInPlace(this.keys, this.app, cd, path);
+  /** For stored items: a document whose key names another path or app was moved there, an integrity failure (exit 1). */
+  private async decryptInPlace(cd: ConfigDoc, path: string | undefined): Promise<void> {
+    try {
+      await decryptInPlace(this.keys, this.app, cd, path);
+    } catch (err) {
+      if (err instanceof AppError && err.kind === 'usage') throw new AppError('integrity', `integrity check failed: ${err.message.replace(/; decrypt it and push the plain file$/, '')}`);
+      throw err;
+    }
   }
+}
 
-  /** A file that says it is encrypted: for this path and application, with a MAC that checks. */
-  private async checkEncrypted(text: string, path: string): Promise<string> {
-    await this.decryptInPlace(parseConfig(text), path);
-    return text;
-  }
+/** A pushed file that says it is encrypted: for this path and application, with a MAC that checks. */
+async function checkEncrypted(keys: ConfigKeySource, app: string, text: string, path: string): Promise<string> {
+  await decryptInPlace(keys, app, parseConfig(text), path);
+  return text;
 }
 
 async function decryptInPlace(keys: ConfigKeySource, app: string, cd: ConfigDoc, path: string | undefined): Promise<void> {

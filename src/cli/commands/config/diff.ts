@@ -2,7 +2,7 @@
 import { validateConfigPath } from '../../../config/service';
 import { validateAppName } from '../../../core/names';
 import { defineCommand, withBackend } from '../../context';
-import { pathOption, readDocument } from './io';
+import { pathOption, readDocument, sourceOf } from './io';
 
 /** Exit code when the file differs from what is stored (0: the same; 1 and 2 stay errors). */
 export const DRIFT_EXIT_CODE = 3;
@@ -14,7 +14,7 @@ export const configDiffCommand = defineCommand<{ path: string; file: string }>({
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
-    const text = await readDocument(args.file);
+    const text = await readDocument(sourceOf(args, args.file));
     const result = await withBackend(args, ctx, (b) => b.config.diff(path, text));
     ctx.print(result);
     if (result.added.length + result.removed.length + result.changed.length > 0) ctx.setExitCode(DRIFT_EXIT_CODE);

@@ -11,6 +11,17 @@ import type { GlobalArgs } from '../../context';
 
 export const pathOption = { type: 'string', describe: 'Configuration path (e.g. team-a/api)', demandOption: true } as const;
 
+/**
+ * The document argument: a flag or positional value. yargs reads a bare `-` as an empty string
+ * (or `true`, or leaves it in `_`): all of those mean standard input, as the contract's `(--file FILE | -)` says.
+ */
+export function sourceOf(args: object, ...given: Array<string | boolean | undefined>): string | undefined {
+  const named = given.find((g) => typeof g === 'string' && g !== '');
+  if (named !== undefined) return named as string;
+  if (given.some((g) => g === '' || g === true) || (args as { _?: unknown[] })._?.map(String).includes('-')) return '-';
+  return undefined;
+}
+
 /** Read FILE (or - for standard input) as UTF-8 text, refusing anything over the input limit. */
 export async function readDocument(location: string | undefined): Promise<string> {
   if (location === undefined || location === '') throw new AppError('usage', 'name the document: a FILE, or - for standard input');

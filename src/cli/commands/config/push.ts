@@ -2,7 +2,7 @@
 import { validateConfigPath } from '../../../config/service';
 import { validateAppName } from '../../../core/names';
 import { defineCommand, withBackend } from '../../context';
-import { pathOption, readDocument } from './io';
+import { pathOption, readDocument, sourceOf } from './io';
 
 export const configPushCommand = defineCommand<{ path: string; file?: string; source?: string }>({
   command: 'push [source]',
@@ -14,7 +14,7 @@ export const configPushCommand = defineCommand<{ path: string; file?: string; so
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
-    const text = await readDocument(args.file ?? args.source);
+    const text = await readDocument(sourceOf(args, args.file, args.source));
     ctx.print(await withBackend(args, ctx, (b) => b.config.push(path, text)));
   },
 });
