@@ -142,6 +142,57 @@ export interface SetupResult {
   alias: string;
   createPrincipal: PrincipalReport;
   fetchRole: PrincipalReport;
+  /** Example IAM policies for configuration documents, per path prefix (the example: team-a/). */
+  configAccess: ConfigAccessExamples;
+}
+
+export interface ConfigAccessExamples {
+  prefix: string;
+  /** "reads team-a's configuration": its items, secret values as ENC[...] (config build). */
+  readsConfiguration: PolicyDocument;
+  /** "also reads its secrets": KMS Decrypt of data keys whose context names a path under the prefix (build --show-secrets). */
+  readsConfigurationSecrets: PolicyDocument;
+}
+
+/**
+ * The seed's access model for configuration documents, as IAM statements for one path prefix:
+ * reading a path's items is `dynamodb:LeadingKeys` on `config/PREFIX*`; reading its secrets
+ * ("read-secrets") is KMS Decrypt conditioned on `kms:EncryptionContext:ecs-secrets:config`.
+ * The application's key policy already lets the fetch role and create principal use any context
+ * of this application (its condition is on ecs-secrets:application only), so these IAM
+ * statements are what narrows a role to a prefix.
+ */
+export function configAccessExamples(app: string, tableArn: string, keyArn: string, prefix = 'team-a/'): ConfigAccessExamples {
+  return {
+    prefix,
+    readsConfiguration: {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'ReadConfigurationUnderPrefix',
+          Effect: 'Allow',
+          Action: ['dynamodb:GetItem', 'dynamodb:Query'],
+          Resource: tableArn,
+          Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`config/${prefix}*`] } },
+        },
+      ],
+    },
+    readsConfigurationSecrets: {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'DecryptConfigurationSecretsUnderPrefix',
+          Effect: 'Allow',
+          Action: 'kms:Decrypt',
+          Resource: keyArn,
+          Condition: {
+            StringEquals: { 'kms:EncryptionContext:ecs-secrets:application': app },
+            StringLike: { 'kms:EncryptionContext:ecs-secrets:config': `${prefix}*` },
+          },
+        },
+      ],
+    },
+  };
 }
 
 export interface SetupInput {
@@ -364,6 +415,7 @@ function report(app: string, region: string, stack: Stack, created: boolean, inp
     alias: outputs.kmsKeyAlias ?? keyAlias(app),
     createPrincipal: { arn: createArn, managedPolicyArn: outputs.createPolicyArn ?? null, policy: policies.create },
     fetchRole: { arn: fetchArn, managedPolicyArn: outputs.fetchPolicyArn ?? null, policy: policies.fetch },
+    configAccess: configAccessExamples(app, tableArn, keyArn),
   };
   for (const [who, p] of [['create principal', result.createPrincipal], ['fetch role', result.fetchRole]] as const) {
     if (!p.arn) continue;

@@ -10,6 +10,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { decrypt as sopsDecrypt } from 'sops-decoder';
 import { json, runCli } from '../helpers/cli';
+import { configAccessExamples } from '../../src/setup/stack';
+import { keyPolicyPermissions } from '../standins/cloudformation';
 import { ADMIN_ACCESS_KEY_ID, REGION, type StandIns, createAppResources, credentialsEnv, startStandIns } from '../standins';
 
 const APP = 'cfgapp';
@@ -81,6 +83,22 @@ test('a principal whose KMS permission is conditioned on another path builds but
   // Its own path works.
   expect((await cli(['config', 'push', '--path', 'team-b/api', '-'], 'AKIDTEAMB', 'x_ecs_secret: y\n')).code).toBe(0);
   expect((await cli(['config', 'build', '--path', 'team-b/api', '--show-secrets'], 'AKIDTEAMB')).stdout).toBe('x_ecs_secret: y\n');
+});
+
+test("setup's example statement for read-secrets on team-a/ lets a role decrypt team-a's documents and no other path's", async () => {
+  const keyArn = s.kms.resolveKey(`alias/ECSSecretsMaskerKey-${APP}`)!.arn;
+  const example = configAccessExamples(APP, 'arn:aws:dynamodb:us-east-1:123456789012:table/x', keyArn);
+  // The IAM statement, enforced by the KMS stand-in as if it were this principal's only KMS permission.
+  const asKeyPolicy = { Version: '2012-10-17', Statement: example.readsConfigurationSecrets.Statement.map((st) => ({ ...st, Principal: { AWS: 'arn:aws:iam::123456789012:role/TeamA' } })) };
+  const p = keyPolicyPermissions(asKeyPolicy as never, 'arn:aws:iam::123456789012:role/TeamA');
+  expect(p).toEqual({ ops: ['Decrypt'], contextEquals: { 'ecs-secrets:application': APP }, contextLike: { 'ecs-secrets:config': 'team-a/*' } });
+  s.kms.setPermissions('AKIDTEAMA', p.ops, { contextEquals: p.contextEquals, contextLike: p.contextLike });
+  expect((await cli(['config', 'push', '--path', 'team-c/api', '-'], ADMIN_ACCESS_KEY_ID, 'k_ecs_secret: v\n')).code).toBe(0);
+  expect((await cli(['config', 'build', '--path', 'team-a/api', '--show-secrets'], 'AKIDTEAMA')).stdout).toBe(SEED);
+  const other = await cli(['config', 'build', '--path', 'team-c/api', '--show-secrets'], 'AKIDTEAMA');
+  expect(other.code).toBe(1);
+  expect(other.stderr).toMatch(/access denied/);
+  expect(example.readsConfiguration.Statement[0].Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['config/team-a/*'] } });
 });
 
 test('tampering with a stored encrypted value, plain value or MAC fails --show-secrets with exit 1 and no output', async () => {
