@@ -148,23 +148,31 @@ export interface SetupResult {
 
 export interface ConfigAccessExamples {
   prefix: string;
-  /** "reads team-a's configuration": its items, secret values as ENC[...] (config build). */
+  /** The example role these statements are for (replace with yours). */
+  role: string;
+  /** "reads team-a's configuration": an IAM policy for the role: its items, secret values as ENC[...] (config build). */
   readsConfiguration: PolicyDocument;
-  /** "also reads its secrets": KMS Decrypt of data keys whose context names a path under the prefix (build --show-secrets). */
-  readsConfigurationSecrets: PolicyDocument;
+  /**
+   * "also reads its secrets": a statement to add to the key policy (the key policy is the one list
+   * of who may use the key), KMS Decrypt of data keys whose context names a path under the prefix
+   * (config build --show-secrets).
+   */
+  readsConfigurationSecrets: Record<string, unknown>;
 }
 
 /**
- * The seed's access model for configuration documents, as IAM statements for one path prefix:
- * reading a path's items is `dynamodb:LeadingKeys` on `config/PREFIX*`; reading its secrets
- * ("read-secrets") is KMS Decrypt conditioned on `kms:EncryptionContext:ecs-secrets:config`.
- * The application's key policy already lets the fetch role and create principal use any context
- * of this application (its condition is on ecs-secrets:application only), so these IAM
- * statements are what narrows a role to a prefix.
+ * The seed's access model for configuration documents, for one path prefix: reading a path's
+ * items is `dynamodb:LeadingKeys` on `config/PREFIX*` (IAM); reading its secrets ("read-secrets")
+ * is KMS Decrypt conditioned on `kms:EncryptionContext:ecs-secrets:config` (key policy). The fetch
+ * role and create principal need nothing more: their key-policy statements cover every context of
+ * the application, configuration documents included.
  */
-export function configAccessExamples(app: string, tableArn: string, keyArn: string, prefix = 'team-a/'): ConfigAccessExamples {
+export function configAccessExamples(app: string, tableArn: string, prefix = 'team-a/'): ConfigAccessExamples {
+  const account = tableArn.split(':')[4] || '123456789012';
+  const role = `arn:aws:iam::${account}:role/TeamA`;
   return {
     prefix,
+    role,
     readsConfiguration: {
       Version: '2012-10-17',
       Statement: [
@@ -178,19 +186,15 @@ export function configAccessExamples(app: string, tableArn: string, keyArn: stri
       ],
     },
     readsConfigurationSecrets: {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'DecryptConfigurationSecretsUnderPrefix',
-          Effect: 'Allow',
-          Action: 'kms:Decrypt',
-          Resource: keyArn,
-          Condition: {
-            StringEquals: { 'kms:EncryptionContext:ecs-secrets:application': app },
-            StringLike: { 'kms:EncryptionContext:ecs-secrets:config': `${prefix}*` },
-          },
-        },
-      ],
+      Sid: 'TeamAReadsItsConfigurationSecrets',
+      Effect: 'Allow',
+      Principal: { AWS: role },
+      Action: 'kms:Decrypt',
+      Resource: '*',
+      Condition: {
+        StringEquals: { 'kms:EncryptionContext:ecs-secrets:application': app },
+        StringLike: { 'kms:EncryptionContext:ecs-secrets:config': `${prefix}*` },
+      },
     },
   };
 }
@@ -415,7 +419,7 @@ function report(app: string, region: string, stack: Stack, created: boolean, inp
     alias: outputs.kmsKeyAlias ?? keyAlias(app),
     createPrincipal: { arn: createArn, managedPolicyArn: outputs.createPolicyArn ?? null, policy: policies.create },
     fetchRole: { arn: fetchArn, managedPolicyArn: outputs.fetchPolicyArn ?? null, policy: policies.fetch },
-    configAccess: configAccessExamples(app, tableArn, keyArn),
+    configAccess: configAccessExamples(app, tableArn),
   };
   for (const [who, p] of [['create principal', result.createPrincipal], ['fetch role', result.fetchRole]] as const) {
     if (!p.arn) continue;

@@ -86,11 +86,9 @@ test('a principal whose KMS permission is conditioned on another path builds but
 });
 
 test("setup's example statement for read-secrets on team-a/ lets a role decrypt team-a's documents and no other path's", async () => {
-  const keyArn = s.kms.resolveKey(`alias/ECSSecretsMaskerKey-${APP}`)!.arn;
-  const example = configAccessExamples(APP, 'arn:aws:dynamodb:us-east-1:123456789012:table/x', keyArn);
-  // The IAM statement, enforced by the KMS stand-in as if it were this principal's only KMS permission.
-  const asKeyPolicy = { Version: '2012-10-17', Statement: example.readsConfigurationSecrets.Statement.map((st) => ({ ...st, Principal: { AWS: 'arn:aws:iam::123456789012:role/TeamA' } })) };
-  const p = keyPolicyPermissions(asKeyPolicy as never, 'arn:aws:iam::123456789012:role/TeamA');
+  const example = configAccessExamples(APP, 'arn:aws:dynamodb:us-east-1:123456789012:table/x');
+  // The key-policy statement, enforced by the KMS stand-in as this principal's only KMS permission.
+  const p = keyPolicyPermissions({ Version: '2012-10-17', Statement: [example.readsConfigurationSecrets] } as never, example.role);
   expect(p).toEqual({ ops: ['Decrypt'], contextEquals: { 'ecs-secrets:application': APP }, contextLike: { 'ecs-secrets:config': 'team-a/*' } });
   s.kms.setPermissions('AKIDTEAMA', p.ops, { contextEquals: p.contextEquals, contextLike: p.contextLike });
   expect((await cli(['config', 'push', '--path', 'team-c/api', '-'], ADMIN_ACCESS_KEY_ID, 'k_ecs_secret: v\n')).code).toBe(0);
