@@ -84,9 +84,29 @@ function lineOf(text: string, pos: number): number {
 
 /** Print a document as YAML (sops' 4-space indentation), JSON (key order kept) or dotenv. */
 export function printConfig(cd: ConfigDoc, format: DocFormat | 'dotenv' = cd.format): string {
+  if (format === 'yaml' && cd.format === 'json') return blockStyle(cd.doc).toString({ indent: 4, lineWidth: 0 });
   if (format === 'yaml') return cd.doc.toString({ indent: 4, lineWidth: 0 });
   if (format === 'json') return `${jsonOf(cd.doc.contents, '')}\n`;
   return dotenvOf(cd.doc);
+}
+
+/** A JSON-born document as YAML: block style, strings unquoted where YAML allows (a copy; the original is untouched). */
+function blockStyle(doc: Document): Document {
+  const copy = doc.clone();
+  const visit = (node: unknown): void => {
+    if (isMap(node) || isSeq(node)) {
+      node.flow = false;
+      for (const item of node.items as unknown[]) {
+        if (item instanceof Pair) {
+          if (node === copy.contents && keyOf(item) === 'sops') continue; // written as sops writes it
+          if (isScalar(item.key)) item.key.type = undefined;
+          visit(item.value);
+        } else visit(item);
+      }
+    } else if (isScalar(node) && node.type === Scalar.QUOTE_DOUBLE) node.type = undefined;
+  };
+  visit(copy.contents);
+  return copy;
 }
 
 function jsonOf(node: unknown, indent: string): string {
@@ -322,7 +342,11 @@ export function encryptDocument(cd: ConfigDoc, dataKey: Buffer, keys: { kms?: Km
   if (keys.kms?.length) meta.kms = keys.kms;
   if (keys.age?.length) meta.age = keys.age;
   Object.assign(meta, { lastmodified, mac, encrypted_suffix: ENCRYPTED_SUFFIX, version: SOPS_VERSION });
-  (cd.doc.contents as YAMLMap).set('sops', cd.doc.createNode(meta));
+  const block = cd.doc.createNode(meta) as YAMLMap;
+  // Quoted as sops writes them: a plain timestamp would be a YAML timestamp to some readers.
+  for (const scalar of [block.get('lastmodified', true), ...(keys.kms ?? []).map((_, i) => block.getIn(['kms', i, 'created_at'], true))])
+    if (isScalar(scalar)) scalar.type = Scalar.QUOTE_DOUBLE;
+  (cd.doc.contents as YAMLMap).set('sops', block);
 }
 
 /**

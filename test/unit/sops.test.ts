@@ -136,6 +136,14 @@ describe('documents', () => {
     expect([...json.matchAll(/"([^"]+)":/g)].map((m) => m[1])).toEqual(['b', '2', '1_ecs_secret', 'a', '10', '9']);
   });
 
+  test('the sops block as sops writes it: lastmodified quoted; a JSON document printed as block YAML', () => {
+    const cd = parseConfig('{"a": "x", "b_ecs_secret": {"c": [1, "two"]}}');
+    encryptDocument(cd, KEY, AGE, NOW);
+    expect(printConfig(cd, 'yaml')).toContain('    lastmodified: "2026-11-30T12:00:00Z"\n');
+    decryptDocument(cd, KEY);
+    expect(printConfig(cd, 'yaml')).toBe('a: x\nb_ecs_secret:\n    c:\n        - 1\n        - two\n');
+  });
+
   test('a document encrypted by the sops rules alone (built here by hand) is decrypted', () => {
     const lastmodified = '2026-01-02T03:04:05Z';
     const mac = createHash('sha512').update('visibles3cretFalse').digest('hex').toUpperCase();
