@@ -109,3 +109,47 @@ test('daemon: GET /config/*path under /latest and /v1, decrypted, cached, ?forma
     await d.stop();
   }
 });
+
+/** Debian's `age` (the Go reference implementation), when installed (`apt-get install age`); CI's machine may lack it. */
+const ageBinary = ['/usr/bin/age', '/usr/local/bin/age'].find((p) => fs.existsSync(p));
+(ageBinary ? test : test.skip)("the reference age binary opens our sops.age entry, and wraps a data key that ecs-secrets uses", async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { createCipheriv, createHash, randomBytes } = await import('node:crypto');
+  const out = path.join(dir, 'seed.enc.yaml');
+  expect((await local(['config', 'encrypt', path.join(dir, 'seed.yaml'), '--out', out])).code).toBe(0);
+  const enc = fs.readFileSync(out, 'utf8');
+  const armored = /enc: \|\n((?: {14}.*\n)+)/.exec(enc)![1].replace(/^ {14}/gm, '');
+  const identity = path.join(dir, 'data', 'age.key');
+  expect(execFileSync(ageBinary!, ['-d', '-i', identity], { input: armored }).length).toBe(32);
+
+  // The other direction: a document made by hand to sops' rules, its data key wrapped by age itself.
+  const recipient = /recipient: (age1[a-z0-9]+)/.exec(enc)![1];
+  const key = randomBytes(32);
+  const wrapped = execFileSync(ageBinary!, ['-r', recipient, '-a'], { input: key }).toString('utf8');
+  const seal = (plain: string, aad: string) => {
+    const iv = randomBytes(32);
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    c.setAAD(Buffer.from(aad));
+    const data = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
+    return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${iv.toString('base64')},tag:${c.getAuthTag().toString('base64')},type:str]`;
+  };
+  const lastmodified = '2026-11-30T12:00:00Z';
+  const mac = createHash('sha512').update('hellomy-secret').digest('hex').toUpperCase();
+  const doc = [
+    'plain: hello',
+    `secret_ecs_secret: ${seal('my-secret', 'secret_ecs_secret:')}`,
+    'sops:',
+    '    age:',
+    `        - recipient: ${recipient}`,
+    '          enc: |',
+    ...wrapped.trim().split('\n').map((l) => `              ${l}`),
+    `    lastmodified: "${lastmodified}"`,
+    `    mac: ${seal(mac, lastmodified)}`,
+    '    encrypted_suffix: _ecs_secret',
+    '    version: 3.8.1',
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(dir, 'ext.yaml'), doc);
+  const dec = await local(['config', 'decrypt', path.join(dir, 'ext.yaml')]);
+  expect([dec.code, dec.stdout]).toEqual([0, 'plain: hello\nsecret_ecs_secret: my-secret\n']);
+});
