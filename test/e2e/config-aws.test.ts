@@ -138,6 +138,22 @@ test('diff: added, removed and changed key paths, exit 3; exit 0 when equal; nev
   expect(json(blind)).toMatchObject({ changed: [], notCompared: ['secret_ecs_secret'] });
 });
 
+test('a file encrypted for another path or application is refused at push with a clear error; no subcommand is a usage error', async () => {
+  const forB = await cli(['config', 'encrypt', '-', '--path', 'team-b/api'], ADMIN_ACCESS_KEY_ID, SEED);
+  expect(forB.code).toBe(0);
+  expect(forB.stdout).toContain('ecs-secrets:config: team-b/api');
+  const r = await cli(['config', 'push', '--path', 'team-a/api', '-'], ADMIN_ACCESS_KEY_ID, forB.stdout);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/encrypted for application "cfgapp" and path "team-b\/api", not application "cfgapp" and path "team-a\/api"/);
+  const otherApp = forB.stdout.replace('ecs-secrets:application: cfgapp', 'ecs-secrets:application: otherapp').replace('ecs-secrets:config: team-b/api', 'ecs-secrets:config: team-a/api');
+  const r2 = await cli(['config', 'push', '--path', 'team-a/api', '-'], ADMIN_ACCESS_KEY_ID, otherApp);
+  expect(r2.code).toBe(2);
+  expect(r2.stderr).toMatch(/encrypted for application "otherapp"/);
+  const none = await cli(['config']);
+  expect(none.code).toBe(2);
+  expect(none.stderr).toMatch(/name a config subcommand/);
+});
+
 test('bad input: path rule, malformed file, document over the limit', async () => {
   const bad = await cli(['config', 'push', '--path', '../etc', '-'], ADMIN_ACCESS_KEY_ID, 'a: 1\n');
   expect(bad.code).toBe(2);

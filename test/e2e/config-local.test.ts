@@ -67,6 +67,13 @@ test('encrypt a file, an independent decoder (sops-age) opens it; decrypt and pu
 
   const dec = await local(['config', 'decrypt', out]);
   expect(dec.stdout).toBe(SEED);
+  const plainOut = path.join(dir, 'plain.yaml');
+  expect((await local(['config', 'decrypt', out, '--out', plainOut])).code).toBe(0);
+  expect(fs.statSync(plainOut).mode & 0o777).toBe(0o600);
+  const inPlace = path.join(dir, 'in-place.yaml');
+  fs.writeFileSync(inPlace, SEED);
+  expect((await local(['config', 'encrypt', inPlace, '--in-place'])).code).toBe(0);
+  expect(fs.readFileSync(inPlace, 'utf8')).toMatch(/secret_ecs_secret: ENC\[AES256_GCM/);
   // Encrypted for this path: stored as it is.
   expect(json(await local(['config', 'push', '--path', 'team-a/api', '-'], enc))).toEqual({ path: 'team-a/api', serial: 1 });
   expect((await local(['config', 'build', '--path', 'team-a/api'])).stdout).toBe(enc.replace(/\nsops:[\s\S]*$/, '\n'));
