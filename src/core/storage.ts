@@ -31,6 +31,8 @@ export interface SecretItem {
   revokedAt?: string;
   /** Item attribute `Binary` (BOOL): the payload is bytes, shown as base64. Absent on text secrets. */
   binary?: boolean;
+  /** Configuration documents (`config/` names): the encrypted SOPS text; encryptedData is then empty. */
+  document?: string;
 }
 
 export interface VersionInfo {
@@ -49,6 +51,7 @@ interface RawItem {
   CreatedAt?: string;
   RevokedAt?: string;
   Binary?: boolean;
+  Document?: string;
 }
 
 /** The table's keys, the original's layout: what setup's template and the embedded store create. */
@@ -92,7 +95,8 @@ export class SecretStore {
       // value means this very write, not another writer's: report success, not a lost race
       // (which would store the same payload again under the next serial).
       const existing = await this.get(item.name, item.serial);
-      return existing?.encryptedData === item.encryptedData;
+      // (Documents carry fresh random IVs the same way.)
+      return existing?.encryptedData === item.encryptedData && existing?.document === item.document;
     }
   }
 
@@ -261,14 +265,15 @@ function toRaw(i: SecretItem): RawItem {
   return {
     Name: i.name,
     Serial: i.serial,
-    EncryptedData: i.encryptedData,
-    EncryptedDataKey: i.encryptedDataKey,
+    EncryptedData: i.encryptedData || undefined,
+    EncryptedDataKey: i.encryptedDataKey || undefined,
     Active: i.active,
     Format: i.format,
     CreatedAt: i.createdAt,
     RevokedAt: i.revokedAt,
     // Only on binary items: text items keep exactly the attributes they had before binary existed.
     Binary: i.binary === true ? true : undefined,
+    Document: i.document,
   };
 }
 
@@ -338,6 +343,7 @@ function checkItem(table: string, r: RawItem, attrs: readonly Checked[] = ALL_CH
     createdAt: r.CreatedAt,
     revokedAt: r.RevokedAt,
     binary: r.Binary === true ? true : undefined,
+    document: r.Document,
   };
 }
 
