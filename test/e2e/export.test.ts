@@ -149,3 +149,19 @@ test('daemon GET /secrets?prefix lists the names under a prefix (both prefixes, 
   const two = await fetch(`${d.url}/v1/secrets?prefix=a&prefix=b`, { headers: h });
   expect(two.status).toBe(400);
 });
+
+test('--help describes every new command and flag', async () => {
+  const top = await runCli(['--help']);
+  expect(top.stdout).toMatch(/export +Print the selected secrets/);
+  expect(top.stdout).toMatch(/exec +Run a command with the selected secrets/);
+  const flags: Array<[string, string[]]> = [
+    ['export', ['--name', '--prefix', '--daemon-url', '--format']],
+    ['exec', ['--name', '--prefix', '--daemon-url', '--pristine', '--watch', '--on-change', '--stop-timeout', '-- CMD [ARG...]']],
+    ['create', ['--binary', '--payload-encoding']],
+  ];
+  for (const [command, expected] of flags) {
+    const h = await runCli([command, '--help']);
+    expect(h.code).toBe(0);
+    for (const f of expected) expect([command, h.stdout.includes(f)]).toEqual([command, true]);
+  }
+});
