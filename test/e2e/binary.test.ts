@@ -22,7 +22,7 @@ beforeAll(async () => {
   s = await startStandIns();
   await createAppResources(s.kms, s.dynamo.endpoint, APP);
   ddb = new DynamoDBClient({ region: REGION, endpoint: s.dynamo.endpoint, credentials: { accessKeyId: 'AKIDADMIN', secretAccessKey: 'x' } });
-  d = await spawnDaemon(['--application-name', APP], { env: s.env, waitHealthy: true });
+  d = await spawnDaemon(['--application-name', APP], { env: s.env, waitHealthy: true, timeoutMs: 60_000 });
 }, 60_000);
 afterAll(async () => {
   await d?.stop();

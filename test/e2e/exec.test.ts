@@ -228,7 +228,7 @@ describe('--watch 1', () => {
 
   test('through a daemon (--daemon-url, token): a rotation written through it restarts the child', async () => {
     fs.writeFileSync(path.join(dir, 'token'), 'tok');
-    const d = await spawnDaemon(['--application-name', APP, '--token-file', path.join(dir, 'token'), '--cache-ttl', '1'], { env: s.env, waitHealthy: true });
+    const d = await spawnDaemon(['--application-name', APP, '--token-file', path.join(dir, 'token'), '--cache-ttl', '1'], { env: s.env, waitHealthy: true, timeoutMs: 60_000 });
     try {
       expect((await cli(['create', '--name', 'w4.token', '--payload', 'v1'])).code).toBe(0);
       const e = startExec(['--prefix', 'w4.', '--watch', '1', '--', process.execPath, '-e', "console.log('start ' + process.env.TOKEN); setInterval(() => {}, 1000);"], {

@@ -42,7 +42,7 @@ beforeAll(async () => {
   const bin = await cli(['create', '--name', 'team-c.cert', '--binary', '--payload-location', '-'], { input: Buffer.from([0, 1, 2, 255]) });
   expect(bin.code).toBe(0);
   fs.writeFileSync(path.join(dir, 'token'), TOKEN);
-  d = await spawnDaemon(['--application-name', APP, '--token-file', path.join(dir, 'token')], { env, waitHealthy: true });
+  d = await spawnDaemon(['--application-name', APP, '--token-file', path.join(dir, 'token')], { env, waitHealthy: true, timeoutMs: 60_000 });
 }, 60_000);
 afterAll(async () => {
   await d?.stop();
