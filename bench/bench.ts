@@ -23,6 +23,7 @@ import { BenchOptions, USAGE, UsageError, parseArgs } from './args';
 import type { BareSpec } from './bare-server';
 import { FIGURES, Figures, goals, medianFigures, table } from './figures';
 import { PREFETCH_SECRETS, measurePrefetch } from './prefetch';
+import { execOverhead } from './exec-overhead';
 import { CLI, DaemonProcess, closeClient, daemonArgs, killAllChildren, need, request, runCli, startBare, startDaemon } from './procs';
 
 const APP = 'bench';
@@ -196,6 +197,7 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     const fetched = await runCli(['fetch', '--application-name', APP, '--name', HOT], s.env);
     if (fetched.code !== 0 || JSON.parse(fetched.stdout).name !== HOT) throw new Error(`fetch failed (${fetched.code}): ${fetched.stderr}`);
     f['fetch.wallMs'] = fetched.ms;
+    Object.assign(f, await execOverhead(s.env, APP, HOT)); // exec start → child start, vs the child alone
 
     Object.assign(f, await contention(c, d, rep));
 

@@ -16,6 +16,7 @@ export interface DeliveryArgs {
 
 export function deliveryOptions<T>(y: Argv<T>): Argv<T> {
   return y
+    // --name and --prefix repeat (declared as arrays: repeated-flags.ts lets them).
     .option('name', { type: 'string', array: true, requiresArg: true, describe: 'A secret to deliver: NAME (variable from the name) or VAR=NAME; repeatable' })
     .option('prefix', { type: 'string', array: true, requiresArg: true, describe: 'Every secret whose name starts with PREFIX (variable: the rest of the name); repeatable' })
     .option('daemon-url', { type: 'string', requiresArg: true, describe: 'Read through a running daemon, e.g. http://localhost:8080 (or ECS_SECRETS_DAEMON_URL; token from ECS_SECRETS_TOKEN)' }) as Argv<T>;

@@ -316,7 +316,8 @@ export class DaemonServer {
     r.get('/metrics', metrics);
     r.get('/version', version);
     r.get('/secrets/version', version); // before /secrets/:name, as the original: "version" is not a secret name here
-    r.get('/secrets', (req, res) => this.listSecrets(req, res));
+    // Exactly /secrets: "/secrets/" is a secret with an empty name, which does not exist (404).
+    r.get('/secrets', (req, res, next) => (req.path === '/secrets' ? this.listSecrets(req, res) : next()));
     r.get('/secrets/:name', (req, res) => this.getSecret(req, res, undefined));
     r.get('/secrets/:name/:serial', (req, res) => this.getSecret(req, res, req.params.serial as string));
     r.post('/secrets/:name', this.refuseIfReadOnly, this.jsonBody(), async (req, res) => {

@@ -60,8 +60,11 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
     try {
       res = await fetch(`${root}${path}`, { headers, signal: AbortSignal.timeout(DAEMON_REQUEST_TIMEOUT_MS) });
     } catch (err) {
-      const e = err as { name?: string; cause?: { code?: string } };
-      const why = e.name === 'TimeoutError' ? `no answer within ${DAEMON_REQUEST_TIMEOUT_MS} ms` : (e.cause?.code ?? e.name ?? 'unreachable');
+      // fetch wraps the socket error: TypeError("fetch failed") with the errno code in its cause
+      // (or in the cause's AggregateError list when every address was tried).
+      const e = err as { name?: string; cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } };
+      const code = e.cause?.code ?? e.cause?.errors?.find((x) => x.code)?.code ?? oneLine(e.cause?.message ?? 'unreachable');
+      const why = e.name === 'TimeoutError' ? `no answer within ${DAEMON_REQUEST_TIMEOUT_MS} ms` : code;
       throw new AppError('unavailable', `daemon at ${root} unavailable ${what}: ${why}`, { cause: err });
     }
     const text = await res.text();

@@ -285,7 +285,7 @@ describe('access control', () => {
 });
 
 describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps serving', () => {
-  const big = JSON.stringify({ payload: 'x'.repeat(70 * 1024) });
+  const big = JSON.stringify({ payload: 'x'.repeat(257 * 1024) });
   const cases: Array<[string, string, string, number, string | undefined, Record<string, string>]> = [
     ['bad JSON', 'POST', '/latest/secrets/a', 400, '{"payload":', { 'content-type': 'application/json' }],
     ['JSON not an object', 'POST', '/latest/secrets/a', 400, '"just a string"', { 'content-type': 'application/json' }],
@@ -294,7 +294,7 @@ describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps s
     ['wrong content type', 'POST', '/latest/secrets/a', 415, '{"payload":"x"}', { 'content-type': 'text/plain' }],
     // curl -d's form type is read as JSON (the original's admin task, issue 12): a form body is not JSON.
     ['form content type, form body', 'POST', '/latest/secrets/a', 400, 'payload=x', { 'content-type': 'application/x-www-form-urlencoded' }],
-    ['70 KiB body', 'POST', '/latest/secrets/a', 413, big, { 'content-type': 'application/json' }],
+    ['257 KiB body', 'POST', '/latest/secrets/a', 413, big, { 'content-type': 'application/json' }],
     ['name with %2F', 'GET', '/latest/secrets/a%2Fb', 400, undefined, {}],
     ['name ..', 'GET', '/latest/secrets/..', 400, undefined, {}],
     ['name %2E%2E', 'GET', '/latest/secrets/%2E%2E', 400, undefined, {}],

@@ -1,0 +1,251 @@
+/**
+ * exec, spawned as a user (or an ECS task's entrypoint) runs it, against the stand-ins: the child
+ * gets the secrets in its environment and nowhere else, its exit code comes back (128+n when a
+ * signal killed it), signals reach it once, a child ignoring SIGTERM is killed after
+ * --stop-timeout, nothing is started when a secret is missing, and --watch applies --on-change on
+ * a new version while a backend outage leaves the child running.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CLI, baseEnv, runCli } from '../helpers/cli';
+import { spawnDaemon } from '../helpers/daemon';
+import { StandIns, createAppResources, startStandIns } from '../standins';
+
+const APP = 'execapp';
+const SECRET = `p@ss 'w"ord' $HOME \`id\` \\ \n ü 😀`;
+let s: StandIns;
+let dir: string;
+
+const cli = (args: string[], input?: string) => runCli(['--application-name', APP, ...args], { env: s.env, input });
+
+beforeAll(async () => {
+  s = await startStandIns();
+  await createAppResources(s.kms, s.dynamo.endpoint, APP);
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-exec-'));
+  expect((await cli(['create', '--name', 'app.db-password', '--payload-location', '-'], SECRET)).code).toBe(0);
+  expect((await cli(['create', '--name', 'app.api-key', '--payload', 'k1'])).code).toBe(0);
+  expect((await cli(['create', '--name', 'other.x', '--payload', 'x'])).code).toBe(0);
+}, 60_000);
+afterAll(async () => {
+  await s?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A running `ecs-secrets exec`, its output collected as it comes. */
+interface Running {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Wait until stdout matches (bounded by the test's own timeout). */
+  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startExec(args: string[], env: Record<string, string> = {}): Running {
+  const child = spawn(process.execPath, [CLI, '--application-name', APP, 'exec', ...args], {
+    env: { ...baseEnv(), ...s.env, ...env } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    async waitFor(pattern) {
+      for (;;) {
+        const m = out.match(pattern);
+        if (m) return m;
+        if (child.exitCode !== null) throw new Error(`exec ended (${child.exitCode}) before ${pattern}: ${out}\n${err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    exit,
+  };
+}
+
+/** A node child: `script` runs after printing "ready <pid>"; it logs each signal it gets. */
+function nodeChild(script: string): string[] {
+  return [
+    '--',
+    process.execPath,
+    '-e',
+    `for (const s of ['SIGHUP','SIGUSR1','SIGUSR2','SIGINT','SIGQUIT']) process.on(s, () => console.log('got ' + s));
+     console.log('ready ' + process.pid);
+     ${script}`,
+  ];
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('the secrets are in the child environment, under their variable names; never in exec output', async () => {
+  const r = await runCli(
+    ['--application-name', APP, 'exec', '--prefix', 'app.', '--name', 'OTHER=other.x', '--', process.execPath, '-e', 'process.stdout.write(JSON.stringify(process.env))'],
+    { env: { ...s.env, KEEP_ME: 'yes' } },
+  );
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const env = JSON.parse(r.stdout);
+  expect(env).toEqual(expect.objectContaining({ DB_PASSWORD: SECRET, API_KEY: 'k1', OTHER: 'x', KEEP_ME: 'yes' }));
+});
+
+test('--pristine: only the secrets and PATH', async () => {
+  const r = await runCli(['--application-name', APP, 'exec', '--pristine', '--name', 'app.api-key', '--', process.execPath, '-e', 'process.stdout.write(JSON.stringify(process.env))'], {
+    env: { ...s.env, KEEP_ME: 'yes' },
+  });
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout)).toEqual({ APP_API_KEY: 'k1', PATH: process.env.PATH });
+});
+
+test('exit codes: the child\'s own, and 128+n when a signal killed it', async () => {
+  const run = (script: string) => runCli(['--application-name', APP, 'exec', '--name', 'app.api-key', '--', process.execPath, '-e', script], { env: s.env });
+  expect((await run('process.exit(7)')).code).toBe(7);
+  expect((await run('process.exit(0)')).code).toBe(0);
+  expect((await run("process.kill(process.pid, 'SIGKILL')")).code).toBe(137);
+  expect((await run("process.kill(process.pid, 'SIGTERM')")).code).toBe(143);
+});
+
+test('a missing secret: exit 1, one line naming it, and the command is never started', async () => {
+  const marker = path.join(dir, 'started');
+  const r = await runCli(['--application-name', APP, 'exec', '--name', 'app.api-key', '--name', 'app.nope', '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], {
+    env: s.env,
+  });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^ecs-secrets: secret app\.nope not found \(no active version\)\n$/);
+  expect(fs.existsSync(marker)).toBe(false);
+});
+
+test('bad input: one line, exit 2, nothing started', async () => {
+  const marker = path.join(dir, 'bad-started');
+  const cmd = ['--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`];
+  const cases: Array<[string[], RegExp]> = [
+    [['--name', 'app.api-key', '--on-change', 'reload', ...cmd], /unknown --on-change "reload": use restart, exit or signal:SIG/],
+    [['--name', 'app.api-key', '--on-change', 'signal:SIGNOPE', ...cmd], /unknown signal "SIGNOPE"/],
+    [['--name', 'app.api-key', '--watch', '0', ...cmd], /invalid --watch "0"/],
+    [['--name', 'app.api-key', '--stop-timeout', 'soon', ...cmd], /invalid --stop-timeout "soon"/],
+    [['--name', 'app.api-key'], /name the command to run after --/],
+    [cmd, /select secrets with --name/],
+    [['--name', 'app.db-password', '--name', 'app.db.password', ...cmd], /both map to the variable APP_DB_PASSWORD/],
+    [['--name', 'app.api-key', '--', path.join(dir, 'no-such-command')], /cannot run ".*no-such-command": command not found/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await runCli(['--application-name', APP, 'exec', ...args], { env: s.env });
+    expect({ args, code: r.code, line: r.stderr.split('\n')[0] }).toEqual({ args, code: 2, line: expect.stringMatching(pattern) });
+    expect(r.stderr).not.toContain('k1');
+  }
+  expect(fs.existsSync(marker)).toBe(false);
+});
+
+test('signals are forwarded once each; SIGTERM ends the child and exec exits with its code', async () => {
+  const e = startExec(['--name', 'app.api-key', ...nodeChild("process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); }); setInterval(() => {}, 1000);")]);
+  const pid = Number((await e.waitFor(/ready (\d+)/))[1]);
+  for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGQUIT'] as const) {
+    e.child.kill(sig);
+    await e.waitFor(new RegExp(`got ${sig}\\n`));
+  }
+  e.child.kill('SIGTERM');
+  expect(await e.exit).toEqual({ code: 0, signal: null });
+  expect(e.stdout()).toBe(`ready ${pid}\ngot SIGHUP\ngot SIGUSR1\ngot SIGUSR2\ngot SIGINT\ngot SIGQUIT\ngot SIGTERM\n`);
+  expect(alive(pid)).toBe(false);
+}, 60_000);
+
+test('a child ignoring SIGTERM is killed after --stop-timeout: exit 137, no process left', async () => {
+  const e = startExec(['--name', 'app.api-key', '--stop-timeout', '1', ...nodeChild("process.on('SIGTERM', () => console.log('ignored SIGTERM')); setInterval(() => {}, 1000);")]);
+  const pid = Number((await e.waitFor(/ready (\d+)/))[1]);
+  e.child.kill('SIGTERM');
+  await e.waitFor(/ignored SIGTERM/);
+  expect(await e.exit).toEqual({ code: 137, signal: null });
+  expect(e.stderr()).toMatch(/did not stop after SIGTERM: sending SIGKILL/);
+  expect(alive(pid)).toBe(false);
+}, 60_000);
+
+describe('--watch 1', () => {
+  test('a new version restarts the child with the new value', async () => {
+    expect((await cli(['create', '--name', 'w1.token', '--payload', 'v1'])).code).toBe(0);
+    const e = startExec(['--prefix', 'w1.', '--watch', '1', '--stop-timeout', '5', '--', process.execPath, '-e', "console.log('start ' + process.env.TOKEN + ' ' + process.pid); setInterval(() => {}, 1000);"]);
+    const first = Number((await e.waitFor(/start v1 (\d+)/))[1]);
+    expect((await cli(['create', '--name', 'w1.token', '--payload', 'v2'])).code).toBe(0);
+    const second = Number((await e.waitFor(/start v2 (\d+)/))[1]);
+    expect(second).not.toBe(first);
+    expect(alive(first)).toBe(false);
+    expect(e.stderr()).toMatch(/"changed":\["w1\.token#2"\].*secrets changed/);
+    expect(e.stderr()).not.toMatch(/v1|v2/);
+    e.child.kill('SIGTERM');
+    expect(await e.exit).toEqual({ code: 143, signal: null });
+  }, 90_000);
+
+  test('--on-change signal:SIGHUP signals the child instead; exit stops it and exits 0', async () => {
+    expect((await cli(['create', '--name', 'w2.token', '--payload', 'v1'])).code).toBe(0);
+    const e = startExec(['--prefix', 'w2.', '--watch', '1', '--on-change', 'signal:SIGHUP', ...nodeChild('setInterval(() => {}, 1000);')]);
+    await e.waitFor(/ready/);
+    expect((await cli(['create', '--name', 'w2.token', '--payload', 'v2'])).code).toBe(0);
+    await e.waitFor(/got SIGHUP/);
+    expect(e.stdout().match(/ready/g)).toHaveLength(1); // not restarted
+    e.child.kill('SIGTERM');
+    await e.exit;
+
+    const x = startExec(['--prefix', 'w2.', '--watch', '1', '--on-change', 'exit', ...nodeChild('setInterval(() => {}, 1000);')]);
+    const pid = Number((await x.waitFor(/ready (\d+)/))[1]);
+    expect((await cli(['create', '--name', 'w2.token', '--payload', 'v3'])).code).toBe(0);
+    expect(await x.exit).toEqual({ code: 0, signal: null });
+    expect(alive(pid)).toBe(false);
+  }, 90_000);
+
+  test('a backend outage during the watch logs a warning and keeps the child running', async () => {
+    expect((await cli(['create', '--name', 'w3.token', '--payload', 'v1'])).code).toBe(0);
+    const e = startExec(['--prefix', 'w3.', '--watch', '1', ...nodeChild('setInterval(() => {}, 1000);')]);
+    const pid = Number((await e.waitFor(/ready (\d+)/))[1]);
+    await s.dynamo.setFault({ down: true });
+    try {
+      for (;;) {
+        if (/re-reading the secrets failed: the command keeps running/.test(e.stderr())) break;
+        expect(e.child.exitCode).toBeNull();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await s.dynamo.setFault(null);
+    }
+    expect(alive(pid)).toBe(true);
+    expect(e.stdout().match(/ready/g)).toHaveLength(1);
+    // and once the backend is back, a rotation is applied again
+    expect((await cli(['create', '--name', 'w3.token', '--payload', 'v2'])).code).toBe(0);
+    await e.waitFor(/ready[\s\S]*ready/);
+    e.child.kill('SIGTERM');
+    await e.exit;
+  }, 120_000);
+
+  test('through a daemon (--daemon-url, token): a rotation written through it restarts the child', async () => {
+    fs.writeFileSync(path.join(dir, 'token'), 'tok');
+    const d = await spawnDaemon(['--application-name', APP, '--token-file', path.join(dir, 'token'), '--cache-ttl', '1'], { env: s.env, waitHealthy: true, timeoutMs: 60_000 });
+    try {
+      expect((await cli(['create', '--name', 'w4.token', '--payload', 'v1'])).code).toBe(0);
+      const e = startExec(['--prefix', 'w4.', '--watch', '1', '--', process.execPath, '-e', "console.log('start ' + process.env.TOKEN); setInterval(() => {}, 1000);"], {
+        ECS_SECRETS_DAEMON_URL: d.url,
+        ECS_SECRETS_TOKEN: 'tok',
+        // no AWS access at all: everything goes through the daemon
+        AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9',
+        AWS_ENDPOINT_URL_KMS: 'http://127.0.0.1:9',
+      });
+      await e.waitFor(/start v1/);
+      const post = await fetch(`${d.url}/v1/secrets/w4.token`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-ecs-secrets-token': 'tok' }, body: JSON.stringify({ payload: 'v2' }) });
+      expect(post.status).toBe(201);
+      await e.waitFor(/start v2/);
+      e.child.kill('SIGTERM');
+      await e.exit;
+    } finally {
+      await d.stop();
+    }
+  }, 90_000);
+});
