@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { openLegacy, openV2, sealV2 } from './crypto';
 import { AppError } from './errors';
-import { EncryptionContext, KeyProvider, encryptionContext } from './keys';
+import { DataKey, EncryptionContext, KeyProvider, encryptionContext } from './keys';
 import { validatePayload, validateSecretName } from './names';
 import { SecretItem, SecretStore, VersionInfo } from './storage';
 
@@ -25,6 +25,14 @@ export interface Created {
   serial: number;
 }
 
+export interface CreateOptions {
+  /**
+   * Runs the claim of a serial (read the latest, conditional put). The daemon passes its per-name
+   * queue here, so its own writers to one name never race; the data key is made before, outside it.
+   */
+  serialize?: (claim: () => Promise<Created>) => Promise<Created>;
+}
+
 /** How many times a create retries when another writer took its serial. */
 const MAX_CREATE_ATTEMPTS = 100;
 
@@ -41,32 +49,39 @@ export class SecretsService {
    * overwrite each other. The data key is made once per call (its context names the secret, not
    * the serial); the payload is re-sealed for each serial tried, since the serial is in the AAD.
    */
-  async create(nameIn: string, payloadIn: string | Buffer): Promise<Created> {
+  async create(nameIn: string, payloadIn: string | Buffer, opts: CreateOptions = {}): Promise<Created> {
     const name = validateSecretName(nameIn);
     const plaintext = Buffer.from(validatePayload(payloadIn), 'utf8');
     const dataKey = await this.keys.generateDataKey(this.context(name));
+    const serialize = opts.serialize ?? ((claim) => claim());
     try {
-      let serial = (await this.store.latestSerial(name)) + 1;
-      for (let attempt = 1; attempt <= MAX_CREATE_ATTEMPTS; attempt++) {
-        const item: SecretItem = {
-          name,
-          serial,
-          encryptedData: sealV2(dataKey.plaintext, plaintext, { app: this.app, name, serial }),
-          encryptedDataKey: dataKey.encrypted.toString('base64'),
-          active: true,
-          format: FORMAT_V2,
-          createdAt: new Date().toISOString(),
-        };
-        if (await this.store.putNew(item)) return { name, serial };
-        // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
-        await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
-        serial = Math.max(serial + 1, (await this.store.latestSerial(name)) + 1);
-      }
-      throw new AppError('conflict', `could not store a new version of ${name}: too many concurrent writers, try again`);
+      // Only the claim of a serial is serialised: the data key above needs no serial.
+      return await serialize(() => this.claimSerial(name, plaintext, dataKey));
     } finally {
       dataKey.plaintext.fill(0);
       plaintext.fill(0);
     }
+  }
+
+  /** Read the latest serial and claim the next one with a conditional put, retrying on a lost race. */
+  private async claimSerial(name: string, plaintext: Buffer, dataKey: DataKey): Promise<Created> {
+    let serial = (await this.store.latestSerial(name)) + 1;
+    for (let attempt = 1; attempt <= MAX_CREATE_ATTEMPTS; attempt++) {
+      const item: SecretItem = {
+        name,
+        serial,
+        encryptedData: sealV2(dataKey.plaintext, plaintext, { app: this.app, name, serial }),
+        encryptedDataKey: dataKey.encrypted.toString('base64'),
+        active: true,
+        format: FORMAT_V2,
+        createdAt: new Date().toISOString(),
+      };
+      if (await this.store.putNew(item)) return { name, serial };
+      // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
+      await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
+      serial = Math.max(serial + 1, (await this.store.latestSerial(name)) + 1);
+    }
+    throw new AppError('conflict', `could not store a new version of ${name}: too many concurrent writers, try again`);
   }
 
   /** The latest active version, or one serial (a revoked one comes back with an empty payload). */

@@ -304,7 +304,7 @@ export class DaemonServer {
       if (typeof body !== 'object' || body === null || Array.isArray(body) || typeof (body as { payload?: unknown }).payload !== 'string')
         throw new AppError('usage', 'the body must be a JSON object {"payload": "<string>"}');
       const payload = validatePayload((body as { payload: string }).payload);
-      const created = await this.writes.run(name, () => this.opts.service.create(name, payload));
+      const created = await this.opts.service.create(name, payload, { serialize: (claim) => this.writes.run(name, claim) });
       this.opts.cache.invalidateLatest(name);
       this.send(res, 201, Buffer.from(JSON.stringify(created)));
     });
