@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { openLegacy, openV2, sealV2 } from './crypto';
 import { AppError } from './errors';
-import { EncryptionContext, KeyProvider, encryptionContext } from './keys';
+import { DataKey, EncryptionContext, KeyProvider, encryptionContext } from './keys';
 import { validateBinaryPayload, validatePayload, validateSecretName } from './names';
 import { SecretItem, SecretStore, VersionInfo } from './storage';
 
@@ -35,6 +35,16 @@ export interface Created {
   serial: number;
 }
 
+export interface CreateOptions {
+  /**
+   * Runs the claim of a serial (read the latest, conditional put). The daemon passes its per-name
+   * queue here, so its own writers to one name never race; the data key is made before, outside it.
+   */
+  serialize?: (claim: () => Promise<Created>) => Promise<Created>;
+  /** The payload is bytes stored as they are (item attribute Binary true); otherwise UTF-8 text. */
+  binary?: boolean;
+}
+
 /** How many times a create retries when another writer took its serial. */
 const MAX_CREATE_ATTEMPTS = 100;
 
@@ -53,36 +63,43 @@ export class SecretsService {
    * `binary`: the payload is bytes stored as they are (a Buffer; item attribute Binary true);
    * otherwise it must be UTF-8 text.
    */
-  async create(nameIn: string, payloadIn: string | Buffer, opts: { binary?: boolean } = {}): Promise<Created> {
+  async create(nameIn: string, payloadIn: string | Buffer, opts: CreateOptions = {}): Promise<Created> {
     const name = validateSecretName(nameIn);
     const binary = opts.binary === true;
     const plaintext = binary
       ? Buffer.from(validateBinaryPayload(Buffer.isBuffer(payloadIn) ? payloadIn : Buffer.from(payloadIn, 'utf8')))
       : Buffer.from(validatePayload(payloadIn), 'utf8');
     const dataKey = await this.keys.generateDataKey(this.context(name));
+    const serialize = opts.serialize ?? ((claim) => claim());
     try {
-      let serial = (await this.store.latestSerial(name)) + 1;
-      for (let attempt = 1; attempt <= MAX_CREATE_ATTEMPTS; attempt++) {
-        const item: SecretItem = {
-          name,
-          serial,
-          encryptedData: sealV2(dataKey.plaintext, plaintext, { app: this.app, name, serial }),
-          encryptedDataKey: dataKey.encrypted.toString('base64'),
-          active: true,
-          format: FORMAT_V2,
-          createdAt: new Date().toISOString(),
-          binary: binary || undefined,
-        };
-        if (await this.store.putNew(item)) return { name, serial };
-        // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
-        await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
-        serial = Math.max(serial + 1, (await this.store.latestSerial(name)) + 1);
-      }
-      throw new AppError('conflict', `could not store a new version of ${name}: too many concurrent writers, try again`);
+      // Only the claim of a serial is serialised: the data key above needs no serial.
+      return await serialize(() => this.claimSerial(name, plaintext, dataKey, binary));
     } finally {
       dataKey.plaintext.fill(0);
       plaintext.fill(0);
     }
+  }
+
+  /** Read the latest serial and claim the next one with a conditional put, retrying on a lost race. */
+  private async claimSerial(name: string, plaintext: Buffer, dataKey: DataKey, binary: boolean): Promise<Created> {
+    let serial = (await this.store.latestSerial(name)) + 1;
+    for (let attempt = 1; attempt <= MAX_CREATE_ATTEMPTS; attempt++) {
+      const item: SecretItem = {
+        name,
+        serial,
+        encryptedData: sealV2(dataKey.plaintext, plaintext, { app: this.app, name, serial }),
+        encryptedDataKey: dataKey.encrypted.toString('base64'),
+        active: true,
+        format: FORMAT_V2,
+        createdAt: new Date().toISOString(),
+        binary: binary || undefined,
+      };
+      if (await this.store.putNew(item)) return { name, serial };
+      // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
+      await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
+      serial = Math.max(serial + 1, (await this.store.latestSerial(name)) + 1);
+    }
+    throw new AppError('conflict', `could not store a new version of ${name}: too many concurrent writers, try again`);
   }
 
   /** The latest active version, or one serial (a revoked one comes back with an empty payload). */

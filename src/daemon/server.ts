@@ -323,7 +323,7 @@ export class DaemonServer {
     r.post('/secrets/:name', this.refuseIfReadOnly, this.jsonBody(), async (req, res) => {
       const name = validateSecretName(req.params.name);
       const { payload, binary } = payloadOfBody(req.body as unknown);
-      const created = await this.writes.run(name, () => this.opts.service.create(name, payload, { binary }));
+      const created = await this.opts.service.create(name, payload, { binary, serialize: (claim) => this.writes.run(name, claim) });
       this.opts.cache.invalidateLatest(name);
       this.send(res, 201, Buffer.from(JSON.stringify(created)));
     });

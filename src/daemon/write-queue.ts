@@ -2,7 +2,9 @@
  * Writes to one secret name through this daemon run one at a time, in arrival order. Without it,
  * N concurrent POSTs to one name all read the same latest serial and race for the next one: each
  * lost race is a failed conditional put, a re-read and a retry, O(N²) backend calls in all.
- * Queued, each write reads the latest once and claims the next serial at the first attempt.
+ * Queued, each write reads the latest once and claims the next serial at the first attempt. The
+ * daemon queues only that claim (SecretsService.create's `serialize`): the KMS data key is made
+ * before, outside the queue, so the queue's turn per write is two DynamoDB calls.
  * Other names are not held up, and the conditional put still protects against writers outside
  * this daemon (the CLI, other tasks).
  */
