@@ -182,8 +182,8 @@ describe('a data dir or master key that is not ours alone is refused, as ssh doe
 
   test('readable by others (an older version made it 0755): made private, then used', async () => {
     const dir = freshDir();
-    fs.mkdirSync(dir, { mode: 0o755 });
-    fs.chmodSync(dir, 0o755);
+    fs.mkdirSync(dir);
+    fs.chmodSync(dir, 0o755); // exactly, whatever the worker's umask
     expect((await local(dir, ['list'])).code).toBe(0);
     expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
   });
@@ -224,7 +224,8 @@ describe('a data dir that is not writable is reported as exactly that (property 
   // 0755 folder and nobody.
   rootOnly('the data dir cannot be created: names the folder in the way and the uid that needs write access', async () => {
     const volume = freshDir();
-    fs.mkdirSync(volume, { mode: 0o755 });
+    fs.mkdirSync(volume);
+    fs.chmodSync(volume, 0o755); // exactly: an in-process --local backend in this worker may have set umask 077
     const dir = path.join(volume, '.ecs-secrets');
     const r = await runAs(NOBODY, [process.execPath, CLI, 'list', '--local', '--application-name', APP, '--data-dir', dir]);
     expectNotWritable(
@@ -235,7 +236,8 @@ describe('a data dir that is not writable is reported as exactly that (property 
 
   rootOnly('the data dir exists but is read-only to its owner; the daemon says the same at start', async () => {
     const dir = freshDir();
-    fs.mkdirSync(dir, { mode: 0o500 });
+    fs.mkdirSync(dir);
+    fs.chmodSync(dir, 0o500); // exactly, whatever the worker's umask
     fs.chownSync(dir, NOBODY, NOBODY);
     const pattern = new RegExp(`^ecs-secrets: data dir ${dir} is not writable by uid ${NOBODY} \\(owned by uid ${NOBODY}, mode 500\\)`);
     expectNotWritable(await runAs(NOBODY, [process.execPath, CLI, 'list', '--local', '--application-name', APP, '--data-dir', dir]), pattern);
