@@ -1,6 +1,6 @@
 /** `ecs-secrets daemon`: the sidecar's flags; runs the daemon until SIGTERM or SIGINT, then stops it gracefully. */
 import { createLogger } from '../../core/log';
-import { DaemonArgs, startDaemon } from '../../daemon/daemon';
+import type { DaemonArgs } from '../../daemon/daemon';
 import { defineCommand } from '../context';
 
 export const daemonCommand = defineCommand<DaemonArgs>({
@@ -16,6 +16,10 @@ export const daemonCommand = defineCommand<DaemonArgs>({
       .option('token-file', { type: 'string', describe: 'File holding the token required in X-ECS-Secrets-Token (or ECS_SECRETS_TOKEN)' })
       .option('read-only', { type: 'boolean', default: false, describe: 'Refuse POST routes with 403' }),
   run: async (args) => {
+    // Loaded here, not at the top: express, prom-client and the server are the daemon's alone, and
+    // every one-shot command (fetch, create, ...) would otherwise load them at start (issue 13).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { startDaemon } = require('../../daemon/daemon') as typeof import('../../daemon/daemon');
     const logger = createLogger({ debug: args.debug, daemon: true });
     const daemon = await startDaemon(args, logger);
     await new Promise<void>((resolve) => {
