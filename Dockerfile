@@ -36,6 +36,12 @@ RUN npm ci --omit=dev --no-audit --no-fund && node /tmp/runtime-deps.js --prune 
 COPY --from=build /src/dist ./dist
 # /data is the working directory, so `--local` keeps its data in /data/.ecs-secrets: mount a volume there.
 RUN mkdir -p /data /app/.compile-cache && chown node:node /data /app/.compile-cache
+# /run/ecs-secrets: where `daemon --render` writes, on a task volume shared with the application.
+# ECS copies a VOLUME path of the image into a bind-mount volume mounted at the same containerPath,
+# so the volume starts owned by node (writable by this non-root sidecar) and readable by group node
+# (the application joins it); see task-definitions/app-with-rendered-secrets.json.
+RUN mkdir -p /run/ecs-secrets && chown node:node /run/ecs-secrets && chmod 0750 /run/ecs-secrets
+VOLUME /run/ecs-secrets
 USER node
 # V8 settings measured with `npm run bench -- --node <node 24>` (README, "Performance"): a small young
 # generation keeps the sidecar's memory down for a small cost in CPU per read.

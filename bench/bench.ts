@@ -24,6 +24,7 @@ import type { BareSpec } from './bare-server';
 import { execFileSync } from 'node:child_process';
 import { CpuQuota, openCpuQuota } from './cgroup';
 import { FIGURES, Figures, LabelValues, goals, medianFigures, table } from './figures';
+import { PREFETCH_SECRETS, measurePrefetch } from './prefetch';
 import { CLI, DaemonProcess, closeClient, daemonArgs, killAllChildren, need, request, runCli, startBare, startDaemon, useNode } from './procs';
 
 const APP = 'bench';
@@ -312,6 +313,8 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
   }
   if (!logHead(logFile).includes('"msg":"daemon started"')) throw new Error('the daemon logged nothing: the figures would not be its real configuration');
   fs.rmSync(logFile, { force: true }); // hundreds of MB after a full run
+  progress(`repetition ${rep + 1}/${o.reps}: prefetching ${PREFETCH_SECRETS} secrets`);
+  Object.assign(f, await measurePrefetch(daemonOptions(c, path.join(c.tmp, `prefetch-${rep}.log`)), s));
   return f;
 }
 

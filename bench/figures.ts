@@ -60,6 +60,10 @@ export const FIGURES: FigureDef[] = [
   { key: 'load.otherCoresDaemon', label: 'other processes\' CPU while loading the daemon', unit: 'cores', digits: 2 },
   { key: 'load.otherCoresBare', label: 'other processes\' CPU while loading the bare server', unit: 'cores', digits: 2 },
   { key: 'log.bytesPerHotRead', label: 'log bytes written per hot read', unit: 'B', digits: 0 },
+  { key: 'prefetch.healthyMs', label: 'start-up prefetching 100 secrets: spawn to /health 200', unit: 'ms', digits: 0 },
+  { key: 'prefetch.dynamodbReadsPerSecret', label: 'DynamoDB reads per prefetched secret at start-up', unit: '', digits: 2 },
+  { key: 'prefetch.kmsPerSecret', label: 'KMS calls per prefetched secret at start-up', unit: '', digits: 2 },
+  { key: 'prefetch.firstReadNonHits', label: 'first reads of the 100 prefetched secrets not answered from the cache', unit: '', digits: 0, goal: zero },
 ];
 
 export type Figures = Record<string, number>;

@@ -13,6 +13,8 @@ import * as ecs from '@aws-sdk/client-ecs';
 import { NormalizedSchema } from '@smithy/core/schema';
 import { buildParser } from '../src/cli/main';
 import { parseSerial, validateAppName, validateSecretName } from '../src/core/names';
+import { parseRenderTargets } from '../src/daemon/render';
+import { CLI } from './helpers/cli';
 import { spawnDaemon } from './helpers/daemon';
 
 const DIR = path.join(__dirname, '..', 'task-definitions');
@@ -34,7 +36,7 @@ const load = (f: string): Obj => JSON.parse(fill(raw(f)));
 const containers = (td: Obj): Obj[] => td.containerDefinitions;
 
 test('the four task definitions are there', () => {
-  expect(FILES).toEqual(['admin-create-secret.json', 'app-with-sidecar.json', 'bridge-app-with-links.json', 'revoke-secret.json']);
+  expect(FILES).toEqual(['admin-create-secret.json', 'app-with-rendered-secrets.json', 'app-with-sidecar.json', 'bridge-app-with-links.json', 'revoke-secret.json']);
 });
 
 describe.each(FILES)('%s', (file) => {
@@ -73,6 +75,7 @@ describe.each(FILES)('%s', (file) => {
       validateAppName(argv['application-name']);
       if (argv.name !== undefined) validateSecretName(argv.name);
       if (argv.serial !== undefined) parseSerial(argv.serial);
+      if (argv.render !== undefined) parseRenderTargets(argv.render);
     }
   });
 });
@@ -92,6 +95,31 @@ describe('what each task is for', () => {
       const host = td.networkMode === 'awsvpc' ? 'localhost' : 'ecs-secrets';
       expect(app.command.join(' ')).toContain(`http://${host}:8080/latest/secrets/dbpassword`);
     }
+  });
+
+  test('the rendered-secrets task: Fargate, one bind-mount volume, the sidecar writes it, the app reads it read-only once the sidecar is HEALTHY', () => {
+    const td = load('app-with-rendered-secrets.json');
+    expect([td.requiresCompatibilities, td.networkMode, td.taskRoleArn]).toEqual([['FARGATE'], 'awsvpc', 'arn:aws:iam::123456789012:role/MyApplicationRole']);
+    expect(td.volumes).toEqual([{ name: 'secrets' }]); // a bind mount in the task's ephemeral storage: no host, no Docker volume
+    const d = daemonOf(td);
+    const app = containers(td).find((c) => c.name === 'app') as Obj;
+    expect(d.command).toContain('--read-only');
+    expect(d.mountPoints).toEqual([{ sourceVolume: 'secrets', containerPath: '/run/ecs-secrets', readOnly: false }]);
+    expect(app.mountPoints).toEqual([{ sourceVolume: 'secrets', containerPath: '/run/ecs-secrets', readOnly: true }]);
+    expect(app.dependsOn).toEqual([{ containerName: d.name, condition: 'HEALTHY' }]);
+    // Every rendered file is on the shared volume, and the app reads them from there.
+    const files = d.command.flatMap((a: string, i: number) => (d.command[i - 1] === '--render' ? [a.slice(0, a.indexOf('='))] : []));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      expect(path.dirname(f)).toBe('/run/ecs-secrets');
+      expect(app.command.join(' ')).toContain(f);
+    }
+    // The image prepares that path (VOLUME, owned by the sidecar's user) so the non-root sidecar can write it on Fargate;
+    // the app reads the 0440 files through the node group (gid 1000), as any user.
+    const dockerfile = fs.readFileSync(path.join(__dirname, '..', 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^VOLUME \/run\/ecs-secrets$/m);
+    expect(dockerfile).toMatch(/chown node:node \/run\/ecs-secrets/);
+    expect(app.user).toMatch(/^[0-9]+:1000$/);
   });
 
   test('awsvpc tasks keep the daemon on loopback; the bridge task links the app to it', () => {
@@ -138,6 +166,38 @@ describe('the scripts in the task definitions, run against a real daemon', () =>
       await d.stop();
     }
     expect(node(onPort(check[3], port)).status).toBe(1);
+  });
+
+  test("the rendered-secrets task's sidecar flags and app script work: the app loads the secret from the rendered file", async () => {
+    const td = load('app-with-rendered-secrets.json');
+    const d = containers(td).find((c) => c.name === 'ecs-secrets') as Obj;
+    const app = containers(td).find((c) => c.name === 'app') as Obj;
+    const volume = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-taskdefs-volume-'));
+    const onVolume = (text: string) => text.split('/run/ecs-secrets').join(volume);
+    const own = ['--local', '--application-name', 'cryptex', '--data-dir', path.join(volume, '..', `${path.basename(volume)}-data`)];
+    try {
+      const created = spawnSync(process.execPath, [CLI, 'create', ...own, '--name', 'dbpassword', '--payload-location', '-'], { input: "it's $ecret", encoding: 'utf8' });
+      expect(created.status).toBe(0);
+      // The task's daemon flags, with the volume at a temporary path and the port left to spawnDaemon.
+      const flags = (d.command as string[]).slice(1).map(onVolume);
+      const drop = (name: string) => flags.splice(flags.indexOf(name), 2);
+      drop('--host');
+      drop('--port');
+      drop('--application-name');
+      const daemon = await spawnDaemon([...own, ...flags], { waitHealthy: true });
+      try {
+        // The app's loop, run once.
+        const script = onVolume(app.command[0]).replace('sleep 300', 'exit 0');
+        const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+        expect({ status: r.status, stdout: r.stdout.trim() }).toEqual({ status: 0, stdout: 'dbpassword loaded (11 bytes)' });
+        expect(fs.statSync(path.join(volume, 'app.env')).mode & 0o777).toBe(0o440);
+      } finally {
+        await daemon.stop();
+      }
+    } finally {
+      fs.rmSync(volume, { recursive: true, force: true });
+      fs.rmSync(own[own.length - 1], { recursive: true, force: true });
+    }
   });
 
   test("the admin task's writer stores a new random version, prints no payload; a read-only daemon refuses it", async () => {
@@ -285,9 +345,16 @@ function ecsRuleErrors(td: Obj): string[] {
     if (!FARGATE_SIZES[td.cpu]?.includes(Number(td.memory))) errors.push(`Fargate: cpu ${td.cpu} with memory ${td.memory} is not a valid size`);
     if (!td.executionRoleArn) errors.push('Fargate with awslogs needs an executionRoleArn');
   }
+  const volumes = (td.volumes ?? []).map((v: Obj) => v.name as string);
+  if (new Set(volumes).size !== volumes.length) errors.push('volume names must be unique');
+  if (fargate) for (const v of td.volumes ?? []) if (v.host?.sourcePath !== undefined) errors.push(`volume ${v.name}: Fargate has no host paths`);
   for (const c of cs) {
     const at = `container ${c.name}`;
     if (!/^[A-Za-z0-9_-]{1,255}$/.test(c.name)) errors.push(`${at}: bad name`);
+    for (const m of c.mountPoints ?? []) {
+      if (!volumes.includes(m.sourceVolume)) errors.push(`${at}: mounts unknown volume ${m.sourceVolume}`);
+      if (!String(m.containerPath).startsWith('/')) errors.push(`${at}: containerPath must be absolute`);
+    }
     if (!c.image) errors.push(`${at}: image required`);
     if (!fargate && td.memory === undefined && c.memory === undefined && c.memoryReservation === undefined)
       errors.push(`${at}: memory or memoryReservation required when the task has no memory`);

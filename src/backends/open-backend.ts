@@ -10,7 +10,7 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import type { MiddlewareStack } from '@smithy/types';
 import { dynamoClient, kmsClient } from './aws';
 import type { EmbeddedDynamo as EmbeddedDynamoType } from './embedded';
-import { KeyProvider, KmsKeyProvider, LocalKeyProvider, withDataKeyCache } from '../core/keys';
+import { DataKeyCacheOptions, KeyProvider, KmsKeyProvider, LocalKeyProvider, withDataKeyCache } from '../core/keys';
 import { keyAlias, tableName } from '../core/names';
 import { SecretsService } from '../core/service';
 import { SecretStore } from '../core/storage';
@@ -23,7 +23,7 @@ export interface BackendOptions {
   dataDir?: string;
   region?: string;
   /** Cache decrypted data keys in memory (the daemon does; one-shot commands need not). */
-  dataKeyCache?: { max: number; ttlMs: number };
+  dataKeyCache?: DataKeyCacheOptions;
   /** Called after every DynamoDB/KMS call (metrics). `error` is the error name on failure. */
   onBackendCall?: BackendCallHook;
 }
@@ -53,12 +53,20 @@ export interface Backend {
   service: SecretsService;
   /** A short description for logs: which table and key, or which data dir. */
   description: string;
+  /** Bytes held by the data-key cache (0 without one): the daemon's metrics. */
+  cachedKeyBytes(): number;
   close(): Promise<void>;
 }
 
 export async function openBackend(opts: BackendOptions): Promise<Backend> {
   const table = tableName(opts.app);
-  const cache = (k: KeyProvider) => (opts.dataKeyCache ? withDataKeyCache(k, opts.dataKeyCache) : k);
+  let cachedKeyBytes = () => 0;
+  const cache = (k: KeyProvider): KeyProvider => {
+    if (!opts.dataKeyCache) return k;
+    const cached = withDataKeyCache(k, opts.dataKeyCache);
+    cachedKeyBytes = () => cached.cachedBytes();
+    return cached;
+  };
   if (opts.local) {
     const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
     // Loaded only here: an AWS-mode process (every sidecar in production) has no use for dynalite
@@ -80,6 +88,7 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
     return {
       service: new SecretsService(opts.app, store, keys),
       description: `embedded store in ${dataDir}, table ${table}`,
+      cachedKeyBytes: () => cachedKeyBytes(),
       async close() {
         client.destroy();
         await embedded.close();
@@ -94,6 +103,7 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
   return {
     service: new SecretsService(opts.app, new SecretStore(ddb, table), cache(new KmsKeyProvider(kms, alias))),
     description: `DynamoDB table ${table}, KMS key ${alias}`,
+    cachedKeyBytes: () => cachedKeyBytes(),
     async close() {
       ddb.destroy();
       kms.destroy();

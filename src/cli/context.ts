@@ -8,7 +8,7 @@ import type { Argv } from 'yargs';
 import { openBackend } from '../backends/open-backend';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { MAX_PAYLOAD_BYTES, validateAppName, validatePayload } from '../core/names';
+import { MAX_PAYLOAD_BYTES, decodeBase64Payload, validateAppName, validateBinaryPayload, validatePayload } from '../core/names';
 import type { SecretsService } from '../core/service';
 
 export interface GlobalArgs {
@@ -23,6 +23,8 @@ export interface GlobalArgs {
 export interface CommandContext {
   logger: Logger;
   print(result: unknown): void;
+  /** Write text to stdout as it is (export's formats). */
+  write(text: string): void;
 }
 
 /**
@@ -33,7 +35,8 @@ export interface Command<A = object> {
   command: string | readonly string[];
   describe: string;
   builder: (y: Argv<GlobalArgs>) => Argv<unknown>;
-  run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void>;
+  /** Resolves to nothing (exit 0) or, for a command that ends with another's code (exec), the exit code. */
+  run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void | number>;
 }
 
 /** Declare a command with its own flag type; the parser sees them all as Command<object>. */
@@ -64,6 +67,33 @@ export async function readPayload(args: { payload?: string; 'payload-location'?:
   return validatePayload(await readCapped(location, MAX_PAYLOAD_BYTES + 1));
 }
 
+/**
+ * The payload of a binary secret: `--binary` takes the bytes of --payload-location (file or stdin)
+ * as they are; `--payload-encoding base64` decodes base64 text from --payload or the file.
+ */
+export async function readBinaryPayload(args: {
+  payload?: string;
+  'payload-location'?: string;
+  binary?: boolean;
+  'payload-encoding'?: string;
+}): Promise<Buffer> {
+  const { payload, 'payload-location': location } = args;
+  if (payload !== undefined && location !== undefined)
+    throw new AppError('usage', 'pass only one of --payload or --payload-location');
+  if (args['payload-encoding'] === 'base64') {
+    if (payload !== undefined) return decodeBase64Payload(payload);
+    if (location === undefined || location === '')
+      throw new AppError('usage', 'pass one of --payload or --payload-location FILE (- reads standard input)');
+    // base64 is 4/3 of the bytes, plus line breaks: read enough to decode a payload at the limit.
+    return decodeBase64Payload((await readCapped(location, 2 * MAX_PAYLOAD_BYTES)).toString('latin1'));
+  }
+  if (payload !== undefined)
+    throw new AppError('usage', '--binary reads the bytes of --payload-location FILE (- reads standard input), not --payload');
+  if (location === undefined || location === '')
+    throw new AppError('usage', '--binary needs --payload-location FILE (- reads standard input)');
+  return validateBinaryPayload(await readCapped(location, MAX_PAYLOAD_BYTES + 1));
+}
+
 async function readCapped(location: string, cap: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
@@ -84,3 +114,12 @@ async function readCapped(location: string, cap: number): Promise<Buffer> {
   }
   return Buffer.concat(chunks);
 }
+
+/** yargs' parser settings, for main.ts and for a command that needs a variant (daemon: repeatable flags). */
+export const PARSER_CONFIGURATION = {
+  'duplicate-arguments-array': false,
+  'parse-numbers': false,
+  'parse-positional-numbers': false,
+  // Flags are read by their kebab-case names only; camelCase copies would double every error ("Unknown arguments: fetch-roles, fetchRoles").
+  'camel-case-expansion': false,
+} as const;

@@ -11,17 +11,19 @@ import { createLogger } from '../core/log';
 import { VERSION } from '../core/version';
 import { createCommand } from './commands/create';
 import { daemonCommand } from './commands/daemon';
+import { execCommand } from './commands/exec';
+import { exportCommand } from './commands/export';
 import { fetchCommand } from './commands/fetch';
 import { historyCommand } from './commands/history';
 import { listCommand } from './commands/list';
 import { revokeCommand } from './commands/revoke';
 import { setupCommand } from './commands/setup';
-import type { Command, GlobalArgs } from './context';
+import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './context';
 
 /** Every command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [createCommand, fetchCommand, revokeCommand, listCommand, historyCommand, daemonCommand, setupCommand];
+export const COMMANDS: readonly Command[] = [createCommand, fetchCommand, revokeCommand, listCommand, historyCommand, daemonCommand, setupCommand, exportCommand, execCommand];
 
-export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void>) => void; out: (s: string) => void }): Argv<GlobalArgs> {
+export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void | number>) => void; out: (s: string) => void }): Argv<GlobalArgs> {
   const run =
     (handler: Command['run']) =>
     (raw: unknown): Promise<void> => {
@@ -30,9 +32,9 @@ export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void>) 
       // that would turn every ECS_SECRETS_* variable, e.g. the token, into an unknown flag.
       args['application-name'] ??= process.env.ECS_SECRETS_APPLICATION_NAME || undefined;
       const logger = createLogger({ debug: args.debug, level: args.debug ? 'debug' : 'warn' });
-      const p = handler(args, { logger, print: (r) => ctx.out(`${JSON.stringify(r)}\n`) });
+      const p = handler(args, { logger, print: (r) => ctx.out(`${JSON.stringify(r)}\n`), write: ctx.out });
       ctx.onResult(p);
-      return p.catch(() => undefined); // the error is reported once, by main()
+      return p.then(() => undefined, () => undefined); // the error is reported once, by main()
     };
   let y = yargs(argv)
     .scriptName('ecs-secrets')
@@ -45,15 +47,9 @@ export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void>) 
     .version(VERSION)
     .alias('help', 'h')
     .strict()
-    .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history or daemon')
+    .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history, daemon, export or exec')
     .recommendCommands()
-    .parserConfiguration({
-      'duplicate-arguments-array': false,
-      'parse-numbers': false,
-      'parse-positional-numbers': false,
-      // Flags are read by their kebab-case names only; camelCase copies would double every error ("Unknown arguments: fetch-roles, fetchRoles").
-      'camel-case-expansion': false,
-    })
+    .parserConfiguration(PARSER_CONFIGURATION)
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
@@ -77,11 +73,11 @@ function hidePayloadFragments(message: string, argv: string[]): string {
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const debug = argv.includes('--debug');
-  let pending: Promise<void> | undefined;
+  let pending: Promise<void | number> | undefined;
   try {
     await buildParser(argv, { onResult: (p) => (pending = p), out }).parseAsync();
-    if (pending) await pending;
-    return 0;
+    const code = pending ? await pending : undefined;
+    return typeof code === 'number' ? code : 0;
   } catch (err) {
     const e = err instanceof AppError ? err : new AppError('internal', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     process.stderr.write(`ecs-secrets: ${oneLine(e.message)}\n`);

@@ -9,7 +9,8 @@ export type ErrorKind =
   | 'unsupported_media' // daemon: a body that is not JSON
   | 'not_found' // unknown secret or serial
   | 'unauthorized' // daemon: missing or wrong token
-  | 'forbidden' // daemon: write on a --read-only daemon
+  | 'forbidden' // daemon: write on a --read-only daemon, or a cross-site write from a web page
+  | 'misdirected' // daemon: a Host header the sidecar is not reached by (DNS rebinding)
   | 'access_denied' // AWS refused our credentials (IAM or KMS key policy)
   | 'not_set_up' // the application's table or key does not exist
   | 'integrity' // a record failed authentication: tampered, moved, or wrong key
@@ -24,6 +25,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorKind, { exitCode: number; httpSta
   not_found: { exitCode: 1, httpStatus: 404 },
   unauthorized: { exitCode: 1, httpStatus: 401 },
   forbidden: { exitCode: 1, httpStatus: 403 },
+  misdirected: { exitCode: 1, httpStatus: 421 },
   access_denied: { exitCode: 1, httpStatus: 403 },
   not_set_up: { exitCode: 1, httpStatus: 503 },
   integrity: { exitCode: 1, httpStatus: 500 },

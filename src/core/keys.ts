@@ -158,16 +158,44 @@ function canonicalContext(context: EncryptionContext): Buffer {
 export interface DataKeyCacheOptions {
   max: number;
   ttlMs: number;
+  /** Bound on the bytes held (see dataKeyEntryBytes); default: no byte bound. */
+  maxBytes?: number;
 }
+
+/** Per cached key, beyond its id and the 32 key bytes: the Buffer object and lru-cache's slots. Rounded up. */
+const DATA_KEY_OVERHEAD_BYTES = 256;
+
+/** What one cached data key costs, an upper bound: the id string (two bytes per unit, held twice) and the key. */
+export function dataKeyEntryBytes(id: string, key: Buffer): number {
+  return 4 * id.length + key.length + DATA_KEY_OVERHEAD_BYTES;
+}
+
+/** A KeyProvider with a data-key cache; `cachedBytes()` counts what it holds (metrics, tests). */
+export type CachingKeyProvider = KeyProvider & { cachedBytes(): number };
 
 /**
  * Cache decrypted data keys. The cache key includes the encryption context, so a record moved to
  * another name never gets a key that KMS would have refused for it.
  */
-export function withDataKeyCache(inner: KeyProvider, opts: DataKeyCacheOptions): KeyProvider {
-  if (opts.ttlMs <= 0 || opts.max <= 0) return inner;
-  const cache = new LRUCache<string, Buffer>({ max: opts.max, ttl: opts.ttlMs });
+export function withDataKeyCache(inner: KeyProvider, opts: DataKeyCacheOptions): CachingKeyProvider {
+  if (opts.ttlMs <= 0 || opts.max <= 0)
+    return {
+      generateDataKey: (context) => inner.generateDataKey(context),
+      decryptDataKey: (encrypted, context) => inner.decryptDataKey(encrypted, context),
+      describe: () => inner.describe(),
+      cachedBytes: () => 0,
+    };
+  const cache = new LRUCache<string, Buffer>({
+    max: opts.max,
+    ttl: opts.ttlMs,
+    ...(opts.maxBytes === undefined ? {} : { maxSize: opts.maxBytes, sizeCalculation: (key: Buffer, id: string) => dataKeyEntryBytes(id, key) }),
+  });
   return {
+    cachedBytes() {
+      let total = 0;
+      for (const [id, key] of cache.entries()) total += dataKeyEntryBytes(id, key);
+      return total;
+    },
     generateDataKey: (context) => inner.generateDataKey(context),
     describe: () => inner.describe(),
     async decryptDataKey(encrypted, context) {

@@ -7,17 +7,27 @@ import { randomInt } from 'node:crypto';
 import { openLegacy, openV2, sealV2 } from './crypto';
 import { AppError } from './errors';
 import { EncryptionContext, KeyProvider, encryptionContext } from './keys';
-import { validatePayload, validateSecretName } from './names';
+import { validateBinaryPayload, validatePayload, validateSecretName } from './names';
 import { SecretItem, SecretStore, VersionInfo } from './storage';
 
 export const FORMAT_V2 = 2;
 
-/** The JSON shape of a fetched secret, as the original printed and served it. */
+/**
+ * The JSON shape of a fetched secret, as the original printed and served it. A binary secret adds
+ * `encoding: 'base64'` and its `payload` is the base64 of the bytes; text secrets have no
+ * `encoding` key at all, so their shape stays exactly the original's.
+ */
 export interface SecretRecord {
   name: string;
   serial: number;
   payload: string;
   active: boolean;
+  encoding?: 'base64';
+}
+
+/** The bytes of a record's payload: decoded from base64 for a binary secret, UTF-8 for text. */
+export function payloadBytes(record: Pick<SecretRecord, 'payload' | 'encoding'>): Buffer {
+  return Buffer.from(record.payload, record.encoding === 'base64' ? 'base64' : 'utf8');
 }
 
 export interface Created {
@@ -40,10 +50,15 @@ export class SecretsService {
    * writer claims it first we re-read the latest and try again, so concurrent creates never
    * overwrite each other. The data key is made once per call (its context names the secret, not
    * the serial); the payload is re-sealed for each serial tried, since the serial is in the AAD.
+   * `binary`: the payload is bytes stored as they are (a Buffer; item attribute Binary true);
+   * otherwise it must be UTF-8 text.
    */
-  async create(nameIn: string, payloadIn: string | Buffer): Promise<Created> {
+  async create(nameIn: string, payloadIn: string | Buffer, opts: { binary?: boolean } = {}): Promise<Created> {
     const name = validateSecretName(nameIn);
-    const plaintext = Buffer.from(validatePayload(payloadIn), 'utf8');
+    const binary = opts.binary === true;
+    const plaintext = binary
+      ? Buffer.from(validateBinaryPayload(Buffer.isBuffer(payloadIn) ? payloadIn : Buffer.from(payloadIn, 'utf8')))
+      : Buffer.from(validatePayload(payloadIn), 'utf8');
     const dataKey = await this.keys.generateDataKey(this.context(name));
     try {
       let serial = (await this.store.latestSerial(name)) + 1;
@@ -56,6 +71,7 @@ export class SecretsService {
           active: true,
           format: FORMAT_V2,
           createdAt: new Date().toISOString(),
+          binary: binary || undefined,
         };
         if (await this.store.putNew(item)) return { name, serial };
         // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
@@ -96,6 +112,7 @@ export class SecretsService {
     } else {
       throw new AppError('integrity', `${name} serial ${serial} has record format ${item.format}, which this version cannot read`);
     }
+    if (item.binary === true) return { name, serial, payload: payload.toString('base64'), active: true, encoding: 'base64' };
     return { name, serial, payload: payload.toString('utf8'), active: true };
   }
 

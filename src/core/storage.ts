@@ -29,6 +29,8 @@ export interface SecretItem {
   format?: number;
   createdAt?: string;
   revokedAt?: string;
+  /** Item attribute `Binary` (BOOL): the payload is bytes, shown as base64. Absent on text secrets. */
+  binary?: boolean;
 }
 
 export interface VersionInfo {
@@ -46,6 +48,7 @@ interface RawItem {
   Format?: number;
   CreatedAt?: string;
   RevokedAt?: string;
+  Binary?: boolean;
 }
 
 /** The table's keys, the original's layout: what setup's template and the embedded store create. */
@@ -260,6 +263,8 @@ function toRaw(i: SecretItem): RawItem {
     Format: i.format,
     CreatedAt: i.createdAt,
     RevokedAt: i.revokedAt,
+    // Only on binary items: text items keep exactly the attributes they had before binary existed.
+    Binary: i.binary === true ? true : undefined,
   };
 }
 
@@ -273,5 +278,6 @@ function fromRaw(r: RawItem): SecretItem {
     format: r.Format === undefined ? undefined : Number(r.Format),
     createdAt: r.CreatedAt,
     revokedAt: r.RevokedAt,
+    binary: r.Binary === true ? true : undefined,
   };
 }

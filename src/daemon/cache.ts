@@ -1,11 +1,17 @@
 /**
- * The daemon's read cache. lru-cache holds the entries (bounded count, and a maximum age of
- * TTL + stale window); this class adds what a sidecar needs on top:
+ * The daemon's read cache. lru-cache holds the entries (bounded in count and in bytes, and a
+ * maximum age of TTL + stale window); this class adds what a sidecar needs on top:
  * - an entry is *fresh* for `ttlMs` and served without a backend call;
  * - concurrent misses for one key share one backend read;
  * - when the backend fails with "unavailable", an entry younger than TTL + `staleMs` is served and
- *   flagged stale (never for any other error: access denied or not found must surface);
- * - a revoke this daemon learns of removes the revoked version from every entry at once.
+ *   flagged stale (never for any other error: access denied or not found must surface). An entry's
+ *   age counts from the moment its backend read *started*, so a version revoked elsewhere is
+ *   served for at most TTL + `staleMs` after the revoke, whatever the backend's latency;
+ * - a revoke this daemon learns of is remembered for the daemon's life, apart from the LRU (which
+ *   may evict): that version is never served again, fresh or stale, even if the table later says
+ *   it is active;
+ * - invalidation is per secret: a write to one name never discards another name's entries or
+ *   in-flight reads.
  * Entries keep the response body already serialised, so the hot path only writes bytes.
  */
 import { LRUCache } from 'lru-cache';
@@ -17,6 +23,8 @@ export interface CachedSecret {
   /** The JSON response body, serialised once. */
   body: Buffer;
   fetchedAt: number;
+  /** How long this entry is fresh, when not the TTL: set by refresh() for prefetched secrets. */
+  freshMs?: number;
 }
 
 /** After a failed load, how long further reads of expired entries get the stale value at once. */
@@ -28,7 +36,29 @@ export interface CacheOptions {
   ttlMs: number;
   staleMs: number;
   max: number;
+  /** Bound on the bytes held by entries (see entryBytes); default: no byte bound. */
+  maxBytes?: number;
   now?: () => number;
+}
+
+/**
+ * Per entry, beyond its body and payload: the record object, the Buffer object, lru-cache's slots
+ * and the key. Generous on purpose: the bound must hold, so we round up.
+ */
+const ENTRY_OVERHEAD_BYTES = 512;
+
+/**
+ * What one entry costs in memory, an upper bound: the serialised body, the payload string (two
+ * bytes per UTF-16 unit; V8 may use one) and the key (twice: the LRU and its key map).
+ */
+export function entryBytes(key: string, entry: CachedSecret): number {
+  return entry.body.length + 2 * entry.record.payload.length + 4 * key.length + ENTRY_OVERHEAD_BYTES;
+}
+
+/** One backend read in flight; `stale` once a write or revoke made its answer unfit to cache. */
+interface Flight {
+  promise: Promise<CachedSecret>;
+  stale: boolean;
 }
 
 /** Cache key of the latest active version (`name`) or one serial (`name#serial`). */
@@ -36,9 +66,12 @@ export const cacheKey = (name: string, serial?: number): string => (serial === u
 
 export class SecretCache {
   private readonly entries: LRUCache<string, CachedSecret> | undefined;
-  private readonly inflight = new Map<string, Promise<CachedSecret>>();
-  /** Bumped by every invalidation, so a read that started before a write cannot re-cache old data. */
-  private epoch = 0;
+  private readonly inflight = new Map<string, Flight>();
+  /**
+   * name → serials this daemon knows are revoked. Never evicted: it grows only with revoked
+   * versions that exist in the table, and forgetting one would let it be served again.
+   */
+  private readonly revoked = new Map<string, Set<number>>();
   /** Until then the backend is presumed down: set by a load failing as "unavailable", cleared by a success. */
   private failingUntil = 0;
   private readonly now: () => number;
@@ -47,13 +80,18 @@ export class SecretCache {
     this.now = opts.now ?? Date.now;
     // ttl 0 turns caching off entirely: no stale serving either, since nothing is kept.
     if (opts.ttlMs > 0)
-      this.entries = new LRUCache({ max: opts.max, ttl: opts.ttlMs + opts.staleMs, ttlAutopurge: false });
+      this.entries = new LRUCache<string, CachedSecret>({
+        max: opts.max,
+        ttl: opts.ttlMs + opts.staleMs,
+        ttlAutopurge: false,
+        ...(opts.maxBytes === undefined ? {} : { maxSize: opts.maxBytes, sizeCalculation: (e: CachedSecret, k: string) => entryBytes(k, e) }),
+      });
   }
 
   /** A fresh entry, or undefined. The hot path's only question. */
   fresh(key: string): CachedSecret | undefined {
     const e = this.entries?.get(key);
-    return e && this.now() - e.fetchedAt < this.opts.ttlMs ? e : undefined;
+    return e && this.now() - e.fetchedAt < (e.freshMs ?? this.opts.ttlMs) ? e : undefined;
   }
 
   /**
@@ -88,43 +126,79 @@ export class SecretCache {
   /** An entry past its TTL but inside the stale window: servable only while the backend fails. */
   private stale(key: string): CachedSecret | undefined {
     const e = this.entries?.get(key);
-    return e && this.now() - e.fetchedAt < this.opts.ttlMs + this.opts.staleMs ? e : undefined;
+    return e && this.now() - e.fetchedAt < (e.freshMs ?? this.opts.ttlMs) + this.opts.staleMs ? e : undefined;
   }
 
-  /** A new version was written through this daemon: the next latest read must see it. */
+  /**
+   * Refresh-ahead (daemon/prefetch.ts): read `key` now, with the same single-flight, revoke and
+   * failure rules as a miss, and keep the new entry fresh for `freshMs`. The prefetcher re-reads
+   * the key every TTL, so `freshMs` is the TTL plus a margin that covers that re-read: readers never
+   * meet an expired entry, and the backend sees one read per key per TTL, not more.
+   */
+  async refresh(key: string, load: () => Promise<SecretRecord>, freshMs: number): Promise<CachedSecret> {
+    const entry = await this.loadOnce(key, load);
+    // Only the entry loadOnce cached (not one a concurrent write made obsolete) gets the longer life.
+    if (this.entries && this.entries.peek(key) === entry) {
+      entry.freshMs = freshMs;
+      this.entries.set(key, entry, { ttl: freshMs + this.opts.staleMs });
+    }
+    return entry;
+  }
+
+  /** A new version was written through this daemon: the next latest read must see it. Other names are untouched. */
   invalidateLatest(name: string): void {
-    this.epoch++;
-    this.inflight.delete(cacheKey(name));
+    this.retire(cacheKey(name));
     this.entries?.delete(cacheKey(name));
   }
 
   /** This daemon learnt that `name` serial `serial` is revoked: never serve it again, fresh or stale. */
   markRevoked(name: string, serial: number): void {
+    let serials = this.revoked.get(name);
+    if (!serials) this.revoked.set(name, (serials = new Set()));
+    serials.add(serial);
+    this.retire(cacheKey(name));
+    this.retire(cacheKey(name, serial));
     if (!this.entries) return;
-    this.epoch++;
-    this.inflight.delete(cacheKey(name));
-    this.inflight.delete(cacheKey(name, serial));
     const latest = this.entries.get(cacheKey(name));
     if (latest && latest.record.serial === serial) this.entries.delete(cacheKey(name));
-    const revoked: SecretRecord = { name, serial, payload: '', active: false };
-    this.entries.set(cacheKey(name, serial), entryOf(revoked, this.now()));
+    this.entries.set(cacheKey(name, serial), entryOf(revokedRecord(name, serial), this.now()));
+  }
+
+  isRevoked(name: string, serial: number): boolean {
+    return this.revoked.get(name)?.has(serial) === true;
   }
 
   get size(): number {
     return this.entries?.size ?? 0;
   }
 
+  /** Bytes held by the entries, counted from the entries themselves (metrics, tests). */
+  get bytes(): number {
+    let total = 0;
+    if (this.entries) for (const [k, e] of this.entries.entries()) total += entryBytes(k, e);
+    return total;
+  }
+
+  /** A read in flight for `key` may have read data older than a write or revoke: never cache it, and start afresh. */
+  private retire(key: string): void {
+    const flight = this.inflight.get(key);
+    if (!flight) return;
+    flight.stale = true;
+    this.inflight.delete(key);
+  }
+
   private loadOnce(key: string, load: () => Promise<SecretRecord>): Promise<CachedSecret> {
     const pending = this.inflight.get(key);
-    if (pending) return pending;
-    const epoch = this.epoch;
-    const p: Promise<CachedSecret> = load()
+    if (pending) return pending.promise;
+    const flight: Flight = { promise: undefined as unknown as Promise<CachedSecret>, stale: false };
+    const started = this.now();
+    const p: Promise<CachedSecret> = this.loadChecked(key, load)
       .then((record) => {
         this.failingUntil = 0;
-        const entry = entryOf(record, this.now());
+        const entry = entryOf(record, started);
         if (!record.active) this.markRevoked(record.name, record.serial);
         // A by-serial read that finds the version revoked also retires it as "latest" (above).
-        else if (epoch === this.epoch) this.entries?.set(key, entry);
+        else if (!flight.stale) this.entries?.set(key, entry);
         return entry;
       })
       .catch((err: unknown) => {
@@ -133,11 +207,34 @@ export class SecretCache {
         throw err;
       })
       .finally(() => {
-        if (this.inflight.get(key) === p) this.inflight.delete(key);
+        if (this.inflight.get(key) === flight) this.inflight.delete(key);
       });
-    this.inflight.set(key, p);
+    flight.promise = p;
+    this.inflight.set(key, flight);
     return p;
   }
+
+  /**
+   * Load, and never let through a version this daemon knows is revoked. By serial, what we know
+   * wins (served as revoked). As latest, it is either a read that started just before a revoke
+   * through this daemon (read again: the table has the revoke by now) or a table that says a
+   * revoked version is active again, which revocation never does: an integrity error.
+   */
+  private async loadChecked(key: string, load: () => Promise<SecretRecord>): Promise<SecretRecord> {
+    const first = await load();
+    if (!first.active || !this.isRevoked(first.name, first.serial)) return first;
+    if (key !== cacheKey(first.name)) return revokedRecord(first.name, first.serial);
+    const again = await load();
+    if (!again.active || !this.isRevoked(again.name, again.serial)) return again;
+    throw new AppError(
+      'integrity',
+      `the table says ${again.name} serial ${again.serial} is active, but this daemon saw it revoked: refusing to serve it (revocation is permanent; check who wrote the table)`,
+    );
+  }
+}
+
+function revokedRecord(name: string, serial: number): SecretRecord {
+  return { name, serial, payload: '', active: false };
 }
 
 function entryOf(record: SecretRecord, fetchedAt: number): CachedSecret {

@@ -10,7 +10,10 @@ import { AppError } from '../core/errors';
 import { DaemonServer } from './server';
 import { createLogger, Logger } from '../core/log';
 import { Metrics } from './metrics';
-import { validateAppName } from '../core/names';
+import { MAX_PAYLOAD_BYTES, validateAppName } from '../core/names';
+import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_MAX_CONNECTIONS } from './limits';
+import { Prefetcher, parsePrefetchNames, validatePrefix } from './prefetch';
+import { DEFAULT_RENDER_MODE, Renderer, parseRenderMode, parseRenderTargets, prepareTargets } from './render';
 import { VERSION } from '../core/version';
 
 /** The daemon's flags as the CLI parses them (strings: each is checked here, with a usage error naming the flag). */
@@ -25,9 +28,28 @@ export interface DaemonArgs {
   'cache-ttl': string;
   'stale-if-error': string;
   'cache-size': string;
+  /** Optional for callers that predate them (the bench); the CLI always passes its defaults. */
+  'cache-max-bytes'?: string;
   'token-file'?: string;
   'read-only': boolean;
+  'allowed-host'?: string[];
+  'max-connections'?: string;
+  prefetch?: string[];
+  'prefetch-prefix'?: string[];
+  render?: string[];
+  'render-mode'?: string;
 }
+
+/**
+ * The most one cached secret can cost: a maximum payload of control characters is six times its
+ * size as JSON ("\u0001"), plus the payload itself held as a string (two bytes per character), plus
+ * room for the name and bookkeeping (cache.ts entryBytes).
+ */
+export const MAX_ENTRY_BYTES = 8 * MAX_PAYLOAD_BYTES + 4096;
+/** Below this a maximum-size secret might not fit in the read cache's share at all. */
+export const MIN_CACHE_MAX_BYTES = 4 * MAX_ENTRY_BYTES;
+/** The data-key cache's share of --cache-max-bytes; the read cache gets the rest. */
+const DATA_KEY_SHARE = 1 / 8;
 
 /** Give in-flight requests this long after SIGTERM, then exit anyway (inside ECS's 30 s default). */
 export const SHUTDOWN_GRACE_MS = 9_000;
@@ -49,6 +71,41 @@ function nonNegativeInt(flag: string, value: string, max: number): number {
   return Number(value);
 }
 
+/** Bytes, or a number with KiB, MiB or GiB. */
+function byteSize(flag: string, value: string, min: number): number {
+  const m = /^([0-9]{1,13})(KiB|MiB|GiB)?$/i.exec(value);
+  const units: Record<string, number> = { kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+  const bytes = m ? Number(m[1]) * (m[2] ? units[m[2].toLowerCase()] : 1) : NaN;
+  if (!(bytes >= min && bytes <= 2 ** 40))
+    throw new AppError('usage', `invalid --${flag} ${JSON.stringify(value)}: expected a size from ${min} bytes (${(min / 1024 ** 2).toFixed(1)} MiB) to 1 TiB, in bytes or with KiB, MiB or GiB (e.g. 32MiB)`);
+  return bytes;
+}
+
+/** Host names and addresses for --allowed-host: no scheme, port or path. */
+function allowedHosts(values: string[] | undefined): string[] {
+  return (values ?? []).map((v) => {
+    if (!/^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[?[0-9A-Fa-f:.]{2,45}\]?)$/.test(v))
+      throw new AppError('usage', `invalid --allowed-host ${JSON.stringify(v.slice(0, 80))}: expected a host name or IP address, without scheme, port or path`);
+    return v.replace(/^\[(.*)\]$/, '$1');
+  });
+}
+
+/**
+ * A token goes into an HTTP header, which carries visible ASCII and spaces only: a token with any
+ * other character could never be sent, and every client would be refused without a clue why.
+ */
+function checkTokenText(token: string, source: string): string {
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e)
+      throw new AppError(
+        'usage',
+        `the token from ${source} has a ${c > 0x7e ? 'non-ASCII' : 'control'} character at position ${i + 1}: an HTTP header cannot carry it, so no client could send it; use printable ASCII (e.g. openssl rand -hex 32)`,
+      );
+  }
+  return token;
+}
+
 function readToken(file: string | undefined): string | undefined {
   if (file !== undefined) {
     let text: string;
@@ -59,10 +116,10 @@ function readToken(file: string | undefined): string | undefined {
     }
     const token = text.trim();
     if (token === '') throw new AppError('usage', `--token-file ${JSON.stringify(file)} is empty`);
-    return token;
+    return checkTokenText(token, `--token-file ${JSON.stringify(file)}`);
   }
   const env = process.env.ECS_SECRETS_TOKEN;
-  return env === undefined || env.trim() === '' ? undefined : env.trim();
+  return env === undefined || env.trim() === '' ? undefined : checkTokenText(env.trim(), 'ECS_SECRETS_TOKEN');
 }
 
 /** Start a daemon from parsed flags. Exported for tests and the benchmark. */
@@ -72,7 +129,20 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
   const ttlMs = nonNegativeInt('cache-ttl', args['cache-ttl'], 86_400) * 1000;
   const staleMs = nonNegativeInt('stale-if-error', args['stale-if-error'], 86_400) * 1000;
   const cacheSize = Math.max(1, nonNegativeInt('cache-size', args['cache-size'], 10_000_000));
+  const cacheMaxBytes = byteSize('cache-max-bytes', args['cache-max-bytes'] ?? String(DEFAULT_CACHE_MAX_BYTES), MIN_CACHE_MAX_BYTES);
+  const maxConnections = Math.max(1, nonNegativeInt('max-connections', args['max-connections'] ?? String(DEFAULT_MAX_CONNECTIONS), 1_000_000));
+  const hosts = [args.host, ...allowedHosts(args['allowed-host'])];
   const token = readToken(args['token-file']);
+  const dataKeyBytes = Math.floor(cacheMaxBytes * DATA_KEY_SHARE);
+  // Delivery (prefetch.ts, render.ts): checked before anything starts, so a bad flag or render
+  // directory is a usage error at once, not a sidecar that never turns healthy.
+  const renderTargets = parseRenderTargets(args.render ?? []);
+  const renderMode = parseRenderMode(args['render-mode'] ?? DEFAULT_RENDER_MODE);
+  const prefetchNames = [...parsePrefetchNames(args.prefetch ?? []), ...renderTargets.flatMap((t) => t.source.needs.names)];
+  const prefetchPrefixes = [...(args['prefetch-prefix'] ?? []).map((p) => validatePrefix('--prefetch-prefix', p)), ...renderTargets.flatMap((t) => t.source.needs.prefixes)];
+  if (ttlMs === 0 && (prefetchNames.length > 0 || prefetchPrefixes.length > 0 || renderTargets.length > 0))
+    throw new AppError('usage', '--prefetch, --prefetch-prefix and --render keep secrets in the cache: they need --cache-ttl above 0');
+  prepareTargets(renderTargets, logger);
 
   const metrics = new Metrics();
   const backend = await openBackend({
@@ -80,10 +150,13 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     local: args.local,
     dataDir: args['data-dir'],
     region: args.region,
-    dataKeyCache: { max: cacheSize, ttlMs: DATA_KEY_TTL_MS },
+    dataKeyCache: { max: cacheSize, ttlMs: DATA_KEY_TTL_MS, maxBytes: dataKeyBytes },
     onBackendCall: (service, operation, error) => metrics.backendCall(service, operation, error),
   });
-  const cache = new SecretCache({ ttlMs, staleMs, max: cacheSize });
+  const cache = new SecretCache({ ttlMs, staleMs, max: cacheSize, maxBytes: cacheMaxBytes - dataKeyBytes });
+  metrics.trackCacheBytes(() => cache.bytes, () => backend.cachedKeyBytes());
+  const prefetcher = new Prefetcher({ service: backend.service, cache, logger, ttlMs, names: prefetchNames, prefixes: prefetchPrefixes, readDeadlineMs: READ_DEADLINE_MS });
+  const renderer = renderTargets.length > 0 ? new Renderer({ targets: renderTargets, mode: renderMode, inputs: prefetcher, logger }) : undefined;
   const server = new DaemonServer({
     service: backend.service,
     cache,
@@ -92,6 +165,8 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     token,
     readOnly: args['read-only'],
     readDeadlineMs: READ_DEADLINE_MS,
+    allowedHosts: hosts,
+    maxConnections,
   });
   let address;
   try {
@@ -109,20 +184,50 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
       backend: backend.description,
       cacheTtlSeconds: ttlMs / 1000,
       staleIfErrorSeconds: staleMs / 1000,
+      cacheMaxBytes,
+      maxConnections,
       readOnly: args['read-only'],
       tokenRequired: token !== undefined,
+      prefetch: prefetcher.empty ? undefined : { names: prefetchNames, prefixes: prefetchPrefixes },
+      render: renderer ? renderTargets.map((t) => t.file) : undefined,
     },
     'daemon started',
   );
 
-  // Health: reach the table and key once, retrying until it works, without holding up start-up.
+  // Health: reach the table and key once, retrying until it works, without holding up start-up;
+  // then, if asked, every prefetched secret read and every rendered file written once.
   let stopped = false;
+  let reached = false;
+  let renderTimer: NodeJS.Timeout | undefined;
+  const updateHealth = () => {
+    if (server.ready) return; // once healthy, healthy for good (see the README, Health)
+    const waiting = reached ? (prefetcher.waitingFor() ?? renderer?.waitingFor()) : undefined;
+    if (!reached || waiting !== undefined) {
+      if (waiting !== undefined) server.notReadyReason = waiting;
+      return;
+    }
+    server.ready = true;
+    logger.info(`table and key reached${prefetcher.empty ? '' : ', secrets prefetched'}${renderer ? ', files rendered' : ''}: healthy`);
+  };
+  prefetcher.onRefresh(async () => {
+    await renderer?.check();
+    updateHealth();
+  });
   const probe = async (delayMs: number): Promise<void> => {
     if (stopped) return;
     try {
       await backend.service.check();
-      server.ready = true;
-      logger.info('table and key reached: healthy');
+      reached = true;
+      updateHealth();
+      prefetcher.start();
+      // Render sources that need no secret (issue 11's config:PATH) have no prefetch round to
+      // follow: with nothing to prefetch, the files are checked on their own, once per TTL.
+      if (renderer && prefetcher.empty) {
+        const tick = () => void renderer.check().then(updateHealth);
+        tick();
+        renderTimer = setInterval(tick, ttlMs);
+        renderTimer.unref();
+      }
     } catch (err) {
       logger.warn({ error: (err as Error).message }, 'backend not reachable yet; /health answers 503');
       setTimeout(() => void probe(Math.min(delayMs * 2, 10_000)), delayMs).unref();
@@ -142,6 +247,8 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
       force.unref();
       await server.close();
       clearTimeout(force);
+      await prefetcher.stop();
+      clearInterval(renderTimer);
       await backend.close();
       logger.info('stopped');
       await new Promise<void>((resolve) => logger.flush(() => resolve()));

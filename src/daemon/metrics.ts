@@ -2,7 +2,7 @@
  * Prometheus metrics (prom-client) on a registry of the daemon's own, so two daemons in one
  * process (tests) never share counters.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheOutcome } from './cache';
 
 export class Metrics {
@@ -51,6 +51,26 @@ export class Metrics {
 
   cacheOutcome(outcome: CacheOutcome): void {
     this.cache.inc({ outcome });
+  }
+
+  /** Gauges of the bytes the two caches hold, measured when /metrics is read (--cache-max-bytes bounds them). */
+  trackCacheBytes(readCache: () => number, dataKeys: () => number): void {
+    new Gauge({
+      name: 'ecs_secrets_cache_bytes',
+      help: 'Bytes held by the read cache (bodies, payloads, keys, overhead; bounded by --cache-max-bytes)',
+      registers: [this.registry],
+      collect() {
+        this.set(readCache());
+      },
+    });
+    new Gauge({
+      name: 'ecs_secrets_data_key_cache_bytes',
+      help: 'Bytes held by the decrypted data-key cache (bounded by --cache-max-bytes)',
+      registers: [this.registry],
+      collect() {
+        this.set(dataKeys());
+      },
+    });
   }
 
   backendCall(service: string, operation: string, error?: string): void {

@@ -7,15 +7,19 @@
  * - express handles everything else: misses, writes, health, metrics, errors.
  * Either way the response, headers, metrics and log line are the same.
  */
+import { isUtf8 } from 'node:buffer';
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import express, { NextFunction, Request, Response } from 'express';
 import { CacheOutcome, CachedSecret, SecretCache, cacheKey } from './cache';
 import { AppError } from '../core/errors';
 import { type Logger, REQUEST_MSG, requestLogger } from '../core/log';
 import { Metrics } from './metrics';
-import { MAX_PAYLOAD_BYTES, parseSerial, validatePayload, validateSecretName } from '../core/names';
+import { RequestGuard } from './guard';
+import { CONNECTIONS_CHECKING_INTERVAL_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from './limits';
+import { PerNameQueue } from './write-queue';
+import { MAX_PAYLOAD_BYTES, decodeBase64Payload, parseSerial, validatePayload, validateSecretName } from '../core/names';
 import type { SecretsService } from '../core/service';
 import { API_VERSION, VERSION } from '../core/version';
 
@@ -29,13 +33,17 @@ export interface DaemonOptions {
   readOnly: boolean;
   /** A read that takes longer than this answers 503 (the SDK keeps retrying in the background). */
   readDeadlineMs: number;
+  /** Host names and addresses the sidecar answers to besides loopback and IP literals (--host, --allowed-host). */
+  allowedHosts?: readonly string[];
+  /** Open connections at most (--max-connections); more are closed at once. */
+  maxConnections?: number;
 }
 
 export const TOKEN_HEADER = 'x-ecs-secrets-token';
 export const CACHE_HEADER = 'X-ECS-Secrets-Cache';
 /**
- * JSON bodies may escape a 64 KiB payload to several times its size ("\u0000"); the body limit
- * leaves room for that, and the payload itself is then held to 64 KiB (413 either way).
+ * JSON bodies may escape a 256 KiB payload to several times its size ("\u0000"); the body limit
+ * leaves room for that, and the payload itself is then held to 256 KiB (413 either way).
  */
 const BODY_LIMIT_BYTES = 6 * MAX_PAYLOAD_BYTES + 1024;
 const HOT_PATH = /^\/(latest|v1)\/secrets\/([A-Za-z0-9._-]{1,255})(?:\/([0-9]{1,16}))?\/?(?:\?.*)?$/;
@@ -54,6 +62,8 @@ export class DaemonServer {
   readonly app: express.Express;
   /** True once the table and the key have been reached; /health answers 503 until then. */
   ready = false;
+  /** What /health says it waits for while not ready (start-up also waits for prefetch and render). */
+  notReadyReason = 'the table and key have not been reached yet';
   private readonly tokenDigest: Buffer | undefined;
   private readonly bootId = crypto.randomBytes(3).toString('hex');
   private requestCount = 0;
@@ -61,18 +71,41 @@ export class DaemonServer {
   private readonly requestLog: Logger;
   /** Per connection, the token value it last proved right (see authorize). */
   private readonly verified = new WeakMap<object, string>();
+  /** Host, proxy and cross-site checks, shared by both layers. */
+  private readonly guard: RequestGuard;
+  /** Creates through this daemon, one at a time per name. */
+  private readonly writes = new PerNameQueue();
+  /**
+   * Off only in tests, to compare the hot path's answers with express's on the same requests
+   * (test/reliability/routing.test.ts): a switch, not a flag, so no user ever turns it off.
+   */
+  hotPath = true;
+  /** Set by close(): every response from then on says `Connection: close`. */
+  private draining = false;
+  /** Responses express has not finished, so close() can mark those still to send their headers. */
+  private readonly pending = new Set<http.ServerResponse>();
 
   constructor(private readonly opts: DaemonOptions) {
     this.tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
     this.requestLog = requestLogger(opts.logger);
+    this.guard = new RequestGuard(opts.allowedHosts ?? []);
     this.app = this.buildApp();
-    this.server = http.createServer((req, res) => {
-      if (!this.tryHotPath(req, res)) this.app(req, res);
-    });
-    // Slow-loris and idle-socket bounds for a server that lives next to the application.
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 30_000;
-    this.server.keepAliveTimeout = 65_000;
+    // Slow-loris and idle-socket bounds for a server that lives next to the application (limits.ts).
+    this.server = http.createServer(
+      {
+        connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+        maxHeaderSize: MAX_HEADER_BYTES,
+      },
+      (req, res) => {
+        if (this.draining) res.setHeader('Connection', 'close');
+        if (!this.hotPath || !this.tryHotPath(req, res)) this.app(req, res);
+      },
+    );
+    if (opts.maxConnections !== undefined) this.server.maxConnections = opts.maxConnections;
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -80,13 +113,19 @@ export class DaemonServer {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
+        const address = this.server.address() as AddressInfo;
+        this.guard.addPort(address.port);
+        resolve(address);
       });
     });
   }
 
   /** Stop accepting, let in-flight requests finish, then resolve. Idle keep-alive sockets are closed. */
   close(): Promise<void> {
+    // From now on every response asks the client to close its connection, so a keep-alive client
+    // learns of the shutdown from the response itself and never sends into a closing socket.
+    this.draining = true;
+    for (const res of this.pending) if (!res.headersSent) res.setHeader('Connection', 'close');
     return new Promise((resolve) => {
       // Keep-alive connections turn idle as their last response ends; close them as they do,
       // without adding any work to the request path.
@@ -97,6 +136,29 @@ export class DaemonServer {
       });
       this.server.closeIdleConnections();
     });
+  }
+
+  /**
+   * Node's own protocol errors (malformed request line or headers, headers over 16 KiB, a request
+   * not received in time) get the contract's JSON error body, not Node's bare status line.
+   */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const busy = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const [status, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, `the request headers are over ${MAX_HEADER_BYTES / 1024} KiB`]
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'the request did not arrive in time']
+          : [400, 'malformed HTTP request'];
+    const body = JSON.stringify({ error: message });
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
 
   // ---- shared helpers: both layers answer through these ----
@@ -167,6 +229,7 @@ export class DaemonServer {
     const start = process.hrtime.bigint();
     const m = HOT_PATH.exec(req.url);
     if (!m || (m[2] === 'version' && m[3] === undefined)) return false;
+    if (this.guard.check(req)) return false; // express answers the refusal, with the same guard
     const cc = req.headers['cache-control'];
     if (cc !== undefined && /no-cache/i.test(cc)) return false;
     const serial = m[3] === undefined ? undefined : Number(m[3]);
@@ -188,17 +251,24 @@ export class DaemonServer {
     app.disable('x-powered-by');
     app.disable('etag');
     app.set('query parser', 'simple');
+    // Secret names are case-sensitive, like the table's keys: /secrets/VERSION is a secret, not
+    // the version route (express matches case-insensitively by default; the hot path never did).
+    app.set('case sensitive routing', true);
 
     app.use((req, res, next) => {
       const start = process.hrtime.bigint();
       const reqId = this.requestId(req);
       res.locals.reqId = reqId;
       res.setHeader('X-Request-Id', reqId);
+      this.pending.add(res);
+      res.on('close', () => this.pending.delete(res));
       res.on('finish', () => {
         // The prefix is recorded on the way in: express has unwound req.baseUrl by 'finish'.
         const route = req.route ? `${res.locals.prefix ?? ''}${req.route.path}` : 'unmatched';
         this.observe(req.method, route, res.statusCode, start, reqId, res.locals.cache);
       });
+      const refused = this.guard.check(req);
+      if (refused) return this.sendError(res, refused, reqId);
       if (HEALTH_PATH.test(req.originalUrl)) return next();
       const denied = this.authorize(req);
       return denied ? this.sendError(res, denied, reqId) : next();
@@ -207,7 +277,7 @@ export class DaemonServer {
     const health = (_req: Request, res: Response) =>
       this.ready
         ? this.send(res, 200, Buffer.from('{"status":"ok"}'))
-        : this.send(res, 503, Buffer.from('{"status":"starting","error":"the table and key have not been reached yet"}'));
+        : this.send(res, 503, Buffer.from(JSON.stringify({ status: 'starting', error: this.notReadyReason })));
     const metrics = async (_req: Request, res: Response) => {
       res.setHeader('Content-Type', this.opts.metrics.registry.contentType);
       res.send(await this.opts.metrics.registry.metrics());
@@ -223,20 +293,18 @@ export class DaemonServer {
     app.get('/metrics', metrics);
     app.get('/version', version);
 
-    const r = express.Router();
+    const r = express.Router({ caseSensitive: true });
     r.get('/health', health);
     r.get('/metrics', metrics);
     r.get('/version', version);
     r.get('/secrets/version', version); // before /secrets/:name, as the original: "version" is not a secret name here
+    r.get('/secrets', (req, res) => this.listSecrets(req, res));
     r.get('/secrets/:name', (req, res) => this.getSecret(req, res, undefined));
     r.get('/secrets/:name/:serial', (req, res) => this.getSecret(req, res, req.params.serial as string));
     r.post('/secrets/:name', this.refuseIfReadOnly, this.jsonBody(), async (req, res) => {
       const name = validateSecretName(req.params.name);
-      const body = req.body as unknown;
-      if (typeof body !== 'object' || body === null || Array.isArray(body) || typeof (body as { payload?: unknown }).payload !== 'string')
-        throw new AppError('usage', 'the body must be a JSON object {"payload": "<string>"}');
-      const payload = validatePayload((body as { payload: string }).payload);
-      const created = await this.opts.service.create(name, payload);
+      const { payload, binary } = payloadOfBody(req.body as unknown);
+      const created = await this.writes.run(name, () => this.opts.service.create(name, payload, { binary }));
       this.opts.cache.invalidateLatest(name);
       this.send(res, 201, Buffer.from(JSON.stringify(created)));
     });
@@ -268,14 +336,34 @@ export class DaemonServer {
     next(this.opts.readOnly ? new AppError('forbidden', 'this daemon is read-only (--read-only): writes are refused') : undefined);
 
   private jsonBody() {
-    const parse = express.json({ limit: BODY_LIMIT_BYTES, strict: true, type: () => true });
+    const parse = express.json({
+      limit: BODY_LIMIT_BYTES,
+      strict: true,
+      type: () => true,
+      // Checked on the raw bytes: decoding would turn invalid UTF-8 into U+FFFD, and the secret
+      // stored would silently differ from the one sent.
+      verify: (_req, _res, buf) => {
+        if (!isUtf8(buf)) throw new AppError('usage', 'the body is not valid UTF-8');
+      },
+    });
     return (req: Request, res: Response, next: NextFunction) => {
       const type = req.headers['content-type'];
-      // The original ignored Content-Type; we accept JSON or none, and refuse anything else clearly.
-      if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type))
-        return next(new AppError('unsupported_media', `Content-Type must be application/json, not ${JSON.stringify(type.slice(0, 60))}`));
+      // The original ignored Content-Type, and its documented admin task is `curl -d @file`, which
+      // sends a JSON body labelled as a form: JSON, form or none are read as JSON; anything else is refused clearly.
+      if (type !== undefined && !/^application\/(json|x-www-form-urlencoded)\s*(;|$)/i.test(type))
+        return next(new AppError('unsupported_media', `Content-Type must be application/json (or a form type, as curl -d sends), not ${JSON.stringify(type.slice(0, 60))}`));
       return parse(req, res, next);
     };
+  }
+
+  /** `GET /secrets?prefix=P`: the names under P (all without it) with their latest serial, what export/exec list through a sidecar. */
+  private async listSecrets(req: Request, res: Response): Promise<void> {
+    const prefix = req.query.prefix;
+    if (prefix !== undefined && (typeof prefix !== 'string' || !/^[A-Za-z0-9._-]{1,255}$/.test(prefix)))
+      throw new AppError('usage', 'invalid prefix: use one ?prefix= of 1 to 255 characters from A-Z a-z 0-9 . _ -');
+    const names = await withDeadline(this.opts.service.list(), this.opts.readDeadlineMs, 'listing secrets');
+    const under = prefix === undefined ? names : names.filter((n) => n.name.startsWith(prefix));
+    this.send(res, 200, Buffer.from(JSON.stringify(under)));
   }
 
   private async getSecret(req: Request, res: Response, serialParam: string | undefined): Promise<void> {
@@ -294,6 +382,16 @@ export class DaemonServer {
       logger.warn({ reqId: res.locals.reqId, name, serial: entry.record.serial }, 'backend unavailable: serving a stale cached value');
     this.sendSecret(res, entry, outcome);
   }
+}
+
+/** A POST body: `{"payload": "<text>"}` or `{"payloadBase64": "<base64>"}` (a binary secret), exactly one. */
+function payloadOfBody(body: unknown): { payload: string | Buffer; binary: boolean } {
+  const b = body as { payload?: unknown; payloadBase64?: unknown };
+  const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+  if (isObject && typeof b.payload === 'string' && b.payloadBase64 === undefined) return { payload: validatePayload(b.payload), binary: false };
+  if (isObject && typeof b.payloadBase64 === 'string' && b.payload === undefined)
+    return { payload: decodeBase64Payload(b.payloadBase64), binary: true };
+  throw new AppError('usage', 'the body must be a JSON object {"payload": "<string>"} or {"payloadBase64": "<base64>"}');
 }
 
 /** Map whatever a route or express threw to an AppError. Never a 500 for a client's mistake. */
@@ -334,7 +432,7 @@ function safePath(p: string): string {
   return JSON.stringify(p.length > 100 ? `${p.slice(0, 97)}...` : p);
 }
 
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new AppError('unavailable', `backend unavailable ${what}: no answer within ${ms} ms`)), ms);

@@ -188,7 +188,7 @@ test('fetching an unknown secret or serial: exit 1, not found', async () => {
 });
 
 describe('bad input: one clear line, the right exit code, nothing written', () => {
-  const big = 'x'.repeat(64 * 1024 + 1);
+  const big = 'x'.repeat(256 * 1024 + 1);
   const cases: Array<[string, string[], number, RegExp, string]> = [
     ['invalid application name', ['--application-name', '1bad', 'create', '--name', 'a', '--payload', 'x'], 2, /invalid application name/, ''],
     ['invalid secret name', ['create', '--name', 'a/b', '--payload', 'x'], 2, /invalid secret name/, ''],
@@ -199,8 +199,13 @@ describe('bad input: one clear line, the right exit code, nothing written', () =
     ['both payload flags', ['create', '--name', 'a', '--payload', 'x', '--payload-location', '/etc/hostname'], 2, /only one of/, ''],
     ['neither payload flag', ['create', '--name', 'a'], 2, /one of --payload or --payload-location/, ''],
     ['missing payload file', ['create', '--name', 'a', '--payload-location', '/nonexistent/file'], 2, /cannot read payload file .*no such file/, ''],
-    ['payload over 64 KiB', ['create', '--name', 'a', '--payload', big], 2, /65537 bytes; the limit is 65536/, ''],
-    ['payload over 64 KiB on stdin', ['create', '--name', 'a', '--payload-location', '-'], 2, /the limit is 65536/, big],
+    // Linux caps one argv string at 128 KiB, so a payload over the limit cannot be passed with --payload: base64 and raw bytes on stdin.
+    ['payload over 256 KiB as base64', ['create', '--name', 'a', '--payload-encoding', 'base64', '--payload-location', '-'], 2, /262145 bytes; the limit is 262144/, Buffer.from(big).toString('base64')],
+    ['binary payload over 256 KiB on stdin', ['create', '--name', 'a', '--binary', '--payload-location', '-'], 2, /262145 bytes; the limit is 262144/, big],
+    ['payload over 256 KiB on stdin', ['create', '--name', 'a', '--payload-location', '-'], 2, /the limit is 262144/, big],
+    ['invalid base64', ['create', '--name', 'a', '--payload-encoding', 'base64', '--payload', 'not base64!'], 2, /not valid base64/, ''],
+    ['unknown payload encoding', ['create', '--name', 'a', '--payload-encoding', 'hex', '--payload', 'ab'], 2, /unknown --payload-encoding "hex"/, ''],
+    ['--binary with --payload', ['create', '--name', 'a', '--binary', '--payload', 'x'], 2, /--binary reads the bytes of --payload-location/, ''],
     ['missing --name', ['fetch'], 2, /Missing required argument: name/, ''],
     ['missing --serial on revoke', ['revoke', '--name', 'a'], 2, /Missing required argument: serial/, ''],
     ['unknown flag', ['fetch', '--name', 'a', '--nmae', 'b'], 2, /Unknown argument/, ''],

@@ -16,7 +16,7 @@ import { json } from '../helpers/cli';
 import { Witness, expectCleanFailure, get, loggedErrors, postJson, rawExchange, request, statusesOf, walk } from './support';
 
 const APP = 'hostile';
-const MAX = 64 * 1024;
+const MAX = 256 * 1024;
 const w = new Witness('hostile');
 let dir: string;
 let d: SpawnedDaemon;
@@ -222,7 +222,7 @@ describe('payloads: POST then GET by serial', () => {
     fc.string({ unit: fc.constantFrom('\u0000', '\u007f', '\u2028', '\u2029', '\ufeff', '\ufffd', '"', '\\', '\ud800', '\udfff', '\udbff\udfff', 'a'), maxLength: 30 }),
     fc.constantFrom('', ' ', '\0', '{"payload":"x"}', '\ud83d', '\ud83d\udd11'),
   );
-  test('a well-formed payload of 1..64 KiB comes back byte for byte at its serial; anything else is a 4xx', async () => {
+  test('a well-formed payload of 1..256 KiB comes back byte for byte at its serial; anything else is a 4xx', async () => {
     await fc.assert(
       fc.asyncProperty(payloadArb, prefixArb, async (payload, prefix) => {
         const name = `fuzz.p${++fuzzCount}`;
@@ -243,7 +243,7 @@ describe('payloads: POST then GET by serial', () => {
     await stillServing();
   }, 60_000);
 
-  test('exactly 64 KiB of UTF-8 (1- to 4-byte characters, control characters) is stored; one byte more is 413', async () => {
+  test('exactly 256 KiB of UTF-8 (1- to 4-byte characters, control characters) is stored; one byte more is 413', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('a', '\u0001', '\u0000', '\u00e9', '\u6f22', '\u{1f511}', '"'), fc.boolean(), async (ch, over) => {
         const width = Buffer.byteLength(ch);
@@ -254,7 +254,7 @@ describe('payloads: POST then GET by serial', () => {
         const r = await postJson(d.port, `/latest/secrets/${name}`, { payload });
         expect(r.text.length).toBeLessThan(500); // never echoed
         if (over) {
-          expect([r.status, r.json()]).toEqual([413, { error: expect.stringMatching(/65537 bytes; the limit is 65536/) }]);
+          expect([r.status, r.json()]).toEqual([413, { error: expect.stringMatching(/262145 bytes; the limit is 262144/) }]);
           return;
         }
         expect(r.status).toBe(201);
@@ -531,15 +531,15 @@ describe('CLI: hostile names, serials and payloads', () => {
     }
   }, 60_000);
 
-  test('payloads on stdin (binary, NUL, invalid UTF-8, sizes around 64 KiB): stored exactly, or exit 2 with one line', async () => {
+  test('payloads on stdin (binary, NUL, invalid UTF-8, sizes around 256 KiB): stored exactly, or exit 2 with one line', async () => {
     const samples: Array<{ label: string; bytes: Buffer; ok: boolean }> = [
       ...fc.sample(fc.string({ unit: 'binary', minLength: 1, maxLength: 200 }), 4).map((s) => ({ label: 'unicode', bytes: Buffer.from(s, 'utf8'), ok: true })),
       ...fc.sample(fc.string({ unit: fc.integer({ min: 0, max: 0x1f }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 50 }), 2).map((s) => ({ label: 'control', bytes: Buffer.from(s), ok: true })),
       { label: 'invalid UTF-8', bytes: Buffer.from([0x61, 0xff, 0xfe, 0x62]), ok: false },
       { label: 'a lone surrogate in CESU form', bytes: Buffer.from([0xed, 0xa0, 0x80]), ok: false },
       { label: 'empty', bytes: Buffer.alloc(0), ok: false },
-      { label: 'exactly 64 KiB', bytes: Buffer.from('\u00e9'.repeat(MAX / 2), 'utf8'), ok: true },
-      { label: '64 KiB + 1', bytes: Buffer.alloc(MAX + 1, 0x61), ok: false },
+      { label: 'exactly 256 KiB', bytes: Buffer.from('\u00e9'.repeat(MAX / 2), 'utf8'), ok: true },
+      { label: '256 KiB + 1', bytes: Buffer.alloc(MAX + 1, 0x61), ok: false },
       { label: '10 MiB', bytes: Buffer.alloc(10 * 1024 * 1024, 0x61), ok: false },
       { label: 'the canary', bytes: Buffer.from(`${w.canary}\0${w.canary}`), ok: true },
     ];

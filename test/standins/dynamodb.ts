@@ -20,6 +20,8 @@ export class DynamoStandIn extends StandInServer {
   private readonly db: http.Server;
   private readonly forward: RequestListener;
   private dbClosed = false;
+  /** Conditional writes refused (ConditionalCheckFailedException): lost races for a serial, among others. */
+  conditionalCheckFailures = 0;
 
   constructor(port: number, path?: string) {
     super(port, DYNALITE_OPS);
@@ -49,6 +51,14 @@ export class DynamoStandIn extends StandInServer {
   protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     // Caveat: dynalite rethrows request stream errors, so a stop() that cuts a request whose body
     // is still arriving would crash the process. Bodies this small arrive with the headers.
+    // Count refused conditions from the answer's error type (dynalite sends each answer in one end()).
+    const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      const chunk = args[0];
+      if (res.statusCode === 400 && (typeof chunk === 'string' || Buffer.isBuffer(chunk)) && chunk.toString().includes('ConditionalCheckFailedException'))
+        this.conditionalCheckFailures++;
+      return end(...args);
+    }) as typeof res.end;
     this.forward(req, res);
   }
 

@@ -53,16 +53,16 @@ test('serials are positive decimal integers', () => {
     expect(usage(() => parseSerial(bad))).toMatch(/invalid serial/);
 });
 
-test('payloads: 1 byte to 64 KiB of UTF-8', () => {
+test('payloads: 1 byte to 256 KiB of UTF-8', () => {
   expect(validatePayload('x')).toBe('x');
-  expect(validatePayload('é'.repeat(32 * 1024))).toHaveLength(32 * 1024); // 64 KiB in UTF-8 bytes
-  expect(usage(() => validatePayload('é'.repeat(32 * 1024) + 'x'), 'too_large')).toMatch(/65537 bytes.*65536/);
+  expect(validatePayload('é'.repeat(128 * 1024))).toHaveLength(128 * 1024); // 256 KiB in UTF-8 bytes
+  expect(usage(() => validatePayload('é'.repeat(128 * 1024) + 'x'), 'too_large')).toMatch(/262145 bytes.*262144/);
   expect(usage(() => validatePayload(''))).toMatch(/empty/);
   expect(usage(() => validatePayload(Buffer.from([0xff, 0xfe])))).toMatch(/UTF-8/);
   expect(validatePayload(Buffer.from('ünïcode'))).toBe('ünïcode');
 });
 
 test('no error message echoes a payload', () => {
-  const canary = 'CANARY-' + 'z'.repeat(70 * 1024);
+  const canary = 'CANARY-' + 'z'.repeat(260 * 1024);
   expect(usage(() => validatePayload(canary), 'too_large')).not.toContain('CANARY');
 });

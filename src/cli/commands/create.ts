@@ -1,19 +1,34 @@
 /** `ecs-secrets create` (alias `store`): store a new version of a secret. */
+import { AppError } from '../../core/errors';
 import { validateAppName, validateSecretName } from '../../core/names';
-import { defineCommand, nameOption, readPayload, withService } from '../context';
+import { defineCommand, nameOption, readBinaryPayload, readPayload, withService } from '../context';
 
-export const createCommand = defineCommand<{ name: string; payload?: string; 'payload-location'?: string }>({
+interface CreateArgs {
+  name: string;
+  payload?: string;
+  'payload-location'?: string;
+  binary: boolean;
+  'payload-encoding'?: string;
+}
+
+export const createCommand = defineCommand<CreateArgs>({
   command: ['create', 'store'],
   describe: 'Store a new version of a secret; prints {"name","serial"}',
   builder: (c) =>
     c.option('name', nameOption)
       .option('payload', { type: 'string', describe: 'The secret value (prefer --payload-location: argv is visible to ps)' })
-      .option('payload-location', { type: 'string', nargs: 1, describe: 'File holding the secret value; - reads standard input' }),
+      .option('payload-location', { type: 'string', nargs: 1, describe: 'File holding the secret value; - reads standard input' })
+      .option('binary', { type: 'boolean', default: false, describe: 'Store the bytes of --payload-location as they are (a binary secret, shown as base64)' })
+      .option('payload-encoding', { type: 'string', describe: 'base64: the payload is base64 text, decoded and stored as a binary secret' }),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);
-    const payload = await readPayload(args);
-    const created = await withService(args, ctx, (s) => s.create(name, payload));
+    const encoding = args['payload-encoding'];
+    if (encoding !== undefined && encoding !== 'base64')
+      throw new AppError('usage', `unknown --payload-encoding ${JSON.stringify(encoding)}: the one encoding is base64`);
+    const binary = args.binary || encoding === 'base64';
+    const payload = binary ? await readBinaryPayload(args) : await readPayload(args);
+    const created = await withService(args, ctx, (s) => s.create(name, payload, { binary }));
     ctx.logger.debug({ name: created.name, serial: created.serial }, 'secret created');
     ctx.print(created);
   },

@@ -1,0 +1,53 @@
+/**
+ * Bench figures of the daemon's prefetch (issue 10): how long a sidecar told to prefetch 100
+ * secrets takes from spawn to /health 200, what that costs the backend, and that every first read
+ * is then a cache hit. Self-contained: it stores its own secrets (under their own prefix) once.
+ */
+import { randomBytes } from 'node:crypto';
+import type { StandIns } from '../test/standins';
+import type { Figures } from './figures';
+import { DaemonSpawnOptions, request, startDaemon } from './procs';
+
+export const PREFETCH_SECRETS = 100;
+const PREFIX = 'prefetch.';
+const names = Array.from({ length: PREFETCH_SECRETS }, (_, i) => `${PREFIX}secret-${String(i).padStart(3, '0')}`);
+let seeded = false;
+
+async function seed(o: DaemonSpawnOptions): Promise<void> {
+  const d = await startDaemon(o);
+  try {
+    const headers = { ...d.headers, 'content-type': 'application/json' };
+    for (const name of names) {
+      const r = await request(`${d.url}/latest/secrets/${name}`, { method: 'POST', headers, body: JSON.stringify({ payload: randomBytes(24).toString('base64') }) });
+      if (r.status !== 201) throw new Error(`creating ${name}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
+    }
+  } finally {
+    await d.stop();
+  }
+  seeded = true;
+}
+
+/** One measurement: spawn a daemon with --prefetch-prefix over the 100 secrets, until healthy, then read each once. */
+export async function measurePrefetch(o: DaemonSpawnOptions, s: StandIns): Promise<Figures> {
+  if (!seeded) await seed(o);
+  s.dynamo.resetCounts();
+  s.kms.resetCounts();
+  const d = await startDaemon({ ...o, extraArgs: [...(o.extraArgs ?? []), '--prefetch-prefix', PREFIX] });
+  try {
+    const reads = (s.dynamo.counts.Query ?? 0) + (s.dynamo.counts.GetItem ?? 0);
+    let nonHits = 0;
+    for (const name of names) {
+      const r = await request(`${d.url}/latest/secrets/${name}`, { headers: d.headers });
+      if (r.status !== 200) throw new Error(`reading prefetched ${name}: ${r.status}`);
+      if (r.headers['x-ecs-secrets-cache'] !== 'hit') nonHits++;
+    }
+    return {
+      'prefetch.healthyMs': d.healthyMs,
+      'prefetch.firstReadNonHits': nonHits,
+      'prefetch.dynamodbReadsPerSecret': reads / PREFETCH_SECRETS,
+      'prefetch.kmsPerSecret': s.kms.counts.total / PREFETCH_SECRETS,
+    };
+  } finally {
+    await d.stop();
+  }
+}

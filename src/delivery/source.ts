@@ -1,0 +1,124 @@
+/**
+ * Where export and exec read secrets from: straight from the backend (the service), or through a
+ * running sidecar daemon (`--daemon-url`, with the token from ECS_SECRETS_TOKEN), so an
+ * application container needs no AWS permissions of its own. Both give the same records and the
+ * same errors (AppError kinds), and `readSelection` turns a selection into values with either.
+ */
+import { AppError, ErrorKind, oneLine } from '../core/errors';
+import type { SecretRecord, SecretsService } from '../core/service';
+import { SelectedValue, Selection, needsListing, resolveSelection } from './selection';
+
+export interface SecretSource {
+  /** The names under `prefix`, with their latest serial. */
+  list(prefix: string): Promise<Array<{ name: string; latestSerial: number }>>;
+  /** The latest active version of one secret (not_found when there is none). */
+  latest(name: string): Promise<SecretRecord>;
+}
+
+/** Reads straight from the backend. */
+export function serviceSource(service: SecretsService): SecretSource {
+  return {
+    list: async (prefix) => (await service.list()).filter((n) => n.name.startsWith(prefix)),
+    latest: (name) => service.fetch(name),
+  };
+}
+
+/** A daemon that does not answer within this long is "unavailable" (its own read deadline is 4 s). */
+export const DAEMON_REQUEST_TIMEOUT_MS = 15_000;
+const TOKEN_HEADER = 'X-ECS-Secrets-Token';
+
+/** The daemon's status, back to the kind it came from, so exit codes match a direct read. */
+const KIND_OF_STATUS: Record<number, ErrorKind> = {
+  400: 'usage',
+  401: 'unauthorized',
+  403: 'access_denied',
+  404: 'not_found',
+  413: 'too_large',
+  503: 'unavailable',
+};
+
+/** Validate `--daemon-url`: an http(s) URL with no query or fragment; the base the routes hang off. */
+export function parseDaemonUrl(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new AppError('usage', `invalid --daemon-url ${JSON.stringify(value.slice(0, 100))}: expected e.g. http://localhost:8080`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')
+    throw new AppError('usage', `invalid --daemon-url ${JSON.stringify(value.slice(0, 100))}: expected http(s)://HOST:PORT, without query or credentials`);
+  return url;
+}
+
+/** Reads through a sidecar's REST routes under /v1. */
+export function daemonSource(base: URL, token: string | undefined): SecretSource {
+  const root = base.href.replace(/\/+$/, '');
+  const call = async (path: string, what: string): Promise<unknown> => {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token !== undefined && token !== '') headers[TOKEN_HEADER] = token;
+    let res: Response;
+    try {
+      res = await fetch(`${root}${path}`, { headers, signal: AbortSignal.timeout(DAEMON_REQUEST_TIMEOUT_MS) });
+    } catch (err) {
+      const e = err as { name?: string; cause?: { code?: string } };
+      const why = e.name === 'TimeoutError' ? `no answer within ${DAEMON_REQUEST_TIMEOUT_MS} ms` : (e.cause?.code ?? e.name ?? 'unreachable');
+      throw new AppError('unavailable', `daemon at ${root} unavailable ${what}: ${why}`, { cause: err });
+    }
+    const text = await res.text();
+    if (res.ok) {
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new AppError('unavailable', `daemon at ${root} answered ${what} with something that is not JSON (is it an ecs-secrets daemon?)`);
+      }
+    }
+    let message = `HTTP ${res.status}`;
+    try {
+      const body = JSON.parse(text) as { error?: unknown };
+      if (typeof body.error === 'string') message = oneLine(body.error).slice(0, 300);
+    } catch {
+      // not our daemon's error shape: the status says enough
+    }
+    const kind = KIND_OF_STATUS[res.status] ?? (res.status >= 500 ? 'unavailable' : 'internal');
+    const hint = res.status === 401 ? ' (set ECS_SECRETS_TOKEN to the daemon token)' : '';
+    throw new AppError(kind, `daemon at ${root} ${what}: ${message}${hint}`);
+  };
+  return {
+    list: async (prefix) => (await call(`/v1/secrets?prefix=${encodeURIComponent(prefix)}`, `listing ${prefix}*`)) as Array<{ name: string; latestSerial: number }>,
+    latest: async (name) => (await call(`/v1/secrets/${encodeURIComponent(name)}`, `reading ${name}`)) as SecretRecord,
+  };
+}
+
+/**
+ * Resolve a selection and read the latest active version of every selected secret. Names under
+ * the prefixes come from one listing per prefix; reads run a few at a time. A missing secret fails
+ * the whole read (not_found, naming it): delivering a partial environment would start the
+ * application without a secret it expects.
+ */
+export async function readSelection(source: SecretSource, selection: Selection): Promise<SelectedValue[]> {
+  const available: string[] = [];
+  if (needsListing(selection))
+    for (const prefix of selection.prefixes) for (const n of await source.list(prefix)) available.push(n.name);
+  const pairs = resolveSelection(selection, available);
+  const explicit = new Set(selection.names.map((n) => n.name));
+  const values: Array<SelectedValue | undefined> = new Array(pairs.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < pairs.length; i = next++) {
+      let record: SecretRecord;
+      try {
+        record = await source.latest(pairs[i].name);
+      } catch (err) {
+        // A name listed under a prefix whose every version is revoked is gone, not missing:
+        // skip it. A name asked for explicitly must exist.
+        if (err instanceof AppError && err.kind === 'not_found' && !explicit.has(pairs[i].name)) continue;
+        throw err;
+      }
+      values[i] = { ...pairs[i], payload: record.payload, serial: record.serial, ...(record.encoding ? { encoding: record.encoding } : {}) };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, pairs.length) }, worker));
+  const found = values.filter((v): v is SelectedValue => v !== undefined);
+  if (found.length === 0) throw new AppError('not_found', `no active secret under ${selection.prefixes.map((p) => JSON.stringify(p)).join(', ')}`);
+  return found;
+}

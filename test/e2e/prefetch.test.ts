@@ -1,0 +1,131 @@
+/**
+ * `daemon --prefetch` / `--prefetch-prefix`, spawned as a user runs it, against the stand-ins.
+ * Backend reads are counted at the DynamoDB stand-in, where the promise "one read per secret per
+ * TTL" is kept or not.
+ */
+import { runCli } from '../helpers/cli';
+import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { StandIns, createAppResources, startStandIns } from '../standins';
+
+const APP = 'web';
+let s: StandIns;
+const daemons: SpawnedDaemon[] = [];
+
+const cli = (args: string[]) => runCli(['--application-name', APP, ...args], { env: s.env });
+async function daemon(args: string[], waitHealthy = true): Promise<SpawnedDaemon> {
+  const d = await spawnDaemon(['--application-name', APP, ...args], { env: s.env, waitHealthy, timeoutMs: 30_000 });
+  daemons.push(d);
+  return d;
+}
+async function get(url: string) {
+  const r = await fetch(url);
+  const text = await r.text();
+  return { status: r.status, cache: r.headers.get('x-ecs-secrets-cache'), body: JSON.parse(text) };
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Poll until `fn` is true; the bound is generous (a loaded machine), never a measurement. */
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+const backendReads = () => (s.dynamo.counts.Query ?? 0) + (s.dynamo.counts.GetItem ?? 0);
+
+beforeAll(async () => {
+  s = await startStandIns();
+  await createAppResources(s.kms, s.dynamo.endpoint, APP);
+  for (const [name, payload] of [
+    ['db.password', 'pw1'],
+    ['api.key', 'k1'],
+    ['team-a.one', 'a1'],
+    ['team-a.two', 'a2'],
+    ['team-b.one', 'b1'],
+  ])
+    expect((await cli(['create', '--name', name, '--payload', payload])).code).toBe(0);
+});
+afterEach(async () => {
+  await Promise.all(daemons.splice(0).map((d) => d.stop()));
+});
+afterAll(async () => {
+  await s.close();
+});
+
+test('/health is 503 while a prefetched secret is missing, names it in the log, and turns 200 once it exists', async () => {
+  const d = await daemon(['--cache-ttl', '2', '--prefetch', 'db.password,late.secret'], false);
+  await d.waitForLog(/"secret":"late\.secret".*not found/, 15_000);
+  const health = await fetch(`${d.url}/health`);
+  expect(health.status).toBe(503);
+  expect(await health.json()).toEqual({ status: 'starting', error: expect.stringContaining('late.secret') });
+  expect(d.logs()).toMatch(/"secret":"late\.secret".*not found/);
+  expect(d.logs()).not.toContain('pw1');
+
+  expect((await cli(['create', '--name', 'late.secret', '--payload', 'now-here'])).code).toBe(0);
+  // Retried with a backoff capped at the TTL (2 s): well inside the bound.
+  await until('/health 200', async () => (await fetch(`${d.url}/health`)).status === 200);
+  const r = await get(`${d.url}/latest/secrets/late.secret`);
+  expect([r.status, r.cache, r.body.payload]).toEqual([200, 'hit', 'now-here']);
+}, 60_000);
+
+test('the first read of a prefetched secret is a cache hit, with no backend read', async () => {
+  const d = await daemon(['--cache-ttl', '30', '--prefetch', 'db.password', '--prefetch', 'api.key']);
+  const before = { ddb: s.dynamo.counts.total, kms: s.kms.counts.total };
+  for (const [name, payload] of [
+    ['db.password', 'pw1'],
+    ['api.key', 'k1'],
+  ]) {
+    const r = await get(`${d.url}/v1/secrets/${name}`);
+    expect([r.status, r.cache, r.body]).toEqual([200, 'hit', { name, serial: 1, payload, active: true }]);
+  }
+  expect({ ddb: s.dynamo.counts.total, kms: s.kms.counts.total }).toEqual(before);
+  const metrics = await (await fetch(`${d.url}/metrics`)).text();
+  expect(metrics).toContain('ecs_secrets_cache_events_total{outcome="hit"} 2');
+  expect(metrics).not.toContain('outcome="miss"');
+}, 60_000);
+
+test('--prefetch-prefix reads every secret under the prefix before /health turns 200, and picks up new ones', async () => {
+  const d = await daemon(['--cache-ttl', '1', '--prefetch-prefix', 'team-a.']);
+  for (const name of ['team-a.one', 'team-a.two']) expect((await get(`${d.url}/latest/secrets/${name}`)).cache).toBe('hit');
+  expect((await get(`${d.url}/latest/secrets/team-b.one`)).cache).toBe('miss'); // not under the prefix
+
+  expect((await cli(['create', '--name', 'team-a.three', '--payload', 'a3'])).code).toBe(0);
+  // The table is listed once per TTL (1 s); the new secret is then read in the background.
+  await d.waitForLog(/"secret":"team-a\.three".*new secret under a prefix read/, 30_000);
+  expect(await get(`${d.url}/latest/secrets/team-a.three`)).toMatchObject({ status: 200, cache: 'hit', body: { payload: 'a3' } });
+}, 60_000);
+
+test('refresh-ahead: reads stay 100% hits across several TTLs, with at most one backend read per secret per TTL', async () => {
+  const ttlS = 1;
+  const d = await daemon(['--cache-ttl', String(ttlS), '--prefetch', 'db.password,api.key']);
+  s.dynamo.resetCounts();
+  s.kms.resetCounts();
+  const t0 = Date.now();
+  const outcomes = new Map<string, number>();
+  let changedAt: number | undefined;
+  let seenV2At: number | undefined;
+  // Read both secrets continuously for five TTLs; halfway, store a new version behind the daemon's back.
+  while (Date.now() - t0 < 5 * ttlS * 1000) {
+    for (const name of ['db.password', 'api.key']) {
+      const r = await get(`${d.url}/latest/secrets/${name}`);
+      expect(r.status).toBe(200);
+      outcomes.set(r.cache!, (outcomes.get(r.cache!) ?? 0) + 1);
+      if (name === 'api.key' && r.body.serial === 2) seenV2At ??= Date.now();
+    }
+    if (changedAt === undefined && Date.now() - t0 > 2 * ttlS * 1000) {
+      expect((await cli(['create', '--name', 'api.key', '--payload', 'k2'])).code).toBe(0);
+      changedAt = Date.now();
+    }
+    await sleep(20);
+  }
+  const elapsedTtls = (Date.now() - t0) / (ttlS * 1000);
+  expect([...outcomes.keys()]).toEqual(['hit']);
+  // Two secrets, one read each per TTL; +1 each for a read already due when counting started.
+  // (The CLI's create ran a Query of its own for the latest serial: counted out below.)
+  const createReads = 1;
+  expect(backendReads() - createReads).toBeLessThanOrEqual(2 * (Math.floor(elapsedTtls) + 1));
+  // The refresh really happens: the new version was served, from the cache, after at most about one TTL.
+  expect(seenV2At).toBeDefined();
+  const r = await get(`${d.url}/latest/secrets/api.key`);
+  expect([r.cache, r.body.payload]).toEqual(['hit', 'k2']);
+}, 60_000);

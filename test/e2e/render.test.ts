@@ -1,0 +1,205 @@
+/**
+ * `daemon --render`, spawned as a user runs it, against the stand-ins: files written atomically
+ * with the mode asked for, before /health turns 200; rewritten within a TTL of a new version and
+ * only then; no temp file left, even one a crash left behind; no torn read during rewrites; bad
+ * targets refused at start with one line and exit 2.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CLI, baseEnv, runCli } from '../helpers/cli';
+import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { StandIns, createAppResources, startStandIns } from '../standins';
+
+const APP = 'web';
+/** Every character a shell or a JSON parser could trip on. */
+const AWKWARD = `it's "quoted" $HOME \`id\` \\ back\\slash\nsecond line\ttab ünïcödé 🎉 %s !x`;
+const BINARY = randomBytes(256 * 1024); // the largest payload allowed
+let s: StandIns;
+let root: string;
+const daemons: SpawnedDaemon[] = [];
+
+const cli = (args: string[], input?: string | Buffer) => runCli(['--application-name', APP, ...args], { env: s.env, input });
+async function daemon(args: string[], waitHealthy = true): Promise<SpawnedDaemon> {
+  const d = await spawnDaemon(['--application-name', APP, ...args], { env: s.env, waitHealthy, timeoutMs: 30_000 });
+  daemons.push(d);
+  return d;
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}
+const newDir = () => fs.mkdtempSync(path.join(root, 'out-'));
+const mode = (f: string) => fs.statSync(f).mode & 0o777;
+const backendReads = () => (s.dynamo.counts.Query ?? 0) + (s.dynamo.counts.GetItem ?? 0);
+async function create(name: string, payload: string): Promise<number> {
+  const r = await cli(['create', '--name', name, '--payload-location', '-'], payload);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout).serial;
+}
+
+beforeAll(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-render-'));
+  s = await startStandIns();
+  await createAppResources(s.kms, s.dynamo.endpoint, APP);
+  await create('app.db-password', AWKWARD);
+  await create('app.api-key', 'k1');
+  await create('tls.key', 'KEY-1');
+  expect((await cli(['create', '--name', 'blob', '--binary', '--payload-location', '-'], BINARY)).code).toBe(0);
+});
+afterEach(async () => {
+  await Promise.all(daemons.splice(0).map((d) => d.stop()));
+});
+afterAll(async () => {
+  await s.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('every file is written, with mode 0440, before /health turns 200; raw, binary, dotenv and json contents are exact', async () => {
+  const dir = newDir();
+  const f = (n: string) => path.join(dir, n);
+  const d = await daemon(
+    ['--cache-ttl', '30', '--render', `${f('tls.key')}=tls.key`, '--render', `${f('blob.bin')}=blob`, '--render', `${f('app.env')}=dotenv:app.*`, '--render', `${f('app.json')}=json:DB=app.db-password,app.api-key`],
+    false,
+  );
+  // At the first 200, every file is already there.
+  await until('/health 200', async () => (await fetch(`${d.url}/health`)).status === 200, 30_000);
+  expect(fs.readdirSync(dir).sort()).toEqual(['app.env', 'app.json', 'blob.bin', 'tls.key']); // and no temp file
+  for (const n of fs.readdirSync(dir)) expect([n, mode(f(n))]).toEqual([n, 0o440]);
+
+  expect(fs.readFileSync(f('tls.key'), 'utf8')).toBe('KEY-1');
+  expect(fs.readFileSync(f('blob.bin')).equals(BINARY)).toBe(true);
+  expect(JSON.parse(fs.readFileSync(f('app.json'), 'utf8'))).toEqual({ APP_API_KEY: 'k1', DB: AWKWARD });
+  // The dotenv file loads in a shell with every character intact (variables: the prefix stripped).
+  const sourced = spawnSync('bash', ['-c', `set -a; . ${JSON.stringify(f('app.env'))}; printf %s "$DB_PASSWORD"; printf '\\0%s' "$API_KEY"`], { encoding: 'utf8' });
+  expect(sourced.status).toBe(0);
+  expect(sourced.stdout).toBe(`${AWKWARD}\0k1`);
+  // Secrets are in the files only: never in the logs.
+  for (const secret of [AWKWARD, 'KEY-1', 'k1']) expect(d.logs()).not.toContain(secret);
+}, 60_000);
+
+test('--render-mode sets the mode; a file is rewritten within a TTL of a new version, and only then', async () => {
+  const dir = newDir();
+  const file = path.join(dir, 'tls.key');
+  const ttlS = 1;
+  const d = await daemon(['--cache-ttl', String(ttlS), '--render-mode', '0600', '--render', `${file}=tls.key`]);
+  expect([fs.readFileSync(file, 'utf8'), mode(file)]).toEqual(['KEY-1', 0o600]);
+  const first = fs.statSync(file);
+
+  // Several refreshes with nothing new: the file is checked each time but not rewritten.
+  const reads = backendReads();
+  await until('three refreshes', () => backendReads() >= reads + 3, 30_000);
+  expect(fs.statSync(file).ino).toBe(first.ino);
+  expect(fs.statSync(file).mtimeMs).toBe(first.mtimeMs);
+
+  await create('tls.key', 'KEY-2');
+  // A refresh starts at most one TTL later; its read has the read deadline (4 s) to finish.
+  await until('the new version in the file', () => fs.readFileSync(file, 'utf8') === 'KEY-2', ttlS * 1000 + 4_000 + 10_000);
+  expect(fs.statSync(file).ino).not.toBe(first.ino); // replaced by a rename, never written in place
+  expect(mode(file)).toBe(0o600);
+  expect(fs.readdirSync(dir)).toEqual(['tls.key']);
+  expect(d.logs()).not.toContain('KEY-');
+}, 60_000);
+
+test('1,000 concurrent reads during rewrites never see a torn file', async () => {
+  const dir = newDir();
+  const file = path.join(dir, 'big');
+  const size = 64 * 1024;
+  const versionOf = (letter: string) => letter.repeat(size);
+  await create('big', versionOf('a'));
+  await daemon(['--cache-ttl', '1', '--render', `${file}=big`]);
+  const seen = new Set<string>();
+  let reads = 0;
+  let writing = true;
+  const writer = (async () => {
+    for (const letter of ['b', 'c', 'd', 'e']) {
+      await create('big', versionOf(letter));
+      await until(`version ${letter} rendered`, () => seen.has(letter), 30_000);
+    }
+    writing = false;
+  })();
+  const readers = (async () => {
+    while (writing) {
+      const batch = await Promise.all(Array.from({ length: 1000 }, () => fs.promises.readFile(file, 'latin1')));
+      for (const text of batch) {
+        // Whole and uniform: one version, never a mix of two or a short read.
+        expect(text.length).toBe(size);
+        expect(text).toBe(versionOf(text[0]));
+        seen.add(text[0]);
+      }
+      reads += batch.length;
+    }
+  })();
+  await Promise.all([writer, readers]);
+  expect(seen.size).toBeGreaterThanOrEqual(4); // the reads really spanned the rewrites
+  expect(reads).toBeGreaterThanOrEqual(1000);
+  expect(fs.readdirSync(dir)).toEqual(['big']);
+}, 120_000);
+
+test('temp files a crashed run left next to a target are removed at start; other files are not touched', async () => {
+  const dir = newDir();
+  const stale = path.join(dir, '.tls.key.ecs-secrets-tmp-12345-abcdef');
+  fs.writeFileSync(stale, 'half a secr', { mode: 0o440 });
+  fs.writeFileSync(path.join(dir, '.keep'), 'x');
+  fs.writeFileSync(path.join(dir, 'other.txt'), 'y');
+  const d = await daemon(['--render', `${path.join(dir, 'tls.key')}=tls.key`]);
+  expect(fs.readdirSync(dir).sort()).toEqual(['.keep', 'other.txt', 'tls.key']);
+  expect(d.logs()).toMatch(/removed a temp file left by an earlier run/);
+}, 60_000);
+
+describe('bad render targets are refused at start: exit 2, one line, no stack trace', () => {
+  /** The CLI's usage-error shape: `ecs-secrets: <message>`, then the pointer to --help. */
+  const oneLine = (stderr: string) => {
+    const lines = stderr.trim().split('\n');
+    expect({ first: lines[0].startsWith('ecs-secrets: '), rest: lines.slice(1), stack: /\n\s+at /.test(stderr) }).toEqual({
+      first: true,
+      rest: ["Run 'ecs-secrets --help' for usage."],
+      stack: false,
+    });
+    return lines[0];
+  };
+  const refused = async (args: string[]) => {
+    const r = await runCli(['daemon', '--application-name', APP, '--host', '127.0.0.1', '--port', '0', ...args], { env: s.env });
+    expect(r.code).toBe(2);
+    return oneLine(r.stderr);
+  };
+
+  test('a directory that does not exist', async () => {
+    expect(await refused(['--render', path.join(root, 'no-such-dir', 'f') + '=tls.key'])).toMatch(/no-such-dir.*does not exist/);
+  });
+  test('a directory that is not writable', async () => {
+    const dir = newDir();
+    fs.chmodSync(dir, 0o555);
+    // root writes anywhere: run the daemon as nobody then, as an ECS task's non-root user would.
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) fs.chmodSync(root, 0o755);
+    const r = spawnSync(process.execPath, [CLI, 'daemon', '--application-name', APP, '--port', '0', '--render', `${path.join(dir, 'f')}=tls.key`], {
+      env: { ...(baseEnv() as NodeJS.ProcessEnv), ...s.env },
+      encoding: 'utf8',
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+    });
+    expect(r.status).toBe(2);
+    expect(oneLine(r.stderr)).toMatch(/is not writable \(EACCES\)/);
+  });
+  test('a target that is a directory, a path given twice, an unknown kind, a bad selector, a bad mode, no cache', async () => {
+    const dir = newDir();
+    expect(await refused(['--render', `${dir}=tls.key`])).toMatch(/is a directory/);
+    expect(await refused(['--render', `${dir}/a=tls.key`, '--render', `${dir}/a=app.api-key`])).toMatch(/twice/);
+    expect(await refused(['--render', `${dir}/a=xml:app.*`])).toMatch(/unknown kind "xml"/);
+    expect(await refused(['--render', `${dir}/a=dotenv:app.,,x`])).toMatch(/selector/);
+    expect(await refused(['--render', `${dir}/a=dotenv:A=x,A=y`])).toMatch(/both map to the variable A/);
+    expect(await refused(['--render', `${dir}/a`])).toMatch(/expected FILE=NAME/);
+    expect(await refused(['--render', `${dir}/a=bad name`])).toMatch(/invalid secret name/);
+    expect(await refused(['--render', `${dir}/a=tls.key`, '--render-mode', '0999'])).toMatch(/--render-mode/);
+    expect(await refused(['--render', `${dir}/a=tls.key`, '--cache-ttl', '0'])).toMatch(/--cache-ttl/);
+    expect(await refused(['--prefetch', 'bad/name'])).toMatch(/invalid secret name/);
+    expect(await refused(['--prefetch-prefix', 'bad/'])).toMatch(/prefix/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});

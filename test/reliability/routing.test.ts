@@ -1,0 +1,104 @@
+/**
+ * Property 6 (issue 12): routing is one thing.
+ * - Secret names are case-sensitive everywhere: `VERSION`, `Version` are secrets like any other;
+ *   only the exact, lower-case `version` is the reserved version route.
+ * - The hot path (cached reads answered before express) and express agree on every path: a
+ *   fast-check property over generated paths sends each to two daemons on the same table, one
+ *   as built, one with the hot path switched off (DaemonServer.hotPath, a switch no flag
+ *   exposes), twice each so the first daemon's second answer comes from its hot path whenever
+ *   the path is a cached read, and compares status and body.
+ * The two daemons run in this process (startDaemon, as the bench does) so the switch can be
+ * reached; they are real HTTP servers on 127.0.0.1, talking to the stand-ins through the SDK.
+ */
+import fc from 'fast-check';
+import { StandIns, createAppResources, startStandIns } from '../standins';
+import { RunningDaemon, startDaemon } from '../../src/daemon/daemon';
+import { createLogger } from '../../src/core/log';
+import { HttpResult, get, postJson } from './support';
+
+const APP = 'routing';
+let s: StandIns;
+let hot: RunningDaemon;
+let plain: RunningDaemon;
+const savedEnv = { ...process.env };
+
+const NAMES = ['VERSION', 'Version', 'vErSiOn', 'a.b', 'A.B', 'Ab', 'x', '-', '_', 'secrets', 'latest'];
+
+beforeAll(async () => {
+  s = await startStandIns();
+  await createAppResources(s.kms, s.dynamo.endpoint, APP);
+  Object.assign(process.env, s.env); // the SDK reads the endpoints from the environment
+  const args = {
+    'application-name': APP,
+    local: false,
+    'data-dir': '.unused',
+    debug: false,
+    port: '0',
+    host: '127.0.0.1',
+    'cache-ttl': '600',
+    'stale-if-error': '0',
+    'cache-size': '10000',
+    'read-only': false,
+  };
+  const logger = createLogger({ level: 'silent' });
+  hot = await startDaemon(args, logger);
+  plain = await startDaemon(args, logger);
+  plain.server.hotPath = false;
+  for (const name of NAMES) {
+    expect((await postJson(hot.port, `/latest/secrets/${name}`, { payload: `payload of ${name}` })).status).toBe(201);
+    expect((await postJson(hot.port, `/latest/secrets/${name}`, { payload: `payload of ${name}, v2` })).status).toBe(201);
+  }
+  expect((await postJson(hot.port, '/latest/revoke/a.b/2', '')).status).toBe(200);
+}, 60_000);
+afterAll(async () => {
+  await hot?.stop('test done');
+  await plain?.stop('test done');
+  await s?.close();
+  process.env = savedEnv;
+});
+
+const answer = (r: HttpResult) => ({ status: r.status, type: r.headers['content-type'], body: r.text.startsWith('{') ? JSON.parse(r.text) : r.text });
+
+test('case-sensitive names: VERSION and Version are secrets; only "version" is the version route', async () => {
+  for (const name of ['VERSION', 'Version', 'vErSiOn']) {
+    for (const prefix of ['/latest', '/v1']) {
+      for (let i = 0; i < 2; i++) {
+        const r = await get(hot.port, `${prefix}/secrets/${name}`);
+        expect({ name, status: r.status, body: r.json() }).toEqual({ name, status: 200, body: { name, serial: 2, payload: `payload of ${name}, v2`, active: true } });
+      }
+    }
+  }
+  expect((await get(hot.port, '/latest/secrets/version')).json()).toMatchObject({ application: 'ecs-secrets' });
+  expect((await get(hot.port, '/latest/secrets/A.B/1')).json()).toMatchObject({ name: 'A.B', payload: 'payload of A.B' });
+  expect((await get(hot.port, '/latest/secrets/a.B')).status).toBe(404);
+  expect((await get(hot.port, '/LATEST/secrets/x')).status).toBe(404);
+  expect((await get(hot.port, '/latest/SECRETS/x')).status).toBe(404);
+});
+
+test('the hot path and express give the same answer to every path', async () => {
+  // Warm both caches with every seeded version, so that any path the hot path takes finds an entry.
+  for (const port of [hot.port, plain.port])
+    for (const name of NAMES) for (const tail of ['', '/1', '/2']) await get(port, `/latest/secrets/${name}${tail}`);
+  const path = fc
+    .record({
+      prefix: fc.constantFrom('/latest', '/v1', '/LATEST', '/V1', '/Latest', '', '//latest', '/latest/'),
+      segment: fc.constantFrom('secrets', 'SECRETS', 'Secrets', 'secrets/', 'health', 'version'),
+      name: fc.oneof(
+        fc.constantFrom(...NAMES, 'version', 'nope', 'a%2Eb', '%41.B', '%2e', '..', '.', 'a%20b', 'x%00', 'x'.repeat(256), ''),
+        fc.stringMatching(/^[A-Za-z0-9._-]{1,6}$/),
+      ),
+      serial: fc.constantFrom(undefined, '1', '2', '3', '01', '0', '1e0', '99999999999999999', '-1', ' 1'),
+      slash: fc.constantFrom('', '', '/'),
+      query: fc.constantFrom('', '', '?x=1', '?', '?a=%ZZ'),
+    })
+    .map(({ prefix, segment, name, serial, slash, query }) => `${prefix}/${segment}/${name}${serial === undefined ? '' : `/${serial}`}${slash}${query}`.replace(/ /g, '%20'));
+  await fc.assert(
+    fc.asyncProperty(path, async (p) => {
+      const first = [answer(await get(hot.port, p)), answer(await get(plain.port, p))];
+      const second = [answer(await get(hot.port, p)), answer(await get(plain.port, p))];
+      expect({ path: p, hot: first[0] }).toEqual({ path: p, hot: first[1] });
+      expect({ path: p, hot: second[0] }).toEqual({ path: p, hot: second[1] });
+    }),
+    { numRuns: 300 },
+  );
+}, 120_000);
