@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # ecs-secrets: one image for `setup`, the one-shot commands (create, fetch, revoke, list, history)
 # and the `daemon` sidecar:  docker run [--env-file aws.env] IMAGE <command> [flags]
 #
@@ -35,7 +33,9 @@ COPY --from=build /src/dist/scripts/runtime-deps.js /tmp/runtime-deps.js
 RUN npm ci --omit=dev --no-audit --no-fund && node /tmp/runtime-deps.js --prune && rm /tmp/runtime-deps.js && npm cache clean --force
 COPY --from=build /src/dist ./dist
 # /data is the working directory, so `--local` keeps its data in /data/.ecs-secrets: mount a volume there.
-RUN mkdir -p /data /app/.compile-cache && chown node:node /data /app/.compile-cache
+RUN mkdir -p /data && chown node:node /data
+# The compile cache (below) is filled by the node user.
+RUN mkdir -p /app/.compile-cache && chown node:node /app/.compile-cache
 # /run/ecs-secrets: where `daemon --render` writes, on a task volume shared with the application.
 # ECS copies a VOLUME path of the image into a bind-mount volume mounted at the same containerPath,
 # so the volume starts owned by node (writable by this non-root sidecar) and readable by group node

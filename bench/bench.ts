@@ -159,6 +159,30 @@ function fileSize(file: string): number {
   }
 }
 
+/**
+ * Issue 12: 50 concurrent POSTs to one name through the daemon (a name of its own per
+ * repetition). The daemon queues them per name, so the table should refuse no conditional put.
+ */
+async function contention(c: Context, d: DaemonProcess, rep: number): Promise<Figures> {
+  const name = `contended.rep${rep}`;
+  const refusedBefore = c.s.dynamo.conditionalCheckFailures;
+  const t0 = performance.now();
+  const replies = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      request(`${d.url}/latest/secrets/${name}`, {
+        method: 'POST',
+        headers: { ...d.headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ payload: `contended-${i}` }),
+        fresh: true,
+      }),
+    ),
+  );
+  const ms = performance.now() - t0;
+  const serials = replies.map((r) => (r.status === 201 ? (JSON.parse(r.body.toString()) as { serial: number }).serial : NaN)).sort((a, b) => a - b);
+  if (serials.some((v, i) => v !== i + 1)) throw new Error(`50 concurrent POSTs did not get serials 1..50: ${replies.map((r) => r.status).join(',')}`);
+  return { 'writes.concurrent50Ms': ms, 'writes.concurrent50Refused': c.s.dynamo.conditionalCheckFailures - refusedBefore };
+}
+
 async function repetition(c: Context, rep: number): Promise<Figures> {
   const { o, s } = c;
   const f: Figures = {};
@@ -176,6 +200,8 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     const fetched = await runCli(['fetch', '--application-name', APP, '--name', HOT], s.env);
     if (fetched.code !== 0 || JSON.parse(fetched.stdout).name !== HOT) throw new Error(`fetch failed (${fetched.code}): ${fetched.stderr}`);
     f['fetch.wallMs'] = fetched.ms;
+
+    Object.assign(f, await contention(c, d, rep));
 
     // Cold reads: secrets this daemon has never read, one at a time.
     s.dynamo.resetCounts();

@@ -59,6 +59,8 @@ export const FIGURES: FigureDef[] = [
   { key: 'load.generatorCoresBare', label: 'load generator CPU while loading the bare server', unit: 'cores', digits: 2 },
   { key: 'load.otherCoresDaemon', label: 'other processes\' CPU while loading the daemon', unit: 'cores', digits: 2 },
   { key: 'load.otherCoresBare', label: 'other processes\' CPU while loading the bare server', unit: 'cores', digits: 2 },
+  { key: 'writes.concurrent50Ms', label: '50 concurrent POSTs to one name, wall', unit: 'ms', digits: 0 },
+  { key: 'writes.concurrent50Refused', label: 'conditional puts refused during those 50 POSTs', unit: '', digits: 0, goal: zero },
   { key: 'log.bytesPerHotRead', label: 'log bytes written per hot read', unit: 'B', digits: 0 },
   { key: 'prefetch.healthyMs', label: 'start-up prefetching 100 secrets: spawn to /health 200', unit: 'ms', digits: 0 },
   { key: 'prefetch.dynamodbReadsPerSecret', label: 'DynamoDB reads per prefetched secret at start-up', unit: '', digits: 2 },

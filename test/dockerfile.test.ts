@@ -69,3 +69,20 @@ test('the image keeps only what the bundled CLI loads, and sets the measured V8 
   const afterUser = runtime.slice(runtime.lastIndexOf('USER node'));
   expect(afterUser).toMatch(/^RUN node \/app\/dist\/src\/cli\.js --version >\/dev\/null$/m);
 });
+
+test('no parser directive: "# syntax=" makes BuildKit pull a frontend image the build does not need', () => {
+  // Directives are only read at the very top, before any other line; none may be there.
+  const head = dockerfile.split('\n').filter((l) => l.trim() !== '');
+  expect(head.filter((l) => /^#\s*(syntax|escape|check)\s*=/i.test(l))).toEqual([]);
+  expect(dockerfile).not.toMatch(/docker\/dockerfile:/);
+});
+
+test('the README says how to mount /data so that the image\'s user (uid 1000, "node") can write it', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### 1. The Docker image'), readme.indexOf('### 2. Setup'));
+  expect(dockerfile).toMatch(/^RUN mkdir -p \/data && chown node:node \/data$/m);
+  expect(section).toMatch(/-v [\w-]+:\/data/); // a named volume
+  expect(section).toMatch(/chown 1000:1000/); // a host directory
+  expect(section).toMatch(/--user "\$\(id -u\):\$\(id -g\)"/);
+  expect(section).toMatch(/not writable by\s+uid 1000/);
+});

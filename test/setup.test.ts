@@ -244,6 +244,18 @@ describe('setup against the CloudFormation stand-in', () => {
     expect(actions(out.createPrincipal)).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'kms:GenerateDataKey']));
     for (const p of [out.fetchRole, out.createPrincipal])
       for (const st of p.policy.Statement) expect([out.tableArn, out.keyArn]).toContain(st.Resource);
+    // Configuration documents: example statements for "reads team-a's configuration" and "also reads its secrets".
+    expect(out.configAccess.prefix).toBe('team-a/');
+    expect(out.configAccess.readsConfiguration.Statement).toEqual([
+      expect.objectContaining({ Resource: out.tableArn, Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['config/team-a/*'] } } }),
+    ]);
+    expect(out.configAccess.readsConfigurationSecrets).toEqual(
+      expect.objectContaining({
+        Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/TeamA` },
+        Action: 'kms:Decrypt',
+        Condition: { StringEquals: { 'kms:EncryptionContext:ecs-secrets:application': 'cryptex' }, StringLike: { 'kms:EncryptionContext:ecs-secrets:config': 'team-a/*' } },
+      }),
+    );
 
     // Progress: each resource's events, in creation order, then what to do next. JSON only on stdout.
     const lines = r.stderr.trim().split('\n');

@@ -18,7 +18,8 @@ import fc from 'fast-check';
 import { openBackend } from '../src/backends/open-backend';
 import { APP_NAME_RULE, keyAlias, stackName, tableName } from '../src/core/names';
 import { TEMPLATE, policyDocuments, validatePrincipalArn } from '../src/setup/stack';
-import { REGION, StandIns, startStandIns } from './standins';
+import { runCli } from './helpers/cli';
+import { REGION, StandIns, credentialsEnv, startStandIns } from './standins';
 import { CloudFormationStandIn, keyPolicyPermissions, parseTemplate, startCloudFormation } from './standins/cloudformation';
 
 const FILE = path.join(__dirname, '..', 'cloudformation', 'ecs-secrets.json');
@@ -210,6 +211,29 @@ describe('the template in the CloudFormation stand-in', () => {
     const root = keyPolicyPermissions(policy, ROOT_ARN);
     expect(root.ops).toEqual(expect.arrayContaining(['PutKeyPolicy', 'ScheduleKeyDeletion', 'EnableKeyRotation', 'DescribeKey']));
     expect(root.ops.filter((op) => /^(Decrypt|Encrypt|GenerateDataKey.*|ReEncrypt.*)$/.test(op))).toEqual([]); // administers, never reads
+  });
+
+  test("the key policy lets the create principal encrypt and the fetch role decrypt configuration documents (context ecs-secrets:config)", async () => {
+    await create({ StackName: 'ECS-Secrets-cfgkp', Parameters: params('cfgkp') });
+    const policy = JSON.parse(s.kms.resolveKey('alias/ECSSecretsMaskerKey-cfgkp')?.policy as string);
+    for (const [akid, arn] of [['AKIDCFGCREATE', CREATE_ARN], ['AKIDCFGFETCH', FETCH_ARN]]) {
+      const p = keyPolicyPermissions(policy, arn);
+      s.kms.setPermissions(akid, p.ops, { contextEquals: p.contextEquals, contextNameLike: p.contextNameLike, contextLike: p.contextLike });
+    }
+    const cli = (akid: string, args: string[], input?: string) =>
+      runCli(['--application-name', 'cfgkp', ...args], { env: { ...s.env, ...credentialsEnv(akid) }, input });
+    try {
+      const pushed = await cli('AKIDCFGCREATE', ['config', 'push', '--path', 'team-a/api', '-'], 'plain: p\nsecret_ecs_secret: my-secret\n');
+      expect([pushed.code, pushed.stderr]).toEqual([0, '']);
+      const built = await cli('AKIDCFGFETCH', ['config', 'build', '--path', 'team-a/api', '--show-secrets']);
+      expect([built.code, built.stdout]).toEqual([0, 'plain: p\nsecret_ecs_secret: my-secret\n']);
+      // The fetch role reads but never writes: Encrypt is not in its key policy.
+      const denied = await cli('AKIDCFGFETCH', ['config', 'push', '--path', 'team-a/api', '-'], 'k_ecs_secret: v\n');
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toMatch(/access denied/);
+    } finally {
+      s.kms.resetPermissions();
+    }
   });
 
   test('deleting the stack keeps the table (with its items) and the key; the alias and policies go', async () => {

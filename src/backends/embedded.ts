@@ -10,14 +10,26 @@
  * request handler then elects a new owner (possibly itself) and the SDK's retry sends the request
  * there. Clients do not keep connections alive, so a refused connection always means the request
  * was never processed and retrying it cannot write twice.
+ *
+ * The store belongs to whoever can read the data dir. A TCP port on 127.0.0.1 is open to every
+ * local user, so the owner draws a random 256-bit store key, writes it into endpoint.json beside
+ * the port (mode 0600, in the 0700 data dir), and refuses every request that does not carry it in
+ * the `x-ecs-secrets-store-key` header before dynalite sees the request. A process that cannot
+ * read the data dir can find the port (ss, /proc/net/tcp) but cannot read or change the store.
+ * (Chosen over a unix socket in the data dir: socket paths are limited to 107 bytes, which a deep
+ * --data-dir exceeds, and the key works the same on every platform.) Every file the store writes
+ * is private too: the process umask is 077 once the embedded store is opened.
  */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ClassicLevel } from 'classic-level';
 import { AppError } from '../core/errors';
+import { MASTER_KEY_FILE } from '../core/keys';
+import { ensurePrivateDir, tightenTree } from '../core/private-files';
 import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 
 // dynalite ships no types; this is the one call we make.
@@ -26,6 +38,15 @@ const dynalite: (opts: Record<string, unknown>) => Server = require('dynalite');
 
 const ENDPOINT_FILE = 'endpoint.json';
 const ACQUIRE_TIMEOUT_MS = 10_000;
+/** The header every request to the store carries (see above). */
+export const STORE_KEY_HEADER = 'x-ecs-secrets-store-key';
+
+/** Where the store is served, as endpoint.json records it. */
+interface Endpoint {
+  pid: number;
+  port: number;
+  key: string;
+}
 
 interface Owned {
   server: Server;
@@ -33,9 +54,9 @@ interface Owned {
 }
 
 export class EmbeddedDynamo {
-  private port: number | undefined;
+  private ep: Endpoint | undefined;
   private owned: Owned | undefined;
-  private acquiring: Promise<number> | undefined;
+  private acquiring: Promise<Endpoint> | undefined;
   readonly requestHandler: NodeHttpHandler;
 
   constructor(readonly dataDir: string) {
@@ -44,15 +65,17 @@ export class EmbeddedDynamo {
     class EmbeddedHttpHandler extends NodeHttpHandler {
       override async handle(...args: Parameters<NodeHttpHandler['handle']>): ReturnType<NodeHttpHandler['handle']> {
         const [request] = args;
+        const ep = await self.currentEndpoint();
         request.hostname = '127.0.0.1';
-        request.port = await self.currentPort();
+        request.port = ep.port;
+        request.headers[STORE_KEY_HEADER] = ep.key;
         try {
           return await super.handle(...args);
         } catch (err) {
           // The owner went away: forget its port; the SDK retries and we elect a new owner.
           // (Match the message too: across realms, e.g. under jest, the SDK may wrap the error.)
           const e = err as NodeJS.ErrnoException;
-          if (e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e.message))) self.port = undefined;
+          if (e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e.message))) self.ep = undefined;
           throw err;
         }
       }
@@ -66,7 +89,11 @@ export class EmbeddedDynamo {
   }
 
   async currentPort(): Promise<number> {
-    if (this.port !== undefined) return this.port;
+    return (await this.currentEndpoint()).port;
+  }
+
+  private async currentEndpoint(): Promise<Endpoint> {
+    if (this.ep !== undefined) return this.ep;
     this.acquiring ??= this.acquire().finally(() => (this.acquiring = undefined));
     return this.acquiring;
   }
@@ -75,7 +102,7 @@ export class EmbeddedDynamo {
   async close(): Promise<void> {
     const owned = this.owned;
     this.owned = undefined;
-    this.port = undefined;
+    this.ep = undefined;
     this.requestHandler.destroy();
     if (!owned) return;
     removeEndpointFileIfOurs(this.dataDir);
@@ -83,14 +110,18 @@ export class EmbeddedDynamo {
     await owned.lock.close();
   }
 
-  private async acquire(): Promise<number> {
-    fs.mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+  private async acquire(): Promise<Endpoint> {
+    // Everything LevelDB (and the master key) creates from now on is 0600/0700. Process-wide, and
+    // only in --local processes: a file meant for others must get its mode with chmod, which the
+    // umask does not touch.
+    process.umask(0o077);
+    ensurePrivateDir(this.dataDir);
     const deadline = Date.now() + ACQUIRE_TIMEOUT_MS;
     while (Date.now() < deadline) {
       const lock = await tryLock(path.join(this.dataDir, 'owner.lock'));
-      if (lock) return (this.port = await this.serve(lock));
+      if (lock) return (this.ep = await this.serve(lock));
       const ep = readEndpointFile(this.dataDir);
-      if (ep && ep.pid !== process.pid && (await canConnect(ep.port))) return (this.port = ep.port);
+      if (ep && ep.pid !== process.pid && (await canConnect(ep.port))) return (this.ep = ep);
       await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
     }
     throw new AppError(
@@ -99,8 +130,12 @@ export class EmbeddedDynamo {
     );
   }
 
-  private async serve(lock: ClassicLevel): Promise<number> {
+  private async serve(lock: ClassicLevel): Promise<Endpoint> {
+    // Files from before the umask (an older version, or a restore with cp) become private too.
+    tightenTree(this.dataDir, [MASTER_KEY_FILE]);
     const server = dynalite({ path: path.join(this.dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    const key = randomBytes(32).toString('base64url');
+    guardWithKey(server, key);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
@@ -109,11 +144,34 @@ export class EmbeddedDynamo {
     server.unref();
     const port = (server.address() as net.AddressInfo).port;
     const tmp = path.join(this.dataDir, `${ENDPOINT_FILE}.${process.pid}.tmp`);
-    fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, port }), { mode: 0o600 });
+    const ep: Endpoint = { pid: process.pid, port, key };
+    fs.writeFileSync(tmp, JSON.stringify(ep), { mode: 0o600 });
     fs.renameSync(tmp, path.join(this.dataDir, ENDPOINT_FILE));
     this.owned = { server, lock };
-    return port;
+    return ep;
   }
+}
+
+/**
+ * Put the store-key check in front of dynalite's request handler, on dynalite's own server (so its
+ * close() still closes the database). A request without the key gets DynamoDB's access-denied
+ * error and never reaches dynalite.
+ */
+function guardWithKey(server: Server, key: string): void {
+  const expected = Buffer.from(key);
+  const [serveDynamo] = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const given = Buffer.from(String(req.headers[STORE_KEY_HEADER] ?? ''));
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return serveDynamo(req, res);
+    req.resume();
+    const body = JSON.stringify({
+      __type: 'com.amazonaws.dynamodb.v20120810#AccessDeniedException',
+      message: 'this embedded store serves only processes that can read its data dir',
+    });
+    res.writeHead(403, { 'Content-Type': 'application/x-amz-json-1.0', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+    res.end(body);
+  });
 }
 
 async function tryLock(dir: string): Promise<ClassicLevel | undefined> {
@@ -128,10 +186,11 @@ async function tryLock(dir: string): Promise<ClassicLevel | undefined> {
   }
 }
 
-function readEndpointFile(dataDir: string): { pid: number; port: number } | undefined {
+function readEndpointFile(dataDir: string): Endpoint | undefined {
   try {
     const ep = JSON.parse(fs.readFileSync(path.join(dataDir, ENDPOINT_FILE), 'utf8'));
-    return Number.isInteger(ep.port) && Number.isInteger(ep.pid) ? ep : undefined;
+    // An endpoint without a key is an older owner's: not ours to talk to (wait for it to go).
+    return Number.isInteger(ep.port) && Number.isInteger(ep.pid) && typeof ep.key === 'string' && ep.key !== '' ? ep : undefined;
   } catch {
     return undefined;
   }

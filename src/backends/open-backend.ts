@@ -10,6 +10,8 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import type { MiddlewareStack } from '@smithy/types';
 import { dynamoClient, kmsClient } from './aws';
 import type { EmbeddedDynamo as EmbeddedDynamoType } from './embedded';
+import { AgeConfigKeys, type ConfigKeySource, KmsConfigKeys } from '../config/keysource';
+import { ConfigService } from '../config/service';
 import { DataKeyCacheOptions, KeyProvider, KmsKeyProvider, LocalKeyProvider, withDataKeyCache } from '../core/keys';
 import { keyAlias, tableName } from '../core/names';
 import { SecretsService } from '../core/service';
@@ -51,11 +53,20 @@ function instrument(client: DynamoDBClient | KMSClient, service: 'dynamodb' | 'k
 
 export interface Backend {
   service: SecretsService;
+  /** Configuration documents, in the same table (`config/` names). */
+  config: ConfigService;
   /** A short description for logs: which table and key, or which data dir. */
   description: string;
   /** Bytes held by the data-key cache (0 without one): the daemon's metrics. */
   cachedKeyBytes(): number;
   close(): Promise<void>;
+}
+
+/** Only the config key source (`config encrypt/decrypt` on local files: no table involved). */
+export function openConfigKeys(opts: { app: string; local: boolean; dataDir?: string; region?: string }): { keys: ConfigKeySource; close(): void } {
+  if (opts.local) return { keys: new AgeConfigKeys(path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR)), close: () => undefined };
+  const kms = kmsClient({ region: opts.region });
+  return { keys: new KmsConfigKeys(kms, keyAlias(opts.app)), close: () => kms.destroy() };
 }
 
 export async function openBackend(opts: BackendOptions): Promise<Backend> {
@@ -87,6 +98,7 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
     }
     return {
       service: new SecretsService(opts.app, store, keys),
+      config: new ConfigService(opts.app, store, new AgeConfigKeys(dataDir)),
       description: `embedded store in ${dataDir}, table ${table}`,
       cachedKeyBytes: () => cachedKeyBytes(),
       async close() {
@@ -100,8 +112,10 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
   instrument(ddb, 'dynamodb', opts.onBackendCall);
   instrument(kms, 'kms', opts.onBackendCall);
   const alias = keyAlias(opts.app);
+  const store = new SecretStore(ddb, table);
   return {
-    service: new SecretsService(opts.app, new SecretStore(ddb, table), cache(new KmsKeyProvider(kms, alias))),
+    service: new SecretsService(opts.app, store, cache(new KmsKeyProvider(kms, alias))),
+    config: new ConfigService(opts.app, store, new KmsConfigKeys(kms, alias)),
     description: `DynamoDB table ${table}, KMS key ${alias}`,
     cachedKeyBytes: () => cachedKeyBytes(),
     async close() {

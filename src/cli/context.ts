@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
-import { openBackend } from '../backends/open-backend';
+import { type Backend, openBackend } from '../backends/open-backend';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { MAX_PAYLOAD_BYTES, decodeBase64Payload, validateAppName, validateBinaryPayload, validatePayload } from '../core/names';
@@ -23,8 +23,10 @@ export interface GlobalArgs {
 export interface CommandContext {
   logger: Logger;
   print(result: unknown): void;
-  /** Write text to stdout as it is (export's formats). */
+  /** Write text to stdout as it is (export's formats, `config build`'s documents); print() is for JSON results. */
   write(text: string): void;
+  /** A successful outcome with another exit code than 0 (`config diff`: 3 on drift). */
+  setExitCode(code: number): void;
 }
 
 /**
@@ -37,6 +39,8 @@ export interface Command<A = object> {
   builder: (y: Argv<GlobalArgs>) => Argv<unknown>;
   /** Resolves to nothing (exit 0) or, for a command that ends with another's code (exec), the exit code. */
   run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void | number>;
+  /** Subcommands (`config push`, ...): the parser registers them under this command. */
+  subcommands?: readonly Command[];
 }
 
 /** Declare a command with its own flag type; the parser sees them all as Command<object>. */
@@ -46,11 +50,16 @@ export const nameOption = { type: 'string', describe: 'Name of the secret (A-Z a
 
 /** Open the backend for the application, run `fn` with the service, always close. */
 export async function withService<T>(args: GlobalArgs, ctx: CommandContext, fn: (s: SecretsService) => Promise<T>): Promise<T> {
+  return withBackend(args, ctx, (b) => fn(b.service));
+}
+
+/** Open the backend for the application, run `fn` with it (secrets and config), always close. */
+export async function withBackend<T>(args: GlobalArgs, ctx: CommandContext, fn: (b: Backend) => Promise<T>): Promise<T> {
   const app = validateAppName(args['application-name']);
   const backend = await openBackend({ app, local: args.local, dataDir: args['data-dir'], region: args.region });
   ctx.logger.debug({ backend: backend.description }, 'backend opened');
   try {
-    return await fn(backend.service);
+    return await fn(backend);
   } finally {
     await backend.close();
   }
@@ -115,9 +124,13 @@ async function readCapped(location: string, cap: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** yargs' parser settings, for main.ts and for a command that needs a variant (daemon: repeatable flags). */
+/**
+ * yargs' parser settings (main.ts). Repeats collect into arrays so flags declared `array: true`
+ * (--name on export/exec, --render, --prefetch...) keep every value; a repeat of any other flag is
+ * refused before that matters (repeated-flags.ts).
+ */
 export const PARSER_CONFIGURATION = {
-  'duplicate-arguments-array': false,
+  'duplicate-arguments-array': true,
   'parse-numbers': false,
   'parse-positional-numbers': false,
   // Flags are read by their kebab-case names only; camelCase copies would double every error ("Unknown arguments: fetch-roles, fetchRoles").

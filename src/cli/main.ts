@@ -3,7 +3,7 @@
  * in help order), and main(), which turns every outcome into one stderr line and an exit code from
  * ERROR_TABLE: 0 success, 1 runtime error, 2 usage error. No stack trace unless --debug.
  */
-import yargs, { Argv } from 'yargs';
+import yargs, { Argv, MiddlewareFunction } from 'yargs';
 import '../backends/aws'; // first: quiets the SDK's Node-version warning before any client exists
 import { DEFAULT_DATA_DIR } from '../backends/open-backend';
 import { AppError, oneLine } from '../core/errors';
@@ -18,12 +18,17 @@ import { historyCommand } from './commands/history';
 import { listCommand } from './commands/list';
 import { revokeCommand } from './commands/revoke';
 import { setupCommand } from './commands/setup';
+import { configCommand } from './commands/config';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './context';
+import { DeclaredOptions, refuseRepeatedFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [createCommand, fetchCommand, revokeCommand, listCommand, historyCommand, daemonCommand, setupCommand, exportCommand, execCommand];
+export const COMMANDS: readonly Command[] = [createCommand, fetchCommand, revokeCommand, listCommand, historyCommand, daemonCommand, setupCommand, exportCommand, execCommand, configCommand];
 
-export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void | number>) => void; out: (s: string) => void }): Argv<GlobalArgs> {
+export function buildParser(
+  argv: string[],
+  ctx: { onResult: (p: Promise<void | number>) => void; out: (s: string) => void; setExitCode?: (code: number) => void },
+): Argv<GlobalArgs> {
   const run =
     (handler: Command['run']) =>
     (raw: unknown): Promise<void> => {
@@ -32,7 +37,12 @@ export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void | 
       // that would turn every ECS_SECRETS_* variable, e.g. the token, into an unknown flag.
       args['application-name'] ??= process.env.ECS_SECRETS_APPLICATION_NAME || undefined;
       const logger = createLogger({ debug: args.debug, level: args.debug ? 'debug' : 'warn' });
-      const p = handler(args, { logger, print: (r) => ctx.out(`${JSON.stringify(r)}\n`), write: ctx.out });
+      const p = handler(args, {
+        logger,
+        print: (r) => ctx.out(`${JSON.stringify(r)}\n`),
+        write: (text) => ctx.out(text),
+        setExitCode: (code) => ctx.setExitCode?.(code),
+      });
       ctx.onResult(p);
       return p.then(() => undefined, () => undefined); // the error is reported once, by main()
     };
@@ -50,14 +60,24 @@ export function buildParser(argv: string[], ctx: { onResult: (p: Promise<void | 
     .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history, daemon, export or exec')
     .recommendCommands()
     .parserConfiguration(PARSER_CONFIGURATION)
+    // Before validation, so `--name a --name b` is reported as what it is. yargs passes itself here,
+    // with the options of the command being run already declared.
+    .middleware(checkRepeatedFlags(argv) as MiddlewareFunction, true)
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       throw err instanceof AppError ? err : new AppError('usage', hidePayloadFragments(msg ?? err?.message ?? 'invalid command line', argv));
     }) as unknown as Argv<GlobalArgs>;
-  for (const c of COMMANDS) y = y.command(c.command as string | string[], c.describe, c.builder, run(c.run));
+  for (const c of COMMANDS) {
+    const subs = c.subcommands ?? [];
+    const builder = subs.length === 0 ? c.builder : (yy: Argv<GlobalArgs>) => subs.reduce((b, s) => b.command(s.command as string | string[], s.describe, s.builder, run(s.run)), c.builder(yy) as Argv<GlobalArgs>);
+    y = y.command(c.command as string | string[], c.describe, builder, run(c.run));
+  }
   return y;
 }
+
+/** yargs calls middleware with itself as a second argument (its types omit it). */
+const checkRepeatedFlags = (argv: string[]) => (_args: unknown, y: { getOptions(): DeclaredOptions }) => refuseRepeatedFlags(argv, y.getOptions());
 
 /**
  * yargs lists unknown arguments by value. With --payload on the line, those are most likely
@@ -74,10 +94,11 @@ function hidePayloadFragments(message: string, argv: string[]): string {
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const debug = argv.includes('--debug');
   let pending: Promise<void | number> | undefined;
+  let exitCode = 0;
   try {
-    await buildParser(argv, { onResult: (p) => (pending = p), out }).parseAsync();
+    await buildParser(argv, { onResult: (p) => (pending = p), out, setExitCode: (c) => (exitCode = c) }).parseAsync();
     const code = pending ? await pending : undefined;
-    return typeof code === 'number' ? code : 0;
+    return typeof code === 'number' ? code : exitCode;
   } catch (err) {
     const e = err instanceof AppError ? err : new AppError('internal', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     process.stderr.write(`ecs-secrets: ${oneLine(e.message)}\n`);

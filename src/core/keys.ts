@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { LRUCache } from 'lru-cache';
 import { AppError, fromAwsError } from './errors';
+import { checkPrivateFile, ensurePrivateDir } from './private-files';
 
 export type EncryptionContext = Record<string, string>;
 
@@ -120,11 +121,12 @@ export class LocalKeyProvider implements KeyProvider {
 /**
  * Read the master key, creating it on first use. Creation writes a temporary file with mode 0600
  * and links it into place, so two processes starting at once agree on one key and neither can
- * read a half-written file. A key readable by group or others is refused, as ssh does.
+ * read a half-written file. A key that is a link, another user's, or readable by group or others is
+ * refused, as ssh does (core/private-files.ts).
  */
 export function loadOrCreateMasterKey(dataDir: string): Buffer {
   const file = path.join(dataDir, MASTER_KEY_FILE);
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dataDir);
   if (!fs.existsSync(file)) {
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     fs.writeFileSync(tmp, randomBytes(32), { mode: 0o600, flag: 'wx' });
@@ -136,13 +138,16 @@ export function loadOrCreateMasterKey(dataDir: string): Buffer {
       fs.rmSync(tmp, { force: true });
     }
   }
-  const st = fs.statSync(file);
-  if ((st.mode & 0o077) !== 0)
-    throw new AppError(
-      'access_denied',
-      `refusing to use master key ${file}: it is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`,
-    );
-  const key = fs.readFileSync(file);
+  // Not a link, ours, mode 0600 (as ssh requires of a private key); O_NOFOLLOW so that a link
+  // swapped in after the check is not followed either.
+  checkPrivateFile(file, 'master key');
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  let key: Buffer;
+  try {
+    key = fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
   if (key.length !== 32) throw new AppError('integrity', `master key ${file} has ${key.length} bytes, expected 32`);
   return key;
 }

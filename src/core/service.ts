@@ -122,8 +122,9 @@ export class SecretsService {
     return { name, serial, active: false };
   }
 
-  list(): Promise<Array<{ name: string; latestSerial: number }>> {
-    return this.store.listNames();
+  async list(): Promise<Array<{ name: string; latestSerial: number }>> {
+    // Configuration documents share the table under `config/...` names; secret names have no '/'.
+    return (await this.store.listNames()).filter((n) => !n.name.includes('/'));
   }
 
   async history(nameIn: string): Promise<VersionInfo[]> {

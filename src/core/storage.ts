@@ -31,6 +31,8 @@ export interface SecretItem {
   revokedAt?: string;
   /** Item attribute `Binary` (BOOL): the payload is bytes, shown as base64. Absent on text secrets. */
   binary?: boolean;
+  /** Configuration documents (`config/` names): the encrypted SOPS text; encryptedData is then empty. */
+  document?: string;
 }
 
 export interface VersionInfo {
@@ -49,6 +51,7 @@ interface RawItem {
   CreatedAt?: string;
   RevokedAt?: string;
   Binary?: boolean;
+  Document?: string;
 }
 
 /** The table's keys, the original's layout: what setup's template and the embedded store create. */
@@ -92,14 +95,15 @@ export class SecretStore {
       // value means this very write, not another writer's: report success, not a lost race
       // (which would store the same payload again under the next serial).
       const existing = await this.get(item.name, item.serial);
-      return existing?.encryptedData === item.encryptedData;
+      // (Documents carry fresh random IVs the same way.)
+      return existing?.encryptedData === item.encryptedData && existing?.document === item.document;
     }
   }
 
   /** The highest serial of a name, active or not; 0 when there is none. */
   async latestSerial(name: string): Promise<number> {
-    const out = await this.query(name, { Limit: 1, ProjectionExpression: '#s' }, `reading ${name}`);
-    return out.items[0]?.Serial ?? 0;
+    const out = await this.query(name, { Limit: 1, ProjectionExpression: '#n, #s' }, `reading ${name}`);
+    return out.items[0] ? checkSerial(this.table, out.items[0]) : 0;
   }
 
   /** The newest active version, skipping revoked ones (the original returned a revoked latest). */
@@ -108,8 +112,10 @@ export class SecretStore {
     do {
       // Small pages: the newest version is almost always active, so one round trip reads one item.
       const page = await this.query(name, { Limit: 4, ExclusiveStartKey: startKey }, `reading ${name}`);
-      const hit = page.items.find((i) => i.Active === true);
-      if (hit) return fromRaw(hit);
+      // Each item is checked before its Active is believed: an Active of the wrong type must not
+      // make a revoked version look active, or the other way round.
+      const hit = page.items.find((i) => checkItem(this.table, i).active);
+      if (hit) return fromRaw(this.table, hit);
       startKey = page.lastKey;
     } while (startKey);
     return undefined;
@@ -120,7 +126,7 @@ export class SecretStore {
       const out = await this.doc.send(
         new GetCommand({ TableName: this.table, Key: { Name: name, Serial: serial }, ConsistentRead: true }),
       );
-      return out.Item ? fromRaw(out.Item as RawItem) : undefined;
+      return out.Item ? fromRaw(this.table, out.Item as RawItem) : undefined;
     } catch (err) {
       throw fromAwsError(err, `reading ${name} serial ${serial}`);
     }
@@ -156,11 +162,13 @@ export class SecretStore {
     do {
       const page = await this.query(
         name,
-        { ScanIndexForward: true, ProjectionExpression: '#s, Active, CreatedAt', ExclusiveStartKey: startKey },
+        { ScanIndexForward: true, ProjectionExpression: '#n, #s, Active, CreatedAt', ExclusiveStartKey: startKey },
         `reading the history of ${name}`,
       );
-      for (const i of page.items)
-        versions.push({ serial: Number(i.Serial), active: i.Active === true, createdAt: i.CreatedAt ?? null });
+      for (const i of page.items) {
+        const { serial, active, createdAt } = checkItem(this.table, i, ['Serial', 'Active', 'CreatedAt']);
+        versions.push({ serial, active, createdAt: createdAt ?? null });
+      }
       startKey = page.lastKey;
     } while (startKey);
     return versions;
@@ -181,7 +189,7 @@ export class SecretStore {
           }),
         );
         for (const i of (page.Items ?? []) as RawItem[])
-          latest.set(i.Name, Math.max(latest.get(i.Name) ?? 0, Number(i.Serial)));
+          latest.set(i.Name, Math.max(latest.get(i.Name) ?? 0, checkSerial(this.table, i)));
         startKey = page.LastEvaluatedKey;
       } while (startKey);
     } catch (err) {
@@ -257,27 +265,88 @@ function toRaw(i: SecretItem): RawItem {
   return {
     Name: i.name,
     Serial: i.serial,
-    EncryptedData: i.encryptedData,
-    EncryptedDataKey: i.encryptedDataKey,
+    EncryptedData: i.encryptedData || undefined,
+    EncryptedDataKey: i.encryptedDataKey || undefined,
     Active: i.active,
     Format: i.format,
     CreatedAt: i.createdAt,
     RevokedAt: i.revokedAt,
     // Only on binary items: text items keep exactly the attributes they had before binary existed.
     Binary: i.binary === true ? true : undefined,
+    Document: i.document,
   };
 }
 
-function fromRaw(r: RawItem): SecretItem {
+/**
+ * Items are read back as data someone else may have written (a migration script, a console edit,
+ * another tool): a wrong type or a missing attribute is an integrity error naming the item and the
+ * attribute, never a wrong serial, a revoked version taken for active, or an "internal" 500. Values
+ * are never quoted but the key's: an attribute may hold ciphertext.
+ */
+type Checked = 'Serial' | 'Active' | 'EncryptedData' | 'EncryptedDataKey' | 'Format' | 'CreatedAt' | 'RevokedAt';
+const ALL_CHECKED: readonly Checked[] = ['Serial', 'Active', 'EncryptedData', 'EncryptedDataKey', 'Format', 'CreatedAt', 'RevokedAt'];
+const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
+  Serial: { type: 'number', required: true },
+  Active: { type: 'boolean', required: true },
+  EncryptedData: { type: 'string', required: true },
+  EncryptedDataKey: { type: 'string', required: true },
+  Format: { type: 'number', required: false },
+  CreatedAt: { type: 'string', required: false },
+  RevokedAt: { type: 'string', required: false },
+};
+const DYNAMO_TYPE: Record<string, string> = { number: 'N', boolean: 'BOOL', string: 'S' };
+
+function malformed(table: string, r: RawItem, why: string): AppError {
+  const serial = typeof r.Serial === 'number' ? String(r.Serial) : '?';
+  return new AppError('integrity', `integrity check failed: malformed item in table ${table} (Name ${JSON.stringify(String(r.Name))}, Serial ${serial}): ${why}`);
+}
+
+/** The DynamoDB type of an unmarshalled value, for messages ("S", "N", "BOOL", "L", "M", ...). */
+function typeOf(v: unknown): string {
+  if (Array.isArray(v)) return 'L';
+  if (v instanceof Set) return 'a set';
+  if (v instanceof Uint8Array) return 'B';
+  if (v === null) return 'NULL';
+  return DYNAMO_TYPE[typeof v] ?? 'M';
+}
+
+function checkSerial(table: string, r: RawItem): number {
+  const serial = r.Serial as unknown;
+  if (typeof serial !== 'number') throw malformed(table, r, `Serial is ${typeOf(serial)}, expected N`);
+  if (!Number.isSafeInteger(serial) || serial < 1) throw malformed(table, r, 'Serial is not a whole number from 1 up');
+  return serial;
+}
+
+function checkItem(table: string, r: RawItem, attrs: readonly Checked[] = ALL_CHECKED): SecretItem {
+  const serial = checkSerial(table, r);
+  for (const a of attrs) {
+    if (a === 'Serial') continue;
+    const v = (r as unknown as Record<string, unknown>)[a];
+    const want = EXPECTED[a];
+    if (v === undefined) {
+      // A revoked version is never decrypted, and the original's revoke of an unknown serial left
+      // phantom items with only Name, Serial and Active=false: the ciphertext may be missing there.
+      const required = want.required && !(r.Active === false && (a === 'EncryptedData' || a === 'EncryptedDataKey'));
+      if (required) throw malformed(table, r, `attribute ${a} is missing`);
+    } else if (typeof v !== want.type) {
+      throw malformed(table, r, `attribute ${a} is ${typeOf(v)}, expected ${DYNAMO_TYPE[want.type]}`);
+    }
+  }
+  if (r.Format !== undefined && !Number.isSafeInteger(r.Format)) throw malformed(table, r, 'Format is not a whole number');
   return {
     name: r.Name,
-    serial: Number(r.Serial),
+    serial,
     encryptedData: r.EncryptedData ?? '',
     encryptedDataKey: r.EncryptedDataKey ?? '',
     active: r.Active === true,
-    format: r.Format === undefined ? undefined : Number(r.Format),
+    format: r.Format,
     createdAt: r.CreatedAt,
     revokedAt: r.RevokedAt,
     binary: r.Binary === true ? true : undefined,
+    document: r.Document,
   };
+}
+
+function fromRaw(table: string, r: RawItem): SecretItem {
+  return checkItem(table, r);
 }

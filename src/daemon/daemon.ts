@@ -49,7 +49,9 @@ export const MAX_ENTRY_BYTES = 8 * MAX_PAYLOAD_BYTES + 4096;
 /** Below this a maximum-size secret might not fit in the read cache's share at all. */
 export const MIN_CACHE_MAX_BYTES = 4 * MAX_ENTRY_BYTES;
 /** The data-key cache's share of --cache-max-bytes; the read cache gets the rest. */
-const DATA_KEY_SHARE = 1 / 8;
+const DATA_KEY_SHARE = 1 / 16;
+/** The configuration-document cache's share (documents are few, and read at start rather than per request). */
+const CONFIG_SHARE = 1 / 16;
 
 /** Give in-flight requests this long after SIGTERM, then exit anyway (inside ECS's 30 s default). */
 export const SHUTDOWN_GRACE_MS = 9_000;
@@ -134,6 +136,7 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
   const hosts = [args.host, ...allowedHosts(args['allowed-host'])];
   const token = readToken(args['token-file']);
   const dataKeyBytes = Math.floor(cacheMaxBytes * DATA_KEY_SHARE);
+  const configBytes = Math.floor(cacheMaxBytes * CONFIG_SHARE);
   // Delivery (prefetch.ts, render.ts): checked before anything starts, so a bad flag or render
   // directory is a usage error at once, not a sidecar that never turns healthy.
   const renderTargets = parseRenderTargets(args.render ?? []);
@@ -153,7 +156,7 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     dataKeyCache: { max: cacheSize, ttlMs: DATA_KEY_TTL_MS, maxBytes: dataKeyBytes },
     onBackendCall: (service, operation, error) => metrics.backendCall(service, operation, error),
   });
-  const cache = new SecretCache({ ttlMs, staleMs, max: cacheSize, maxBytes: cacheMaxBytes - dataKeyBytes });
+  const cache = new SecretCache({ ttlMs, staleMs, max: cacheSize, maxBytes: cacheMaxBytes - dataKeyBytes - configBytes });
   metrics.trackCacheBytes(() => cache.bytes, () => backend.cachedKeyBytes());
   const prefetcher = new Prefetcher({ service: backend.service, cache, logger, ttlMs, names: prefetchNames, prefixes: prefetchPrefixes, readDeadlineMs: READ_DEADLINE_MS });
   const renderer = renderTargets.length > 0 ? new Renderer({ targets: renderTargets, mode: renderMode, inputs: prefetcher, logger }) : undefined;
@@ -167,6 +170,9 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     readDeadlineMs: READ_DEADLINE_MS,
     allowedHosts: hosts,
     maxConnections,
+    config: backend.config,
+    configCacheTtlMs: ttlMs,
+    configCacheMaxBytes: configBytes,
   });
   let address;
   try {

@@ -87,6 +87,8 @@ export class Prefetcher {
   private stopped = false;
   private readonly listeners: Array<() => Promise<void>> = [];
   private lastWaiting: string | undefined = '';
+  /** Messages of the reads that failed (not "not found") in the round under way. */
+  private roundFailures: string[] = [];
   private readonly now: () => number;
   private readonly freshMs: number;
 
@@ -168,12 +170,20 @@ export class Prefetcher {
     const start = this.now();
     if (this.prefixes.length > 0 && this.listDueAt <= start) await this.list(start);
     const due = [...this.slots.values()].filter((s) => s.dueAt <= start);
+    this.roundFailures = [];
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(CONCURRENCY, due.length) }, async () => {
         while (next < due.length && !this.stopped) await this.read(due[next++]);
       }),
     );
+    // One line per round for backend trouble, not one per secret: an outage with hundreds of
+    // prefetched secrets must not flood the log (each secret is named at debug level).
+    if (this.roundFailures.length > 0)
+      this.opts.logger.warn(
+        { failed: this.roundFailures.length, of: due.length, error: this.roundFailures[0] },
+        'prefetch: secrets could not be refreshed; cached values are served meanwhile (retrying)',
+      );
     this.logWaiting();
     if (due.length > 0 && !this.stopped)
       for (const listener of this.listeners)
@@ -242,7 +252,8 @@ export class Prefetcher {
         s.dueAt = s.explicit ? this.now() + backoff(s.failures, ttlMs) : started + ttlMs;
       } else {
         // The backend is failing: keep the last good record (the cache serves it stale), retry sooner.
-        logger.warn({ secret: s.name, error: (err as Error).message }, 'prefetch: cannot read secret; retrying');
+        logger.debug({ secret: s.name, error: (err as Error).message }, 'prefetch: cannot read secret; retrying');
+        this.roundFailures.push((err as Error).message);
         s.dueAt = this.now() + backoff(s.failures, ttlMs);
       }
     }

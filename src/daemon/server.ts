@@ -22,6 +22,8 @@ import { PerNameQueue } from './write-queue';
 import { MAX_PAYLOAD_BYTES, decodeBase64Payload, parseSerial, validatePayload, validateSecretName } from '../core/names';
 import type { SecretsService } from '../core/service';
 import { API_VERSION, VERSION } from '../core/version';
+import { LRUCache } from 'lru-cache';
+import { type ConfigService, renderConfig, validateConfigPath, validateOutputFormat } from '../config/service';
 
 export interface DaemonOptions {
   service: SecretsService;
@@ -37,6 +39,12 @@ export interface DaemonOptions {
   allowedHosts?: readonly string[];
   /** Open connections at most (--max-connections); more are closed at once. */
   maxConnections?: number;
+  /** Configuration documents (GET /config/*path); absent: the route answers 404. */
+  config?: ConfigService;
+  /** How long a decrypted document is served from memory (the daemon's --cache-ttl). */
+  configCacheTtlMs?: number;
+  /** Memory for cached documents (their share of --cache-max-bytes). */
+  configCacheMaxBytes?: number;
 }
 
 export const TOKEN_HEADER = 'x-ecs-secrets-token';
@@ -67,6 +75,8 @@ export class DaemonServer {
   private readonly tokenDigest: Buffer | undefined;
   private readonly bootId = crypto.randomBytes(3).toString('hex');
   private requestCount = 0;
+  /** Rendered documents by path and format: small and separate from the secret cache, whose entries are records. */
+  private readonly configCache: LRUCache<string, { text: string }>;
   /** The per-request line: same destination and format as every other log line (see requestLogger). */
   private readonly requestLog: Logger;
   /** Per connection, the token value it last proved right (see authorize). */
@@ -89,6 +99,14 @@ export class DaemonServer {
     this.tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
     this.requestLog = requestLogger(opts.logger);
     this.guard = new RequestGuard(opts.allowedHosts ?? []);
+    // Bounded in bytes like the other caches (a document can be up to the item limit); a string
+    // costs two bytes a character in the worst case.
+    this.configCache = new LRUCache({
+      max: 1000,
+      maxSize: Math.max(1, opts.configCacheMaxBytes ?? 4 * 1024 * 1024),
+      sizeCalculation: (v) => 2 * v.text.length + 256,
+      ttl: Math.max(1, opts.configCacheTtlMs ?? 1),
+    });
     this.app = this.buildApp();
     // Slow-loris and idle-socket bounds for a server that lives next to the application (limits.ts).
     this.server = http.createServer(
@@ -308,6 +326,7 @@ export class DaemonServer {
       this.opts.cache.invalidateLatest(name);
       this.send(res, 201, Buffer.from(JSON.stringify(created)));
     });
+    r.get('/config/*path', (req, res) => this.getConfig(req, res));
     r.post('/revoke/:name/:serial', this.refuseIfReadOnly, async (req, res) => {
       const name = validateSecretName(req.params.name);
       const serial = parseSerial(req.params.serial);
@@ -364,6 +383,27 @@ export class DaemonServer {
     const names = await withDeadline(this.opts.service.list(), this.opts.readDeadlineMs, 'listing secrets');
     const under = prefix === undefined ? names : names.filter((n) => n.name.startsWith(prefix));
     this.send(res, 200, Buffer.from(JSON.stringify(under)));
+  }
+
+  /** GET /config/*path[?format=json|yaml|dotenv]: the decrypted document, cached for --cache-ttl. */
+  private async getConfig(req: Request, res: Response): Promise<void> {
+    const raw = (req.params as { path?: string | string[] }).path;
+    const path = validateConfigPath(Array.isArray(raw) ? raw.join('/') : raw);
+    const format = validateOutputFormat(typeof req.query.format === 'string' ? req.query.format : undefined) ?? 'json';
+    const { config, readDeadlineMs, configCacheTtlMs = 0 } = this.opts;
+    if (!config) throw new AppError('not_found', 'configuration documents are not served by this daemon');
+    const key = `${format}\0${path}`;
+    const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
+    let hit = bypass || configCacheTtlMs <= 0 ? undefined : this.configCache.get(key);
+    res.locals.cache = hit ? 'hit' : 'miss';
+    if (!hit) {
+      hit = { text: await withDeadline(renderConfig(config, path, format), readDeadlineMs, `reading configuration ${path}`) };
+      if (configCacheTtlMs > 0) this.configCache.set(key, hit);
+    }
+    res.setHeader(CACHE_HEADER, res.locals.cache);
+    res.setHeader('Content-Type', format === 'json' ? JSON_TYPE : format === 'yaml' ? 'application/yaml; charset=utf-8' : 'text/plain; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(200).end(hit.text);
   }
 
   private async getSecret(req: Request, res: Response, serialParam: string | undefined): Promise<void> {

@@ -142,6 +142,61 @@ export interface SetupResult {
   alias: string;
   createPrincipal: PrincipalReport;
   fetchRole: PrincipalReport;
+  /** Example IAM policies for configuration documents, per path prefix (the example: team-a/). */
+  configAccess: ConfigAccessExamples;
+}
+
+export interface ConfigAccessExamples {
+  prefix: string;
+  /** The example role these statements are for (replace with yours). */
+  role: string;
+  /** "reads team-a's configuration": an IAM policy for the role: its items, secret values as ENC[...] (config build). */
+  readsConfiguration: PolicyDocument;
+  /**
+   * "also reads its secrets": a statement to add to the key policy (the key policy is the one list
+   * of who may use the key), KMS Decrypt of data keys whose context names a path under the prefix
+   * (config build --show-secrets).
+   */
+  readsConfigurationSecrets: Record<string, unknown>;
+}
+
+/**
+ * The seed's access model for configuration documents, for one path prefix: reading a path's
+ * items is `dynamodb:LeadingKeys` on `config/PREFIX*` (IAM); reading its secrets ("read-secrets")
+ * is KMS Decrypt conditioned on `kms:EncryptionContext:ecs-secrets:config` (key policy). The fetch
+ * role and create principal need nothing more: their key-policy statements cover every context of
+ * the application, configuration documents included.
+ */
+export function configAccessExamples(app: string, tableArn: string, prefix = 'team-a/'): ConfigAccessExamples {
+  const account = tableArn.split(':')[4] || '123456789012';
+  const role = `arn:aws:iam::${account}:role/TeamA`;
+  return {
+    prefix,
+    role,
+    readsConfiguration: {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'ReadConfigurationUnderPrefix',
+          Effect: 'Allow',
+          Action: ['dynamodb:GetItem', 'dynamodb:Query'],
+          Resource: tableArn,
+          Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`config/${prefix}*`] } },
+        },
+      ],
+    },
+    readsConfigurationSecrets: {
+      Sid: 'TeamAReadsItsConfigurationSecrets',
+      Effect: 'Allow',
+      Principal: { AWS: role },
+      Action: 'kms:Decrypt',
+      Resource: '*',
+      Condition: {
+        StringEquals: { 'kms:EncryptionContext:ecs-secrets:application': app },
+        StringLike: { 'kms:EncryptionContext:ecs-secrets:config': `${prefix}*` },
+      },
+    },
+  };
 }
 
 export interface SetupInput {
@@ -364,6 +419,7 @@ function report(app: string, region: string, stack: Stack, created: boolean, inp
     alias: outputs.kmsKeyAlias ?? keyAlias(app),
     createPrincipal: { arn: createArn, managedPolicyArn: outputs.createPolicyArn ?? null, policy: policies.create },
     fetchRole: { arn: fetchArn, managedPolicyArn: outputs.fetchPolicyArn ?? null, policy: policies.fetch },
+    configAccess: configAccessExamples(app, tableArn),
   };
   for (const [who, p] of [['create principal', result.createPrincipal], ['fetch role', result.fetchRole]] as const) {
     if (!p.arn) continue;

@@ -129,3 +129,25 @@ test('refresh-ahead: reads stay 100% hits across several TTLs, with at most one 
   const r = await get(`${d.url}/latest/secrets/api.key`);
   expect([r.cache, r.body.payload]).toEqual(['hit', 'k2']);
 }, 60_000);
+
+test('a backend outage after start-up: prefetched reads keep being answered from memory, /health stays 200, one warning per round', async () => {
+  const d = await daemon(['--cache-ttl', '1', '--prefetch', 'db.password,api.key']);
+  await s.dynamo.setFault({ down: true });
+  try {
+    await d.waitForLog(/secrets could not be refreshed/, 30_000);
+    // Answered from memory: fresh within the refresh margin, then flagged stale; never a 503.
+    for (let i = 0; i < 5; i++) {
+      const r = await get(`${d.url}/latest/secrets/db.password`);
+      expect([r.status, ['hit', 'stale'].includes(r.cache!), r.body.payload]).toEqual([200, true, 'pw1']);
+      expect((await fetch(`${d.url}/health`)).status).toBe(200);
+      await sleep(200);
+    }
+  } finally {
+    await s.dynamo.setFault(null);
+  }
+  const warnings = d.logs().split('\n').filter((l) => l.includes('secrets could not be refreshed'));
+  for (const w of warnings) expect(JSON.parse(w)).toMatchObject({ failed: expect.any(Number), of: expect.any(Number) });
+  // One line per round (both secrets in it), not one per secret.
+  expect(warnings.every((w) => JSON.parse(w).failed <= 2)).toBe(true);
+  expect(d.logs()).not.toMatch(/pw1|"k1"|k2/);
+}, 60_000);

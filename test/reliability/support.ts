@@ -347,6 +347,8 @@ export class LostResponseProxy {
   private readonly server: http.Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly toLose = new Map<string, number>();
+  /** Per operation: lose one answer in every `every` (the others go through), while some are left to lose. */
+  private readonly spacing = new Map<string, { every: number; seen: number }>();
   readonly lost: string[] = [];
   private port = 0;
 
@@ -364,7 +366,9 @@ export class LostResponseProxy {
             upRes.on('data', (c: Buffer) => body.push(c));
             upRes.on('end', () => {
               const left = this.toLose.get(op) ?? 0;
-              if (left > 0) {
+              const spaced = this.spacing.get(op);
+              const lose = left > 0 && (!spaced || spaced.seen++ % spaced.every === 0);
+              if (lose) {
                 this.toLose.set(op, left - 1);
                 this.lost.push(op);
                 req.socket.destroy(); // processed upstream; the answer never arrives
@@ -389,8 +393,11 @@ export class LostResponseProxy {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  loseNext(op: string, n = 1): void {
+  /** Lose the answers of the next `n` requests for `op`; with `every` > 1, only one in every `every` of them. */
+  loseNext(op: string, n = 1, every = 1): void {
     this.toLose.set(op, n);
+    if (every > 1) this.spacing.set(op, { every, seen: 0 });
+    else this.spacing.delete(op);
   }
 
   async start(): Promise<void> {

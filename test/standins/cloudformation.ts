@@ -616,6 +616,8 @@ export interface KeyPermissions {
   contextEquals?: Record<string, string>;
   /** From StringLike on kms:EncryptionContext:ecs-secrets:name. */
   contextNameLike?: string;
+  /** From StringLike on any other kms:EncryptionContext:<key> (e.g. ecs-secrets:config). */
+  contextLike?: Record<string, string>;
 }
 
 /**
@@ -645,6 +647,7 @@ export function keyPolicyPermissions(policy: JsonObject, principalArn: string): 
         if (!m || Array.isArray(value)) throw new Error(`the KMS stand-in cannot express condition ${operator} ${key}`);
         if (operator === 'StringEquals') (c.contextEquals ??= {})[m[1]] = value;
         else if (operator === 'StringLike' && m[1] === 'ecs-secrets:name') c.contextNameLike = value;
+        else if (operator === 'StringLike') (c.contextLike ??= {})[m[1]] = value;
         else throw new Error(`the KMS stand-in cannot express condition ${operator} ${key}`);
       }
     }
@@ -791,7 +794,10 @@ export class CloudFormationStandIn extends StandInServer {
   applyKeyPolicy(policy: JsonObject): void {
     for (const [arn, akid] of Object.entries(this.principals)) {
       const p = keyPolicyPermissions(policy, arn);
-      const condition = p.contextEquals || p.contextNameLike ? { contextEquals: p.contextEquals, contextNameLike: p.contextNameLike } : undefined;
+      const condition =
+        p.contextEquals || p.contextNameLike || p.contextLike
+          ? { contextEquals: p.contextEquals, contextNameLike: p.contextNameLike, contextLike: p.contextLike }
+          : undefined;
       this.kms.setPermissions(akid, p.ops, condition);
     }
   }

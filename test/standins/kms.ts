@@ -173,6 +173,9 @@ export interface ContextCondition {
   contextEquals?: Record<string, string>;
   /** Glob (`*`, `?`) the context's 'ecs-secrets:name' must match, like StringLike. */
   contextNameLike?: string;
+  /** Context key → glob the request's value must match, like StringLike on
+   * kms:EncryptionContext:<key> (e.g. {'ecs-secrets:config': 'team-a/*'}); a missing key is denied. */
+  contextLike?: Record<string, string>;
 }
 
 type EncryptionContext = Record<string, string>;
@@ -420,6 +423,10 @@ export class KmsStandIn extends StandInServer {
     if (cond.contextNameLike !== undefined) {
       const name = context['ecs-secrets:name'];
       if (name === undefined || !globToRegExp(cond.contextNameLike).test(name)) throw denied();
+    }
+    for (const [k, glob] of Object.entries(cond.contextLike ?? {})) {
+      const v = context[k];
+      if (v === undefined || !globToRegExp(glob).test(v)) throw denied();
     }
   }
 

@@ -2,19 +2,13 @@
 import { createLogger } from '../../core/log';
 import type { DaemonArgs } from '../../daemon/daemon';
 import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_MAX_CONNECTIONS } from '../../daemon/limits';
-import { PARSER_CONFIGURATION, defineCommand } from '../context';
-
-/** Flags that may be given several times (every value counts). */
-const REPEATABLE = new Set(['allowed-host', 'prefetch', 'prefetch-prefix', 'render']);
+import { defineCommand } from '../context';
 
 export const daemonCommand = defineCommand<DaemonArgs>({
   command: 'daemon',
   describe: 'Serve secrets over HTTP to the containers of this task (the sidecar)',
   builder: (c) =>
     c
-      // The CLI keeps the last of a repeated flag (as the original's Go flags did); the delivery
-      // flags are repeatable, so this command collects repeats and run() keeps the last of the rest.
-      .parserConfiguration({ ...PARSER_CONFIGURATION, 'duplicate-arguments-array': true })
       .option('port', { type: 'string', default: '8080', describe: 'TCP port' })
       .option('host', { type: 'string', default: '0.0.0.0', describe: 'Address to bind (127.0.0.1: this task only on awsvpc)' })
       .option('cache-ttl', { type: 'string', default: '30', describe: 'Seconds a read is served from memory; 0 turns the cache off' })
@@ -46,8 +40,6 @@ export const daemonCommand = defineCommand<DaemonArgs>({
     // every one-shot command (fetch, create, ...) would otherwise load them at start (issue 13).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { startDaemon } = require('../../daemon/daemon') as typeof import('../../daemon/daemon');
-    const a = args as unknown as Record<string, unknown>;
-    for (const [k, v] of Object.entries(a)) if (Array.isArray(v) && !REPEATABLE.has(k) && k !== '_') a[k] = v[v.length - 1];
     const logger = createLogger({ debug: args.debug, daemon: true });
     const daemon = await startDaemon(args, logger);
     await new Promise<void>((resolve) => {

@@ -1,0 +1,18 @@
+/** `ecs-secrets config decrypt`: a local SOPS file back to plain text, MAC checked; no table involved. */
+import { decryptConfigText } from '../../../config/service';
+import { defineCommand } from '../../context';
+import { readDocument, sourceOf, withConfigKeys, writeDocument } from './io';
+
+export const configDecryptCommand = defineCommand<{ file?: string; out?: string }>({
+  command: 'decrypt [file]',
+  describe: 'Decrypt a local SOPS file (MAC checked) to stdout or --out (written with mode 0600)',
+  builder: (c) =>
+    c.positional('file', { type: 'string', describe: 'The encrypted document (- reads standard input)' })
+      .option('out', { type: 'string', describe: 'Write here (mode 0600) instead of stdout' }),
+  run: async (args, ctx) => {
+    const text = await readDocument(sourceOf(args, args.file));
+    const out = await withConfigKeys(args, (keys, app) => decryptConfigText(keys, app, text));
+    if (args.out !== undefined) writeDocument(args.out, out, 0o600);
+    else ctx.write(out);
+  },
+});

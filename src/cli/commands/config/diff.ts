@@ -1,0 +1,22 @@
+/** `ecs-secrets config diff`: drift between the stored latest version and a file; key paths only, never values. */
+import { validateConfigPath } from '../../../config/service';
+import { validateAppName } from '../../../core/names';
+import { defineCommand, withBackend } from '../../context';
+import { pathOption, readDocument, sourceOf } from './io';
+
+/** Exit code when the file differs from what is stored (0: the same; 1 and 2 stay errors). */
+export const DRIFT_EXIT_CODE = 3;
+
+export const configDiffCommand = defineCommand<{ path: string; file: string }>({
+  command: 'diff',
+  describe: 'Compare the stored latest version with FILE: prints {"added","removed","changed","notCompared"} (key paths), exit 3 on drift',
+  builder: (c) => c.option('path', pathOption).option('file', { type: 'string', demandOption: true, nargs: 1, describe: 'The document to compare (- reads standard input)' }),
+  run: async (args, ctx) => {
+    validateAppName(args['application-name']);
+    const path = validateConfigPath(args.path);
+    const text = await readDocument(sourceOf(args, args.file));
+    const result = await withBackend(args, ctx, (b) => b.config.diff(path, text));
+    ctx.print(result);
+    if (result.added.length + result.removed.length + result.changed.length > 0) ctx.setExitCode(DRIFT_EXIT_CODE);
+  },
+});

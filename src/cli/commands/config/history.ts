@@ -1,0 +1,16 @@
+/** `ecs-secrets config history`: the versions of one document, never its content. */
+import { validateConfigPath } from '../../../config/service';
+import { validateAppName } from '../../../core/names';
+import { defineCommand, withBackend } from '../../context';
+import { pathOption } from './io';
+
+export const configHistoryCommand = defineCommand<{ path: string }>({
+  command: 'history',
+  describe: 'List the versions of a document; prints [{"serial","active","createdAt"}]',
+  builder: (c) => c.option('path', pathOption),
+  run: async (args, ctx) => {
+    validateAppName(args['application-name']);
+    const path = validateConfigPath(args.path);
+    ctx.print(await withBackend(args, ctx, (b) => b.config.history(path)));
+  },
+});

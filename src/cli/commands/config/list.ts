@@ -1,0 +1,13 @@
+/** `ecs-secrets config list`: the configuration paths with their latest serial. */
+import { validateAppName } from '../../../core/names';
+import { defineCommand, withBackend } from '../../context';
+
+export const configListCommand = defineCommand<{ prefix?: string }>({
+  command: 'list',
+  describe: 'List configuration paths; prints [{"path","latestSerial"}]',
+  builder: (c) => c.option('prefix', { type: 'string', describe: 'Only paths starting with this (e.g. team-a/)' }),
+  run: async (args, ctx) => {
+    validateAppName(args['application-name']);
+    ctx.print(await withBackend(args, ctx, (b) => b.config.list(args.prefix ?? '')));
+  },
+});

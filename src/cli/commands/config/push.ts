@@ -1,0 +1,20 @@
+/** `ecs-secrets config push`: store a new version of a configuration document, its `_ecs_secret` fields encrypted. */
+import { validateConfigPath } from '../../../config/service';
+import { validateAppName } from '../../../core/names';
+import { defineCommand, withBackend } from '../../context';
+import { pathOption, readDocument, sourceOf } from './io';
+
+export const configPushCommand = defineCommand<{ path: string; file?: string; source?: string }>({
+  command: 'push [source]',
+  describe: 'Store a new version (YAML or JSON; - reads standard input); prints {"path","serial"}',
+  builder: (c) =>
+    c.option('path', pathOption)
+      .option('file', { type: 'string', nargs: 1, describe: 'The document; - reads standard input' })
+      .positional('source', { type: 'string', describe: '- to read standard input' }),
+  run: async (args, ctx) => {
+    validateAppName(args['application-name']);
+    const path = validateConfigPath(args.path);
+    const text = await readDocument(sourceOf(args, args.file, args.source));
+    ctx.print(await withBackend(args, ctx, (b) => b.config.push(path, text)));
+  },
+});

@@ -1,0 +1,17 @@
+/** `ecs-secrets config revoke`: mark one version of a document revoked. */
+import { validateConfigPath } from '../../../config/service';
+import { parseSerial, validateAppName } from '../../../core/names';
+import { defineCommand, withBackend } from '../../context';
+import { pathOption } from './io';
+
+export const configRevokeCommand = defineCommand<{ path: string; serial: string }>({
+  command: 'revoke',
+  describe: 'Revoke a version of a document; prints {"path","serial","active":false}',
+  builder: (c) => c.option('path', pathOption).option('serial', { type: 'string', demandOption: true, describe: 'The version to revoke' }),
+  run: async (args, ctx) => {
+    validateAppName(args['application-name']);
+    const path = validateConfigPath(args.path);
+    const serial = parseSerial(args.serial);
+    ctx.print(await withBackend(args, ctx, (b) => b.config.revoke(path, serial)));
+  },
+});

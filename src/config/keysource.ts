@@ -1,0 +1,143 @@
+/**
+ * Where a document's data key goes: the `sops.kms` entry (AWS: KMS Encrypt/Decrypt under the
+ * application's key with the config EncryptionContext, exactly as sops' kms keysource does) or the
+ * `sops.age` entry (`--local`: an age X25519 identity in the data dir). One random 32-byte data key
+ * per document version, made here, never by KMS (sops makes its own data key too).
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { AppError, fromAwsError } from '../core/errors';
+import type { EncryptionContext } from '../core/keys';
+import { type AgeEntry, type KmsEntry, type SopsMetadata, rfc3339 } from './sops';
+
+export const AGE_IDENTITY_FILE = 'age.key';
+
+/** The context every config data key is bound to: which application, which path. */
+export function configContext(app: string, configPath: string | undefined): EncryptionContext {
+  return configPath === undefined ? { 'ecs-secrets:application': app } : { 'ecs-secrets:application': app, 'ecs-secrets:config': configPath };
+}
+
+export interface ConfigKeySource {
+  /** A fresh data key and the sops key entries that wrap it. */
+  newDataKey(app: string, configPath: string | undefined): Promise<{ dataKey: Buffer; keys: { kms?: KmsEntry[]; age?: AgeEntry[] } }>;
+  /** Unwrap the data key from a document's sops block; refuses one made for another path or app. */
+  dataKey(meta: SopsMetadata, app: string, configPath: string | undefined): Promise<Buffer>;
+}
+
+export class KmsConfigKeys implements ConfigKeySource {
+  constructor(
+    private readonly kms: KMSClient,
+    private readonly keyId: string,
+  ) {}
+
+  async newDataKey(app: string, configPath: string | undefined) {
+    const dataKey = randomBytes(32);
+    const context = configContext(app, configPath);
+    try {
+      const out = await this.kms.send(new EncryptCommand({ KeyId: this.keyId, Plaintext: dataKey, EncryptionContext: context }));
+      if (!out.CiphertextBlob || !out.KeyId) throw new AppError('internal', 'KMS Encrypt returned no ciphertext');
+      // KMS answers with the key ARN: that, not the alias, is what sops records and calls Decrypt with.
+      const entry: KmsEntry = { arn: out.KeyId, context, created_at: rfc3339(new Date()), enc: Buffer.from(out.CiphertextBlob).toString('base64'), aws_profile: '' };
+      return { dataKey, keys: { kms: [entry] } };
+    } catch (err) {
+      throw fromAwsError(err, `encrypting the data key of configuration ${configPath ?? '(no path)'} with ${this.keyId}`);
+    }
+  }
+
+  async dataKey(meta: SopsMetadata, app: string, configPath: string | undefined): Promise<Buffer> {
+    const entries = meta.kms ?? [];
+    if (entries.length === 0) throw new AppError('usage', 'the document has no sops.kms entry: it was not encrypted with KMS (was it made with --local?)');
+    const want = configContext(app, configPath);
+    const entry = entries.find((e) => sameContext(e.context ?? {}, want));
+    if (!entry) {
+      const got = entries[0].context ?? {};
+      throw new AppError(
+        'usage',
+        `the document was encrypted for application ${JSON.stringify(got['ecs-secrets:application'] ?? null)} and path ${JSON.stringify(got['ecs-secrets:config'] ?? null)}, not application ${JSON.stringify(app)} and path ${JSON.stringify(configPath ?? null)}; decrypt it and push the plain file`,
+      );
+    }
+    try {
+      const out = await this.kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(entry.enc, 'base64'), EncryptionContext: entry.context, KeyId: entry.arn }));
+      if (!out.Plaintext || out.Plaintext.length !== 32) throw new AppError('integrity', 'integrity check failed: KMS returned a data key of the wrong size');
+      return Buffer.from(out.Plaintext);
+    } catch (err) {
+      throw fromAwsError(err, `decrypting the data key of configuration ${configPath ?? '(no path)'}`);
+    }
+  }
+}
+
+function sameContext(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+type AgeModule = typeof import('age-encryption');
+
+/**
+ * age (X25519) for `--local`, through the age-encryption library (typage, by age's author). It is
+ * an ES module; Node 20.19+ loads it with require(), which the CommonJS build emits for import().
+ * The identity lives in the data dir with mode 0600; a readable one is refused, as ssh does.
+ */
+export class AgeConfigKeys implements ConfigKeySource {
+  constructor(private readonly dataDir: string) {}
+
+  async newDataKey() {
+    const age = await loadAge();
+    const identity = await this.identity(age);
+    const recipient = await age.identityToRecipient(identity);
+    const dataKey = randomBytes(32);
+    const e = new age.Encrypter();
+    e.addRecipient(recipient);
+    const enc = age.armor.encode(await e.encrypt(dataKey));
+    return { dataKey, keys: { age: [{ recipient, enc }] } };
+  }
+
+  async dataKey(meta: SopsMetadata): Promise<Buffer> {
+    const entries = meta.age ?? [];
+    if (entries.length === 0) throw new AppError('usage', 'the document has no sops.age entry: it was not encrypted with --local (was it made with KMS?)');
+    const age = await loadAge();
+    const identity = await this.identity(age);
+    const recipient = await age.identityToRecipient(identity);
+    const entry = entries.find((e) => e.recipient === recipient);
+    if (!entry) throw new AppError('access_denied', `the document was encrypted for age recipient ${entries[0].recipient}, not this data dir's (${recipient})`);
+    try {
+      const d = new age.Decrypter();
+      d.addIdentity(identity);
+      const key = Buffer.from(await d.decrypt(age.armor.decode(entry.enc)));
+      if (key.length !== 32) throw new Error('size');
+      return key;
+    } catch {
+      throw new AppError('integrity', 'integrity check failed: the sops.age entry could not be decrypted with this data dir\'s identity');
+    }
+  }
+
+  /** The identity file, created on first use (temp file 0600, linked into place: two processes agree on one). */
+  private async identity(age: AgeModule): Promise<string> {
+    const file = path.join(this.dataDir, AGE_IDENTITY_FILE);
+    fs.mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    if (!fs.existsSync(file)) {
+      const identity = await age.generateX25519Identity();
+      const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      fs.writeFileSync(tmp, `# created by ecs-secrets for config documents (sops age)\n${identity}\n`, { mode: 0o600, flag: 'wx' });
+      try {
+        fs.linkSync(tmp, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      } finally {
+        fs.rmSync(tmp, { force: true });
+      }
+    }
+    const st = fs.statSync(file);
+    if ((st.mode & 0o077) !== 0)
+      throw new AppError('access_denied', `refusing to use age identity ${file}: it is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`);
+    const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'));
+    if (!line) throw new AppError('integrity', `age identity ${file} holds no AGE-SECRET-KEY line`);
+    return line.trim();
+  }
+}
+
+function loadAge(): Promise<AgeModule> {
+  return import('age-encryption');
+}

@@ -1,0 +1,254 @@
+/**
+ * The config service: versioned configuration documents at paths, in the secrets table under
+ * `Name = "config/" + PATH` with the SOPS text in `Document`. Built from the same SecretStore as
+ * secrets, the SOPS format (sops.ts) and a key source (keysource.ts: KMS or age). Both front ends,
+ * the CLI and the daemon, go through this class.
+ */
+import { randomInt } from 'node:crypto';
+import { AppError } from '../core/errors';
+import { parseSerial } from '../core/names';
+import type { SecretItem, SecretStore, VersionInfo } from '../core/storage';
+import type { ConfigKeySource } from './keysource';
+import {
+  type ConfigDoc,
+  type DocFormat,
+  decryptDocument,
+  encryptDocument,
+  flatten,
+  hasSopsBlock,
+  parseConfig,
+  printConfig,
+  readMetadata,
+  stripMetadata,
+  stripSuffix,
+} from './sops';
+
+export const CONFIG_PATH_RULE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+export const CONFIG_NAME_PREFIX = 'config/';
+/** The stored (encrypted) document's limit: DynamoDB's item limit is 400 KB; keep well under it. */
+export const MAX_DOCUMENT_BYTES = 256 * 1024;
+/** What we read from a file before refusing it: encryption roughly doubles short values. */
+export const MAX_INPUT_BYTES = 1024 * 1024;
+const FORMAT_V2 = 2;
+const MAX_PUSH_ATTEMPTS = 100;
+
+export type OutputFormat = DocFormat | 'dotenv';
+
+export function validateConfigPath(p: unknown): string {
+  if (typeof p !== 'string' || p === '') throw new AppError('usage', 'missing configuration path: pass --path (e.g. team-a/api)');
+  if (p.length > 255 || !CONFIG_PATH_RULE.test(p)) {
+    const shown = JSON.stringify(p.length > 80 ? `${p.slice(0, 77)}...` : p);
+    throw new AppError('usage', `invalid configuration path ${shown}: use segments of A-Z a-z 0-9 . _ - separated by '/', each starting with a letter or digit (at most 255 characters)`);
+  }
+  return p;
+}
+
+export function validateOutputFormat(f: unknown): OutputFormat | undefined {
+  if (f === undefined) return undefined;
+  if (f === 'yaml' || f === 'json' || f === 'dotenv') return f;
+  throw new AppError('usage', `invalid format ${JSON.stringify(String(f))}: use yaml, json or dotenv`);
+}
+
+export interface BuildOptions {
+  serial?: number;
+  showSecrets?: boolean;
+  format?: OutputFormat;
+  stripSuffix?: boolean;
+}
+
+export interface DiffResult {
+  path: string;
+  serial: number;
+  added: string[];
+  removed: string[];
+  changed: string[];
+  notCompared: string[];
+}
+
+export class ConfigService {
+  constructor(
+    readonly app: string,
+    private readonly store: SecretStore,
+    private readonly keys: ConfigKeySource,
+  ) {}
+
+  /**
+   * Store a new version. A plain document is encrypted for this path; one already encrypted for
+   * this application and path is stored as it is once its MAC checks out.
+   */
+  async push(pathIn: string, text: string): Promise<{ path: string; serial: number }> {
+    const path = validateConfigPath(pathIn);
+    const stored = hasSopsBlock(parseConfig(text)) ? await checkEncrypted(this.keys, this.app, text, path) : await this.encryptText(text, path);
+    checkSize(stored);
+    const name = CONFIG_NAME_PREFIX + path;
+    let serial = (await this.store.latestSerial(name)) + 1;
+    for (let attempt = 1; attempt <= MAX_PUSH_ATTEMPTS; attempt++) {
+      const item: SecretItem = { name, serial, encryptedData: '', encryptedDataKey: '', document: stored, active: true, format: FORMAT_V2, createdAt: new Date().toISOString() };
+      if (await this.store.putNew(item)) return { path, serial };
+      await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
+      serial = Math.max(serial + 1, (await this.store.latestSerial(name)) + 1);
+    }
+    throw new AppError('conflict', `could not store a new version of configuration ${path}: too many concurrent writers, try again`);
+  }
+
+  /**
+   * The document at a path. Without showSecrets nothing is decrypted (no KMS call): secret values
+   * print as stored, ENC[...]. The sops block is never printed.
+   */
+  async build(pathIn: string, opts: BuildOptions = {}): Promise<string> {
+    const path = validateConfigPath(pathIn);
+    const cd = parseStored(await this.item(path, opts.serial), path);
+    if (opts.showSecrets) await this.decryptInPlace(cd, path);
+    else stripMetadata(cd);
+    if (opts.stripSuffix) stripSuffix(cd);
+    return printConfig(cd, opts.format ?? cd.format);
+  }
+
+  encryptText(text: string, path: string | undefined): Promise<string> {
+    return encryptConfigText(this.keys, this.app, text, path);
+  }
+
+  async list(prefix = ''): Promise<Array<{ path: string; latestSerial: number }>> {
+    const names = await this.store.listNames();
+    return names
+      .filter((n) => n.name.startsWith(CONFIG_NAME_PREFIX + prefix))
+      .map((n) => ({ path: n.name.slice(CONFIG_NAME_PREFIX.length), latestSerial: n.latestSerial }));
+  }
+
+  async history(pathIn: string): Promise<VersionInfo[]> {
+    const path = validateConfigPath(pathIn);
+    const versions = await this.store.history(CONFIG_NAME_PREFIX + path);
+    if (versions.length === 0) throw new AppError('not_found', `configuration ${path} not found`);
+    return versions;
+  }
+
+  async revoke(pathIn: string, serialIn: unknown): Promise<{ path: string; serial: number; active: false }> {
+    const path = validateConfigPath(pathIn);
+    const serial = parseSerial(serialIn);
+    try {
+      await this.store.revoke(CONFIG_NAME_PREFIX + path, serial);
+    } catch (err) {
+      if (err instanceof AppError && err.kind === 'not_found') throw new AppError('not_found', `configuration ${path} has no serial ${serial}`);
+      throw err;
+    }
+    return { path, serial, active: false };
+  }
+
+  /**
+   * Drift between the stored latest version and `text` (plain, or encrypted for this path): key
+   * paths only, never values. Secret values are compared only if the stored data key can be
+   * decrypted (read-secrets); otherwise they are listed under notCompared.
+   */
+  async diff(pathIn: string, text: string): Promise<DiffResult> {
+    const path = validateConfigPath(pathIn);
+    const item = await this.item(path);
+    const mine = parseConfig(text);
+    const stored = parseStored(item, path);
+    let secretsCompared = true;
+    try {
+      await this.decryptInPlace(stored, path);
+      if (hasSopsBlock(mine)) await this.decryptInPlace(mine, path);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.kind !== 'access_denied') throw err;
+      secretsCompared = false;
+      const fresh = parseStored(item, path);
+      stripMetadata(fresh);
+      stored.doc = fresh.doc;
+      if (hasSopsBlock(mine)) stripMetadata(mine);
+    }
+    const a = flatten(stored);
+    const b = flatten(mine);
+    const result: DiffResult = { path, serial: item.serial, added: [], removed: [], changed: [], notCompared: [] };
+    for (const [k, v] of b) {
+      const old = a.get(k);
+      if (!old) result.added.push(k);
+      else if ((old.secret || v.secret) && !secretsCompared) result.notCompared.push(k);
+      else if (!sameLeaf(old.value, v.value)) result.changed.push(k);
+    }
+    for (const k of a.keys()) if (!b.has(k)) result.removed.push(k);
+    return result;
+  }
+
+  private async item(path: string, serial?: number): Promise<SecretItem> {
+    const name = CONFIG_NAME_PREFIX + path;
+    const item = serial === undefined ? await this.store.latestActive(name) : await this.store.get(name, parseSerial(serial));
+    if (!item) throw new AppError('not_found', serial === undefined ? `configuration ${path} not found (no active version)` : `configuration ${path} has no serial ${serial}`);
+    if (!item.active) throw new AppError('not_found', `configuration ${path} serial ${item.serial} is revoked`);
+    return item;
+  }
+
+  /** For stored items: a document whose key names another path or app was moved there, an integrity failure (exit 1). */
+  private async decryptInPlace(cd: ConfigDoc, path: string | undefined): Promise<void> {
+    try {
+      await decryptInPlace(this.keys, this.app, cd, path);
+    } catch (err) {
+      if (err instanceof AppError && err.kind === 'usage') throw new AppError('integrity', `integrity check failed: ${err.message.replace(/; decrypt it and push the plain file$/, '')}`);
+      throw err;
+    }
+  }
+}
+
+/** A pushed file that says it is encrypted: for this path and application, with a MAC that checks. */
+async function checkEncrypted(keys: ConfigKeySource, app: string, text: string, path: string): Promise<string> {
+  await decryptInPlace(keys, app, parseConfig(text), path);
+  return text;
+}
+
+async function decryptInPlace(keys: ConfigKeySource, app: string, cd: ConfigDoc, path: string | undefined): Promise<void> {
+  const meta = readMetadata(cd);
+  const dataKey = await keys.dataKey(meta, app, path);
+  try {
+    decryptDocument(cd, dataKey);
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+/** `config encrypt`: a local file, no table. `path` (optional) binds the data key to that path. */
+export async function encryptConfigText(keys: ConfigKeySource, app: string, text: string, path: string | undefined): Promise<string> {
+  if (path !== undefined) validateConfigPath(path);
+  const cd = parseConfig(text);
+  const { dataKey, keys: entries } = await keys.newDataKey(app, path);
+  try {
+    encryptDocument(cd, dataKey, entries);
+  } finally {
+    dataKey.fill(0);
+  }
+  return printConfig(cd);
+}
+
+/** `config decrypt`: a local file, no table; the path is the one the file says it was encrypted for. */
+export async function decryptConfigText(keys: ConfigKeySource, app: string, text: string): Promise<string> {
+  const cd = parseConfig(text);
+  if (!hasSopsBlock(cd)) throw new AppError('usage', 'the document is not encrypted (it has no sops block)');
+  const ctx = readMetadata(cd).kms?.[0]?.context;
+  await decryptInPlace(keys, app, cd, ctx?.['ecs-secrets:config']);
+  return printConfig(cd);
+}
+
+function parseStored(item: SecretItem, path: string): ConfigDoc {
+  if (item.document === undefined) throw new AppError('integrity', `configuration ${path} serial ${item.serial} has no Document attribute`);
+  try {
+    return parseConfig(item.document);
+  } catch {
+    throw new AppError('integrity', `configuration ${path} serial ${item.serial} is not a readable document`);
+  }
+}
+
+function checkSize(text: string): void {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > MAX_DOCUMENT_BYTES)
+    throw new AppError('too_large', `the encrypted document is ${size} bytes; the limit is ${MAX_DOCUMENT_BYTES} bytes (256 KiB, under DynamoDB's 400 KB item limit)`);
+}
+
+function sameLeaf(a: unknown, b: unknown): boolean {
+  return a === b;
+}
+
+/**
+ * The decrypted document at a path, in a format: what the daemon's `--render FILE=config:PATH`
+ * writes and `GET /config/*path` serves. Makes the KMS (or age) call; the caller caches.
+ */
+export function renderConfig(config: ConfigService, path: string, format: OutputFormat = 'yaml'): Promise<string> {
+  return config.build(path, { showSecrets: true, format });
+}
