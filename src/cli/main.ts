@@ -57,7 +57,7 @@ export function buildParser(
     .version(VERSION)
     .alias('help', 'h')
     .strict()
-    .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history, daemon, export or exec')
+    .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history, daemon, export, exec or config')
     .recommendCommands()
     .parserConfiguration(PARSER_CONFIGURATION)
     // Before validation, so `--name a --name b` is reported as what it is. yargs passes itself here,

@@ -8,8 +8,18 @@
  * key order survive, including integer-like keys that a JS object would move to the front.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { Document, Pair, Scalar, YAMLMap, YAMLSeq, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Document, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { AppError } from '../core/errors';
+
+// The yaml package is loaded on first use: only config commands and routes need it, and every
+// secret command and sidecar would otherwise pay its start-up time.
+let yamlModule: typeof import('yaml') | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Y = (): typeof import('yaml') => (yamlModule ??= require('yaml') as typeof import('yaml'));
+const isMap = (n: unknown): n is YAMLMap => Y().isMap(n);
+const isSeq = (n: unknown): n is YAMLSeq => Y().isSeq(n);
+const isScalar = (n: unknown): n is Scalar => Y().isScalar(n);
+const isPair = (n: unknown): n is Pair => Y().isPair(n);
 
 export const ENCRYPTED_SUFFIX = '_ecs_secret';
 /** The sops version we write in the metadata (the format has not changed since 3.0; 3.9 readers and up). */
@@ -66,7 +76,7 @@ export function parseConfig(text: string, format?: DocFormat): ConfigDoc {
       throw new AppError('usage', `malformed JSON document${where}`);
     }
   }
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, version: '1.2' });
+  const doc = Y().parseDocument(text, { uniqueKeys: true, prettyErrors: true, version: '1.2' });
   const err = doc.errors[0];
   if (err) {
     const line = err.linePos?.[0];
@@ -74,7 +84,7 @@ export function parseConfig(text: string, format?: DocFormat): ConfigDoc {
   }
   if (doc.contents !== null && !isMap(doc.contents))
     throw new AppError('usage', 'a configuration document must be a mapping (key: value pairs) at the top level');
-  if (doc.contents === null) doc.contents = new YAMLMap() as never;
+  if (doc.contents === null) doc.contents = new (Y().YAMLMap)() as never;
   return { doc, format: fmt };
 }
 
@@ -97,13 +107,13 @@ function blockStyle(doc: Document): Document {
     if (isMap(node) || isSeq(node)) {
       node.flow = false;
       for (const item of node.items as unknown[]) {
-        if (item instanceof Pair) {
+        if (isPair(item)) {
           if (node === copy.contents && keyOf(item) === 'sops') continue; // written as sops writes it
           if (isScalar(item.key)) item.key.type = undefined;
           visit(item.value);
         } else visit(item);
       }
-    } else if (isScalar(node) && node.type === Scalar.QUOTE_DOUBLE) node.type = undefined;
+    } else if (isScalar(node) && node.type === 'QUOTE_DOUBLE') node.type = undefined;
   };
   visit(copy.contents);
   return copy;
@@ -333,7 +343,7 @@ export function encryptDocument(cd: ConfigDoc, dataKey: Buffer, keys: { kms?: Km
     hash.update(macBytes(p), 'utf8');
     if (!leaf.encrypted) continue;
     leaf.scalar.value = encryptValue(macBytes(p), p.kind, dataKey, aadOf(leaf.path));
-    leaf.scalar.type = Scalar.PLAIN;
+    leaf.scalar.type = 'PLAIN';
   }
   for (const { node, path } of encryptedCollections(cd.doc)) transformComments(node, (c) => `${encryptValue(c, 'comment', dataKey, aadOf(path))}`);
   const lastmodified = rfc3339(now);
@@ -345,7 +355,7 @@ export function encryptDocument(cd: ConfigDoc, dataKey: Buffer, keys: { kms?: Km
   const block = cd.doc.createNode(meta) as YAMLMap;
   // Quoted as sops writes them: a plain timestamp would be a YAML timestamp to some readers.
   for (const scalar of [block.get('lastmodified', true), ...(keys.kms ?? []).map((_, i) => block.getIn(['kms', i, 'created_at'], true))])
-    if (isScalar(scalar)) scalar.type = Scalar.QUOTE_DOUBLE;
+    if (isScalar(scalar)) scalar.type = 'QUOTE_DOUBLE';
   (cd.doc.contents as YAMLMap).set('sops', block);
 }
 
@@ -391,7 +401,7 @@ export function stripSuffix(cd: ConfigDoc): void {
     if (isMap(node))
       for (const p of node.items) {
         const k = keyOf(p);
-        if (k.endsWith(ENCRYPTED_SUFFIX) && k.length > ENCRYPTED_SUFFIX.length) p.key = new Scalar(k.slice(0, -ENCRYPTED_SUFFIX.length));
+        if (k.endsWith(ENCRYPTED_SUFFIX) && k.length > ENCRYPTED_SUFFIX.length) p.key = new (Y().Scalar)(k.slice(0, -ENCRYPTED_SUFFIX.length));
         visit(p.value);
       }
     else if (isSeq(node)) node.items.forEach(visit);
@@ -409,7 +419,7 @@ function transformComments(node: YAMLMap | YAMLSeq, fn: (c: string) => string): 
   };
   one(node); // a comment before the first entry hangs on the collection itself
   for (const item of node.items as unknown[]) {
-    if (item instanceof Pair) {
+    if (isPair(item)) {
       one(item.key);
       if (isScalar(item.value)) one(item.value);
     } else if (isScalar(item)) one(item);

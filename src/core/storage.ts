@@ -283,8 +283,8 @@ function toRaw(i: SecretItem): RawItem {
  * attribute, never a wrong serial, a revoked version taken for active, or an "internal" 500. Values
  * are never quoted but the key's: an attribute may hold ciphertext.
  */
-type Checked = 'Serial' | 'Active' | 'EncryptedData' | 'EncryptedDataKey' | 'Format' | 'CreatedAt' | 'RevokedAt';
-const ALL_CHECKED: readonly Checked[] = ['Serial', 'Active', 'EncryptedData', 'EncryptedDataKey', 'Format', 'CreatedAt', 'RevokedAt'];
+type Checked = 'Serial' | 'Active' | 'EncryptedData' | 'EncryptedDataKey' | 'Format' | 'CreatedAt' | 'RevokedAt' | 'Binary' | 'Document';
+const ALL_CHECKED: readonly Checked[] = ['Serial', 'Active', 'EncryptedData', 'EncryptedDataKey', 'Format', 'CreatedAt', 'RevokedAt', 'Binary', 'Document'];
 const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   Serial: { type: 'number', required: true },
   Active: { type: 'boolean', required: true },
@@ -293,6 +293,9 @@ const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   Format: { type: 'number', required: false },
   CreatedAt: { type: 'string', required: false },
   RevokedAt: { type: 'string', required: false },
+  Binary: { type: 'boolean', required: false },
+  // Configuration documents (`config/` names) hold their SOPS text here instead of EncryptedData.
+  Document: { type: 'string', required: false },
 };
 const DYNAMO_TYPE: Record<string, string> = { number: 'N', boolean: 'BOOL', string: 'S' };
 
@@ -326,7 +329,11 @@ function checkItem(table: string, r: RawItem, attrs: readonly Checked[] = ALL_CH
     if (v === undefined) {
       // A revoked version is never decrypted, and the original's revoke of an unknown serial left
       // phantom items with only Name, Serial and Active=false: the ciphertext may be missing there.
-      const required = want.required && !(r.Active === false && (a === 'EncryptedData' || a === 'EncryptedDataKey'));
+      const ciphertext = a === 'EncryptedData' || a === 'EncryptedDataKey';
+      const document = typeof r.Name === 'string' && r.Name.startsWith('config/');
+      const required = document
+        ? a === 'Active' || (a === 'Document' && r.Active !== false)
+        : want.required && !(r.Active === false && ciphertext);
       if (required) throw malformed(table, r, `attribute ${a} is missing`);
     } else if (typeof v !== want.type) {
       throw malformed(table, r, `attribute ${a} is ${typeOf(v)}, expected ${DYNAMO_TYPE[want.type]}`);

@@ -13,7 +13,7 @@ import { Metrics } from './metrics';
 import { MAX_PAYLOAD_BYTES, validateAppName } from '../core/names';
 import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_MAX_CONNECTIONS } from './limits';
 import { Prefetcher, parsePrefetchNames, validatePrefix } from './prefetch';
-import { DEFAULT_RENDER_MODE, Renderer, parseRenderMode, parseRenderTargets, prepareTargets } from './render';
+import { DEFAULT_RENDER_MODE, RENDER_KINDS, Renderer, configSource, parseRenderMode, parseRenderTargets, prepareTargets } from './render';
 import { VERSION } from '../core/version';
 
 /** The daemon's flags as the CLI parses them (strings: each is checked here, with a usage error naming the flag). */
@@ -139,7 +139,14 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
   const configBytes = Math.floor(cacheMaxBytes * CONFIG_SHARE);
   // Delivery (prefetch.ts, render.ts): checked before anything starts, so a bad flag or render
   // directory is a usage error at once, not a sidecar that never turns healthy.
-  const renderTargets = parseRenderTargets(args.render ?? []);
+  let backendForRender: Backend | undefined;
+  const renderTargets = parseRenderTargets(args.render ?? [], {
+    ...RENDER_KINDS,
+    config: configSource(() => {
+      if (!backendForRender) throw new AppError('unavailable', 'the backend is not open yet');
+      return backendForRender.config;
+    }),
+  });
   const renderMode = parseRenderMode(args['render-mode'] ?? DEFAULT_RENDER_MODE);
   const prefetchNames = [...parsePrefetchNames(args.prefetch ?? []), ...renderTargets.flatMap((t) => t.source.needs.names)];
   const prefetchPrefixes = [...(args['prefetch-prefix'] ?? []).map((p) => validatePrefix('--prefetch-prefix', p)), ...renderTargets.flatMap((t) => t.source.needs.prefixes)];
@@ -156,6 +163,7 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     dataKeyCache: { max: cacheSize, ttlMs: DATA_KEY_TTL_MS, maxBytes: dataKeyBytes },
     onBackendCall: (service, operation, error) => metrics.backendCall(service, operation, error),
   });
+  backendForRender = backend;
   const cache = new SecretCache({ ttlMs, staleMs, max: cacheSize, maxBytes: cacheMaxBytes - dataKeyBytes - configBytes });
   metrics.trackCacheBytes(() => cache.bytes, () => backend.cachedKeyBytes());
   const prefetcher = new Prefetcher({ service: backend.service, cache, logger, ttlMs, names: prefetchNames, prefixes: prefetchPrefixes, readDeadlineMs: READ_DEADLINE_MS });

@@ -25,6 +25,7 @@ import { type SecretRecord, payloadBytes } from '../core/service';
 import { type Format, renderVariables } from '../delivery/formats';
 import { type SelectedValue, parseSelector, resolveSelection, toEnvironment } from '../delivery/selection';
 import type { PrefetchSelection } from './prefetch';
+import { type ConfigService, type OutputFormat, renderConfig, validateConfigPath } from '../config/service';
 
 export const DEFAULT_RENDER_MODE = '0440';
 const TEMP_MARK = '.ecs-secrets-tmp-';
@@ -45,8 +46,8 @@ export interface RenderSource {
   render(inputs: RenderInputs): Promise<Buffer | undefined>;
 }
 
-/** Parses the ARG of `KIND:ARG` (a usage error if it is malformed) into a source. */
-export type RenderKind = (arg: string) => RenderSource;
+/** Parses the ARG of `KIND:ARG` (a usage error if it is malformed) into a source; `file` is the target's path. */
+export type RenderKind = (arg: string, file: string) => RenderSource;
 
 /** The raw kind: a secret's payload bytes, decoded from base64 for a binary secret. */
 export function rawSource(nameIn: string): RenderSource {
@@ -92,7 +93,34 @@ export function selectionSource(format: Format): RenderKind {
   };
 }
 
-/** The kinds written `KIND:ARG`. The daemon may add more (issue 11: `config:PATH`) by passing its own table. */
+/**
+ * `config:PATH`: the decrypted configuration document at PATH (src/config), in the format the
+ * file's extension names: `.json` → JSON, `.env` → dotenv, anything else → YAML (the form most
+ * documents are written in). It reads the table itself at every check (documents are not part of
+ * the prefetch), so a new version shows up within one TTL. A document that does not exist yet
+ * leaves the file unwritten (and /health at 503), like a missing secret. `config` is called at
+ * render time: the daemon parses --render before the backend is open.
+ */
+export function configSource(config: () => ConfigService): RenderKind {
+  return (arg, file) => {
+    const docPath = validateConfigPath(arg);
+    const ext = path.extname(file).toLowerCase();
+    const format: OutputFormat = ext === '.json' ? 'json' : ext === '.env' ? 'dotenv' : 'yaml';
+    return {
+      needs: { names: [], prefixes: [] },
+      render: async () => {
+        try {
+          return Buffer.from(await renderConfig(config(), docPath, format), 'utf8');
+        } catch (err) {
+          if (err instanceof AppError && err.kind === 'not_found') return undefined;
+          throw err;
+        }
+      },
+    };
+  };
+}
+
+/** The kinds written `KIND:ARG`. The daemon adds `config:PATH` (configSource) to these. */
 export const RENDER_KINDS: Readonly<Record<string, RenderKind>> = {
   dotenv: selectionSource('dotenv'),
   json: selectionSource('json'),
@@ -124,7 +152,7 @@ export function parseRenderTargets(values: readonly string[], kinds: Readonly<Re
       const kind = kinds[what.slice(0, colon)];
       if (!kind)
         throw new AppError('usage', `invalid --render ${JSON.stringify(spec)}: unknown kind ${JSON.stringify(what.slice(0, colon))} (use NAME or one of: ${Object.keys(kinds).map((k) => `${k}:`).join(', ')})`);
-      source = kind(what.slice(colon + 1));
+      source = kind(what.slice(colon + 1), file);
     }
     return { file, spec, source };
   });
