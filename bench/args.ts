@@ -18,6 +18,12 @@ export interface BenchOptions {
   cpuProf?: string;
   /** Extra node flags for the daemon process, e.g. V8 heap settings a container might use. */
   daemonNodeArgs: string[];
+  /** Cores (0.25 = a quarter) the daemon and the bare server each get, in turn, for the quota rows (cgroup CPU controller). */
+  cpuQuota?: number;
+  /** Connections for the quota rows (a sidecar serves a handful of application workers). */
+  quotaConnections: number;
+  /** The node binary for the daemon, the CLI and the bare server (default: the one running the bench). */
+  node?: string;
 }
 
 export const USAGE = `Usage: node dist/bench/bench.js [flags]
@@ -34,6 +40,12 @@ export const USAGE = `Usage: node dist/bench/bench.js [flags]
   --daemon-node-args "FLAGS"
                    extra node flags for the daemon process (default: none), e.g.
                    "--max-semi-space-size=2" to measure a container's heap settings
+  --cpu-quota C    also measure hot reads with the daemon, then the bare server, confined to
+                   C cores (e.g. 0.25) by the cgroup CPU controller (needs root)
+  --quota-connections N
+                   connections for the --cpu-quota rows (default 8)
+  --node PATH      run the daemon, the CLI and the bare server with this node binary, e.g. the
+                   image's Node 24 (default: the node running the bench)
 `;
 
 export class UsageError extends Error {}
@@ -46,7 +58,7 @@ function number(flag: string, value: string | undefined, min: number, integer: b
 }
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const o: BenchOptions = { duration: 10, warmup: NaN, reps: 3, connections: 32, secrets: 1000, cold: 20, token: true, daemonNodeArgs: [] };
+  const o: BenchOptions = { duration: 10, warmup: NaN, reps: 3, connections: 32, secrets: 1000, cold: 20, token: true, daemonNodeArgs: [], quotaConnections: 8 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -88,6 +100,16 @@ export function parseArgs(argv: string[]): BenchOptions {
         if (o.daemonNodeArgs.some((a) => !a.startsWith('-'))) throw new UsageError('--daemon-node-args takes node flags only');
         break;
       }
+      case '--cpu-quota':
+        o.cpuQuota = number('cpu-quota', value(), 0.01, false);
+        break;
+      case '--quota-connections':
+        o.quotaConnections = number('quota-connections', value(), 1, true);
+        break;
+      case '--node':
+        o.node = value();
+        if (!o.node) throw new UsageError('--node needs the path of a node binary');
+        break;
       case '--help':
       case '-h':
         throw new UsageError('');

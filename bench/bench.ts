@@ -21,10 +21,12 @@ import autocannon from 'autocannon';
 import { createAppResources, startStandIns, type StandIns } from '../test/standins';
 import { BenchOptions, USAGE, UsageError, parseArgs } from './args';
 import type { BareSpec } from './bare-server';
-import { FIGURES, Figures, goals, medianFigures, table } from './figures';
+import { execFileSync } from 'node:child_process';
+import { CpuQuota, openCpuQuota } from './cgroup';
+import { FIGURES, Figures, LabelValues, goals, medianFigures, table } from './figures';
 import { PREFETCH_SECRETS, measurePrefetch } from './prefetch';
 import { execOverhead } from './exec-overhead';
-import { CLI, DaemonProcess, closeClient, daemonArgs, killAllChildren, need, request, runCli, startBare, startDaemon } from './procs';
+import { CLI, DaemonProcess, closeClient, daemonArgs, killAllChildren, need, request, runCli, startBare, startDaemon, useNode } from './procs';
 
 const APP = 'bench';
 const HOT = 'hot.db.password';
@@ -43,6 +45,8 @@ interface Context {
   tokenFile?: string;
   coldNames: string[];
   cachedNames: string[];
+  /** The cgroup for the --cpu-quota rows, when one could be made. */
+  quota?: CpuQuota;
 }
 
 /** Run `fn` over `items` with at most `n` at a time. */
@@ -291,6 +295,45 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
       }
     }
     f['hot.ratio'] = f['hot.daemon.rps'] / f['hot.bare.rps'];
+    f['cpu.ratio'] = f['cpu.daemonMsPer10k'] / f['cpu.bareMsPer10k'];
+
+    // CPU per read with one connection: what one application worker's reads cost, where the
+    // per-request work is not spread over batched socket reads and writes as at 32 connections.
+    const b = bare;
+    const cpuOf = {
+      daemon: async () => {
+        const m = await d.metrics();
+        return need(m, 'ecs_secrets_process_cpu_user_seconds_total') + need(m, 'ecs_secrets_process_cpu_system_seconds_total');
+      },
+      bare: async () => (await b.usage()).cpuSeconds,
+    };
+    const urlOf = { daemon: `${d.url}${HOT_PATH}`, bare: `${b.url}${HOT_PATH}` };
+    for (const which of order) {
+      progress(`repetition ${rep + 1}/${o.reps}: ${which}, one connection for ${o.duration} s`);
+      if (o.warmup > 0) await load(urlOf[which], d.headers, 1, Math.min(1, o.warmup));
+      const before = await cpuOf[which]();
+      const r = await load(urlOf[which], d.headers, 1, o.duration);
+      f[`cpu1.${which}MsPerRead`] = ((await cpuOf[which]()) - before) * 1000 / r.requests;
+    }
+    f['cpu1.ratio'] = f['cpu1.daemonMsPerRead'] / f['cpu1.bareMsPerRead'];
+
+    // A quarter vCPU (or --cpu-quota C): each server in turn in the cgroup, the load generator not.
+    if (c.quota) {
+      const pids = { daemon: d.child.pid!, bare: b.pid };
+      for (const which of order) {
+        progress(`repetition ${rep + 1}/${o.reps}: ${which} at ${o.cpuQuota} vCPU, ${o.quotaConnections} connections for ${o.duration} s`);
+        c.quota.confine(pids[which]);
+        try {
+          if (o.warmup > 0) await load(urlOf[which], d.headers, o.quotaConnections, o.warmup);
+          f[`quota.${which}.rps`] = (await load(urlOf[which], d.headers, o.quotaConnections, o.duration)).rps;
+        } finally {
+          c.quota.release(pids[which]);
+        }
+      }
+      f['quota.ratio'] = f['quota.daemon.rps'] / f['quota.bare.rps'];
+    } else {
+      for (const k of ['quota.daemon.rps', 'quota.bare.rps', 'quota.ratio']) f[k] = NaN;
+    }
   } finally {
     await bare?.stop();
     const code = await d.stop();
@@ -326,6 +369,8 @@ async function main(): Promise<number> {
     process.stderr.write(USAGE);
     return err.message ? 2 : 0;
   }
+  if (o.node) useNode(o.node);
+  const serverNode = o.node ? execFileSync(o.node, ['--version'], { encoding: 'utf8' }).trim() : process.version;
   const started = new Date();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-bench-'));
   const c: Partial<Context> = { o, tmp };
@@ -337,7 +382,18 @@ async function main(): Promise<number> {
   c.coldNames = Array.from({ length: o.cold }, (_, i) => `cold.secret-${i}`);
   c.cachedNames = Array.from({ length: o.secrets }, (_, i) => `app.team-${i % 10}.secret-${i}`);
   let s: StandIns | undefined;
+  let quotaSkipped: string | undefined;
   try {
+    if (o.cpuQuota !== undefined) {
+      const q = openCpuQuota(o.cpuQuota);
+      if ('unavailable' in q) {
+        quotaSkipped = `skipped: no writable cgroup CPU controller (${q.unavailable})`;
+        progress(`--cpu-quota: ${quotaSkipped}`);
+      } else {
+        c.quota = q;
+        progress(`--cpu-quota: ${q.description}`);
+      }
+    }
     progress('starting the stand-ins (dynalite, KMS) and creating the table and key');
     s = await startStandIns();
     c.s = s;
@@ -348,6 +404,7 @@ async function main(): Promise<number> {
     const reps: Figures[] = [];
     for (let rep = 0; rep < o.reps; rep++) reps.push(await repetition(c as Context, rep));
     const med = medianFigures(reps);
+    const labels: LabelValues = { secrets: o.secrets, connections: o.connections, quota: o.cpuQuota, quotaConnections: o.quotaConnections };
     for (const k of ['hot.daemon.bytesPerResponse', 'hot.bare.bytesPerResponse']) med[k] = reps[0][k];
 
     const config = {
@@ -363,14 +420,18 @@ async function main(): Promise<number> {
       connections: o.connections,
       secrets: o.secrets,
       cold: o.cold,
+      node: serverNode,
+      nodeBinary: o.node ?? process.execPath,
+      cpuQuota: c.quota ? { cores: o.cpuQuota, connections: o.quotaConnections, cgroup: c.quota.description } : (quotaSkipped ?? 'not requested (--cpu-quota C)'),
     };
-    const text = table(med, reps, o.secrets);
-    const g = goals(med);
+    const text = table(med, reps, labels, quotaSkipped);
+    const g = goals(med, labels);
     process.stdout.write(
       [
         '',
         `ecs-secrets bench, ${started.toISOString()}`,
-        `machine: ${machine().nproc} CPUs (${machine().cpuModel}), ${machine().memTotalGiB} GiB, ${machine().platform}, Node ${process.version}`,
+        `machine: ${machine().nproc} CPUs (${machine().cpuModel}), ${machine().memTotalGiB} GiB, ${machine().platform}; bench on Node ${process.version}, daemon/CLI/bare on Node ${serverNode}${o.node ? ` (${o.node})` : ''}`,
+        `quota:  ${typeof config.cpuQuota === 'string' ? config.cpuQuota : `${o.cpuQuota} vCPU for the daemon, then the bare server: ${config.cpuQuota.cgroup}`}`,
         `daemon: ${config.daemon}`,
         `        ${config.settings}; token ${config.token}`,
         `load:   ${config.load}`,
@@ -386,7 +447,7 @@ async function main(): Promise<number> {
     if (o.out) {
       const result = {
         date: started.toISOString(),
-        machine: machine(),
+        machine: { ...machine(), serverNode },
         command: ['node dist/bench/bench.js', ...process.argv.slice(2).map((x) => (/[\s"']/.test(x) ? JSON.stringify(x) : x))].join(' '),
         config,
         figures: med,
@@ -400,6 +461,11 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     killAllChildren();
+    try {
+      c.quota?.remove();
+    } catch (err) {
+      progress(`warning: could not remove the cgroup: ${(err as Error).message}`);
+    }
     closeClient();
     await s?.close();
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -14,6 +14,12 @@ import type { BareMessage, BareSpec } from './bare-server';
 export const CLI = path.resolve(__dirname, '..', 'src', 'cli.js');
 const BARE = path.resolve(__dirname, 'bare-server.js');
 
+/** The node binary for every child (the daemon, the CLI, the bare server): `--node`, else ours. */
+let nodeBinary = process.execPath;
+export function useNode(binary: string): void {
+  nodeBinary = binary;
+}
+
 const children = new Set<ChildProcess>();
 function track(child: ChildProcess): ChildProcess {
   children.add(child);
@@ -138,7 +144,7 @@ export async function startDaemon(o: DaemonSpawnOptions): Promise<DaemonProcess>
   const t0 = performance.now();
   let child: ChildProcess;
   try {
-    child = track(spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, ...daemonArgs(o, port)], { env: childEnv(o.env), stdio: ['ignore', 'ignore', logFd] }));
+    child = track(spawn(nodeBinary, [...(o.nodeArgs ?? []), CLI, ...daemonArgs(o, port)], { env: childEnv(o.env), stdio: ['ignore', 'ignore', logFd] }));
   } finally {
     fs.closeSync(logFd); // the child has its own copy
   }
@@ -208,13 +214,14 @@ function tail(file: string): string {
 
 export interface BareProcess {
   url: string;
+  pid: number;
   /** CPU seconds (user + system) and RSS, asked over IPC. */
   usage(): Promise<{ cpuSeconds: number; rss: number }>;
   stop(): Promise<number | null>;
 }
 
 export async function startBare(spec: BareSpec): Promise<BareProcess> {
-  const child = track(spawn(process.execPath, [BARE], { env: { ...process.env, BENCH_BARE_SPEC: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const child = track(spawn(nodeBinary, [BARE], { env: { ...process.env, BENCH_BARE_SPEC: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const next = () =>
     new Promise<BareMessage>((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`the bare server exited (${code})`));
@@ -235,6 +242,7 @@ export async function startBare(spec: BareSpec): Promise<BareProcess> {
   }
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     async usage() {
       const reply = next();
       child.send('usage');
@@ -251,7 +259,7 @@ export async function startBare(spec: BareSpec): Promise<BareProcess> {
 export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = track(spawn(process.execPath, [CLI, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = track(spawn(nodeBinary, [CLI, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));

@@ -5,25 +5,38 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FIGURES } from '../bench/figures';
+import { FIGURES, labelOf } from '../bench/figures';
 import { runNode } from './helpers/cli';
 
 const BENCH = path.join(__dirname, '..', 'dist', 'bench', 'bench.js');
 
-test('npm run bench, short mode: the result file has every figure, each a finite number', async () => {
+test('npm run bench --cpu-quota 0.25, short mode: the result file has every figure, each a finite number', async () => {
   expect(fs.existsSync(BENCH)).toBe(true); // built by `npm test` (tsc) before jest runs
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-bench-test-'));
   const out = path.join(dir, 'result.json');
   try {
-    const r = await runNode(BENCH, ['--duration', '1', '--warmup', '0.5', '--reps', '1', '--secrets', '50', '--cold', '5', '--out', out]);
+    const r = await runNode(BENCH, ['--duration', '1', '--warmup', '0.5', '--reps', '1', '--secrets', '50', '--cold', '5', '--cpu-quota', '0.25', '--out', out]);
     expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
 
     const result = JSON.parse(fs.readFileSync(out, 'utf8'));
     const keys = FIGURES.map((f) => f.key);
     expect(keys.length).toBeGreaterThan(20);
+    // The quota rows need a writable cgroup CPU controller (root); without one the bench says why and skips them.
+    const quotaKeys = FIGURES.filter((f) => f.quota).map((f) => f.key);
+    expect(quotaKeys).toEqual(['quota.daemon.rps', 'quota.bare.rps', 'quota.ratio']);
+    const quotaMeasured = typeof result.config.cpuQuota === 'object';
+    if (!quotaMeasured) expect(result.config.cpuQuota).toMatch(/^skipped: no writable cgroup CPU controller \(.+\)$/);
     for (const figures of [result.figures, ...result.repetitions]) {
-      for (const key of keys) expect([key, Number.isFinite(figures[key])]).toEqual([key, true]);
+      for (const key of keys) {
+        if (quotaKeys.includes(key) && !quotaMeasured) expect([key, figures[key]]).toEqual([key, null]); // NaN in JSON
+        else expect([key, Number.isFinite(figures[key])]).toEqual([key, true]);
+      }
     }
+    // Every figure of issue 13's table, with its goal.
+    const goalKeys = result.goals.map((g: { key: string }) => g.key);
+    expect(goalKeys).toEqual(
+      expect.arrayContaining(['cpu.ratio', 'cpu1.ratio', 'memory.rssIdleMiB', 'memory.rssAfterLoadMiB', 'startup.healthyMs', 'fetch.wallMs', ...(quotaMeasured ? ['quota.ratio'] : [])]),
+    );
     expect(result.repetitions).toHaveLength(1);
     expect(Object.keys(result.units).sort()).toEqual([...keys].sort());
     for (const g of result.goals) expect(g).toEqual({ key: expect.any(String), label: expect.any(String), goal: expect.any(String), value: expect.any(Number), met: expect.any(Boolean) });
@@ -31,12 +44,13 @@ test('npm run bench, short mode: the result file has every figure, each a finite
     expect(result).toMatchObject({
       date: expect.any(String),
       command: expect.stringContaining('--duration 1'),
-      machine: { nproc: expect.any(Number), node: process.version },
-      config: { daemon: expect.stringContaining('daemon'), connections: 32, secrets: 50, reps: 1 },
+      machine: { nproc: expect.any(Number), node: process.version, serverNode: process.version },
+      config: { daemon: expect.stringContaining('daemon'), connections: 32, secrets: 50, reps: 1, node: process.version },
     });
 
     // The same figures are printed as a table.
-    for (const f of FIGURES.filter((x) => x.goal)) expect(r.stdout).toContain(f.label.replace(' N ', ' 50 '));
+    const labels = { secrets: 50, connections: 32, quota: 0.25, quotaConnections: 8 };
+    for (const f of FIGURES.filter((x) => x.goal)) expect(r.stdout).toContain(labelOf(f, labels));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

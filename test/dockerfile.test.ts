@@ -53,6 +53,23 @@ test('every file it copies from the context exists and is allowed by .dockerigno
   expect(allowed.filter((a) => /ecs-secrets|node_modules|\.git|dist|test/.test(a))).toEqual([]);
 });
 
+test('the image keeps only what the bundled CLI loads, and sets the measured V8 options and a compile cache', () => {
+  const [build, runtime] = dockerfile.split(/^FROM \$\{NODE_IMAGE\}$/m);
+  // The build stage compiles the pruner and drops tsc's per-module files (the bundle holds them).
+  expect(build).toMatch(/^COPY scripts \.\/scripts$/m);
+  expect(build).toMatch(/^RUN find dist\/src -mindepth 1 ! -name cli\.js -delete$/m);
+  // Pruned in the same layer as the install, or the image would still carry every package.
+  expect(runtime).toMatch(/^RUN npm ci --omit=dev [^\n]*&& node \/tmp\/runtime-deps\.js --prune && /m);
+  expect(runtime).toMatch(/^COPY --from=build \/src\/dist\/scripts\/runtime-deps\.js \/tmp\/runtime-deps\.js$/m);
+  expect(fs.existsSync(path.join(ROOT, 'dist', 'scripts', 'runtime-deps.js'))).toBe(true);
+  const env = (k: string) => instructions.filter((l) => l.startsWith(`ENV ${k}=`)).pop();
+  expect(env('NODE_OPTIONS')).toMatch(/^ENV NODE_OPTIONS="?--max-semi-space-size=\d+( --[a-z-]+=\d+)*"?$/);
+  expect(env('NODE_COMPILE_CACHE')).toBe('ENV NODE_COMPILE_CACHE=/app/.compile-cache');
+  // Filled as the user the image runs as (Node keys the cache folder by uid).
+  const afterUser = runtime.slice(runtime.lastIndexOf('USER node'));
+  expect(afterUser).toMatch(/^RUN node \/app\/dist\/src\/cli\.js --version >\/dev\/null$/m);
+});
+
 test('no parser directive: "# syntax=" makes BuildKit pull a frontend image the build does not need', () => {
   // Directives are only read at the very top, before any other line; none may be there.
   const head = dockerfile.split('\n').filter((l) => l.trim() !== '');

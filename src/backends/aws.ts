@@ -6,10 +6,10 @@
  * Every call has explicit time limits and bounded retries: a sidecar must answer "unavailable"
  * quickly rather than hang an application's start-up.
  */
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import type { NodeHttpHandler } from '@smithy/node-http-handler';
 
 // The SDK warns on every process start that Node 20 support ends; that is for us to act on
 // (the Docker image runs a newer LTS), not noise for every user's stderr.
@@ -55,10 +55,19 @@ function common(opts: ClientOptions) {
   return {
     ...(opts.region ? { region: opts.region } : {}),
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: new NodeHttpHandler(HTTP_HANDLER_OPTIONS),
+    requestHandler: new (require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler')).NodeHttpHandler(HTTP_HANDLER_OPTIONS),
   };
 }
 
-export const dynamoClient = (opts: ClientOptions): DynamoDBClient => new DynamoDBClient(common(opts));
-export const kmsClient = (opts: ClientOptions): KMSClient => new KMSClient(common(opts));
-export const cloudFormationClient = (opts: ClientOptions): CloudFormationClient => new CloudFormationClient(common(opts));
+/**
+ * Each SDK package is loaded when its first client is built, not when this module is imported
+ * (issue 13): `fetch` never pays for CloudFormation, the daemon neither, and `--help` or a usage
+ * error pays for no SDK at all. A plain require, so the bundle (dist/src/cli.js, esbuild) still
+ * contains the packages and only defers running them (literal names: esbuild follows those).
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+export const dynamoClient = (opts: ClientOptions): DynamoDBClient =>
+  new (require('@aws-sdk/client-dynamodb') as typeof import('@aws-sdk/client-dynamodb')).DynamoDBClient(common(opts));
+export const kmsClient = (opts: ClientOptions): KMSClient => new (require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms')).KMSClient(common(opts));
+export const cloudFormationClient = (opts: ClientOptions): CloudFormationClient =>
+  new (require('@aws-sdk/client-cloudformation') as typeof import('@aws-sdk/client-cloudformation')).CloudFormationClient(common(opts));

@@ -84,5 +84,50 @@ function daemonDestination(): pino.DestinationStream {
  * pino clones the object to look for them, which cost more than the rest of the hot path.
  */
 export function requestLogger(logger: Logger): Logger {
-  return logger.child({}, { redact: { paths: ['payload', 'plaintext', 'token'], censor: REDACTED } });
+  const child = logger.child({}, { redact: { paths: ['payload', 'plaintext', 'token'], censor: REDACTED } });
+  const fast = fastRequestJson(child);
+  if (fast) (child as unknown as Record<symbol, unknown>)[pino.symbols.asJsonSym] = fast;
+  return child;
+}
+
+type AsJson = (obj: Record<string, unknown>, msg: unknown, num: number, time: string) => string;
+
+/** The request line's fields; any other field (or value type) goes through pino's own serializer. */
+const REQUEST_FIELDS = new Set(['reqId', 'method', 'route', 'status', 'ms', 'cache']);
+
+/**
+ * pino's line builder, specialised for the request line (issue 13: with it, the log line was the
+ * largest part of a hot read's CPU after node's own HTTP work). pino's general builder looks up a
+ * serializer and a redaction stringifier for every field of every line; the request line has six
+ * fixed fields of strings and finite numbers, none of them redacted, so this builds the same text
+ * directly. Anything else (another message, another field, an object value) falls back to pino.
+ * The bytes stay the same, and that is checked once here: if this pino formats a sample line
+ * differently (a new pino version, other options), the specialisation is not used at all.
+ */
+function fastRequestJson(child: Logger): AsJson | undefined {
+  const sym = pino.symbols as unknown as Record<string, symbol>;
+  const self = child as unknown as Record<symbol, unknown>;
+  const general = self[sym.asJsonSym] as AsJson | undefined;
+  const levels = self[sym.lsCacheSym] as Record<number, string> | undefined;
+  const chindings = self[sym.chindingsSym];
+  const end = self[sym.endSym];
+  if (typeof general !== 'function' || !levels || typeof chindings !== 'string' || typeof end !== 'string') return undefined;
+  const msgPart = `,"${String(self[sym.messageKeySym] ?? 'msg')}":${JSON.stringify(REQUEST_MSG)}`;
+  const fast: AsJson = function (this: unknown, obj, msg, num, time) {
+    if (msg !== REQUEST_MSG || levels[num] === undefined) return general.call(this, obj, msg, num, time);
+    let props = '';
+    for (const key in obj) {
+      const v = obj[key];
+      if (v === undefined) continue;
+      if (!REQUEST_FIELDS.has(key)) return general.call(this, obj, msg, num, time);
+      if (typeof v === 'string') props += `,"${key}":${JSON.stringify(v)}`;
+      else if (typeof v === 'number' && Number.isFinite(v)) props += `,"${key}":${v}`;
+      else return general.call(this, obj, msg, num, time);
+    }
+    return levels[num] + time + chindings + props + msgPart + end;
+  };
+  const sample = { reqId: 'a1b2c3-1z', method: 'GET', route: '/latest/secrets/:name', status: 200, ms: 0.125, cache: 'hit' };
+  const level = (child.levels.values as Record<string, number>).info;
+  const same = fast.call(child, sample, REQUEST_MSG, level, ',"time":1') === general.call(child, sample, REQUEST_MSG, level, ',"time":1');
+  return same ? fast : undefined;
 }

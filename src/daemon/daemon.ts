@@ -11,7 +11,7 @@ import { DaemonServer } from './server';
 import { createLogger, Logger } from '../core/log';
 import { Metrics } from './metrics';
 import { MAX_PAYLOAD_BYTES, validateAppName } from '../core/names';
-import { DEFAULT_MAX_CONNECTIONS } from './limits';
+import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_MAX_CONNECTIONS } from './limits';
 import { Prefetcher, parsePrefetchNames, validatePrefix } from './prefetch';
 import { DEFAULT_RENDER_MODE, RENDER_KINDS, Renderer, configSource, parseRenderMode, parseRenderTargets, prepareTargets } from './render';
 import { VERSION } from '../core/version';
@@ -40,15 +40,6 @@ export interface DaemonArgs {
   'render-mode'?: string;
 }
 
-/**
- * Default --cache-max-bytes: 32 MiB for the caches, 7/8 for secrets, 1/16 for data keys, 1/16 for
- * decrypted configuration documents (GET /config). A 512 MiB
- * Fargate task keeps over 350 MiB for its application: the daemon idles at about 75 MiB RSS, and
- * V8 needs room about the size of the live data on top of it to collect garbage. 28 MiB hold
- * thousands of typical secrets (about 1 KiB each with their JSON), or a dozen at the worst case
- * below.
- */
-export const DEFAULT_CACHE_MAX_BYTES = 32 * 1024 * 1024;
 /**
  * The most one cached secret can cost: a maximum payload of control characters is six times its
  * size as JSON ("\u0001"), plus the payload itself held as a string (two bytes per character), plus

@@ -1,7 +1,7 @@
 /** `ecs-secrets daemon`: the sidecar's flags; runs the daemon until SIGTERM or SIGINT, then stops it gracefully. */
 import { createLogger } from '../../core/log';
-import { DEFAULT_CACHE_MAX_BYTES, DaemonArgs, startDaemon } from '../../daemon/daemon';
-import { DEFAULT_MAX_CONNECTIONS } from '../../daemon/limits';
+import type { DaemonArgs } from '../../daemon/daemon';
+import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_MAX_CONNECTIONS } from '../../daemon/limits';
 import { defineCommand } from '../context';
 
 export const daemonCommand = defineCommand<DaemonArgs>({
@@ -36,6 +36,10 @@ export const daemonCommand = defineCommand<DaemonArgs>({
       })
       .option('render-mode', { type: 'string', default: '0440', describe: 'Permissions of rendered files (octal)' }),
   run: async (args) => {
+    // Loaded here, not at the top: express, prom-client and the server are the daemon's alone, and
+    // every one-shot command (fetch, create, ...) would otherwise load them at start (issue 13).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { startDaemon } = require('../../daemon/daemon') as typeof import('../../daemon/daemon');
     const logger = createLogger({ debug: args.debug, daemon: true });
     const daemon = await startDaemon(args, logger);
     await new Promise<void>((resolve) => {

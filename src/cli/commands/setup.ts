@@ -4,7 +4,6 @@
  */
 import { cloudFormationClient } from '../../backends/aws';
 import { validateAppName } from '../../core/names';
-import { TEMPLATE, setupLocal, setupStack, validatePrincipalArn } from '../../setup/stack';
 import { defineCommand } from '../context';
 
 interface SetupArgs {
@@ -25,6 +24,9 @@ export const setupCommand = defineCommand<SetupArgs>({
       .example('$0 setup --print-template > ecs-secrets.json', 'the template, to review or deploy yourself')
       .example('$0 setup --local --application-name cryptex', 'the embedded backend in ./.ecs-secrets'),
   run: async (args, ctx) => {
+    // Loaded here, not at the top: the template and the CloudFormation calls are setup's alone (issue 13).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { TEMPLATE, setupLocal, setupStack, validatePrincipalArn } = require('../../setup/stack') as typeof import('../../setup/stack');
     if (args['print-template']) {
       ctx.print(TEMPLATE);
       return;

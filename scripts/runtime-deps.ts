@@ -1,0 +1,97 @@
+/**
+ * The image's node_modules: only what the bundled CLI (dist/src/cli.js, `npm run bundle`) still
+ * loads from disk, that is the packages left out of the bundle and what they depend on. Everything
+ * else is inside the bundle, so the Dockerfile's runtime stage runs this right after
+ * `npm ci --omit=dev`, in the same layer, and the image carries no second copy (issue 13).
+ *
+ *   node dist/scripts/runtime-deps.js           lists what is kept, with sizes
+ *   node dist/scripts/runtime-deps.js --prune   deletes the rest from ./node_modules
+ *
+ * Reads package-lock.json (lockfile v2/v3 "packages"), resolving each dependency the way node does:
+ * the nearest node_modules folder up the tree.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * Left out of the bundle: dynalite loads its validation modules by computed names (a bundler cannot
+ * follow them) and classic-level is a native addon. Both serve `--local` only. package.json's
+ * `bundle` script passes the same list to esbuild (test/bundle.test.ts checks they agree).
+ */
+export const EXTERNAL = ['dynalite', 'classic-level'];
+
+interface LockPackage {
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  dev?: boolean;
+}
+
+/** Lockfile paths ("node_modules/a/node_modules/b") of `roots` and everything they depend on. */
+export function closure(packages: Record<string, LockPackage>, roots: string[]): Set<string> {
+  const keep = new Set<string>();
+  const resolve = (from: string, name: string): string | undefined => {
+    for (let dir = from; ; ) {
+      const candidate = `${dir ? `${dir}/` : ''}node_modules/${name}`;
+      if (packages[candidate]) return candidate;
+      if (!dir) return undefined;
+      const i = dir.lastIndexOf('/node_modules/');
+      dir = i < 0 ? '' : dir.slice(0, i);
+    }
+  };
+  const queue = roots.map((r) => {
+    const p = resolve('', r);
+    if (!p) throw new Error(`${r} is not in package-lock.json`);
+    return p;
+  });
+  while (queue.length) {
+    const p = queue.pop()!;
+    if (keep.has(p)) continue;
+    keep.add(p);
+    const pkg = packages[p];
+    for (const dep of [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})]) {
+      const d = resolve(p, dep);
+      if (d) queue.push(d); // an optional dependency for another platform is not installed, nor in the lockfile's tree here
+    }
+  }
+  return keep;
+}
+
+function dirSize(dir: string): number {
+  let total = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += dirSize(p);
+    else if (e.isFile()) total += fs.statSync(p).size;
+  }
+  return total;
+}
+
+function main(): void {
+  const root = process.cwd();
+  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockPackage> };
+  const keep = closure(lock.packages, EXTERNAL);
+  const prune = process.argv.includes('--prune');
+  const removed: string[] = [];
+  // Longest paths last: a nested package goes with its parent when the parent goes.
+  for (const p of Object.keys(lock.packages).filter((k) => k.startsWith('node_modules/')).sort()) {
+    if (keep.has(p) || removed.some((r) => p.startsWith(`${r}/`))) continue;
+    if (!fs.existsSync(path.join(root, p))) continue;
+    removed.push(p);
+    if (prune) fs.rmSync(path.join(root, p), { recursive: true, force: true });
+  }
+  if (prune) {
+    fs.rmSync(path.join(root, 'node_modules', '.bin'), { recursive: true, force: true });
+    // Scope folders (@aws-sdk/...) whose packages all went.
+    for (const e of fs.readdirSync(path.join(root, 'node_modules'))) {
+      const dir = path.join(root, 'node_modules', e);
+      if (e.startsWith('@') && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+    }
+  }
+  const kept = [...keep].filter((p) => fs.existsSync(path.join(root, p)));
+  const size = kept.reduce((s, p) => s + dirSize(path.join(root, p)), 0);
+  process.stdout.write(
+    `${prune ? 'kept' : 'would keep'} ${kept.length} packages (${(size / 1024 / 1024).toFixed(1)} MiB) for ${EXTERNAL.join(', ')}; ${prune ? 'removed' : 'would remove'} ${removed.length}\n`,
+  );
+}
+
+if (require.main === module) main();
