@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, baseEnv, json, runCli, type CliResult } from '../helpers/cli';
 import { spawnDaemon, type SpawnedDaemon } from '../helpers/daemon';
+import { cliFor } from '../helpers/cli-for-user';
 
 const NOBODY = 65534;
 const APP = 'demo';
@@ -21,11 +22,18 @@ const asRoot = process.getuid?.() === 0;
 const rootOnly = asRoot ? test : test.skip;
 
 let top: string;
+/** The CLI as nobody can run it (a copy when this checkout is in a folder nobody cannot enter). */
+let nobodyCli = CLI;
+let cleanupCli = () => undefined as void;
 beforeAll(() => {
   top = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-owner-'));
   fs.chmodSync(top, 0o755); // traversable by nobody, writable only by root
+  if (asRoot) ({ cli: nobodyCli, cleanup: cleanupCli } = cliFor(NOBODY));
 });
-afterAll(() => fs.rmSync(top, { recursive: true, force: true }));
+afterAll(() => {
+  fs.rmSync(top, { recursive: true, force: true });
+  cleanupCli();
+});
 
 let n = 0;
 const freshDir = () => path.join(top, `d${++n}`);
@@ -227,7 +235,7 @@ describe('a data dir that is not writable is reported as exactly that (property 
     fs.mkdirSync(volume);
     fs.chmodSync(volume, 0o755); // exactly: an in-process --local backend in this worker may have set umask 077
     const dir = path.join(volume, '.ecs-secrets');
-    const r = await runAs(NOBODY, [process.execPath, CLI, 'list', '--local', '--application-name', APP, '--data-dir', dir]);
+    const r = await runAs(NOBODY, [process.execPath, nobodyCli, 'list', '--local', '--application-name', APP, '--data-dir', dir]);
     expectNotWritable(
       r,
       new RegExp(`^ecs-secrets: cannot create data dir ${dir}: ${volume} is not writable by uid ${NOBODY} \\(owned by uid 0, mode 755\\); give uid ${NOBODY} write access`),
@@ -240,8 +248,8 @@ describe('a data dir that is not writable is reported as exactly that (property 
     fs.chmodSync(dir, 0o500); // exactly, whatever the worker's umask
     fs.chownSync(dir, NOBODY, NOBODY);
     const pattern = new RegExp(`^ecs-secrets: data dir ${dir} is not writable by uid ${NOBODY} \\(owned by uid ${NOBODY}, mode 500\\)`);
-    expectNotWritable(await runAs(NOBODY, [process.execPath, CLI, 'list', '--local', '--application-name', APP, '--data-dir', dir]), pattern);
-    const daemon = await runAs(NOBODY, [process.execPath, CLI, 'daemon', '--local', '--application-name', APP, '--data-dir', dir, '--host', '127.0.0.1', '--port', '0']);
+    expectNotWritable(await runAs(NOBODY, [process.execPath, nobodyCli, 'list', '--local', '--application-name', APP, '--data-dir', dir]), pattern);
+    const daemon = await runAs(NOBODY, [process.execPath, nobodyCli, 'daemon', '--local', '--application-name', APP, '--data-dir', dir, '--host', '127.0.0.1', '--port', '0']);
     expect(daemon.code).toBe(1);
     expect(daemon.stderr).toMatch(new RegExp(`data dir ${dir} is not writable by uid ${NOBODY}`));
   });

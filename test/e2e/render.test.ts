@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, baseEnv, runCli } from '../helpers/cli';
+import { cliFor } from '../helpers/cli-for-user';
 import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { StandIns, createAppResources, startStandIns } from '../standins';
 
@@ -179,11 +180,13 @@ describe('bad render targets are refused at start: exit 2, one line, no stack tr
     // root writes anywhere: run the daemon as nobody then, as an ECS task's non-root user would.
     const asRoot = process.getuid?.() === 0;
     if (asRoot) fs.chmodSync(root, 0o755);
-    const r = spawnSync(process.execPath, [CLI, 'daemon', '--application-name', APP, '--port', '0', '--render', `${path.join(dir, 'f')}=tls.key`], {
+    const nobody = asRoot ? cliFor(65534) : { cli: CLI, cleanup: () => undefined };
+    const r = spawnSync(process.execPath, [nobody.cli, 'daemon', '--application-name', APP, '--port', '0', '--render', `${path.join(dir, 'f')}=tls.key`], {
       env: { ...(baseEnv() as NodeJS.ProcessEnv), ...s.env },
       encoding: 'utf8',
       ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
     });
+    nobody.cleanup();
     expect(r.status).toBe(2);
     expect(oneLine(r.stderr)).toMatch(/is not writable \(EACCES\)/);
   });
