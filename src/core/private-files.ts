@@ -29,6 +29,16 @@ function nearestExisting(p: string): string {
   return dir;
 }
 
+/**
+ * mkdir -p, one level at a time: Node's own `recursive: true` loops forever where a parent refuses
+ * new entries with ENOENT instead of EACCES (e.g. under /proc), so a bad --data-dir would hang.
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !fs.existsSync(d) && path.dirname(d) !== d; d = path.dirname(d)) missing.unshift(d);
+  for (const d of missing) fs.mkdirSync(d, { mode: 0o700 });
+}
+
 function notWritable(dataDir: string, blocking: string): AppError {
   const uid = myUid();
   const st = lstat(blocking);
@@ -50,7 +60,7 @@ export function ensurePrivateDir(dir: string): void {
   let st = lstat(dir);
   if (!st) {
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      makeDirs(dir);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw notWritable(dir, nearestExisting(dir));

@@ -254,3 +254,11 @@ describe('a data dir that is not writable is reported as exactly that (property 
     expect(daemon.stderr).toMatch(new RegExp(`data dir ${dir} is not writable by uid ${NOBODY}`));
   });
 });
+
+// Node's mkdirSync({recursive: true}) spins forever where a parent answers ENOENT to a new entry
+// (/proc): a bad --data-dir must be an error, not a hung process (the test would time out).
+(fs.existsSync('/proc/self') ? test : test.skip)('a data dir that cannot be created under /proc is one clear error, not a hang', async () => {
+  const r = await runCli(['list', '--local', '--application-name', APP, '--data-dir', '/proc/ecs-secrets-nope/data']);
+  expect(r.code).toBe(1);
+  expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^ecs-secrets: cannot create data dir \/proc\/ecs-secrets-nope\/data: ENOENT$/)]);
+});
