@@ -139,18 +139,29 @@ function jsonOf(node: unknown, indent: string): string {
 /**
  * dotenv: one KEY=value line per leaf; nested keys joined with `_`, characters outside
  * [A-Za-z0-9_] become `_`; lists as JSON. Values single-quoted so `set -a; . file` round-trips.
+ * A key that cannot be a variable (empty, or starting with a digit, e.g. `"10"`) and two keys that
+ * become one variable are usage errors naming the key paths (never a value): a file that `set -a;
+ * . file` rejects or silently reads as the wrong variable is worse than no file.
  */
 function dotenvOf(doc: Document): string {
   const lines: string[] = [];
-  const visit = (node: unknown, key: string): void => {
-    if (isMap(node)) for (const p of node.items) visit(p.value, key === '' ? keyOf(p) : `${key}_${keyOf(p)}`);
+  const seen = new Map<string, string>();
+  const visit = (node: unknown, key: string, keyPath: string): void => {
+    if (isMap(node))
+      for (const p of node.items) visit(p.value, key === '' ? keyOf(p) : `${key}_${keyOf(p)}`, keyPath === '' ? keyOf(p) : `${keyPath}.${keyOf(p)}`);
     else {
       const name = key.replace(/[^A-Za-z0-9_]/g, '_');
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+        throw new AppError('usage', `cannot print the document as dotenv: key ${JSON.stringify(keyPath || '(the whole document)')} does not make a variable name (${JSON.stringify(name)}); use --format yaml or json`);
+      const other = seen.get(name);
+      if (other !== undefined)
+        throw new AppError('usage', `cannot print the document as dotenv: keys ${JSON.stringify(other)} and ${JSON.stringify(keyPath)} both make the variable ${name}; use --format yaml or json`);
+      seen.set(name, keyPath);
       const value = isSeq(node) ? jsonOf(node, '').replace(/\s*\n\s*/g, '') : isScalar(node) && node.value !== null ? String(node.value) : '';
       lines.push(`${name}='${value.replace(/'/g, `'\\''`)}'`);
     }
   };
-  visit(doc.contents, '');
+  visit(doc.contents, '', '');
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 

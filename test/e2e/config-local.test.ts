@@ -160,3 +160,21 @@ const ageBinary = ['/usr/bin/age', '/usr/local/bin/age'].find((p) => fs.existsSy
   const dec = await local(['config', 'decrypt', path.join(dir, 'ext.yaml')]);
   expect([dec.code, dec.stdout]).toEqual([0, 'plain: hello\nsecret_ecs_secret: my-secret\n']);
 });
+
+test('dotenv output refuses a key that is no variable name, and two keys that make one variable, naming the keys (never a value)', async () => {
+  const file = (name: string, text: string) => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, text);
+    return p;
+  };
+  expect((await local(['config', 'push', '--path', 'dotenv/digit', '--file', file('digit.yaml', '"10": value-one\nok: 1\n')])).code).toBe(0);
+  const digit = await local(['config', 'build', '--path', 'dotenv/digit', '--format', 'dotenv']);
+  expect([digit.code, digit.stdout]).toEqual([2, '']);
+  expect(digit.stderr).toMatch(/key "10" does not make a variable name/);
+  expect(digit.stderr).not.toContain('value-one');
+  expect((await local(['config', 'push', '--path', 'dotenv/clash', '--file', file('clash.yaml', 'a_b: one\na:\n  b_ecs_secret: two\n  b: three\n')])).code).toBe(0);
+  const clash = await local(['config', 'build', '--path', 'dotenv/clash', '--format', 'dotenv', '--show-secrets', '--strip-suffix']);
+  expect([clash.code, clash.stdout]).toEqual([2, '']);
+  expect(clash.stderr).toMatch(/keys "a_b" and "a\.b(_ecs_secret)?" both make the variable a_b/);
+  expect(clash.stderr).not.toMatch(/one|two|three/);
+});
