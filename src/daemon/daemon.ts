@@ -148,8 +148,11 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     }),
   });
   const renderMode = parseRenderMode(args['render-mode'] ?? DEFAULT_RENDER_MODE);
-  const prefetchNames = [...parsePrefetchNames(args.prefetch ?? []), ...renderTargets.flatMap((t) => t.source.needs.names)];
-  const prefetchPrefixes = [...(args['prefetch-prefix'] ?? []).map((p) => validatePrefix('--prefetch-prefix', p)), ...renderTargets.flatMap((t) => t.source.needs.prefixes)];
+  // Each once: a secret both prefetched and rendered (or rendered twice) is read once per TTL.
+  const prefetchNames = [...new Set([...parsePrefetchNames(args.prefetch ?? []), ...renderTargets.flatMap((t) => t.source.needs.names)])];
+  const prefetchPrefixes = [
+    ...new Set([...(args['prefetch-prefix'] ?? []).map((p) => validatePrefix('--prefetch-prefix', p)), ...renderTargets.flatMap((t) => t.source.needs.prefixes)]),
+  ];
   if (ttlMs === 0 && (prefetchNames.length > 0 || prefetchPrefixes.length > 0 || renderTargets.length > 0))
     throw new AppError('usage', '--prefetch, --prefetch-prefix and --render keep secrets in the cache: they need --cache-ttl above 0');
   prepareTargets(renderTargets, logger);
