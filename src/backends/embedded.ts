@@ -53,6 +53,9 @@ interface Owned {
   lock: ClassicLevel;
 }
 
+/** Sends of one request to owners that refused it (each refusal: the owner had just exited). */
+const REFUSED_RESENDS = 10;
+
 export class EmbeddedDynamo {
   private ep: Endpoint | undefined;
   private owned: Owned | undefined;
@@ -65,18 +68,26 @@ export class EmbeddedDynamo {
     class EmbeddedHttpHandler extends NodeHttpHandler {
       override async handle(...args: Parameters<NodeHttpHandler['handle']>): ReturnType<NodeHttpHandler['handle']> {
         const [request] = args;
-        const ep = await self.currentEndpoint();
-        request.hostname = '127.0.0.1';
-        request.port = ep.port;
-        request.headers[STORE_KEY_HEADER] = ep.key;
-        try {
-          return await super.handle(...args);
-        } catch (err) {
-          // The owner went away: forget its port; the SDK retries and we elect a new owner.
-          // (Match the message too: across realms, e.g. under jest, the SDK may wrap the error.)
-          const e = err as NodeJS.ErrnoException;
-          if (e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e.message))) self.ep = undefined;
-          throw err;
+        // A refused connection was never processed, so it is safe to send again. Owners can come
+        // and go several times within one request when many short CLI processes share a data dir
+        // (each owns the store for its few hundred ms): re-elect and resend here, a bounded number
+        // of times, rather than spending the SDK's three attempts on owners that just left.
+        for (let attempt = 1; ; attempt++) {
+          const ep = await self.currentEndpoint();
+          request.hostname = '127.0.0.1';
+          request.port = ep.port;
+          request.headers[STORE_KEY_HEADER] = ep.key;
+          try {
+            return await super.handle(...args);
+          } catch (err) {
+            // The owner went away: forget its port and elect a new owner (possibly this process).
+            // (Match the message too: across realms, e.g. under jest, the SDK may wrap the error.)
+            const e = err as NodeJS.ErrnoException;
+            if (!(e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e.message)))) throw err;
+            if (self.ep === ep) self.ep = undefined;
+            if (attempt >= REFUSED_RESENDS) throw err;
+            await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
+          }
         }
       }
     }
