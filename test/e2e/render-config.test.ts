@@ -66,8 +66,10 @@ test('config:PATH renders the decrypted document (YAML, JSON or dotenv by extens
 
   expect((await cli(['config', 'push', '--path', 'team-a/api', '-'], SEED.replace('my-secret', 'rotated'))).code).toBe(0);
   // Bounded by the TTL, with a wide margin for a loaded machine.
-  await until('the rotated value in the file', () => fs.readFileSync(f('api.yaml'), 'utf8').includes('rotated'), TTL_S * 1000 + 20_000);
-  expect(fs.readdirSync(dir).sort()).toEqual(['api.env', 'api.json', 'api.yaml']); // no temp file left
+  const rotated = () => ['api.yaml', 'api.json', 'api.env'].every((n) => fs.readFileSync(f(n), 'utf8').includes('rotated'));
+  await until('the rotated value in every file', rotated, TTL_S * 1000 + 20_000);
+  // Every file is rewritten now, and an unchanged document writes nothing: no temp file is left.
+  expect(fs.readdirSync(dir).sort()).toEqual(['api.env', 'api.json', 'api.yaml']);
 });
 
 test('a document that does not exist keeps /health at 503 and the file unwritten; a bad path is a usage error at start', async () => {
