@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { AppError, fromAwsError } from '../core/errors';
 import type { EncryptionContext } from '../core/keys';
+import { readOrCreatePrivateFile } from '../core/private-files';
 import { type AgeEntry, type KmsEntry, type SopsMetadata, rfc3339 } from './sops';
 
 export const AGE_IDENTITY_FILE = 'age.key';
@@ -113,26 +114,14 @@ export class AgeConfigKeys implements ConfigKeySource {
     }
   }
 
-  /** The identity file, created on first use (temp file 0600, linked into place: two processes agree on one). */
+  /** The identity file, created on first use, held to the master key's rules (core/private-files.ts). */
   private async identity(age: AgeModule): Promise<string> {
     const file = path.join(this.dataDir, AGE_IDENTITY_FILE);
-    fs.mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-    if (!fs.existsSync(file)) {
-      const identity = await age.generateX25519Identity();
-      const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-      fs.writeFileSync(tmp, `# created by ecs-secrets for config documents (sops age)\n${identity}\n`, { mode: 0o600, flag: 'wx' });
-      try {
-        fs.linkSync(tmp, file);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      } finally {
-        fs.rmSync(tmp, { force: true });
-      }
-    }
-    const st = fs.statSync(file);
-    if ((st.mode & 0o077) !== 0)
-      throw new AppError('access_denied', `refusing to use age identity ${file}: it is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`);
-    const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'));
+    // Generated before the (synchronous) create-once: only when the file is missing, and a
+    // process that loses the race to link it in uses the winner's identity.
+    const fresh = fs.existsSync(file) ? undefined : await age.generateX25519Identity();
+    const text = readOrCreatePrivateFile(file, 'age identity', () => `# created by ecs-secrets for config documents (sops age)\n${fresh}\n`).toString('utf8');
+    const line = text.split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'));
     if (!line) throw new AppError('integrity', `age identity ${file} holds no AGE-SECRET-KEY line`);
     return line.trim();
   }

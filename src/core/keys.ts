@@ -8,12 +8,11 @@
  *   re-reads after a record cache expiry make no KMS call.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { LRUCache } from 'lru-cache';
 import { AppError, fromAwsError } from './errors';
-import { checkPrivateFile, ensurePrivateDir } from './private-files';
+import { readOrCreatePrivateFile } from './private-files';
 
 export type EncryptionContext = Record<string, string>;
 
@@ -119,35 +118,12 @@ export class LocalKeyProvider implements KeyProvider {
 }
 
 /**
- * Read the master key, creating it on first use. Creation writes a temporary file with mode 0600
- * and links it into place, so two processes starting at once agree on one key and neither can
- * read a half-written file. A key that is a link, another user's, or readable by group or others is
- * refused, as ssh does (core/private-files.ts).
+ * Read the master key, creating it on first use (32 random bytes). A key that is a link, another
+ * user's, or readable by group or others is refused, as ssh does (core/private-files.ts).
  */
 export function loadOrCreateMasterKey(dataDir: string): Buffer {
   const file = path.join(dataDir, MASTER_KEY_FILE);
-  ensurePrivateDir(dataDir);
-  if (!fs.existsSync(file)) {
-    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    fs.writeFileSync(tmp, randomBytes(32), { mode: 0o600, flag: 'wx' });
-    try {
-      fs.linkSync(tmp, file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      fs.rmSync(tmp, { force: true });
-    }
-  }
-  // Not a link, ours, mode 0600 (as ssh requires of a private key); O_NOFOLLOW so that a link
-  // swapped in after the check is not followed either.
-  checkPrivateFile(file, 'master key');
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  let key: Buffer;
-  try {
-    key = fs.readFileSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  const key = readOrCreatePrivateFile(file, 'master key', () => randomBytes(32));
   if (key.length !== 32) throw new AppError('integrity', `master key ${file} has ${key.length} bytes, expected 32`);
   return key;
 }

@@ -6,6 +6,7 @@
  * that cannot be written (typically a Docker volume owned by root while the image runs as uid 1000)
  * is reported as exactly that, instead of as a LevelDB error.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AppError } from './errors';
@@ -105,6 +106,36 @@ export function checkPrivateFile(file: string, what: string): void {
       'access_denied',
       `refusing to use ${what} ${file}: it is readable by group or others (mode ${mode(st)}); run chmod 600 on it`,
     );
+}
+
+/**
+ * Read a key file of the data dir (the master key, the age identity), creating it on first use
+ * with `create()`. Creation writes a temporary 0600 file and links it into place, so two processes
+ * starting at once agree on one file and neither reads a half-written one. The file is then held
+ * to checkPrivateFile's rules and read with O_NOFOLLOW, so a link swapped in after the check is not
+ * followed either.
+ */
+export function readOrCreatePrivateFile(file: string, what: string, create: () => Buffer | string): Buffer {
+  ensurePrivateDir(path.dirname(file));
+  if (!fs.existsSync(file)) {
+    const content = create();
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    fs.writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });
+    try {
+      fs.linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+  checkPrivateFile(file, what);
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

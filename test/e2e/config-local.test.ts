@@ -178,3 +178,24 @@ test('dotenv output refuses a key that is no variable name, and two keys that ma
   expect(clash.stderr).toMatch(/keys "a_b" and "a\.b(_ecs_secret)?" both make the variable a_b/);
   expect(clash.stderr).not.toMatch(/one|two|three/);
 });
+
+test('the age identity is held to the master key rules: a symbolic link or a file others can read is refused, never used', async () => {
+  const data = path.join(dir, 'ident-data');
+  const seed = path.join(dir, 'ident.yaml');
+  fs.writeFileSync(seed, SEED);
+  const run = (args: string[]) => runCli(['--local', '--data-dir', data, '--application-name', 'demo', ...args]);
+  expect((await run(['config', 'encrypt', seed])).code).toBe(0); // creates the identity
+  const identity = path.join(data, 'age.key');
+  const real = path.join(dir, 'elsewhere.key');
+  fs.renameSync(identity, real);
+  fs.symlinkSync(real, identity);
+  const linked = await run(['config', 'encrypt', seed]);
+  expect([linked.code, linked.stdout]).toEqual([1, '']);
+  expect(linked.stderr).toMatch(/refusing to use age identity .*symbolic link/);
+  fs.rmSync(identity);
+  fs.renameSync(real, identity);
+  fs.chmodSync(identity, 0o644);
+  const loose = await run(['config', 'encrypt', seed]);
+  expect([loose.code, loose.stdout]).toEqual([1, '']);
+  expect(loose.stderr).toMatch(/readable by group or others \(mode 644\)/);
+});
