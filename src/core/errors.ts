@@ -16,6 +16,8 @@ export type ErrorKind =
   | 'integrity' // a record failed authentication: tampered, moved, or wrong key
   | 'conflict' // could not allocate a serial after bounded retries
   | 'unavailable' // backend down, throttled or timing out
+  | 'command_not_found' // exec: CMD does not exist (exit 127, as a shell and env(1) say)
+  | 'command_not_executable' // exec: CMD exists but cannot be run (exit 126, as a shell says)
   | 'internal'; // a bug: anything we did not anticipate
 
 export const ERROR_TABLE: Readonly<Record<ErrorKind, { exitCode: number; httpStatus: number }>> = {
@@ -31,6 +33,9 @@ export const ERROR_TABLE: Readonly<Record<ErrorKind, { exitCode: number; httpSta
   integrity: { exitCode: 1, httpStatus: 500 },
   conflict: { exitCode: 1, httpStatus: 409 },
   unavailable: { exitCode: 1, httpStatus: 503 },
+  // exec only; no route raises these, the status is there because every kind has one.
+  command_not_found: { exitCode: 127, httpStatus: 500 },
+  command_not_executable: { exitCode: 126, httpStatus: 500 },
   internal: { exitCode: 1, httpStatus: 500 },
 };
 

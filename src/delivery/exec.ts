@@ -63,7 +63,7 @@ export async function runExec(o: ExecOptions): Promise<number> {
       const changed = next.filter((v) => !values.some((old) => old.variable === v.variable && old.name === v.name && old.serial === v.serial)).map((v) => `${v.name}#${v.serial}`);
       const removed = values.filter((old) => !next.some((v) => v.variable === old.variable)).map((v) => v.name);
       values = next;
-      o.logger.warn({ changed, removed, action: o.onChange.action }, 'secrets changed');
+      o.logger.info({ changed, removed, action: o.onChange.action }, 'secrets changed');
       if (o.onChange.action === 'restart') await supervisor.restart(env);
       else if (o.onChange.action === 'signal') supervisor.signal(o.onChange.signal);
       else await supervisor.exit();

@@ -61,14 +61,17 @@ export class Supervisor {
     }
   }
 
-  /** Start the child with this environment. Rejects (exit 1 or 127-like errors) when it cannot be spawned. */
+  /** Start the child with this environment. Rejects (exit 127 not found, 126 not executable) when it cannot be spawned. */
   async start(env: NodeJS.ProcessEnv): Promise<void> {
     const child = spawn(this.opts.command, [...this.opts.args], { env, stdio: 'inherit', detached: this.ownGroup });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (err: NodeJS.ErrnoException) => {
+        // 127 and 126 as a shell, env(1) and `docker run` report them, so an entrypoint's
+        // failure reads the same whichever of them started it.
+        const kind = err.code === 'ENOENT' ? 'command_not_found' : 'command_not_executable';
         const why = err.code === 'ENOENT' ? 'command not found' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message);
-        reject(new AppError('usage', `cannot run ${JSON.stringify(this.opts.command)}: ${why}`));
+        reject(new AppError(kind, `cannot run ${JSON.stringify(this.opts.command)}: ${why}`));
       });
     });
     this.child = child;

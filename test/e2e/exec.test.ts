@@ -138,7 +138,6 @@ test('bad input: one line, exit 2, nothing started', async () => {
     [['--name', 'app.api-key'], /name the command to run after --/],
     [cmd, /select secrets with --name/],
     [['--name', 'app.db-password', '--name', 'app.db.password', ...cmd], /both map to the variable APP_DB_PASSWORD/],
-    [['--name', 'app.api-key', '--', path.join(dir, 'no-such-command')], /cannot run ".*no-such-command": command not found/],
   ];
   for (const [args, pattern] of cases) {
     const r = await runCli(['--application-name', APP, 'exec', ...args], { env: s.env });
@@ -146,6 +145,22 @@ test('bad input: one line, exit 2, nothing started', async () => {
     expect(r.stderr).not.toContain('k1');
   }
   expect(fs.existsSync(marker)).toBe(false);
+});
+
+test('a command that cannot be run: 127 when it does not exist, 126 when it is not executable, as a shell says', async () => {
+  const notExecutable = path.join(dir, 'not-executable.sh');
+  fs.writeFileSync(notExecutable, '#!/bin/sh\necho started\n', { mode: 0o644 });
+  const cases: Array<[string, number, RegExp]> = [
+    [path.join(dir, 'no-such-command'), 127, /^ecs-secrets: cannot run ".*no-such-command": command not found\n$/],
+    ['no-such-command-on-path', 127, /^ecs-secrets: cannot run "no-such-command-on-path": command not found\n$/],
+    [notExecutable, 126, /^ecs-secrets: cannot run ".*not-executable\.sh": permission denied\n$/],
+  ];
+  for (const [command, code, pattern] of cases) {
+    const r = await runCli(['--application-name', APP, 'exec', '--name', 'app.api-key', '--', command], { env: s.env });
+    expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code, stderr: expect.stringMatching(pattern) });
+    expect(r.stdout).toBe('');
+    expect(r.stderr).not.toContain('k1');
+  }
 });
 
 test('signals are forwarded once each; SIGTERM ends the child and exec exits with its code', async () => {
@@ -181,6 +196,9 @@ describe('--watch 1', () => {
     expect(second).not.toBe(first);
     expect(alive(first)).toBe(false);
     expect(e.stderr()).toMatch(/"changed":\["w1\.token#2"\].*secrets changed/);
+    // A rotation is routine: logged at info, not as a warning.
+    const changedLine = JSON.parse(e.stderr().split('\n').find((l) => l.includes('secrets changed'))!);
+    expect([30, 'info']).toContain(changedLine.level);
     expect(e.stderr()).not.toMatch(/v1|v2/);
     e.child.kill('SIGTERM');
     expect(await e.exit).toEqual({ code: 143, signal: null });
