@@ -13,6 +13,8 @@
  * - invalidation is per secret: a write to one name never discards another name's entries or
  *   in-flight reads.
  * Entries keep the response body already serialised, so the hot path only writes bytes.
+ * The daemon's configuration documents (GET /config/*path) use a second instance, so they are
+ * cached like secrets: a record per path and format whose payload is the rendered document.
  */
 import { LRUCache } from 'lru-cache';
 import { AppError } from '../core/errors';
@@ -38,6 +40,8 @@ export interface CacheOptions {
   max: number;
   /** Bound on the bytes held by entries (see entryBytes); default: no byte bound. */
   maxBytes?: number;
+  /** The response body of a record; default its JSON. The configuration cache keeps the rendered document. */
+  body?: (record: SecretRecord) => Buffer;
   now?: () => number;
 }
 
@@ -161,7 +165,7 @@ export class SecretCache {
     if (!this.entries) return;
     const latest = this.entries.get(cacheKey(name));
     if (latest && latest.record.serial === serial) this.entries.delete(cacheKey(name));
-    this.entries.set(cacheKey(name, serial), entryOf(revokedRecord(name, serial), this.now()));
+    this.entries.set(cacheKey(name, serial), this.entryOf(revokedRecord(name, serial), this.now()));
   }
 
   isRevoked(name: string, serial: number): boolean {
@@ -187,6 +191,10 @@ export class SecretCache {
     this.inflight.delete(key);
   }
 
+  private entryOf(record: SecretRecord, fetchedAt: number): CachedSecret {
+    return { record, body: this.opts.body ? this.opts.body(record) : Buffer.from(JSON.stringify(record)), fetchedAt };
+  }
+
   private loadOnce(key: string, load: () => Promise<SecretRecord>): Promise<CachedSecret> {
     const pending = this.inflight.get(key);
     if (pending) return pending.promise;
@@ -195,7 +203,7 @@ export class SecretCache {
     const p: Promise<CachedSecret> = this.loadChecked(key, load)
       .then((record) => {
         this.failingUntil = 0;
-        const entry = entryOf(record, started);
+        const entry = this.entryOf(record, started);
         if (!record.active) this.markRevoked(record.name, record.serial);
         // A by-serial read that finds the version revoked also retires it as "latest" (above).
         else if (!flight.stale) this.entries?.set(key, entry);
@@ -235,8 +243,4 @@ export class SecretCache {
 
 function revokedRecord(name: string, serial: number): SecretRecord {
   return { name, serial, payload: '', active: false };
-}
-
-function entryOf(record: SecretRecord, fetchedAt: number): CachedSecret {
-  return { record, body: Buffer.from(JSON.stringify(record)), fetchedAt };
 }

@@ -168,7 +168,8 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
   });
   backendForRender = backend;
   const cache = new SecretCache({ ttlMs, staleMs, max: cacheSize, maxBytes: cacheMaxBytes - dataKeyBytes - configBytes });
-  metrics.trackCacheBytes(() => cache.bytes, () => backend.cachedKeyBytes());
+  const configCache = new SecretCache({ ttlMs, staleMs, max: 1000, maxBytes: configBytes, body: (r) => Buffer.from(r.payload) });
+  metrics.trackCacheBytes(() => cache.bytes + configCache.bytes, () => backend.cachedKeyBytes());
   const prefetcher = new Prefetcher({ service: backend.service, cache, logger, ttlMs, names: prefetchNames, prefixes: prefetchPrefixes, readDeadlineMs: READ_DEADLINE_MS });
   const renderer = renderTargets.length > 0 ? new Renderer({ targets: renderTargets, mode: renderMode, inputs: prefetcher, logger }) : undefined;
   const server = new DaemonServer({
@@ -182,16 +183,18 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     allowedHosts: hosts,
     maxConnections,
     config: backend.config,
-    configCacheTtlMs: ttlMs,
-    configCacheMaxBytes: configBytes,
+    configCache,
   });
   let address;
   try {
     address = await server.listen(port, args.host);
   } catch (err) {
     await backend.close();
+    // The machine's state, not the command line: exit 1, like a backend that cannot be reached.
+    // (EADDRNOTAVAIL, a --host that is no address of this machine, is the operator's typo: exit 2.)
     const code = (err as NodeJS.ErrnoException).code;
-    throw new AppError(code === 'EADDRINUSE' || code === 'EACCES' ? 'usage' : 'unavailable', `cannot listen on ${args.host}:${port}: ${code ?? (err as Error).message}`);
+    const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied (a port below 1024 needs privileges)' : code === 'EADDRNOTAVAIL' ? 'not an address of this machine' : (code ?? (err as Error).message);
+    throw new AppError(code === 'EADDRNOTAVAIL' ? 'usage' : 'unavailable', `cannot listen on ${args.host}:${port}: ${why}`);
   }
   logger.info(
     {

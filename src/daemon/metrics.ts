@@ -22,7 +22,7 @@ export class Metrics {
   });
   readonly cache = new Counter({
     name: 'ecs_secrets_cache_events_total',
-    help: 'Secret cache lookups by outcome: hit, miss, stale (served during a backend failure), bypass (no-cache)',
+    help: 'Cache lookups (secrets and configuration documents) by outcome: hit, miss, stale (served during a backend failure), bypass (no-cache)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

@@ -22,7 +22,6 @@ import { PerNameQueue } from './write-queue';
 import { MAX_PAYLOAD_BYTES, decodeBase64Payload, parseSerial, validatePayload, validateSecretName } from '../core/names';
 import type { SecretsService } from '../core/service';
 import { API_VERSION, VERSION } from '../core/version';
-import { LRUCache } from 'lru-cache';
 import { type ConfigService, renderConfig, validateConfigPath, validateOutputFormat } from '../config/service';
 
 export interface DaemonOptions {
@@ -41,10 +40,8 @@ export interface DaemonOptions {
   maxConnections?: number;
   /** Configuration documents (GET /config/*path); absent: the route answers 404. */
   config?: ConfigService;
-  /** How long a decrypted document is served from memory (the daemon's --cache-ttl). */
-  configCacheTtlMs?: number;
-  /** Memory for cached documents (their share of --cache-max-bytes). */
-  configCacheMaxBytes?: number;
+  /** Decrypted documents by path and format, with the daemon's TTL and stale window and their share of --cache-max-bytes. */
+  configCache?: SecretCache;
 }
 
 export const TOKEN_HEADER = 'x-ecs-secrets-token';
@@ -75,8 +72,6 @@ export class DaemonServer {
   private readonly tokenDigest: Buffer | undefined;
   private readonly bootId = crypto.randomBytes(3).toString('hex');
   private requestCount = 0;
-  /** Rendered documents by path and format: small and separate from the secret cache, whose entries are records. */
-  private readonly configCache: LRUCache<string, { text: string }>;
   /** The per-request line: same destination and format as every other log line (see requestLogger). */
   private readonly requestLog: Logger;
   /** Per connection, the token value it last proved right (see authorize). */
@@ -99,14 +94,6 @@ export class DaemonServer {
     this.tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
     this.requestLog = requestLogger(opts.logger);
     this.guard = new RequestGuard(opts.allowedHosts ?? []);
-    // Bounded in bytes like the other caches (a document can be up to the item limit); a string
-    // costs two bytes a character in the worst case.
-    this.configCache = new LRUCache({
-      max: 1000,
-      maxSize: Math.max(1, opts.configCacheMaxBytes ?? 4 * 1024 * 1024),
-      sizeCalculation: (v) => 2 * v.text.length + 256,
-      ttl: Math.max(1, opts.configCacheTtlMs ?? 1),
-    });
     this.app = this.buildApp();
     // Slow-loris and idle-socket bounds for a server that lives next to the application (limits.ts).
     this.server = http.createServer(
@@ -209,9 +196,16 @@ export class DaemonServer {
    * whole set goes to node in one array, with no per-header bookkeeping; express has already set
    * X-Request-Id (first, like here), and node merges the rest after it: the same bytes either way.
    */
-  private send(res: http.ServerResponse, status: number, body: Buffer, extra: readonly string[] = NO_HEADERS, reqId?: string): void {
+  private send(
+    res: http.ServerResponse,
+    status: number,
+    body: Buffer,
+    extra: readonly string[] = NO_HEADERS,
+    reqId?: string,
+    contentType = JSON_TYPE,
+  ): void {
     const headers = reqId === undefined ? [] : ['X-Request-Id', reqId];
-    headers.push('Content-Type', JSON_TYPE, 'Content-Length', String(body.length), 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff');
+    headers.push('Content-Type', contentType, 'Content-Length', String(body.length), 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff');
     for (let i = 0; i < extra.length; i++) headers.push(extra[i]);
     res.writeHead(status, headers);
     res.end(body);
@@ -222,13 +216,14 @@ export class DaemonServer {
     this.send(res, err.httpStatus, Buffer.from(JSON.stringify({ error: message })));
   }
 
-  private sendSecret(res: http.ServerResponse, entry: CachedSecret, outcome: CacheOutcome, reqId?: string): void {
+  /** A cached body (a secret's record or a configuration document) with its cache headers. */
+  private sendCached(res: http.ServerResponse, entry: CachedSecret, outcome: CacheOutcome, reqId?: string, contentType = JSON_TYPE): void {
     let headers = outcome === 'hit' ? HIT_HEADERS : [CACHE_HEADER, outcome];
     if (outcome === 'stale') {
       const age = Math.round((Date.now() - entry.fetchedAt) / 1000);
       headers = [...headers, 'Age', String(age), 'Warning', '110 - "Response is Stale"'];
     }
-    this.send(res, 200, entry.body, headers, reqId);
+    this.send(res, 200, entry.body, headers, reqId, contentType);
   }
 
   /** Metrics and the log line of one finished request. */
@@ -257,7 +252,7 @@ export class DaemonServer {
     if (!entry) return false;
     const reqId = this.requestId(req);
     this.opts.metrics.cacheOutcome('hit');
-    this.sendSecret(res, entry, 'hit', reqId);
+    this.sendCached(res, entry, 'hit', reqId);
     this.observe('GET', HOT_ROUTES[m[1]][serial === undefined ? 0 : 1], 200, start, reqId, 'hit');
     return true;
   }
@@ -287,9 +282,14 @@ export class DaemonServer {
       });
       const refused = this.guard.check(req);
       if (refused) return this.sendError(res, refused, reqId);
-      if (HEALTH_PATH.test(req.originalUrl)) return next();
+      // Express's routers answer OPTIONS themselves (200, text, an Allow header naming the
+      // methods), which would tell a probe which paths exist: OPTIONS gets the 404 of a path the
+      // sidecar does not serve (after the token check, like any other method).
+      const noOptions = () => this.sendError(res, new AppError('not_found', `no route for OPTIONS ${safePath(req.path)}`), reqId);
+      if (HEALTH_PATH.test(req.originalUrl)) return req.method === 'OPTIONS' ? noOptions() : next();
       const denied = this.authorize(req);
-      return denied ? this.sendError(res, denied, reqId) : next();
+      if (denied) return this.sendError(res, denied, reqId);
+      return req.method === 'OPTIONS' ? noOptions() : next();
     });
 
     const health = (_req: Request, res: Response) =>
@@ -386,25 +386,28 @@ export class DaemonServer {
     this.send(res, 200, Buffer.from(JSON.stringify(under)));
   }
 
-  /** GET /config/*path[?format=json|yaml|dotenv]: the decrypted document, cached for --cache-ttl. */
+  /**
+   * GET /config/*path[?format=json|yaml|dotenv]: the decrypted document, cached like secrets (one
+   * backend read per path and format per TTL, shared by concurrent misses, stale-if-error).
+   */
   private async getConfig(req: Request, res: Response): Promise<void> {
     const raw = (req.params as { path?: string | string[] }).path;
     const path = validateConfigPath(Array.isArray(raw) ? raw.join('/') : raw);
     const format = validateOutputFormat(typeof req.query.format === 'string' ? req.query.format : undefined) ?? 'json';
-    const { config, readDeadlineMs, configCacheTtlMs = 0 } = this.opts;
-    if (!config) throw new AppError('not_found', 'configuration documents are not served by this daemon');
+    const { config, configCache, metrics, readDeadlineMs, logger } = this.opts;
+    if (!config || !configCache) throw new AppError('not_found', 'configuration documents are not served by this daemon');
     const key = `${format}\0${path}`;
     const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
-    let hit = bypass || configCacheTtlMs <= 0 ? undefined : this.configCache.get(key);
-    res.locals.cache = hit ? 'hit' : 'miss';
-    if (!hit) {
-      hit = { text: await withDeadline(renderConfig(config, path, format), readDeadlineMs, `reading configuration ${path}`) };
-      if (configCacheTtlMs > 0) this.configCache.set(key, hit);
-    }
-    res.setHeader(CACHE_HEADER, res.locals.cache);
-    res.setHeader('Content-Type', format === 'json' ? JSON_TYPE : format === 'yaml' ? 'application/yaml; charset=utf-8' : 'text/plain; charset=utf-8');
-    res.setHeader('Cache-Control', 'no-store');
-    res.status(200).end(hit.text);
+    const { entry, outcome } = await configCache.get(
+      key,
+      async () => ({ name: key, serial: 0, active: true, payload: await withDeadline(renderConfig(config, path, format), readDeadlineMs, `reading configuration ${path}`) }),
+      bypass,
+    );
+    metrics.cacheOutcome(outcome);
+    res.locals.cache = outcome;
+    if (outcome === 'stale') logger.warn({ reqId: res.locals.reqId, path }, 'backend unavailable: serving a stale cached configuration');
+    const type = format === 'json' ? JSON_TYPE : format === 'yaml' ? 'application/yaml; charset=utf-8' : 'text/plain; charset=utf-8';
+    this.sendCached(res, entry, outcome, res.locals.reqId, type);
   }
 
   private async getSecret(req: Request, res: Response, serialParam: string | undefined): Promise<void> {
@@ -421,7 +424,7 @@ export class DaemonServer {
     res.locals.cache = outcome;
     if (outcome === 'stale')
       logger.warn({ reqId: res.locals.reqId, name, serial: entry.record.serial }, 'backend unavailable: serving a stale cached value');
-    this.sendSecret(res, entry, outcome);
+    this.sendCached(res, entry, outcome);
   }
 }
 
@@ -432,7 +435,19 @@ function payloadOfBody(body: unknown): { payload: string | Buffer; binary: boole
   if (isObject && typeof b.payload === 'string' && b.payloadBase64 === undefined) return { payload: validatePayload(b.payload), binary: false };
   if (isObject && typeof b.payloadBase64 === 'string' && b.payload === undefined)
     return { payload: decodeBase64Payload(b.payloadBase64), binary: true };
-  throw new AppError('usage', 'the body must be a JSON object {"payload": "<string>"} or {"payloadBase64": "<base64>"}');
+  throw new AppError('usage', BODY_SHAPE_MESSAGE);
+}
+
+const BODY_SHAPE_MESSAGE = 'the body must be a JSON object {"payload": "<string>"} or {"payloadBase64": "<base64>"}';
+
+function parsesAsJson(text: unknown): boolean {
+  if (typeof text !== 'string') return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Map whatever a route or express threw to an AppError. Never a 500 for a client's mistake. */
@@ -443,7 +458,8 @@ function httpError(err: unknown): AppError {
     case 'entity.too.large':
       return new AppError('too_large', `the request body is over ${BODY_LIMIT_BYTES} bytes`);
     case 'entity.parse.failed':
-      return new AppError('usage', 'the body is not valid JSON');
+      // Strict parsing refuses valid JSON that is no object or array (null, "x", 5) the same way.
+      return new AppError('usage', parsesAsJson((err as { body?: unknown }).body) ? BODY_SHAPE_MESSAGE : 'the body is not valid JSON');
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new AppError('unsupported_media', 'unsupported body encoding or charset');

@@ -10,6 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { decrypt as sopsDecrypt } from 'sops-decoder';
 import { json, runCli } from '../helpers/cli';
+import { spawnDaemon } from '../helpers/daemon';
 import { configAccessExamples } from '../../src/setup/stack';
 import { keyPolicyPermissions } from '../standins/cloudformation';
 import { ADMIN_ACCESS_KEY_ID, REGION, type StandIns, createAppResources, credentialsEnv, startStandIns } from '../standins';
@@ -180,5 +181,45 @@ test('an independent SOPS decoder (npm sops-decoder) opens a JSON document ecs-s
     await expect(sopsDecrypt(JSON.parse(text.replace('"p"', '"q"')))).rejects.toThrow(/mismatch/i);
   } finally {
     process.env = saved;
+  }
+});
+
+test('daemon: GET /config/*path is cached like secrets: one backend read for concurrent misses, no-cache bypasses, stale during an outage', async () => {
+  expect((await cli(['config', 'push', '--path', 'team-c/cached', '-'], ADMIN_ACCESS_KEY_ID, 'plain: p\nkey_ecs_secret: k1\n')).code).toBe(0);
+  const d = await spawnDaemon(['--application-name', APP, '--cache-ttl', '1', '--stale-if-error', '60'], { env: s.env, waitHealthy: true });
+  const get = async (headers: Record<string, string> = {}) => {
+    const r = await fetch(`${d.url}/v1/config/team-c/cached`, { headers });
+    return { status: r.status, cache: r.headers.get('x-ecs-secrets-cache'), warning: r.headers.get('warning'), body: await r.text() };
+  };
+  try {
+    s.dynamo.resetCounts();
+    s.kms.resetCounts();
+    await s.dynamo.setFault({ delayMs: 200 }); // keep the first read in flight while the others arrive
+    let cold;
+    try {
+      cold = await Promise.all(Array.from({ length: 10 }, () => get()));
+    } finally {
+      await s.dynamo.setFault(null);
+    }
+    expect(cold.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(JSON.parse(cold[0].body)).toEqual({ plain: 'p', key_ecs_secret: 'k1' });
+    expect({ query: s.dynamo.counts.Query, decrypt: s.kms.counts.Decrypt }).toEqual({ query: 1, decrypt: 1 });
+    expect((await get()).cache).toBe('hit');
+
+    s.dynamo.resetCounts();
+    const bypass = await get({ 'cache-control': 'no-cache' });
+    expect([bypass.status, bypass.cache, s.dynamo.counts.Query]).toEqual([200, 'bypass', 1]);
+
+    await s.dynamo.stop();
+    await new Promise((r) => setTimeout(r, 1100)); // past the TTL
+    const stale = await get();
+    expect([stale.status, stale.cache, stale.body]).toEqual([200, 'stale', cold[0].body]);
+    expect(stale.warning).toMatch(/^110 /);
+    await d.waitForLog(/serving a stale cached configuration/);
+    const metrics = await (await fetch(`${d.url}/metrics`)).text();
+    expect(metrics).toMatch(/ecs_secrets_cache_events_total\{outcome="stale"\} [1-9]/);
+  } finally {
+    if (!s.dynamo.listening) await s.dynamo.start();
+    await d.stop();
   }
 });

@@ -210,6 +210,20 @@ describe('backend outage', () => {
     }
   });
 
+  test('a port in use is exit 1 (the machine), a --host that is no address here is exit 2 (the command line); one line each', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      const inUse = await cli(['daemon', '--host', '127.0.0.1', '--port', String(port)]);
+      expect([inUse.code, inUse.stdout, inUse.stderr.trim().split('\n')]).toEqual([1, '', [`ecs-secrets: cannot listen on 127.0.0.1:${port}: the port is in use`]]);
+      const foreign = await cli(['daemon', '--host', '192.0.2.1', '--port', '0']); // TEST-NET-1: no address of this machine
+      expect([foreign.code, foreign.stdout, foreign.stderr.trim().split('\n')]).toEqual([2, '', ['ecs-secrets: cannot listen on 192.0.2.1:0: not an address of this machine']]);
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+
   test('/health is 503 until the table has been reached, then 200', async () => {
     await s.dynamo.stop();
     let d3: SpawnedDaemon | undefined;
@@ -308,6 +322,10 @@ describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps s
     ['unknown route', 'GET', '/latest/nothing', 404, undefined, {}],
     ['unknown prefix', 'GET', '/v2/secrets/a', 404, undefined, {}],
     ['wrong method', 'DELETE', '/latest/secrets/a', 404, undefined, {}],
+    // Express would answer OPTIONS itself with 200 and an Allow header naming the methods of the path.
+    ['OPTIONS on a secret', 'OPTIONS', '/latest/secrets/db.password', 404, undefined, {}],
+    ['OPTIONS on revoke', 'OPTIONS', '/v1/revoke/a/1', 404, undefined, {}],
+    ['OPTIONS on health', 'OPTIONS', '/health', 404, undefined, {}],
     ['too deep', 'GET', '/latest/secrets/a/1/2', 404, undefined, {}],
   ];
   test.each(cases)('%s', async (_label, method, p, status, body, headers) => {
@@ -315,11 +333,26 @@ describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps s
     const r = await rawRequest(d.port, method, p, headers, body);
     expect(r.status).toBe(status);
     expect(r.headers['content-type']).toMatch(/^application\/json/);
+    expect(r.headers.allow).toBeUndefined();
     const parsed = JSON.parse(r.text) as Record<string, string>;
     expect(Object.keys(parsed)).toEqual(['error']);
     expect(parsed.error).not.toMatch(/\n\s+at /);
     expect(parsed.error).not.toContain('xxxxxxxxxx'); // the payload is never echoed
     expect((await get(`${d.url}/latest/secrets/db.password`)).status).toBe(200);
+  });
+
+  test('a body that is JSON but no object is told so; one that is no JSON is told that', async () => {
+    for (const [body, message] of [
+      ['null', /must be a JSON object/],
+      ['"x"', /must be a JSON object/],
+      ['5', /must be a JSON object/],
+      ['[]', /must be a JSON object/],
+      ['{"payload": ', /not valid JSON/],
+      ['nul', /not valid JSON/],
+    ] as const) {
+      const r = await rawRequest(d.port, 'POST', '/latest/secrets/shape', { 'content-type': 'application/json' }, body);
+      expect({ body, status: r.status, error: JSON.parse(r.text).error }).toEqual({ body, status: 400, error: expect.stringMatching(message) });
+    }
   });
 
   test('a malformed request line gets a 400 and the daemon keeps serving', async () => {
