@@ -7,7 +7,7 @@
  *   the one quoting with no special characters inside; a `'` is written `'\''`. Both load with
  *   `set -a; . FILE` and `eval`;
  * - properties: Java `.properties` escapes (ISO-8859-1 safe: everything else as \uXXXX);
- * - yaml: by the `yaml` package, every value a string scalar.
+ * - yaml: by the `yaml` package, every value a double-quoted string scalar (YAML 1.1 readers too).
  */
 import { Document } from 'yaml';
 import { AppError } from '../core/errors';
@@ -35,7 +35,9 @@ export function renderVariables(vars: Readonly<Record<string, string>>, format: 
     case 'yaml': {
       if (entries.length === 0) return '{}\n';
       // lineWidth 0: never fold long values (folding round-trips, but a folded secret is hard to read).
-      return new Document(vars).toString({ lineWidth: 0 });
+      // Values double-quoted: a plain `yes`, `off` or `0777` is a boolean or a number to a YAML 1.1
+      // reader (PyYAML, SnakeYAML, go-yaml v2), and a tab breaks some; quoted, every one is a string.
+      return new Document(vars).toString({ lineWidth: 0, defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' });
     }
   }
 }

@@ -86,10 +86,43 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
     const hint = res.status === 401 ? ' (set ECS_SECRETS_TOKEN to the daemon token)' : '';
     throw new AppError(kind, `daemon at ${root} ${what}: ${message}${hint}`);
   };
-  return {
-    list: async (prefix) => (await call(`/v1/secrets?prefix=${encodeURIComponent(prefix)}`, `listing ${prefix}*`)) as Array<{ name: string; latestSerial: number }>,
-    latest: async (name) => (await call(`/v1/secrets/${encodeURIComponent(name)}`, `reading ${name}`)) as SecretRecord,
+  const notOurs = (what: string) => new AppError('unavailable', `daemon at ${root} answered ${what} with an unexpected shape (is it an ecs-secrets daemon?)`);
+  const list = async (prefix: string) => {
+    const what = `listing ${prefix}*`;
+    const names = await call(`/v1/secrets?prefix=${encodeURIComponent(prefix)}`, what);
+    if (!Array.isArray(names) || !names.every((n) => typeof n?.name === 'string' && Number.isSafeInteger(n?.latestSerial))) throw notOurs(what);
+    return names as Array<{ name: string; latestSerial: number }>;
   };
+  const bySerial = async (name: string, serial?: number): Promise<SecretRecord> => {
+    const what = `reading ${name}`;
+    const record = await call(`/v1/secrets/${encodeURIComponent(name)}${serial === undefined ? '' : `/${serial}`}`, what);
+    if (!isRecord(record, name)) throw notOurs(what);
+    return record;
+  };
+  return {
+    list,
+    latest: async (name) => {
+      if (name !== VERSION_ROUTE_NAME) return bySerial(name);
+      // GET /secrets/version is the daemon's version route, so a secret named "version" is read by
+      // serial: the latest active one, walking down from the latest serial past revoked ones.
+      const listed = (await list(name)).find((n) => n.name === name);
+      for (let serial = listed?.latestSerial ?? 0; serial >= 1; serial--) {
+        const record = await bySerial(name, serial);
+        if (record.active) return record;
+      }
+      throw new AppError('not_found', `secret ${name} not found (no active version)`);
+    },
+  };
+}
+
+/** The one secret name whose latest-version route the daemon gives to its version (GET /secrets/version). */
+const VERSION_ROUTE_NAME = 'version';
+
+function isRecord(x: unknown, name: string): x is SecretRecord {
+  const r = x as Partial<SecretRecord> | null;
+  return (
+    typeof r === 'object' && r !== null && r.name === name && Number.isSafeInteger(r.serial) && typeof r.payload === 'string' && typeof r.active === 'boolean'
+  );
 }
 
 /**

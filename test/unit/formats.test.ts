@@ -49,6 +49,14 @@ test('dotenv round-trips arbitrary unicode strings (property test through bash)'
   );
 });
 
+test('yaml values are strings to a YAML 1.1 reader too: yes, off, 0777, 1e3, ~, a tab, all quoted', () => {
+  const vars = { A: 'yes', B: 'NO', C: 'off', D: '0777', E: '1e3', F: '~', G: 'a\tb', H: 'null', I: '2001-12-14', J: "it's \"x\"", K: 'é\u0001' };
+  const text = renderVariables(vars, 'yaml');
+  expect(parseYaml(text, { version: '1.1' })).toEqual(vars);
+  expect(parseYaml(text)).toEqual(vars);
+  for (const line of text.trimEnd().split('\n')) expect(line).toMatch(/^[A-Z]: ".*"$/);
+});
+
 test('json and yaml parse back to the same strings', () => {
   expect(JSON.parse(renderVariables(vars, 'json'))).toEqual(vars);
   expect(renderVariables({ A: 'x' }, 'json')).toBe('{"A":"x"}\n');
