@@ -408,16 +408,26 @@ export function stripMetadata(cd: ConfigDoc): void {
 
 /** Rename `x_ecs_secret` keys to `x` (build --strip-suffix). */
 export function stripSuffix(cd: ConfigDoc): void {
-  const visit = (node: unknown): void => {
-    if (isMap(node))
+  const visit = (node: unknown, at: string): void => {
+    if (isMap(node)) {
+      // Two keys that become one ("a" and "a_ecs_secret") would print a map with a duplicate key,
+      // which YAML parsers refuse and JSON parsers resolve silently: refuse it, naming both keys.
+      const seen = new Map(node.items.map((p) => [keyOf(p), keyOf(p)]));
       for (const p of node.items) {
         const k = keyOf(p);
-        if (k.endsWith(ENCRYPTED_SUFFIX) && k.length > ENCRYPTED_SUFFIX.length) p.key = new (Y().Scalar)(k.slice(0, -ENCRYPTED_SUFFIX.length));
-        visit(p.value);
+        if (k.endsWith(ENCRYPTED_SUFFIX) && k.length > ENCRYPTED_SUFFIX.length) {
+          const stripped = k.slice(0, -ENCRYPTED_SUFFIX.length);
+          const other = seen.get(stripped);
+          if (other !== undefined)
+            throw new AppError('usage', `--strip-suffix makes keys ${JSON.stringify(other)} and ${JSON.stringify(k)}${at ? ` under ${JSON.stringify(at)}` : ''} the same key`);
+          seen.set(stripped, k);
+          p.key = new (Y().Scalar)(stripped);
+        }
+        visit(p.value, at ? `${at}.${k}` : k);
       }
-    else if (isSeq(node)) node.items.forEach(visit);
+    } else if (isSeq(node)) node.items.forEach((item) => visit(item, at));
   };
-  visit(cd.doc.contents);
+  visit(cd.doc.contents, '');
 }
 
 /** Apply `fn` to the comments attached to a collection's entries (the yaml package's comment slots). */

@@ -172,11 +172,31 @@ test('dotenv output refuses a key that is no variable name, and two keys that ma
   expect([digit.code, digit.stdout]).toEqual([2, '']);
   expect(digit.stderr).toMatch(/key "10" does not make a variable name/);
   expect(digit.stderr).not.toContain('value-one');
-  expect((await local(['config', 'push', '--path', 'dotenv/clash', '--file', file('clash.yaml', 'a_b: one\na:\n  b_ecs_secret: two\n  b: three\n')])).code).toBe(0);
+  expect((await local(['config', 'push', '--path', 'dotenv/clash', '--file', file('clash.yaml', 'a_b: one\na:\n  b_ecs_secret: two\n')])).code).toBe(0);
   const clash = await local(['config', 'build', '--path', 'dotenv/clash', '--format', 'dotenv', '--show-secrets', '--strip-suffix']);
   expect([clash.code, clash.stdout]).toEqual([2, '']);
   expect(clash.stderr).toMatch(/keys "a_b" and "a\.b(_ecs_secret)?" both make the variable a_b/);
-  expect(clash.stderr).not.toMatch(/one|two|three/);
+  expect(clash.stderr).not.toMatch(/one|two/);
+});
+
+test('--strip-suffix refuses to print two keys that become one, in every format (never a value)', async () => {
+  const p = path.join(dir, 'dup.yaml');
+  fs.writeFileSync(p, 'db:\n  password: plain-value\n  password_ecs_secret: secret-value\n');
+  expect((await local(['config', 'push', '--path', 'strip/dup', '--file', p])).code).toBe(0);
+  for (const format of ['yaml', 'json', 'dotenv'])
+    for (const show of [[], ['--show-secrets']]) {
+      const r = await local(['config', 'build', '--path', 'strip/dup', '--format', format, '--strip-suffix', ...show]);
+      expect({ format, show, code: r.code, stdout: r.stdout, line: r.stderr.split('\n')[0] }).toEqual({
+        format,
+        show,
+        code: 2,
+        stdout: '',
+        line: 'ecs-secrets: --strip-suffix makes keys "password" and "password_ecs_secret" under "db" the same key',
+      });
+      expect(r.stderr).not.toMatch(/plain-value|secret-value/);
+    }
+  // Without --strip-suffix the document prints as it is.
+  expect((await local(['config', 'build', '--path', 'strip/dup', '--format', 'json', '--show-secrets'])).stdout).toContain('"password_ecs_secret"');
 });
 
 test('the age identity is held to the master key rules: a symbolic link or a file others can read is refused, never used', async () => {
