@@ -70,7 +70,7 @@ function ok<T>(r: CliResult): T {
   return json<T>(r);
 }
 
-/** One line of error (and for usage errors the pointer to --help), nothing on stdout, no stack trace. */
+/** One line of error (setup's progress lines aside), nothing on stdout, no stack trace. */
 function expectOneLineError(r: CliResult, code: number, pattern: RegExp): string {
   expect({ code: r.code, stdout: r.stdout }).toEqual({ code, stdout: '' });
   const errorLines = r.stderr.trim().split('\n').filter((l) => l.startsWith('ecs-secrets: '));

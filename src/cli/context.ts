@@ -103,16 +103,33 @@ export async function readBinaryPayload(args: {
   return validateBinaryPayload(await readCapped(location, MAX_PAYLOAD_BYTES + 1));
 }
 
+/** How far past the cap standard input is still counted (not kept), to say how large it was. */
+const STDIN_COUNT_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Read a payload file or stdin, keeping at most `cap` bytes. Past the cap only the size is of
+ * use, for the error: a file's comes from fstat, stdin's from counting (up to 16 MiB) what
+ * follows, so "the payload is N bytes" names the input's real size, not how much was read.
+ */
 async function readCapped(location: string, cap: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
+  let kept = 0;
   let total = 0;
   const stream = location === '-' ? process.stdin : fs.createReadStream(location, { highWaterMark: 16 * 1024 });
   try {
     for await (const chunk of stream) {
       const buf = chunk as Buffer;
-      chunks.push(buf);
       total += buf.length;
-      if (total >= cap) break; // enough to know it is too large
+      if (kept < cap) {
+        chunks.push(buf);
+        kept += buf.length;
+      }
+      if (total < cap) continue;
+      if (location !== '-') {
+        total = (await fs.promises.stat(location)).size; // the file's size, not the bytes read so far
+        break;
+      }
+      if (total > STDIN_COUNT_LIMIT) break;
     }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -120,6 +137,10 @@ async function readCapped(location: string, cap: number): Promise<Buffer> {
     throw new AppError('usage', `cannot read payload file ${JSON.stringify(location)}: ${why}`);
   } finally {
     if (location !== '-') (stream as fs.ReadStream).destroy();
+  }
+  if (total > MAX_PAYLOAD_BYTES && total >= cap) {
+    const size = total > STDIN_COUNT_LIMIT && location === '-' ? `over ${STDIN_COUNT_LIMIT}` : `${total}`;
+    throw new AppError('too_large', `the payload is ${size} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes (256 KiB)`);
   }
   return Buffer.concat(chunks);
 }

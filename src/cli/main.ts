@@ -90,8 +90,25 @@ function hidePayloadFragments(message: string, argv: string[]): string {
   return 'unexpected extra arguments (not shown: with --payload they may be part of the secret); quote the value, or better use --payload-location FILE (- reads standard input)';
 }
 
+/**
+ * `--payload VALUE` takes the next word as its value whatever it looks like, as getopt does for
+ * an option with a required argument: a password may well start with "-", and yargs would read
+ * `--payload -x` as two flags. Rewritten to `--payload=VALUE` before parsing; `--` still ends the
+ * flags.
+ */
+export function joinPayloadValue(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') return [...out, ...argv.slice(i)];
+    if (argv[i] === '--payload' && i + 1 < argv.length && argv[i + 1].startsWith('-')) out.push(`--payload=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
 /** Runs the CLI; resolves to the exit code. Never throws. */
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function main(rawArgv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const argv = joinPayloadValue(rawArgv);
   const debug = argv.includes('--debug');
   let pending: Promise<void | number> | undefined;
   let exitCode = 0;
@@ -102,7 +119,6 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   } catch (err) {
     const e = err instanceof AppError ? err : new AppError('internal', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     process.stderr.write(`ecs-secrets: ${oneLine(e.message)}\n`);
-    if (e.kind === 'usage') process.stderr.write(`Run 'ecs-secrets --help' for usage.\n`);
     if (debug) process.stderr.write(`${stackChain(e)}\n`);
     return e.exitCode;
   }

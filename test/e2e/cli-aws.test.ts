@@ -2,6 +2,9 @@
  * The CLI end to end on the AWS path: the built CLI, spawned as a user runs it, reaching dynalite
  * and the KMS stand-in through the real SDK clients via AWS_ENDPOINT_URL_*.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { seal } from '../../src/core/crypto';
@@ -46,7 +49,7 @@ function expectOneLineError(r: CliResult, code: number, pattern: RegExp): void {
   expect(lines[0]).toMatch(/^ecs-secrets: /);
   expect(lines[0]).toMatch(pattern);
   expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
-  expect(lines.length).toBeLessThanOrEqual(2); // the error, and for usage errors a pointer to --help
+  expect(lines).toHaveLength(1); // the error alone, usage errors included
 }
 
 test('create two versions, revoke 1, fetch latest and by serial, list, history', async () => {
@@ -187,8 +190,24 @@ test('fetching an unknown secret or serial: exit 1, not found', async () => {
   expectOneLineError(await cli(['fetch', '--name', 'db.password', '--serial', '42']), 1, /has no serial 42/);
 });
 
+test('a --payload value that starts with "-" is the value, as getopt reads a required argument', async () => {
+  for (const [i, payload] of ['-x', '--debug', '-5', '-- x', '--payload'].entries()) {
+    const name = `dash.payload-${i}`;
+    const created = await cli(['create', '--name', name, '--payload', payload]);
+    expect({ payload, code: created.code, stderr: created.stderr }).toEqual({ payload, code: 0, stderr: '' });
+    expect(json(await cli(['fetch', '--name', name]))).toMatchObject({ payload });
+  }
+  // A repeat is still a repeat, whichever way it is spelt.
+  const twice = await cli(['create', '--name', 'dash.twice', '--payload', '-a', '--payload=-b']);
+  expectOneLineError(twice, 2, /--payload was given more than once/);
+});
+
 describe('bad input: one clear line, the right exit code, nothing written', () => {
   const big = 'x'.repeat(256 * 1024 + 1);
+  const bigDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-big-'));
+  const oneMiBFile = path.join(bigDir, 'one-mib');
+  fs.writeFileSync(oneMiBFile, Buffer.alloc(1024 * 1024, 'z'));
+  afterAll(() => fs.rmSync(bigDir, { recursive: true, force: true }));
   const cases: Array<[string, string[], number, RegExp, string]> = [
     ['invalid application name', ['--application-name', '1bad', 'create', '--name', 'a', '--payload', 'x'], 2, /invalid application name/, ''],
     ['invalid secret name', ['create', '--name', 'a/b', '--payload', 'x'], 2, /invalid secret name/, ''],
@@ -202,7 +221,11 @@ describe('bad input: one clear line, the right exit code, nothing written', () =
     // Linux caps one argv string at 128 KiB, so a payload over the limit cannot be passed with --payload: base64 and raw bytes on stdin.
     ['payload over 256 KiB as base64', ['create', '--name', 'a', '--payload-encoding', 'base64', '--payload-location', '-'], 2, /262145 bytes; the limit is 262144/, Buffer.from(big).toString('base64')],
     ['binary payload over 256 KiB on stdin', ['create', '--name', 'a', '--binary', '--payload-location', '-'], 2, /262145 bytes; the limit is 262144/, big],
-    ['payload over 256 KiB on stdin', ['create', '--name', 'a', '--payload-location', '-'], 2, /the limit is 262144/, big],
+    ['payload over 256 KiB on stdin', ['create', '--name', 'a', '--payload-location', '-'], 2, /^ecs-secrets: the payload is 262145 bytes; the limit is 262144/, big],
+    // The error names the input's real size, not the bytes read before giving up.
+    ['1 MiB on stdin', ['create', '--name', 'a', '--payload-location', '-'], 2, /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/, 'y'.repeat(1024 * 1024)],
+    ['1 MiB file', ['create', '--name', 'a', '--payload-location', oneMiBFile], 2, /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/, ''],
+    ['1 MiB binary file', ['create', '--name', 'a', '--binary', '--payload-location', oneMiBFile], 2, /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/, ''],
     ['invalid base64', ['create', '--name', 'a', '--payload-encoding', 'base64', '--payload', 'not base64!'], 2, /not valid base64/, ''],
     ['unknown payload encoding', ['create', '--name', 'a', '--payload-encoding', 'hex', '--payload', 'ab'], 2, /unknown --payload-encoding "hex"/, ''],
     ['--binary with --payload', ['create', '--name', 'a', '--binary', '--payload', 'x'], 2, /--binary reads the bytes of --payload-location/, ''],

@@ -557,11 +557,14 @@ describe('CLI: hostile names, serials and payloads', () => {
     }
   }, 90_000);
 
-  test('a payload split by the shell (unquoted) or starting with "-" is never echoed in the error', async () => {
+  test('a payload split by the shell (unquoted) is never echoed in the error; one starting with "-" is the value', async () => {
     const [a, b] = [`${w.canary}-first`, `${w.canary}-second`];
+    const dashed = await local(['create', '--name', 'dashed', '--payload', `-${w.canary}`]);
+    expect([dashed.code, dashed.stdout, dashed.stderr]).toEqual([0, '{"name":"dashed","serial":1}\n', '']);
+    expect(json<{ payload: string }>(await local(['fetch', '--name', 'dashed'])).payload).toBe(`-${w.canary}`);
     for (const args of [
       ['create', '--name', 'split', '--payload', a, b],
-      ['create', '--name', 'split', '--payload', `-${w.canary}`],
+      ['create', '--name', 'split', '--payload', `-${w.canary}`, b],
       ['create', '--name', 'split', '--payload', a, '--payload-location', b],
       ['store', '--name', 'split', b, '--payload', a],
     ]) {

@@ -414,14 +414,14 @@ export class LostResponseProxy {
 
 // ---- CLI assertions -------------------------------------------------------------------------
 
-/** Exit 1 or 2 with one clear `ecs-secrets: ...` line (plus a --help pointer for usage errors), nothing on stdout, no stack. */
+/** Exit 1 or 2 with one clear `ecs-secrets: ...` line and nothing else, nothing on stdout, no stack. */
 export function expectCleanFailure(r: BoundedResult, code: number, pattern: RegExp): void {
   expect({ code: r.code, killed: r.killed, stdout: r.stdout }).toEqual({ code, killed: false, stdout: '' });
   const lines = r.stderr.trim().split('\n');
   expect(lines[0]).toMatch(/^ecs-secrets: /);
   expect(lines[0]).toMatch(pattern);
   expect(r.stderr).not.toMatch(/\n\s+at |unexpected error|internal error/);
-  expect(lines.length).toBeLessThanOrEqual(2);
+  expect(lines).toHaveLength(1);
 }
 
 /** Request log lines (JSON, one per line) with a status >= `min`, /health excepted (it is 503 until the backend was reached). */
