@@ -87,7 +87,7 @@ export function selectionSource(format: Format): RenderKind {
           if (!r) return undefined;
           values.push({ name, variable, payload: r.payload, encoding: r.encoding });
         }
-        return Buffer.from(renderVariables(toEnvironment(values), format), 'utf8');
+        return Buffer.from(renderVariables(toEnvironment(values, format), format), 'utf8');
       },
     };
   };

@@ -134,11 +134,16 @@ export function resolveSelection(selection: Selection, available: readonly strin
  * the value), and a NUL character cannot be passed through execve: both are usage errors naming the
  * secret, never showing the value.
  */
-export function toEnvironment(values: readonly SelectedValue[]): Record<string, string> {
+export function toEnvironment(values: readonly SelectedValue[], renderedAs?: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const v of values) {
     if (v.encoding !== undefined)
-      throw new AppError('usage', `secret ${JSON.stringify(v.name)} is binary and cannot go into an environment variable: render it to a file instead`);
+      throw new AppError(
+        'usage',
+        renderedAs === undefined
+          ? `secret ${JSON.stringify(v.name)} is binary and cannot go into an environment variable: render it to a file instead`
+          : `secret ${JSON.stringify(v.name)} is binary and cannot go into a ${renderedAs} file of variables: render it on its own (--render FILE=${v.name})`,
+      );
     if (v.payload.includes('\0'))
       throw new AppError('usage', `secret ${JSON.stringify(v.name)} holds a NUL character, which an environment variable cannot carry`);
     env[v.variable] = v.payload;
