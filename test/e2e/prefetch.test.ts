@@ -5,6 +5,7 @@
  */
 import { runCli } from '../helpers/cli';
 import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { sleep, until } from '../helpers/wait';
 import { StandIns, createAppResources, startStandIns } from '../standins';
 
 const APP = 'web';
@@ -21,15 +22,6 @@ async function get(url: string) {
   const r = await fetch(url);
   const text = await r.text();
   return { status: r.status, cache: r.headers.get('x-ecs-secrets-cache'), body: JSON.parse(text) };
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Poll until `fn` is true; the bound is generous (a loaded machine), never a measurement. */
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 const backendReads = () => (s.dynamo.counts.Query ?? 0) + (s.dynamo.counts.GetItem ?? 0);
 

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../helpers/cli';
 import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { sleep, until } from '../helpers/wait';
 import { StandIns, createAppResources, startStandIns } from '../standins';
 
 const APP = 'web';
@@ -22,14 +23,6 @@ async function daemon(args: string[], waitHealthy: boolean): Promise<SpawnedDaem
   const d = await spawnDaemon(['--application-name', APP, ...args], { env: s.env, waitHealthy, timeoutMs: 30_000 });
   daemons.push(d);
   return d;
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
 }
 const health = async (d: SpawnedDaemon) => (await fetch(`${d.url}/health`)).status;
 

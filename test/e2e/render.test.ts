@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { CLI, baseEnv, runCli } from '../helpers/cli';
 import { cliFor } from '../helpers/cli-for-user';
 import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { until } from '../helpers/wait';
 import { StandIns, createAppResources, startStandIns } from '../standins';
 
 const APP = 'web';
@@ -27,14 +28,6 @@ async function daemon(args: string[], waitHealthy = true): Promise<SpawnedDaemon
   const d = await spawnDaemon(['--application-name', APP, ...args], { env: s.env, waitHealthy, timeoutMs: 30_000 });
   daemons.push(d);
   return d;
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
 }
 const newDir = () => fs.mkdtempSync(path.join(root, 'out-'));
 const mode = (f: string) => fs.statSync(f).mode & 0o777;
