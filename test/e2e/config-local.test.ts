@@ -219,3 +219,27 @@ test('the age identity is held to the master key rules: a symbolic link or a fil
   expect([loose.code, loose.stdout]).toEqual([1, '']);
   expect(loose.stderr).toMatch(/readable by group or others \(mode 644\)/);
 });
+
+test('aliases and tags are refused with exit 2, quoting nothing of the document (an alias text may be a secret)', async () => {
+  const cases = [
+    'db:\n  password_ecs_secret: *CANARY-star-pass\n',
+    'db:\n  a: &x CANARY-anchored\n  b_ecs_secret: *x\n',
+    'db:\n  p_ecs_secret: !!binary CANARY%%%\n',
+    'db:\n  p_ecs_secret: !custom CANARY-tagged\n',
+  ];
+  for (const [i, text] of cases.entries()) {
+    const file = path.join(dir, `bad-${i}.yaml`);
+    fs.writeFileSync(file, text);
+    for (const args of [['config', 'push', '--path', `bad/d${i}`, '--file', file], ['config', 'encrypt', file]]) {
+      const r = await local(args);
+      expect({ text, args: args[1], code: r.code, stdout: r.stdout, line: r.stderr.trim() }).toEqual({
+        text,
+        args: args[1],
+        code: 2,
+        stdout: '',
+        line: expect.stringMatching(/^ecs-secrets: YAML (aliases|tags) .* not supported in a configuration document$/),
+      });
+      expect(r.stderr).not.toContain('CANARY');
+    }
+  }
+});
