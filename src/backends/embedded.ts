@@ -13,14 +13,18 @@
  *
  * The store belongs to whoever can read the data dir. A TCP port on 127.0.0.1 is open to every
  * local user, so the owner draws a random 256-bit store key, writes it into endpoint.json beside
- * the port (mode 0600, in the 0700 data dir), and refuses every request that does not carry it in
- * the `x-ecs-secrets-store-key` header before dynalite sees the request. A process that cannot
- * read the data dir can find the port (ss, /proc/net/tcp) but cannot read or change the store.
+ * the port (mode 0600, in the 0700 data dir), and refuses every request that does not prove it
+ * (header `x-ecs-secrets-store-auth`: a fresh nonce and its HMAC under the key) before dynalite
+ * sees the request. A process that cannot read the data dir can find the port (ss,
+ * /proc/net/tcp) but cannot read or change the store. The proof runs both ways: the owner answers
+ * with the HMAC of the same nonce under another label, and a client accepts no answer without it.
+ * Otherwise a local user who binds the port after its owner exits would be taken for the store by
+ * the clients still holding that port (and the key itself is never sent, so it learns nothing).
  * (Chosen over a unix socket in the data dir: socket paths are limited to 107 bytes, which a deep
  * --data-dir exceeds, and the key works the same on every platform.) Every file the store writes
  * is private too: the process umask is 077 once the embedded store is opened.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import * as net from 'node:net';
@@ -38,8 +42,15 @@ const dynalite: (opts: Record<string, unknown>) => Server = require('dynalite');
 
 const ENDPOINT_FILE = 'endpoint.json';
 const ACQUIRE_TIMEOUT_MS = 10_000;
-/** The header every request to the store carries (see above). */
-export const STORE_KEY_HEADER = 'x-ecs-secrets-store-key';
+/** The header every request to the store carries: `NONCE.HMAC(key, "request" NONCE)` (see above). */
+export const STORE_AUTH_HEADER = 'x-ecs-secrets-store-auth';
+/** The header every answer of the owner carries: HMAC(key, "response" NONCE). */
+export const STORE_PROOF_HEADER = 'x-ecs-secrets-store-proof';
+
+/** The MAC of one side of the exchange; the labels keep a request's MAC from serving as an answer's. */
+export function storeMac(key: string, side: 'request' | 'response', nonce: string): string {
+  return createHmac('sha256', key).update(`${side}\n${nonce}`).digest('hex');
+}
 
 /** Where the store is served, as endpoint.json records it. */
 interface Endpoint {
@@ -74,12 +85,24 @@ export class EmbeddedDynamo {
         // of times, rather than spending the SDK's three attempts on owners that just left.
         for (let attempt = 1; ; attempt++) {
           const ep = await self.currentEndpoint();
+          const nonce = randomBytes(16).toString('hex');
           request.hostname = '127.0.0.1';
           request.port = ep.port;
-          request.headers[STORE_KEY_HEADER] = ep.key;
+          request.headers[STORE_AUTH_HEADER] = `${nonce}.${storeMac(ep.key, 'request', nonce)}`;
           try {
-            return await super.handle(...args);
+            const result = await super.handle(...args);
+            const proof = Buffer.from(String(result.response.headers[STORE_PROOF_HEADER] ?? ''));
+            const expected = Buffer.from(storeMac(ep.key, 'response', nonce));
+            if (proof.length === expected.length && timingSafeEqual(proof, expected)) return result;
+            // Not the owner: someone else holds the port its owner left. Nothing reached the
+            // store, so the request may go again, to the owner elected next (see acquire).
+            (result.response.body as { destroy?: () => void } | undefined)?.destroy?.();
+            if (self.ep === ep) self.ep = undefined;
+            if (attempt >= REFUSED_RESENDS)
+              throw new AppError('unavailable', `the embedded store's port in ${self.dataDir} is held by a process that cannot prove the store key`);
+            await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
           } catch (err) {
+            if (err instanceof AppError) throw err;
             // The owner went away: forget its port and elect a new owner (possibly this process).
             // (Match the message too: across realms, e.g. under jest, the SDK may wrap the error.)
             const e = err as NodeJS.ErrnoException;
@@ -169,12 +192,16 @@ export class EmbeddedDynamo {
  * error and never reaches dynalite.
  */
 function guardWithKey(server: Server, key: string): void {
-  const expected = Buffer.from(key);
   const [serveDynamo] = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const given = Buffer.from(String(req.headers[STORE_KEY_HEADER] ?? ''));
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return serveDynamo(req, res);
+    const [nonce = '', mac = ''] = String(req.headers[STORE_AUTH_HEADER] ?? '').split('.');
+    const given = Buffer.from(mac);
+    const expected = Buffer.from(storeMac(key, 'request', nonce));
+    if (/^[0-9a-f]{32}$/.test(nonce) && given.length === expected.length && timingSafeEqual(given, expected)) {
+      res.setHeader(STORE_PROOF_HEADER, storeMac(key, 'response', nonce));
+      return serveDynamo(req, res);
+    }
     req.resume();
     const body = JSON.stringify({
       __type: 'com.amazonaws.dynamodb.v20120810#AccessDeniedException',

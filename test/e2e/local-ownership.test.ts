@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, baseEnv, json, runCli, type CliResult } from '../helpers/cli';
@@ -68,7 +69,11 @@ const [port, table, dir, key] = process.argv.slice(1);
 const call = (op, body) => new Promise((resolve) => {
   const headers = { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.' + op,
     'x-amz-date': '20260101T000000Z', authorization: 'AWS4-HMAC-SHA256 Credential=local/20260101/local/dynamodb/aws4_request, SignedHeaders=host, Signature=0' };
-  if (key) headers['x-ecs-secrets-store-key'] = key;
+  if (key) {
+    // The store's proof (src/backends/embedded.ts): a nonce and its HMAC under the key.
+    const nonce = require('node:crypto').randomBytes(16).toString('hex');
+    headers['x-ecs-secrets-store-auth'] = nonce + '.' + require('node:crypto').createHmac('sha256', key).update('request\\n' + nonce).digest('hex');
+  }
   const req = http.request({ host: '127.0.0.1', port: Number(port), method: 'POST', path: '/', headers }, (res) => {
     let text = ''; res.setEncoding('utf8'); res.on('data', (d) => (text += d)); res.on('end', () => resolve({ status: res.statusCode, text }));
   });
@@ -161,6 +166,37 @@ describe('another local user cannot use the store, whatever port it finds', () =
     expect(modes).toEqual(expect.arrayContaining(['700 .', '600 master.key', '600 endpoint.json', '700 dynamodb', '600 dynamodb/CURRENT']));
   });
 });
+
+test('a process that takes the port its owner left is not taken for the store: clients see no proof, learn it nothing, and elect a real owner', async () => {
+  const dir = freshDir();
+  expect((await local(dir, ['create', '--name', 'db.pw', '--payload', 'one'])).code).toBe(0);
+  const owner = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'], { waitHealthy: true });
+  const client = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'], { waitHealthy: true });
+  const { port, key } = JSON.parse(fs.readFileSync(path.join(dir, 'endpoint.json'), 'utf8')) as { port: number; key: string };
+  const seen: string[] = [];
+  // The impostor answers every request as DynamoDB would, with a serial of its choosing.
+  const impostor = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c)).on('end', () => {
+      seen.push(JSON.stringify(req.headers) + body);
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(/Query/.test(String(req.headers['x-amz-target'])) ? '{"Items":[],"Count":0}' : '{}');
+    });
+  });
+  try {
+    await owner.stop();
+    await new Promise<void>((resolve, reject) => impostor.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
+    const r = await fetch(`${client.url}/latest/secrets/db.pw`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payload":"two"}' });
+    expect([r.status, await r.json()]).toEqual([201, { name: 'db.pw', serial: 2 }]);
+    // It reached the real store, and the impostor got requests without the key in them.
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.join('\n')).not.toContain(key);
+  } finally {
+    await client.stop();
+    await new Promise((resolve) => impostor.close(resolve));
+  }
+  expect(json(await local(dir, ['fetch', '--name', 'db.pw']))).toMatchObject({ serial: 2, payload: 'two' });
+}, 60_000);
 
 describe('a data dir or master key that is not ours alone is refused, as ssh does', () => {
   const expectRefused = (r: CliResult, pattern: RegExp) => {
