@@ -32,7 +32,7 @@ import * as path from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ClassicLevel } from 'classic-level';
 import { AppError } from '../core/errors';
-import { MASTER_KEY_FILE } from '../core/keys';
+import { AGE_IDENTITY_FILE, MASTER_KEY_FILE } from '../core/keys';
 import { ensurePrivateDir, tightenTree } from '../core/private-files';
 import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 
@@ -165,8 +165,9 @@ export class EmbeddedDynamo {
   }
 
   private async serve(lock: ClassicLevel): Promise<Endpoint> {
-    // Files from before the umask (an older version, or a restore with cp) become private too.
-    tightenTree(this.dataDir, [MASTER_KEY_FILE]);
+    // Files from before the umask (an older version, or a restore with cp) become private too;
+    // the key files are not tightened but refused when loose, where they are read.
+    tightenTree(this.dataDir, [MASTER_KEY_FILE, AGE_IDENTITY_FILE]);
     const server = dynalite({ path: path.join(this.dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     const key = randomBytes(32).toString('base64url');
     guardWithKey(server, key);

@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { AppError, fromAwsError } from '../core/errors';
-import type { EncryptionContext } from '../core/keys';
+import { AGE_IDENTITY_FILE, type EncryptionContext } from '../core/keys';
 import { readOrCreatePrivateFile } from '../core/private-files';
 import { type AgeEntry, type KmsEntry, type SopsMetadata, rfc3339 } from './sops';
 
-export const AGE_IDENTITY_FILE = 'age.key';
+export { AGE_IDENTITY_FILE };
 
 /** The context every config data key is bound to: which application, which path. */
 export function configContext(app: string, configPath: string | undefined): EncryptionContext {

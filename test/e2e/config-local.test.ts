@@ -218,6 +218,12 @@ test('the age identity is held to the master key rules: a symbolic link or a fil
   const loose = await run(['config', 'encrypt', seed]);
   expect([loose.code, loose.stdout]).toEqual([1, '']);
   expect(loose.stderr).toMatch(/readable by group or others \(mode 644\)/);
+  // Commands that open the store first (which tightens what older versions left) refuse it too,
+  // and leave its mode for the operator to see.
+  const push = await run(['config', 'push', '--path', 'ident/x', '--file', seed]);
+  expect([push.code, push.stdout]).toEqual([1, '']);
+  expect(push.stderr).toMatch(/readable by group or others \(mode 644\)/);
+  expect(fs.statSync(identity).mode & 0o777).toBe(0o644);
 });
 
 test('aliases and tags are refused with exit 2, quoting nothing of the document (an alias text may be a secret)', async () => {
