@@ -196,8 +196,20 @@ export function prepareTargets(targets: readonly RenderTarget[], logger?: Logger
     }
     for (const f of fs.readdirSync(dir)) {
       if (!f.startsWith(tempPrefix(t.file))) continue;
-      fs.rmSync(path.join(dir, f), { force: true });
-      logger?.warn({ file: path.join(dir, f) }, 'render: removed a temp file left by an earlier run');
+      const file = path.join(dir, f);
+      // Only what our writer leaves: a file (or a link, removed itself, never followed). Anything
+      // else under that name (a folder another user made in a shared directory) is not ours to
+      // remove, and costs nothing: each write uses a fresh random temp name.
+      try {
+        if (fs.lstatSync(file).isDirectory()) {
+          logger?.warn({ file }, 'render: left alone a folder named like our temp files');
+          continue;
+        }
+        fs.rmSync(file, { force: true });
+      } catch (err) {
+        throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: cannot remove ${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      logger?.warn({ file }, 'render: removed a temp file left by an earlier run');
     }
   }
 }

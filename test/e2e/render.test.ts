@@ -145,6 +145,15 @@ test('temp files a crashed run left next to a target are removed at start; other
   const d = await daemon(['--render', `${path.join(dir, 'tls.key')}=tls.key`]);
   expect(fs.readdirSync(dir).sort()).toEqual(['.keep', 'other.txt', 'tls.key']);
   expect(d.logs()).toMatch(/removed a temp file left by an earlier run/);
+  await d.stop();
+  // A folder under a temp name (another user's, in a shared directory) neither stops the start
+  // nor gets removed.
+  const planted = path.join(dir, '.tls.key.ecs-secrets-tmp-x');
+  fs.mkdirSync(planted);
+  fs.writeFileSync(path.join(planted, 'inside'), 'z');
+  const d2 = await daemon(['--render', `${path.join(dir, 'tls.key')}=tls.key`]);
+  expect(fs.readFileSync(path.join(planted, 'inside'), 'utf8')).toBe('z');
+  expect(d2.logs()).toMatch(/left alone a folder named like our temp files/);
 }, 60_000);
 
 describe('bad render targets are refused at start: exit 2, one line, no stack trace', () => {
