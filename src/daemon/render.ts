@@ -256,7 +256,19 @@ interface TargetState {
   target: RenderTarget;
   /** SHA-256 of what the file holds (as we last wrote or found it); undefined until written once. */
   written?: string;
+  /** The file as we left it (device, inode, size, mtime): a change on disk means someone else wrote it. */
+  stamp?: string;
   warnedMissing: boolean;
+}
+
+/** Who and what a path is now, without following a link: compared with what we left. */
+async function stampOf(file: string): Promise<string | undefined> {
+  try {
+    const st = await fs.promises.lstat(file);
+    return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface RendererOptions {
@@ -303,24 +315,34 @@ export class Renderer {
         const sum = digest(data);
         if (s.written === undefined && (await this.alreadyThere(file, sum))) {
           s.written = sum;
+          s.stamp = await stampOf(file);
           continue;
         }
-        if (sum === s.written) continue;
+        // Same bytes, and the file is still the one we left: nothing to do. A file replaced or
+        // edited since (by another process with access to the volume) is written again.
+        const changedOnDisk = s.stamp !== undefined && (await stampOf(file)) !== s.stamp;
+        if (sum === s.written && !changedOnDisk) continue;
+        if (changedOnDisk && sum === s.written) this.opts.logger.warn({ file }, 'render: the file was changed on disk by someone else; writing it again');
         await writeAtomic(file, data, this.opts.mode);
         data.fill(0);
         this.opts.logger.info({ file, bytes: data.length, first: s.written === undefined }, 'render: file written');
         s.written = sum;
+        s.stamp = await stampOf(file);
       } catch (err) {
         this.opts.logger.error({ file, error: (err as Error).message }, 'render: cannot write the file; retrying at the next refresh');
       }
     }
   }
 
-  /** A file left by an earlier run of this container with the same bytes: keep it (fix its mode), no rewrite. */
+  /**
+   * A file left by an earlier run of this container with the same bytes: keep it (fix its mode),
+   * no rewrite. Only a regular file of our own user: a link (never followed) or another user's
+   * file with the right bytes is replaced, so the file the application reads is always ours.
+   */
   private async alreadyThere(file: string, sum: string): Promise<boolean> {
     try {
-      const st = await fs.promises.stat(file);
-      if (!st.isFile() || digest(await fs.promises.readFile(file)) !== sum) return false;
+      const st = await fs.promises.lstat(file);
+      if (!st.isFile() || st.uid !== process.getuid?.() || digest(await fs.promises.readFile(file)) !== sum) return false;
       if ((st.mode & 0o777) !== this.opts.mode) await fs.promises.chmod(file, this.opts.mode);
       return true;
     } catch {

@@ -101,6 +101,25 @@ test('--render-mode sets the mode; a file is rewritten within a TTL of a new ver
   expect(d.logs()).not.toContain('KEY-');
 }, 60_000);
 
+test('the file is always our own: a planted link with the right bytes is replaced, not kept; a file edited on disk is written again', async () => {
+  const dir = newDir();
+  const file = path.join(dir, 'tls.key');
+  const payload = JSON.parse((await cli(['fetch', '--name', 'tls.key'])).stdout).payload as string;
+  const elsewhere = path.join(newDir(), 'theirs');
+  fs.writeFileSync(elsewhere, payload, { mode: 0o644 });
+  fs.symlinkSync(elsewhere, file);
+  const d = await daemon(['--cache-ttl', '1', '--render', `${file}=tls.key`]);
+  expect([fs.lstatSync(file).isFile(), fs.readFileSync(file, 'utf8'), mode(file)]).toEqual([true, payload, 0o440]);
+  expect(mode(elsewhere)).toBe(0o644); // the link's target was neither used nor changed
+
+  fs.chmodSync(file, 0o644);
+  fs.writeFileSync(file, 'ATTACKER-CONTENT');
+  // The next refresh (one TTL, plus the read deadline, plus margin) puts the secret back.
+  await until('the file written again', () => fs.readFileSync(file, 'utf8') === payload, 1_000 + 4_000 + 10_000);
+  expect(mode(file)).toBe(0o440);
+  expect(d.logs()).toMatch(/changed on disk by someone else/);
+}, 60_000);
+
 test('1,000 concurrent reads during rewrites never see a torn file', async () => {
   const dir = newDir();
   const file = path.join(dir, 'big');
