@@ -112,8 +112,15 @@ function readToken(file: string | undefined): string | undefined {
   if (file !== undefined) {
     let text: string;
     try {
+      // A token file others may write is a token others may choose: refused, as ssh refuses a
+      // writable authorized_keys. (Owner and readers are left to the deployment: secrets mounted
+      // by a runtime are often root's and readable by the sidecar's group.)
+      const st = fs.statSync(file);
+      if (st.isFile() && (st.mode & 0o022) !== 0)
+        throw new AppError('usage', `refusing --token-file ${JSON.stringify(file)}: it is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod go-w it`);
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
+      if (err instanceof AppError) throw err;
       throw new AppError('usage', `cannot read --token-file ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
     const token = text.trim();

@@ -106,6 +106,17 @@ describe('property 7: a token that cannot be sent is refused at start', () => {
     expectCleanFailure(fromFile, 2, /the token from --token-file .* has a (non-ASCII|control) character/);
     expect(fromFile.stderr).not.toContain(token);
   });
+
+  test('a token file others may write (a token others may choose) is refused at start, naming its mode, never the token', async () => {
+    for (const mode of [0o666, 0o620, 0o602]) {
+      const file = path.join(dir, `token-${mode.toString(8)}`);
+      fs.writeFileSync(file, 'a-perfectly-good-token\n');
+      fs.chmodSync(file, mode);
+      const r = await start(['--token-file', file]);
+      expectCleanFailure(r, 2, new RegExp(`refusing --token-file .* writable by group or others \\(mode ${mode.toString(8)}\\)`));
+      expect(r.stderr).not.toContain('a-perfectly-good-token');
+    }
+  });
 });
 
 describe('property 10: slow and greedy clients are bounded as documented', () => {
