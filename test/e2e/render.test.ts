@@ -106,7 +106,8 @@ test('the file is always our own: a planted link with the right bytes is replace
   const file = path.join(dir, 'tls.key');
   const payload = JSON.parse((await cli(['fetch', '--name', 'tls.key'])).stdout).payload as string;
   const elsewhere = path.join(newDir(), 'theirs');
-  fs.writeFileSync(elsewhere, payload, { mode: 0o644 });
+  fs.writeFileSync(elsewhere, payload);
+  fs.chmodSync(elsewhere, 0o644); // exactly: a jest worker's umask may be 077 (an in-process --local backend sets it)
   fs.symlinkSync(elsewhere, file);
   const d = await daemon(['--cache-ttl', '1', '--render', `${file}=tls.key`]);
   expect([fs.lstatSync(file).isFile(), fs.readFileSync(file, 'utf8'), mode(file)]).toEqual([true, payload, 0o440]);
