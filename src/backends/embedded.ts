@@ -89,6 +89,7 @@ export class EmbeddedDynamo {
           request.hostname = '127.0.0.1';
           request.port = ep.port;
           request.headers[STORE_AUTH_HEADER] = `${nonce}.${storeMac(ep.key, 'request', nonce)}`;
+          let failure: unknown;
           try {
             const result = await super.handle(...args);
             const proof = Buffer.from(String(result.response.headers[STORE_PROOF_HEADER] ?? ''));
@@ -97,20 +98,18 @@ export class EmbeddedDynamo {
             // Not the owner: someone else holds the port its owner left. Nothing reached the
             // store, so the request may go again, to the owner elected next (see acquire).
             (result.response.body as { destroy?: () => void } | undefined)?.destroy?.();
-            if (self.ep === ep) self.ep = undefined;
-            if (attempt >= REFUSED_RESENDS)
-              throw new AppError('unavailable', `the embedded store's port in ${self.dataDir} is held by a process that cannot prove the store key`);
-            await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
+            failure = new AppError('unavailable', `the embedded store's port in ${self.dataDir} is held by a process that cannot prove the store key`);
           } catch (err) {
-            if (err instanceof AppError) throw err;
-            // The owner went away: forget its port and elect a new owner (possibly this process).
-            // (Match the message too: across realms, e.g. under jest, the SDK may wrap the error.)
+            // Refused: the owner went away. (Match the message too: across realms, e.g. under
+            // jest, the SDK may wrap the error.) Anything else is the SDK's to handle.
             const e = err as NodeJS.ErrnoException;
             if (!(e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e.message)))) throw err;
-            if (self.ep === ep) self.ep = undefined;
-            if (attempt >= REFUSED_RESENDS) throw err;
-            await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
+            failure = err;
           }
+          // Forget that port and elect a new owner (possibly this process), then send again.
+          if (self.ep === ep) self.ep = undefined;
+          if (attempt >= REFUSED_RESENDS) throw failure;
+          await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
         }
       }
     }

@@ -13,8 +13,6 @@ import { AGE_IDENTITY_FILE, type EncryptionContext } from '../core/keys';
 import { readOrCreatePrivateFile } from '../core/private-files';
 import { type AgeEntry, type KmsEntry, type SopsMetadata, rfc3339 } from './sops';
 
-export { AGE_IDENTITY_FILE };
-
 /** The context every config data key is bound to: which application, which path. */
 export function configContext(app: string, configPath: string | undefined): EncryptionContext {
   return configPath === undefined ? { 'ecs-secrets:application': app } : { 'ecs-secrets:application': app, 'ecs-secrets:config': configPath };

@@ -84,21 +84,14 @@ export function parseConfig(text: string, format?: DocFormat): ConfigDoc {
   }
   // Aliases would let one value stand for another (an encrypted one among them), and the yaml
   // package reports a bad one only later, in an error that quotes the alias text, which may be a
-  // secret. Refuse them here, and turn any other failure to read a value (a bad !!binary, an
-  // unknown tag) into a usage error that quotes nothing.
-  // Explicit tags (!!binary, !custom) have no place in sops' value types and would stay on the
-  // ENC[...] text: refused as well.
+  // secret. Explicit tags (!!binary, !custom) have no place in sops' value types, would stay on
+  // the ENC[...] text, and a bad one fails later the same way. Both are refused here, quoting nothing.
   let refused: string | undefined;
   Y().visit(doc, {
     Alias: () => ((refused = 'YAML aliases (*name) are'), Y().visit.BREAK),
     Node: (_key, node) => ((node as { tag?: string }).tag ? ((refused = 'YAML tags (!tag) are'), Y().visit.BREAK) : undefined),
   });
   if (refused) throw new AppError('usage', `${refused} not supported in a configuration document`);
-  try {
-    doc.toJS();
-  } catch {
-    throw new AppError('usage', `malformed ${fmt === 'json' ? 'JSON' : 'YAML'} document: a value cannot be read (check its tag)`);
-  }
   if (doc.contents !== null && !isMap(doc.contents))
     throw new AppError('usage', 'a configuration document must be a mapping (key: value pairs) at the top level');
   if (doc.contents === null) doc.contents = new (Y().YAMLMap)() as never;
