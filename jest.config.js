@@ -23,9 +23,14 @@ const base = {
  * them it is left out, and said so.
  */
 function dynamoDbLocalJar() {
-  if (process.env.DYNAMODB_LOCAL_JAR) return fs.existsSync(process.env.DYNAMODB_LOCAL_JAR) ? process.env.DYNAMODB_LOCAL_JAR : undefined;
+  if (process.env.DYNAMODB_LOCAL_JAR)
+    return fs.existsSync(process.env.DYNAMODB_LOCAL_JAR) ? process.env.DYNAMODB_LOCAL_JAR : undefined;
   try {
-    const jar = path.join(path.dirname(require.resolve('amplify-dynamodb-simulator/package.json')), 'emulator', 'DynamoDBLocal.jar');
+    const jar = path.join(
+      path.dirname(require.resolve('amplify-dynamodb-simulator/package.json')),
+      'emulator',
+      'DynamoDBLocal.jar',
+    );
     return fs.existsSync(jar) ? jar : undefined;
   } catch {
     return undefined;
@@ -35,7 +40,9 @@ function dynamoDbLocalJar() {
 /** The suites under e2e/ and reliability/ that start the stand-ins (the others use --local only). */
 function suitesOnStandIns() {
   return ['e2e', 'reliability']
-    .flatMap((dir) => fs.readdirSync(path.join(__dirname, 'test', dir)).map((f) => path.join(__dirname, 'test', dir, f)))
+    .flatMap((dir) =>
+      fs.readdirSync(path.join(__dirname, 'test', dir)).map((f) => path.join(__dirname, 'test', dir, f)),
+    )
     .filter((f) => f.endsWith('.test.ts') && /\bstartStandIns\(/.test(fs.readFileSync(f, 'utf8')));
 }
 
@@ -50,7 +57,9 @@ if (dynamoDbLocalJar()) {
 } else if (process.env.ECS_SECRETS_TEST_DYNAMODB === 'dynamodb-local') {
   throw new Error('ECS_SECRETS_TEST_DYNAMODB=dynamodb-local, but no DynamoDBLocal.jar: set DYNAMODB_LOCAL_JAR');
 } else {
-  process.stderr.write('jest.config.js: DynamoDB Local not installed (DYNAMODB_LOCAL_JAR unset): suites run on dynalite only\n');
+  process.stderr.write(
+    'jest.config.js: DynamoDB Local not installed (DYNAMODB_LOCAL_JAR unset): suites run on dynalite only\n',
+  );
 }
 
 module.exports = {

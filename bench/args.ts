@@ -53,15 +53,30 @@ export class UsageError extends Error {}
 function number(flag: string, value: string | undefined, min: number, integer: boolean): number {
   const n = Number(value);
   if (value === undefined || value.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
-    throw new UsageError(`--${flag} needs ${integer ? 'a whole number' : 'a number'} >= ${min}, got ${JSON.stringify(value ?? '')}`);
+    throw new UsageError(
+      `--${flag} needs ${integer ? 'a whole number' : 'a number'} >= ${min}, got ${JSON.stringify(value ?? '')}`,
+    );
   return n;
 }
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const o: BenchOptions = { duration: 10, warmup: NaN, reps: 3, connections: 32, secrets: 1000, cold: 20, token: true, daemonNodeArgs: [], quotaConnections: 8 };
+  const o: BenchOptions = {
+    duration: 10,
+    warmup: NaN,
+    reps: 3,
+    connections: 32,
+    secrets: 1000,
+    cold: 20,
+    token: true,
+    daemonNodeArgs: [],
+    quotaConnections: 8,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined];
     const value = (): string | undefined => inline ?? argv[++i];
     switch (flag) {
       case '--duration':
@@ -97,7 +112,8 @@ export function parseArgs(argv: string[]): BenchOptions {
         const v = value();
         if (v === undefined) throw new UsageError('--daemon-node-args needs a value (quote it: "--flag=1 --other")');
         o.daemonNodeArgs = v.split(/\s+/).filter(Boolean);
-        if (o.daemonNodeArgs.some((a) => !a.startsWith('-'))) throw new UsageError('--daemon-node-args takes node flags only');
+        if (o.daemonNodeArgs.some((a) => !a.startsWith('-')))
+          throw new UsageError('--daemon-node-args takes node flags only');
         break;
       }
       case '--cpu-quota':

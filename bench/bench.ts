@@ -19,14 +19,26 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import autocannon from 'autocannon';
 import { createAppResources, startStandIns, type StandIns } from '../test/standins';
-import { BenchOptions, USAGE, UsageError, parseArgs } from './args';
+import { type BenchOptions, USAGE, UsageError, parseArgs } from './args';
 import type { BareSpec } from './bare-server';
 import { execFileSync } from 'node:child_process';
-import { CpuQuota, openCpuQuota } from './cgroup';
-import { FIGURES, Figures, LabelValues, goals, medianFigures, table } from './figures';
+import { type CpuQuota, openCpuQuota } from './cgroup';
+import { FIGURES, type Figures, type LabelValues, goals, medianFigures, table } from './figures';
 import { PREFETCH_SECRETS, measurePrefetch } from './prefetch';
 import { execOverhead } from './exec-overhead';
-import { CLI, DaemonProcess, closeClient, daemonArgs, killAllChildren, need, request, runCli, startBare, startDaemon, useNode } from './procs';
+import {
+  CLI,
+  type DaemonProcess,
+  closeClient,
+  daemonArgs,
+  killAllChildren,
+  need,
+  request,
+  runCli,
+  startBare,
+  startDaemon,
+  useNode,
+} from './procs';
 
 const APP = 'bench';
 const HOT = 'hot.db.password';
@@ -60,7 +72,8 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): P
 }
 
 function expectOk(what: string, r: { status: number; body: Buffer }, status = 200): void {
-  if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status} ${r.body.toString('utf8').slice(0, 300)}`);
+  if (r.status !== status)
+    throw new Error(`${what}: expected ${status}, got ${r.status} ${r.body.toString('utf8').slice(0, 300)}`);
 }
 
 function daemonOptions(c: Context, logFile: string) {
@@ -70,7 +83,10 @@ function daemonOptions(c: Context, logFile: string) {
     token: c.token,
     tokenFile: c.tokenFile,
     logFile,
-    nodeArgs: [...c.o.daemonNodeArgs, ...(c.o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(c.o.cpuProf)] : [])],
+    nodeArgs: [
+      ...c.o.daemonNodeArgs,
+      ...(c.o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(c.o.cpuProf)] : []),
+    ],
   };
 }
 
@@ -81,7 +97,11 @@ async function seed(c: Context): Promise<void> {
     const headers = { ...d.headers, 'content-type': 'application/json' };
     const names = [HOT, ...c.coldNames, ...c.cachedNames];
     await pool(names, 8, async (name) => {
-      const r = await request(`${d.url}/latest/secrets/${name}`, { method: 'POST', headers, body: JSON.stringify({ payload: payload() }) });
+      const r = await request(`${d.url}/latest/secrets/${name}`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ payload: payload() }),
+      });
       expectOk(`creating ${name}`, r, 201);
     });
   } finally {
@@ -116,7 +136,9 @@ async function load(url: string, headers: Record<string, string>, connections: n
   const cpu = process.cpuUsage(cpu0);
   const busy = machineBusySeconds() - busy0;
   if (r.errors > 0 || r.non2xx > 0 || r.requests.total === 0)
-    throw new Error(`load on ${url}: ${r.errors} errors (${r.timeouts} timeouts), ${r.non2xx} non-2xx of ${r.requests.total} requests`);
+    throw new Error(
+      `load on ${url}: ${r.errors} errors (${r.timeouts} timeouts), ${r.non2xx} non-2xx of ${r.requests.total} requests`,
+    );
   return {
     requests: r.requests.total,
     rps: r.requests.total / r.duration,
@@ -135,7 +157,8 @@ async function load(url: string, headers: Record<string, string>, connections: n
 function bareSpecFrom(reply: { headers: NodeJS.Dict<string | string[]>; body: Buffer }): BareSpec {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(reply.headers)) {
-    if (['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(k) || v === undefined) continue;
+    if (['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(k) || v === undefined)
+      continue;
     headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   return { headers, bodyBase64: reply.body.toString('base64') };
@@ -179,9 +202,15 @@ async function contention(c: Context, d: DaemonProcess, rep: number): Promise<Fi
     ),
   );
   const ms = performance.now() - t0;
-  const serials = replies.map((r) => (r.status === 201 ? (JSON.parse(r.body.toString()) as { serial: number }).serial : NaN)).sort((a, b) => a - b);
-  if (serials.some((v, i) => v !== i + 1)) throw new Error(`50 concurrent POSTs did not get serials 1..50: ${replies.map((r) => r.status).join(',')}`);
-  return { 'writes.concurrent50Ms': ms, 'writes.concurrent50Refused': c.s.dynamo.conditionalCheckFailures - refusedBefore };
+  const serials = replies
+    .map((r) => (r.status === 201 ? (JSON.parse(r.body.toString()) as { serial: number }).serial : NaN))
+    .sort((a, b) => a - b);
+  if (serials.some((v, i) => v !== i + 1))
+    throw new Error(`50 concurrent POSTs did not get serials 1..50: ${replies.map((r) => r.status).join(',')}`);
+  return {
+    'writes.concurrent50Ms': ms,
+    'writes.concurrent50Refused': c.s.dynamo.conditionalCheckFailures - refusedBefore,
+  };
 }
 
 async function repetition(c: Context, rep: number): Promise<Figures> {
@@ -199,7 +228,8 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
 
     // One-shot CLI, against the same stand-ins (the daemon is idle meanwhile).
     const fetched = await runCli(['fetch', '--application-name', APP, '--name', HOT], s.env);
-    if (fetched.code !== 0 || JSON.parse(fetched.stdout).name !== HOT) throw new Error(`fetch failed (${fetched.code}): ${fetched.stderr}`);
+    if (fetched.code !== 0 || JSON.parse(fetched.stdout).name !== HOT)
+      throw new Error(`fetch failed (${fetched.code}): ${fetched.stderr}`);
     f['fetch.wallMs'] = fetched.ms;
     Object.assign(f, await execOverhead(s.env, APP, HOT)); // exec start → child start, vs the child alone
 
@@ -212,7 +242,8 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     for (const name of c.coldNames) {
       const r = await request(`${d.url}/latest/secrets/${name}`, { headers: d.headers });
       expectOk(`cold read of ${name}`, r);
-      if (r.headers['x-ecs-secrets-cache'] !== 'miss') throw new Error(`cold read of ${name} was a ${r.headers['x-ecs-secrets-cache']}`);
+      if (r.headers['x-ecs-secrets-cache'] !== 'miss')
+        throw new Error(`cold read of ${name} was a ${r.headers['x-ecs-secrets-cache']}`);
       cold.push(r.ms);
     }
     f['cold.firstMs'] = cold[0];
@@ -224,13 +255,16 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     // N distinct secrets into the cache, then read again: the second pass must not reach the backend.
     s.dynamo.resetCounts();
     s.kms.resetCounts();
-    await pool(c.cachedNames, 8, async (name) => expectOk(`reading ${name}`, await request(`${d.url}/latest/secrets/${name}`, { headers: d.headers })));
+    await pool(c.cachedNames, 8, async (name) =>
+      expectOk(`reading ${name}`, await request(`${d.url}/latest/secrets/${name}`, { headers: d.headers })),
+    );
     const afterFill = { ddb: s.dynamo.counts.total, kms: s.kms.counts.total };
     await pool(c.cachedNames, 8, async (name) => {
       const r = await request(`${d.url}/latest/secrets/${name}`, { headers: d.headers });
       expectOk(`re-reading ${name}`, r);
     });
-    f['backend.per1kDistinctCached'] = ((s.dynamo.counts.total - afterFill.ddb + s.kms.counts.total - afterFill.kms) * 1000) / c.cachedNames.length;
+    f['backend.per1kDistinctCached'] =
+      ((s.dynamo.counts.total - afterFill.ddb + s.kms.counts.total - afterFill.kms) * 1000) / c.cachedNames.length;
     f['backend.dynamodbReadsPerSecret'] = (s.dynamo.counts.Query + s.dynamo.counts.GetItem) / c.cachedNames.length;
 
     // Hot reads: the hot secret is cached by this read; the bare server serves a copy of the answer.
@@ -262,10 +296,15 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
         const kms = s.kms.counts.total;
         const after = await d.metrics();
         f['memory.rssAfterLoadMiB'] = need(after, 'ecs_secrets_process_resident_memory_bytes') / MiB;
-        const cpu = (m: Map<string, number>) => need(m, 'ecs_secrets_process_cpu_user_seconds_total') + need(m, 'ecs_secrets_process_cpu_system_seconds_total');
+        const cpu = (m: Map<string, number>) =>
+          need(m, 'ecs_secrets_process_cpu_user_seconds_total') +
+          need(m, 'ecs_secrets_process_cpu_system_seconds_total');
         // Every cache outcome but a hit (misses, stale, bypass): none is expected within the TTL.
         const notHits = (m: Map<string, number>) =>
-          ['miss', 'stale', 'bypass'].reduce((sum, o) => sum + (m.get(`ecs_secrets_cache_events_total{outcome="${o}"}`) ?? 0), 0);
+          ['miss', 'stale', 'bypass'].reduce(
+            (sum, o) => sum + (m.get(`ecs_secrets_cache_events_total{outcome="${o}"}`) ?? 0),
+            0,
+          );
         f['hot.daemon.rps'] = r.rps;
         f['hot.daemon.p50Ms'] = r.p50Ms;
         f['hot.daemon.p99Ms'] = r.p99Ms;
@@ -279,7 +318,10 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
         f['log.bytesPerHotRead'] = (fileSize(logFile) - logBefore) / r.requests;
         f['hot.daemon.bytesPerResponse'] = r.bytesPerResponse;
         f['load.generatorCoresDaemon'] = r.generatorCores;
-        f['load.otherCoresDaemon'] = Math.max(0, r.machineCores - r.generatorCores - (cpu(after) - cpu(before)) / r.seconds);
+        f['load.otherCoresDaemon'] = Math.max(
+          0,
+          r.machineCores - r.generatorCores - (cpu(after) - cpu(before)) / r.seconds,
+        );
       } else {
         const before = await bare.usage();
         const r = await load(url, headers, o.connections, o.duration);
@@ -291,7 +333,10 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
         f['cpu.bareMsPer10k'] = ((after.cpuSeconds - before.cpuSeconds) * 1000 * 10_000) / r.requests;
         f['hot.bare.bytesPerResponse'] = r.bytesPerResponse;
         f['load.generatorCoresBare'] = r.generatorCores;
-        f['load.otherCoresBare'] = Math.max(0, r.machineCores - r.generatorCores - (after.cpuSeconds - before.cpuSeconds) / r.seconds);
+        f['load.otherCoresBare'] = Math.max(
+          0,
+          r.machineCores - r.generatorCores - (after.cpuSeconds - before.cpuSeconds) / r.seconds,
+        );
       }
     }
     f['hot.ratio'] = f['hot.daemon.rps'] / f['hot.bare.rps'];
@@ -303,7 +348,10 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     const cpuOf = {
       daemon: async () => {
         const m = await d.metrics();
-        return need(m, 'ecs_secrets_process_cpu_user_seconds_total') + need(m, 'ecs_secrets_process_cpu_system_seconds_total');
+        return (
+          need(m, 'ecs_secrets_process_cpu_user_seconds_total') +
+          need(m, 'ecs_secrets_process_cpu_system_seconds_total')
+        );
       },
       bare: async () => (await b.usage()).cpuSeconds,
     };
@@ -313,7 +361,7 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
       if (o.warmup > 0) await load(urlOf[which], d.headers, 1, Math.min(1, o.warmup));
       const before = await cpuOf[which]();
       const r = await load(urlOf[which], d.headers, 1, o.duration);
-      f[`cpu1.${which}MsPerRead`] = ((await cpuOf[which]()) - before) * 1000 / r.requests;
+      f[`cpu1.${which}MsPerRead`] = (((await cpuOf[which]()) - before) * 1000) / r.requests;
     }
     f['cpu1.ratio'] = f['cpu1.daemonMsPerRead'] / f['cpu1.bareMsPerRead'];
 
@@ -321,7 +369,9 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     if (c.quota) {
       const pids = { daemon: d.child.pid!, bare: b.pid };
       for (const which of order) {
-        progress(`repetition ${rep + 1}/${o.reps}: ${which} at ${o.cpuQuota} vCPU, ${o.quotaConnections} connections for ${o.duration} s`);
+        progress(
+          `repetition ${rep + 1}/${o.reps}: ${which} at ${o.cpuQuota} vCPU, ${o.quotaConnections} connections for ${o.duration} s`,
+        );
         c.quota.confine(pids[which]);
         try {
           if (o.warmup > 0) await load(urlOf[which], d.headers, o.quotaConnections, o.warmup);
@@ -339,7 +389,8 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     const code = await d.stop();
     if (code !== 0) progress(`warning: the daemon exited with ${code} on SIGTERM`);
   }
-  if (!logHead(logFile).includes('"msg":"daemon started"')) throw new Error('the daemon logged nothing: the figures would not be its real configuration');
+  if (!logHead(logFile).includes('"msg":"daemon started"'))
+    throw new Error('the daemon logged nothing: the figures would not be its real configuration');
   fs.rmSync(logFile, { force: true }); // hundreds of MB after a full run
   progress(`repetition ${rep + 1}/${o.reps}: prefetching ${PREFETCH_SECRETS} secrets`);
   Object.assign(f, await measurePrefetch(daemonOptions(c, path.join(c.tmp, `prefetch-${rep}.log`)), s));
@@ -404,14 +455,21 @@ async function main(): Promise<number> {
     const reps: Figures[] = [];
     for (let rep = 0; rep < o.reps; rep++) reps.push(await repetition(c as Context, rep));
     const med = medianFigures(reps);
-    const labels: LabelValues = { secrets: o.secrets, connections: o.connections, quota: o.cpuQuota, quotaConnections: o.quotaConnections };
+    const labels: LabelValues = {
+      secrets: o.secrets,
+      connections: o.connections,
+      quota: o.cpuQuota,
+      quotaConnections: o.quotaConnections,
+    };
     for (const k of ['hot.daemon.bytesPerResponse', 'hot.bare.bytesPerResponse']) med[k] = reps[0][k];
 
     const config = {
       daemon: `node ${[...o.daemonNodeArgs, ''].join(' ')}${path.relative(process.cwd(), CLI)} ${daemonArgs({ app: APP, tokenFile: c.tokenFile ? '<file>' : undefined }, '<port>').join(' ')}`,
-      settings: 'defaults: --cache-ttl 30 --stale-if-error 300 --cache-size 10000; info-level JSON logs to a file; /metrics on (prom-client, default metrics included)',
+      settings:
+        'defaults: --cache-ttl 30 --stale-if-error 300 --cache-size 10000; info-level JSON logs to a file; /metrics on (prom-client, default metrics included)',
       token: o.token ? 'required, sent on every request (X-ECS-Secrets-Token)' : 'none (--no-token)',
-      backend: 'in-process stand-ins in the bench process: dynalite (DynamoDB) and the KMS stand-in, over HTTP through the real SDK clients',
+      backend:
+        'in-process stand-ins in the bench process: dynalite (DynamoDB) and the KMS stand-in, over HTTP through the real SDK clients',
       load: `autocannon (library, in the bench process): ${o.connections} connections, keep-alive, ${o.duration} s measured after ${o.warmup} s warm-up, GET ${HOT_PATH}`,
       bare: 'node:http server in a child process answering the same body and headers from memory',
       duration: o.duration,
@@ -422,7 +480,9 @@ async function main(): Promise<number> {
       cold: o.cold,
       node: serverNode,
       nodeBinary: o.node ?? process.execPath,
-      cpuQuota: c.quota ? { cores: o.cpuQuota, connections: o.quotaConnections, cgroup: c.quota.description } : (quotaSkipped ?? 'not requested (--cpu-quota C)'),
+      cpuQuota: c.quota
+        ? { cores: o.cpuQuota, connections: o.quotaConnections, cgroup: c.quota.description }
+        : (quotaSkipped ?? 'not requested (--cpu-quota C)'),
     };
     const text = table(med, reps, labels, quotaSkipped);
     const g = goals(med, labels);
@@ -440,7 +500,14 @@ async function main(): Promise<number> {
         '',
         text,
         '',
-        `goals met: ${g.filter((x) => x.met).length} of ${g.length}${g.some((x) => !x.met) ? ` (missed: ${g.filter((x) => !x.met).map((x) => x.label).join('; ')})` : ''}`,
+        `goals met: ${g.filter((x) => x.met).length} of ${g.length}${
+          g.some((x) => !x.met)
+            ? ` (missed: ${g
+                .filter((x) => !x.met)
+                .map((x) => x.label)
+                .join('; ')})`
+            : ''
+        }`,
         '',
       ].join('\n'),
     );
@@ -448,7 +515,10 @@ async function main(): Promise<number> {
       const result = {
         date: started.toISOString(),
         machine: { ...machine(), serverNode },
-        command: ['node dist/bench/bench.js', ...process.argv.slice(2).map((x) => (/[\s"']/.test(x) ? JSON.stringify(x) : x))].join(' '),
+        command: [
+          'node dist/bench/bench.js',
+          ...process.argv.slice(2).map((x) => (/[\s"']/.test(x) ? JSON.stringify(x) : x)),
+        ].join(' '),
         config,
         figures: med,
         units: Object.fromEntries(FIGURES.map((d) => [d.key, d.unit])),

@@ -36,7 +36,11 @@ function mounts(): { v1?: string; v2?: string } {
 /** The group `pid` is in, in the hierarchy of `v1` (its controller list names cpu) or v2 (`0::`). */
 function groupOf(pid: number, v1: boolean): string {
   for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
-    const [id, controllers, p] = [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1, line.lastIndexOf(':')), line.slice(line.lastIndexOf(':') + 1)];
+    const [id, controllers, p] = [
+      line.slice(0, line.indexOf(':')),
+      line.slice(line.indexOf(':') + 1, line.lastIndexOf(':')),
+      line.slice(line.lastIndexOf(':') + 1),
+    ];
     if (v1 ? controllers.split(',').includes('cpu') : id === '0' && controllers === '') return p || '/';
   }
   return '/';
@@ -80,7 +84,9 @@ function tryV2(root: string, quota: number): CpuQuota {
     try {
       fs.writeFileSync(path.join(parent, 'cgroup.subtree_control'), '+cpu');
     } catch (err) {
-      throw new Error(`the cpu controller is not enabled in ${parent}/cgroup.subtree_control and cannot be (${(err as Error).message})`);
+      throw new Error(
+        `the cpu controller is not enabled in ${parent}/cgroup.subtree_control and cannot be (${(err as Error).message})`,
+      );
     }
   }
   const dir = path.join(parent, `ecs-secrets-bench-${process.pid}`);

@@ -21,18 +21,30 @@ function timeToFirstOutput(argv: string[], env: Record<string, string>): Promise
     child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) =>
-      code === 0 && at !== undefined ? resolve(at - t0) : reject(new Error(`${argv.slice(0, 4).join(' ')} failed (${code}): ${stderr.slice(0, 300)}`)),
+      code === 0 && at !== undefined
+        ? resolve(at - t0)
+        : reject(new Error(`${argv.slice(0, 4).join(' ')} failed (${code}): ${stderr.slice(0, 300)}`)),
     );
   });
 }
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
 
-export async function execOverhead(env: Record<string, string>, app: string, secret: string, runs = 5): Promise<Record<string, number>> {
+export async function execOverhead(
+  env: Record<string, string>,
+  app: string,
+  secret: string,
+  runs = 5,
+): Promise<Record<string, number>> {
   const viaExec: number[] = [];
   const direct: number[] = [];
   for (let i = 0; i < runs; i++) {
-    viaExec.push(await timeToFirstOutput([process.execPath, CLI, 'exec', '--application-name', app, '--name', `S=${secret}`, '--', ...CHILD], env));
+    viaExec.push(
+      await timeToFirstOutput(
+        [process.execPath, CLI, 'exec', '--application-name', app, '--name', `S=${secret}`, '--', ...CHILD],
+        env,
+      ),
+    );
     direct.push(await timeToFirstOutput(CHILD, env));
   }
   return {

@@ -34,41 +34,134 @@ export const FIGURES: FigureDef[] = [
   { key: 'cpu.daemonMsPer10k', label: 'daemon CPU (user+sys) per 10,000 hot reads', unit: 'ms', digits: 0 },
   { key: 'cpu.bareMsPer10k', label: 'bare server CPU per 10,000 reads', unit: 'ms', digits: 0 },
   // Issue 13: what a read costs, as CPU time, against the bare server's cost for the same bytes.
-  { key: 'cpu.ratio', label: 'CPU per hot read, C connections, daemon / bare', unit: '×', digits: 2, goal: atMost(1.2, '×') },
+  {
+    key: 'cpu.ratio',
+    label: 'CPU per hot read, C connections, daemon / bare',
+    unit: '×',
+    digits: 2,
+    goal: atMost(1.2, '×'),
+  },
   { key: 'cpu1.daemonMsPerRead', label: 'CPU per hot read, one connection, daemon', unit: 'ms', digits: 3 },
   { key: 'cpu1.bareMsPerRead', label: 'CPU per hot read, one connection, bare', unit: 'ms', digits: 3 },
-  { key: 'cpu1.ratio', label: 'CPU per hot read, one connection, daemon / bare', unit: '×', digits: 2, goal: atMost(1.5, '×') },
-  { key: 'quota.daemon.rps', label: 'hot reads at Q vCPU (cgroup quota), K connections, daemon', unit: 'req/s', digits: 0, quota: true },
-  { key: 'quota.bare.rps', label: 'hot reads at Q vCPU (cgroup quota), K connections, bare', unit: 'req/s', digits: 0, quota: true },
-  { key: 'quota.ratio', label: 'hot reads at Q vCPU (cgroup quota), K connections, daemon / bare', unit: '×', digits: 2, goal: atLeast(0.75, '×'), quota: true },
+  {
+    key: 'cpu1.ratio',
+    label: 'CPU per hot read, one connection, daemon / bare',
+    unit: '×',
+    digits: 2,
+    goal: atMost(1.5, '×'),
+  },
+  {
+    key: 'quota.daemon.rps',
+    label: 'hot reads at Q vCPU (cgroup quota), K connections, daemon',
+    unit: 'req/s',
+    digits: 0,
+    quota: true,
+  },
+  {
+    key: 'quota.bare.rps',
+    label: 'hot reads at Q vCPU (cgroup quota), K connections, bare',
+    unit: 'req/s',
+    digits: 0,
+    quota: true,
+  },
+  {
+    key: 'quota.ratio',
+    label: 'hot reads at Q vCPU (cgroup quota), K connections, daemon / bare',
+    unit: '×',
+    digits: 2,
+    goal: atLeast(0.75, '×'),
+    quota: true,
+  },
   { key: 'backend.dynamodbPer1kHot', label: 'DynamoDB calls per 1,000 hot reads', unit: '', digits: 3, goal: zero },
   { key: 'backend.kmsPer1kHot', label: 'KMS calls per 1,000 hot reads', unit: '', digits: 3, goal: zero },
-  { key: 'backend.per1kDistinctCached', label: 'backend calls per 1,000 reads of N distinct cached secrets', unit: '', digits: 3, goal: zero },
-  { key: 'backend.dynamodbReadsPerSecret', label: 'DynamoDB reads per secret within the TTL', unit: '', digits: 3, goal: atMost(1, '') },
+  {
+    key: 'backend.per1kDistinctCached',
+    label: 'backend calls per 1,000 reads of N distinct cached secrets',
+    unit: '',
+    digits: 3,
+    goal: zero,
+  },
+  {
+    key: 'backend.dynamodbReadsPerSecret',
+    label: 'DynamoDB reads per secret within the TTL',
+    unit: '',
+    digits: 3,
+    goal: atMost(1, ''),
+  },
   { key: 'cold.p50Ms', label: 'cold read p50 (DynamoDB + KMS + decrypt)', unit: 'ms', digits: 1 },
   { key: 'cold.maxMs', label: 'cold read max', unit: 'ms', digits: 1 },
   { key: 'cold.firstMs', label: 'first read after start-up', unit: 'ms', digits: 1 },
   { key: 'cold.dynamodbPerRead', label: 'DynamoDB calls per cold read', unit: '', digits: 2 },
   { key: 'cold.kmsPerRead', label: 'KMS calls per cold read', unit: '', digits: 2 },
   { key: 'startup.listeningMs', label: 'start-up: spawn to listening', unit: 'ms', digits: 0 },
-  { key: 'startup.healthyMs', label: 'start-up: spawn to /health 200', unit: 'ms', digits: 0, goal: atMost(300, ' ms') },
+  {
+    key: 'startup.healthyMs',
+    label: 'start-up: spawn to /health 200',
+    unit: 'ms',
+    digits: 0,
+    goal: atMost(300, ' ms'),
+  },
   { key: 'fetch.wallMs', label: 'CLI `fetch` one-shot, wall', unit: 'ms', digits: 0, goal: atMost(400, ' ms') },
-  { key: 'exec.childStartMs', label: '`exec`: spawn to the child running (secret read included)', unit: 'ms', digits: 0 },
+  {
+    key: 'exec.childStartMs',
+    label: '`exec`: spawn to the child running (secret read included)',
+    unit: 'ms',
+    digits: 0,
+  },
   { key: 'exec.directStartMs', label: 'the same child spawned directly', unit: 'ms', digits: 0 },
-  { key: 'exec.overheadMs', label: '`exec` start-up overhead (exec start → child start, minus the direct start)', unit: 'ms', digits: 0 },
-  { key: 'memory.rssIdleMiB', label: 'daemon RSS, idle after start-up', unit: 'MiB', digits: 1, goal: atMost(56, ' MiB') },
-  { key: 'memory.rssAfterLoadMiB', label: 'daemon RSS after the load, N secrets cached', unit: 'MiB', digits: 1, goal: atMost(80, ' MiB') },
+  {
+    key: 'exec.overheadMs',
+    label: '`exec` start-up overhead (exec start → child start, minus the direct start)',
+    unit: 'ms',
+    digits: 0,
+  },
+  {
+    key: 'memory.rssIdleMiB',
+    label: 'daemon RSS, idle after start-up',
+    unit: 'MiB',
+    digits: 1,
+    goal: atMost(56, ' MiB'),
+  },
+  {
+    key: 'memory.rssAfterLoadMiB',
+    label: 'daemon RSS after the load, N secrets cached',
+    unit: 'MiB',
+    digits: 1,
+    goal: atMost(80, ' MiB'),
+  },
   { key: 'load.generatorCoresDaemon', label: 'load generator CPU while loading the daemon', unit: 'cores', digits: 2 },
-  { key: 'load.generatorCoresBare', label: 'load generator CPU while loading the bare server', unit: 'cores', digits: 2 },
-  { key: 'load.otherCoresDaemon', label: 'other processes\' CPU while loading the daemon', unit: 'cores', digits: 2 },
-  { key: 'load.otherCoresBare', label: 'other processes\' CPU while loading the bare server', unit: 'cores', digits: 2 },
+  {
+    key: 'load.generatorCoresBare',
+    label: 'load generator CPU while loading the bare server',
+    unit: 'cores',
+    digits: 2,
+  },
+  { key: 'load.otherCoresDaemon', label: "other processes' CPU while loading the daemon", unit: 'cores', digits: 2 },
+  { key: 'load.otherCoresBare', label: "other processes' CPU while loading the bare server", unit: 'cores', digits: 2 },
   { key: 'writes.concurrent50Ms', label: '50 concurrent POSTs to one name, wall', unit: 'ms', digits: 0 },
-  { key: 'writes.concurrent50Refused', label: 'conditional puts refused during those 50 POSTs', unit: '', digits: 0, goal: zero },
+  {
+    key: 'writes.concurrent50Refused',
+    label: 'conditional puts refused during those 50 POSTs',
+    unit: '',
+    digits: 0,
+    goal: zero,
+  },
   { key: 'log.bytesPerHotRead', label: 'log bytes written per hot read', unit: 'B', digits: 0 },
   { key: 'prefetch.healthyMs', label: 'start-up prefetching 100 secrets: spawn to /health 200', unit: 'ms', digits: 0 },
-  { key: 'prefetch.dynamodbReadsPerSecret', label: 'DynamoDB reads per prefetched secret at start-up', unit: '', digits: 2 },
+  {
+    key: 'prefetch.dynamodbReadsPerSecret',
+    label: 'DynamoDB reads per prefetched secret at start-up',
+    unit: '',
+    digits: 2,
+  },
   { key: 'prefetch.kmsPerSecret', label: 'KMS calls per prefetched secret at start-up', unit: '', digits: 2 },
-  { key: 'prefetch.firstReadNonHits', label: 'first reads of the 100 prefetched secrets not answered from the cache', unit: '', digits: 0, goal: zero },
+  {
+    key: 'prefetch.firstReadNonHits',
+    label: 'first reads of the 100 prefetched secrets not answered from the cache',
+    unit: '',
+    digits: 0,
+    goal: zero,
+  },
 ];
 
 export type Figures = Record<string, number>;
@@ -121,7 +214,15 @@ export function table(med: Figures, reps: Figures[], labels: LabelValues, skippe
   for (const f of FIGURES) {
     const v = med[f.key];
     if (f.quota && !Number.isFinite(v)) {
-      rows.push([labelOf(f, labels), 'skipped', f.unit, '', skipped ?? 'run with --cpu-quota 0.25', f.goal?.text ?? '', '']);
+      rows.push([
+        labelOf(f, labels),
+        'skipped',
+        f.unit,
+        '',
+        skipped ?? 'run with --cpu-quota 0.25',
+        f.goal?.text ?? '',
+        '',
+      ]);
       continue;
     }
     const sp = spread(reps.map((r) => r[f.key]));
@@ -137,13 +238,17 @@ export function table(med: Figures, reps: Figures[], labels: LabelValues, skippe
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const right = new Set([1]);
-  const line = (r: string[]) => `| ${r.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
   const sep = `|${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   return [line(rows[0]), sep, ...rows.slice(1).map(line)].join('\n');
 }
 
 /** Every goal with its median and whether it is met; quota goals only when they were measured. */
-export function goals(med: Figures, labels: LabelValues): Array<{ key: string; label: string; goal: string; value: number; met: boolean }> {
+export function goals(
+  med: Figures,
+  labels: LabelValues,
+): Array<{ key: string; label: string; goal: string; value: number; met: boolean }> {
   return FIGURES.filter((f) => f.goal && !(f.quota && !Number.isFinite(med[f.key]))).map((f) => ({
     key: f.key,
     label: labelOf(f, labels),

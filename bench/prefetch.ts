@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StandIns } from '../test/standins';
 import type { Figures } from './figures';
-import { DaemonSpawnOptions, request, startDaemon } from './procs';
+import { type DaemonSpawnOptions, request, startDaemon } from './procs';
 
 export const PREFETCH_SECRETS = 100;
 const PREFIX = 'prefetch.';
@@ -18,7 +18,11 @@ async function seed(o: DaemonSpawnOptions): Promise<void> {
   try {
     const headers = { ...d.headers, 'content-type': 'application/json' };
     for (const name of names) {
-      const r = await request(`${d.url}/latest/secrets/${name}`, { method: 'POST', headers, body: JSON.stringify({ payload: randomBytes(24).toString('base64') }) });
+      const r = await request(`${d.url}/latest/secrets/${name}`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ payload: randomBytes(24).toString('base64') }),
+      });
       if (r.status !== 201) throw new Error(`creating ${name}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
     }
   } finally {

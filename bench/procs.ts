@@ -2,7 +2,7 @@
  * Child processes for the bench (the daemon, the bare server, one-shot CLI runs) and a small HTTP
  * client. Every child is tracked and killed on the way out, whatever happens.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -36,7 +36,11 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<number | null> {
+async function stopChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 15_000,
+): Promise<number | null> {
   if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   try {
@@ -60,7 +64,8 @@ export function freePort(): Promise<number> {
 /** The parent's environment without anything that could point the SDK at real AWS, plus `extra`. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_') && !k.startsWith('ECS_SECRETS_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('AWS_') && !k.startsWith('ECS_SECRETS_')) env[k] = v;
   return { ...env, ...extra };
 }
 
@@ -75,15 +80,29 @@ export interface Reply {
   ms: number;
 }
 
-export function request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; fresh?: boolean } = {}): Promise<Reply> {
+export function request(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string; fresh?: boolean } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: opts.fresh ? false : agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ms: performance.now() - t0 }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      url,
+      { method: opts.method ?? 'GET', headers: opts.headers, agent: opts.fresh ? false : agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            ms: performance.now() - t0,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(30_000, () => req.destroy(new Error(`no answer from ${url} within 30 s`)));
     req.on('error', reject);
     req.end(opts.body);
@@ -133,8 +152,21 @@ export interface DaemonSpawnOptions {
   extraArgs?: string[];
 }
 
-export function daemonArgs(o: Pick<DaemonSpawnOptions, 'app' | 'tokenFile' | 'extraArgs'>, port: number | string): string[] {
-  return ['daemon', '--application-name', o.app, '--host', '127.0.0.1', '--port', String(port), ...(o.tokenFile ? ['--token-file', o.tokenFile] : []), ...(o.extraArgs ?? [])];
+export function daemonArgs(
+  o: Pick<DaemonSpawnOptions, 'app' | 'tokenFile' | 'extraArgs'>,
+  port: number | string,
+): string[] {
+  return [
+    'daemon',
+    '--application-name',
+    o.app,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    ...(o.tokenFile ? ['--token-file', o.tokenFile] : []),
+    ...(o.extraArgs ?? []),
+  ];
 }
 
 export async function startDaemon(o: DaemonSpawnOptions): Promise<DaemonProcess> {
@@ -144,7 +176,12 @@ export async function startDaemon(o: DaemonSpawnOptions): Promise<DaemonProcess>
   const t0 = performance.now();
   let child: ChildProcess;
   try {
-    child = track(spawn(nodeBinary, [...(o.nodeArgs ?? []), CLI, ...daemonArgs(o, port)], { env: childEnv(o.env), stdio: ['ignore', 'ignore', logFd] }));
+    child = track(
+      spawn(nodeBinary, [...(o.nodeArgs ?? []), CLI, ...daemonArgs(o, port)], {
+        env: childEnv(o.env),
+        stdio: ['ignore', 'ignore', logFd],
+      }),
+    );
   } finally {
     fs.closeSync(logFd); // the child has its own copy
   }
@@ -155,7 +192,9 @@ export async function startDaemon(o: DaemonSpawnOptions): Promise<DaemonProcess>
     // Poll /health on fresh connections every few ms: the figure is spawn → first 200.
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`the daemon exited (${child.exitCode ?? child.signalCode}) while starting; its log: ${tail(o.logFile)}`);
+        throw new Error(
+          `the daemon exited (${child.exitCode ?? child.signalCode}) while starting; its log: ${tail(o.logFile)}`,
+        );
       try {
         const r = await request(`${url}/health`, { fresh: true });
         if (Number.isNaN(listeningMs)) listeningMs = performance.now() - t0;
@@ -166,7 +205,8 @@ export async function startDaemon(o: DaemonSpawnOptions): Promise<DaemonProcess>
       } catch {
         // not listening yet
       }
-      if (performance.now() - t0 > 30_000) throw new Error(`the daemon was not healthy within 30 s; its log: ${tail(o.logFile)}`);
+      if (performance.now() - t0 > 30_000)
+        throw new Error(`the daemon was not healthy within 30 s; its log: ${tail(o.logFile)}`);
       await new Promise((r) => setTimeout(r, 2));
     }
   } catch (err) {
@@ -187,7 +227,9 @@ export async function startDaemon(o: DaemonSpawnOptions): Promise<DaemonProcess>
     metrics,
     async cpuSeconds() {
       const m = await metrics();
-      return need(m, 'ecs_secrets_process_cpu_user_seconds_total') + need(m, 'ecs_secrets_process_cpu_system_seconds_total');
+      return (
+        need(m, 'ecs_secrets_process_cpu_user_seconds_total') + need(m, 'ecs_secrets_process_cpu_system_seconds_total')
+      );
     },
     async rssBytes() {
       return need(await metrics(), 'ecs_secrets_process_resident_memory_bytes');
@@ -221,7 +263,12 @@ export interface BareProcess {
 }
 
 export async function startBare(spec: BareSpec): Promise<BareProcess> {
-  const child = track(spawn(nodeBinary, [BARE], { env: { ...process.env, BENCH_BARE_SPEC: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const child = track(
+    spawn(nodeBinary, [BARE], {
+      env: { ...process.env, BENCH_BARE_SPEC: JSON.stringify(spec) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+  );
   const next = () =>
     new Promise<BareMessage>((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`the bare server exited (${code})`));
@@ -256,7 +303,10 @@ export async function startBare(spec: BareSpec): Promise<BareProcess> {
 
 // ---- one-shot CLI ----
 
-export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = track(spawn(nodeBinary, [CLI, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));

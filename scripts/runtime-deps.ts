@@ -68,12 +68,16 @@ function dirSize(dir: string): number {
 
 function main(): void {
   const root = process.cwd();
-  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockPackage> };
+  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, LockPackage>;
+  };
   const keep = closure(lock.packages, EXTERNAL);
   const prune = process.argv.includes('--prune');
   const removed: string[] = [];
   // Longest paths last: a nested package goes with its parent when the parent goes.
-  for (const p of Object.keys(lock.packages).filter((k) => k.startsWith('node_modules/')).sort()) {
+  for (const p of Object.keys(lock.packages)
+    .filter((k) => k.startsWith('node_modules/'))
+    .sort()) {
     if (keep.has(p) || removed.some((r) => p.startsWith(`${r}/`))) continue;
     if (!fs.existsSync(path.join(root, p))) continue;
     removed.push(p);

@@ -15,7 +15,22 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-bench-test-'));
   const out = path.join(dir, 'result.json');
   try {
-    const r = await runNode(BENCH, ['--duration', '1', '--warmup', '0.5', '--reps', '1', '--secrets', '50', '--cold', '5', '--cpu-quota', '0.25', '--out', out]);
+    const r = await runNode(BENCH, [
+      '--duration',
+      '1',
+      '--warmup',
+      '0.5',
+      '--reps',
+      '1',
+      '--secrets',
+      '50',
+      '--cold',
+      '5',
+      '--cpu-quota',
+      '0.25',
+      '--out',
+      out,
+    ]);
     expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
 
     const result = JSON.parse(fs.readFileSync(out, 'utf8'));
@@ -28,24 +43,46 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
     if (!quotaMeasured) expect(result.config.cpuQuota).toMatch(/^skipped: no writable cgroup CPU controller \(.+\)$/);
     for (const figures of [result.figures, ...result.repetitions]) {
       for (const key of keys) {
-        if (quotaKeys.includes(key) && !quotaMeasured) expect([key, figures[key]]).toEqual([key, null]); // NaN in JSON
+        if (quotaKeys.includes(key) && !quotaMeasured)
+          expect([key, figures[key]]).toEqual([key, null]); // NaN in JSON
         else expect([key, Number.isFinite(figures[key])]).toEqual([key, true]);
       }
     }
     // Every figure of issue 13's table, with its goal.
     const goalKeys = result.goals.map((g: { key: string }) => g.key);
     expect(goalKeys).toEqual(
-      expect.arrayContaining(['cpu.ratio', 'cpu1.ratio', 'memory.rssIdleMiB', 'memory.rssAfterLoadMiB', 'startup.healthyMs', 'fetch.wallMs', ...(quotaMeasured ? ['quota.ratio'] : [])]),
+      expect.arrayContaining([
+        'cpu.ratio',
+        'cpu1.ratio',
+        'memory.rssIdleMiB',
+        'memory.rssAfterLoadMiB',
+        'startup.healthyMs',
+        'fetch.wallMs',
+        ...(quotaMeasured ? ['quota.ratio'] : []),
+      ]),
     );
     expect(result.repetitions).toHaveLength(1);
     expect(Object.keys(result.units).sort()).toEqual([...keys].sort());
-    for (const g of result.goals) expect(g).toEqual({ key: expect.any(String), label: expect.any(String), goal: expect.any(String), value: expect.any(Number), met: expect.any(Boolean) });
+    for (const g of result.goals)
+      expect(g).toEqual({
+        key: expect.any(String),
+        label: expect.any(String),
+        goal: expect.any(String),
+        value: expect.any(Number),
+        met: expect.any(Boolean),
+      });
     expect(result.goals.length).toBeGreaterThanOrEqual(9);
     expect(result).toMatchObject({
       date: expect.any(String),
       command: expect.stringContaining('--duration 1'),
       machine: { nproc: expect.any(Number), node: process.version, serverNode: process.version },
-      config: { daemon: expect.stringContaining('daemon'), connections: 32, secrets: 50, reps: 1, node: process.version },
+      config: {
+        daemon: expect.stringContaining('daemon'),
+        connections: 32,
+        secrets: 50,
+        reps: 1,
+        node: process.version,
+      },
     });
 
     // The same figures are printed as a table.

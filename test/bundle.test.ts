@@ -64,5 +64,7 @@ test('the real lockfile: the image keeps dynalite and classic-level with their d
   expect(keep).toContain('node_modules/dynalite');
   expect(keep).toContain('node_modules/classic-level');
   for (const p of keep) expect(lock.packages[p].dev ?? false).toBe(false);
-  expect([...keep].filter((p) => /node_modules\/(@aws-sdk|@smithy|express|yargs|pino|prom-client)/.test(p))).toEqual([]);
+  expect([...keep].filter((p) => /node_modules\/(@aws-sdk|@smithy|express|yargs|pino|prom-client)/.test(p))).toEqual(
+    [],
+  );
 });

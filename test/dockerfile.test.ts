@@ -44,7 +44,9 @@ test('every file it copies from the context exists and is allowed by .dockerigno
   const sources = instructions
     .filter((l) => l.startsWith('COPY ') && !l.includes('--from='))
     .flatMap((l) => l.split(/\s+/).slice(1, -1));
-  expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'cloudformation']));
+  expect(sources).toEqual(
+    expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'cloudformation']),
+  );
   for (const s of sources) {
     expect(fs.existsSync(path.join(ROOT, s))).toBe(true);
     expect(allowed).toContain(s);

@@ -19,13 +19,17 @@ function sourceFiles(dir: string): string[] {
 
 /** module → the src/ modules it imports. */
 export function importGraph(files: string[]): Map<string, string[]> {
-  const options: ts.CompilerOptions = { module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10, resolveJsonModule: true };
+  const options: ts.CompilerOptions = {
+    module: ts.ModuleKind.CommonJS,
+    moduleResolution: ts.ModuleResolutionKind.Node10,
+    resolveJsonModule: true,
+  };
   const graph = new Map<string, string[]>();
   for (const file of files) {
     const info = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true);
     const deps = info.importedFiles
       .map((i) => ts.resolveModuleName(i.fileName, file, options, ts.sys).resolvedModule?.resolvedFileName)
-      .filter((f): f is string => f !== undefined && f.startsWith(SRC + path.sep) && f.endsWith('.ts'));
+      .filter((f): f is string => !!f?.startsWith(SRC + path.sep) && f.endsWith('.ts'));
     graph.set(file, [...new Set(deps)]);
   }
   return graph;
@@ -55,13 +59,33 @@ const rel = (f: string) => path.relative(SRC, f);
 test('the scanner sees the imports (the graph is not empty, and the entry point reaches every command)', () => {
   const graph = importGraph(sourceFiles(SRC));
   expect(graph.get(path.join(SRC, 'cli.ts'))?.map(rel)).toEqual(['cli/main.ts']);
-  expect(graph.get(path.join(SRC, 'cli', 'main.ts'))?.map(rel)).toEqual(expect.arrayContaining(['cli/commands/create.ts', 'cli/commands/daemon.ts']));
+  expect(graph.get(path.join(SRC, 'cli', 'main.ts'))?.map(rel)).toEqual(
+    expect.arrayContaining(['cli/commands/create.ts', 'cli/commands/daemon.ts']),
+  );
 });
 
 test('a cycle is found when there is one (the check can fail)', () => {
-  const a = '/x/a.ts', b = '/x/b.ts', c = '/x/c.ts';
-  expect(findCycles(new Map([[a, [b]], [b, [c]], [c, [a]]]))).toEqual([[a, b, c, a]]);
-  expect(findCycles(new Map([[a, [b]], [b, [c]], [c, []]]))).toEqual([]);
+  const a = '/x/a.ts',
+    b = '/x/b.ts',
+    c = '/x/c.ts';
+  expect(
+    findCycles(
+      new Map([
+        [a, [b]],
+        [b, [c]],
+        [c, [a]],
+      ]),
+    ),
+  ).toEqual([[a, b, c, a]]);
+  expect(
+    findCycles(
+      new Map([
+        [a, [b]],
+        [b, [c]],
+        [c, []],
+      ]),
+    ),
+  ).toEqual([]);
 });
 
 test('no module in src/ imports one that imports it back', () => {
@@ -88,6 +112,8 @@ function moduleMapFiles(readme: string): string[] {
 
 test('the README module map lists exactly the files in src/', () => {
   const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
-  const actual = sourceFiles(SRC).map((f) => rel(f).split(path.sep).join('/')).sort();
+  const actual = sourceFiles(SRC)
+    .map((f) => rel(f).split(path.sep).join('/'))
+    .sort();
   expect(moduleMapFiles(readme)).toEqual(actual);
 });

@@ -14,11 +14,11 @@ import {
   DescribeStacksCommand,
 } from '@aws-sdk/client-cloudformation';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SetupResult, setupStack, validatePrincipalArn } from '../src/setup/stack';
-import { CLI, CliResult, baseEnv, json, runCli } from './helpers/cli';
+import { type SetupResult, setupStack, validatePrincipalArn } from '../src/setup/stack';
+import { CLI, type CliResult, baseEnv, json, runCli } from './helpers/cli';
 import { spawnDaemon } from './helpers/daemon';
-import { REGION, StandIns, credentialsEnv, startStandIns } from './standins';
-import { CloudFormationStandIn, startCloudFormation } from './standins/cloudformation';
+import { REGION, type StandIns, credentialsEnv, startStandIns } from './standins';
+import { type CloudFormationStandIn, startCloudFormation } from './standins/cloudformation';
 
 const ACCOUNT = '123456789012';
 const CREATE_ARN = `arn:aws:iam::${ACCOUNT}:role/SecretsAdmin`;
@@ -61,7 +61,14 @@ async function startWorld(): Promise<World> {
 }
 
 const setupArgs = (app: string, extra: string[] = []) => [
-  'setup', '--application-name', app, '--create-principal', CREATE_ARN, '--fetch-role', FETCH_ARN, ...extra,
+  'setup',
+  '--application-name',
+  app,
+  '--create-principal',
+  CREATE_ARN,
+  '--fetch-role',
+  FETCH_ARN,
+  ...extra,
 ];
 
 /** Exit 0 and JSON on stdout, or a failure message with everything the process said. */
@@ -73,7 +80,10 @@ function ok<T>(r: CliResult): T {
 /** One line of error (setup's progress lines aside), nothing on stdout, no stack trace. */
 function expectOneLineError(r: CliResult, code: number, pattern: RegExp): string {
   expect({ code: r.code, stdout: r.stdout }).toEqual({ code, stdout: '' });
-  const errorLines = r.stderr.trim().split('\n').filter((l) => l.startsWith('ecs-secrets: '));
+  const errorLines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('ecs-secrets: '));
   expect(errorLines).toHaveLength(1);
   expect(errorLines[0]).toMatch(pattern);
   expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -92,7 +102,10 @@ async function tableExists(ddb: DynamoDBClient, name: string): Promise<boolean> 
 
 /** A setup run we can watch while it runs: resolves `until(re)` when stderr matches. */
 function spawnSetup(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...baseEnv(), ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...baseEnv(), ...env } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ re: RegExp; resolve(): void; reject(e: Error): void }> = [];
@@ -112,7 +125,8 @@ function spawnSetup(args: string[], env: Record<string, string>) {
   const done = new Promise<CliResult>((resolve) =>
     child.on('close', (code) => {
       exited = true;
-      for (const w of waiters.splice(0)) w.reject(new Error(`setup exited (${code}) before stderr matched ${w.re}: ${stderr}`));
+      for (const w of waiters.splice(0))
+        w.reject(new Error(`setup exited (${code}) before stderr matched ${w.re}: ${stderr}`));
       resolve({ code, stdout, stderr });
     }),
   );
@@ -147,7 +161,11 @@ describe('principal ARN validation', () => {
     ['fetch-role', '', /missing --fetch-role: pass the ARN of the IAM role \(task role\)/],
     ['fetch-role', 'MyApplicationRole', /invalid --fetch-role "MyApplicationRole": not an ARN/],
     ['fetch-role', 'arn:aws:iam::123456789012:user/bob', /a user cannot be the fetch role/],
-    ['create-principal', 'arn:aws:sts::123456789012:assumed-role/SecretsAdmin/i-0abc', /session \(assumed-role\) ARN; pass the role's own ARN, arn:aws:iam::123456789012:role\/SecretsAdmin/],
+    [
+      'create-principal',
+      'arn:aws:sts::123456789012:assumed-role/SecretsAdmin/i-0abc',
+      /session \(assumed-role\) ARN; pass the role's own ARN, arn:aws:iam::123456789012:role\/SecretsAdmin/,
+    ],
     ['create-principal', 'arn:aws:iam::123456789012:group/admins', /groups cannot be principals/],
     ['fetch-role', 'arn:aws:iam::123456789012:instance-profile/web', /instance profile/],
     ['fetch-role', 'arn:aws:iam::12345:role/App', /not an IAM role ARN/],
@@ -180,12 +198,40 @@ describe('setup against the CloudFormation stand-in', () => {
     runCli(setupArgs(app, extra), { env: { ...w.env, ...env } });
 
   test.each([
-    ['no --create-principal', ['setup', '--application-name', 'cryptex', '--fetch-role', FETCH_ARN], /missing --create-principal/],
-    ['no --fetch-role', ['setup', '--application-name', 'cryptex', '--create-principal', CREATE_ARN], /missing --fetch-role/],
-    ['a role name for an ARN', ['setup', '--application-name', 'cryptex', '--create-principal', 'SecretsAdmin', '--fetch-role', FETCH_ARN], /invalid --create-principal "SecretsAdmin": not an ARN/],
-    ['a user as fetch role', ['setup', '--application-name', 'cryptex', '--create-principal', CREATE_ARN, '--fetch-role', 'arn:aws:iam::123456789012:user/bob'], /invalid --fetch-role .*a user cannot be the fetch role/],
+    [
+      'no --create-principal',
+      ['setup', '--application-name', 'cryptex', '--fetch-role', FETCH_ARN],
+      /missing --create-principal/,
+    ],
+    [
+      'no --fetch-role',
+      ['setup', '--application-name', 'cryptex', '--create-principal', CREATE_ARN],
+      /missing --fetch-role/,
+    ],
+    [
+      'a role name for an ARN',
+      ['setup', '--application-name', 'cryptex', '--create-principal', 'SecretsAdmin', '--fetch-role', FETCH_ARN],
+      /invalid --create-principal "SecretsAdmin": not an ARN/,
+    ],
+    [
+      'a user as fetch role',
+      [
+        'setup',
+        '--application-name',
+        'cryptex',
+        '--create-principal',
+        CREATE_ARN,
+        '--fetch-role',
+        'arn:aws:iam::123456789012:user/bob',
+      ],
+      /invalid --fetch-role .*a user cannot be the fetch role/,
+    ],
     ['a bad application name', setupArgs('my_app'), /invalid application name "my_app"/],
-    ['no application name', ['setup', '--create-principal', CREATE_ARN, '--fetch-role', FETCH_ARN], /missing application name/],
+    [
+      'no application name',
+      ['setup', '--create-principal', CREATE_ARN, '--fetch-role', FETCH_ARN],
+      /missing application name/,
+    ],
     ['an unknown flag', [...setupArgs('cryptex'), '--fetch-roles', FETCH_ARN], /Unknown arguments?: fetch-roles/],
   ])('%s: usage error before any AWS call', async (_what, args, message) => {
     const before = w.cfn.counts.total;
@@ -195,7 +241,15 @@ describe('setup against the CloudFormation stand-in', () => {
   });
 
   test('a bad ARN is reported even with no region or credentials at all', async () => {
-    const r = await runCli(['setup', '--application-name', 'cryptex', '--create-principal', CREATE_ARN, '--fetch-role', 'oops']);
+    const r = await runCli([
+      'setup',
+      '--application-name',
+      'cryptex',
+      '--create-principal',
+      CREATE_ARN,
+      '--fetch-role',
+      'oops',
+    ]);
     expectOneLineError(r, 2, /invalid --fetch-role "oops"/);
   });
 
@@ -224,7 +278,10 @@ describe('setup against the CloudFormation stand-in', () => {
       tableName: table,
       tableArn: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${table}`,
       alias: 'alias/ECSSecretsMaskerKey-cryptex',
-      createPrincipal: { arn: CREATE_ARN, managedPolicyArn: `arn:aws:iam::${ACCOUNT}:policy/ECS-Secrets-cryptex-create` },
+      createPrincipal: {
+        arn: CREATE_ARN,
+        managedPolicyArn: `arn:aws:iam::${ACCOUNT}:policy/ECS-Secrets-cryptex-create`,
+      },
       fetchRole: { arn: FETCH_ARN, managedPolicyArn: `arn:aws:iam::${ACCOUNT}:policy/ECS-Secrets-cryptex-fetch` },
     });
     expect(out.stackId).toMatch(/^arn:aws:cloudformation:us-east-1:123456789012:stack\/ECS-Secrets-cryptex\//);
@@ -237,23 +294,33 @@ describe('setup against the CloudFormation stand-in', () => {
 
     // The policies printed are the ones the stack created.
     expect(out.fetchRole.policy).toEqual(w.cfn.managedPolicies.get(out.fetchRole.managedPolicyArn as string)?.document);
-    expect(out.createPrincipal.policy).toEqual(w.cfn.managedPolicies.get(out.createPrincipal.managedPolicyArn as string)?.document);
+    expect(out.createPrincipal.policy).toEqual(
+      w.cfn.managedPolicies.get(out.createPrincipal.managedPolicyArn as string)?.document,
+    );
     const actions = (p: SetupResult['fetchRole']) => p.policy.Statement.flatMap((st) => [st.Action].flat() as string[]);
     expect(actions(out.fetchRole)).not.toEqual(expect.arrayContaining(['dynamodb:PutItem']));
     expect(actions(out.fetchRole).filter((a) => /PutItem|UpdateItem|GenerateDataKey|Encrypt/.test(a))).toEqual([]);
-    expect(actions(out.createPrincipal)).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'kms:GenerateDataKey']));
+    expect(actions(out.createPrincipal)).toEqual(
+      expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'kms:GenerateDataKey']),
+    );
     for (const p of [out.fetchRole, out.createPrincipal])
       for (const st of p.policy.Statement) expect([out.tableArn, out.keyArn]).toContain(st.Resource);
     // Configuration documents: example statements for "reads team-a's configuration" and "also reads its secrets".
     expect(out.configAccess.prefix).toBe('team-a/');
     expect(out.configAccess.readsConfiguration.Statement).toEqual([
-      expect.objectContaining({ Resource: out.tableArn, Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['config/team-a/*'] } } }),
+      expect.objectContaining({
+        Resource: out.tableArn,
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['config/team-a/*'] } },
+      }),
     ]);
     expect(out.configAccess.readsConfigurationSecrets).toEqual(
       expect.objectContaining({
         Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/TeamA` },
         Action: 'kms:Decrypt',
-        Condition: { StringEquals: { 'kms:EncryptionContext:ecs-secrets:application': 'cryptex' }, StringLike: { 'kms:EncryptionContext:ecs-secrets:config': 'team-a/*' } },
+        Condition: {
+          StringEquals: { 'kms:EncryptionContext:ecs-secrets:application': 'cryptex' },
+          StringLike: { 'kms:EncryptionContext:ecs-secrets:config': 'team-a/*' },
+        },
       }),
     );
 
@@ -262,11 +329,20 @@ describe('setup against the CloudFormation stand-in', () => {
     expect(lines[0]).toBe(`creating stack ECS-Secrets-cryptex in ${REGION}`);
     const completed = lines.filter((l) => /CREATE_COMPLETE/.test(l)).map((l) => /CREATE_COMPLETE\s+(\S+)/.exec(l)?.[1]);
     expect(completed).toEqual([
-      'ECSSecretsTable', 'ECSSecretsMasterKey', 'ECSSecretsKeyAlias', 'ECSSecretsFetchPolicy', 'ECSSecretsCreatePolicy', 'ECS-Secrets-cryptex',
+      'ECSSecretsTable',
+      'ECSSecretsMasterKey',
+      'ECSSecretsKeyAlias',
+      'ECSSecretsFetchPolicy',
+      'ECSSecretsCreatePolicy',
+      'ECS-Secrets-cryptex',
     ]);
     expect(lines).toContain('stack ECS-Secrets-cryptex: CREATE_COMPLETE');
-    expect(r.stderr).toContain(`aws iam attach-role-policy --role-name MyApplicationRole --policy-arn ${out.fetchRole.managedPolicyArn}`);
-    expect(r.stderr).toContain(`aws iam attach-role-policy --role-name SecretsAdmin --policy-arn ${out.createPrincipal.managedPolicyArn}`);
+    expect(r.stderr).toContain(
+      `aws iam attach-role-policy --role-name MyApplicationRole --policy-arn ${out.fetchRole.managedPolicyArn}`,
+    );
+    expect(r.stderr).toContain(
+      `aws iam attach-role-policy --role-name SecretsAdmin --policy-arn ${out.createPrincipal.managedPolicyArn}`,
+    );
 
     // The stack asks CloudFormation to clean up after a failed create, Retain policies included.
     const { Stacks } = await w.cf.send(new DescribeStacksCommand({ StackName: 'ECS-Secrets-cryptex' }));
@@ -283,7 +359,9 @@ describe('setup against the CloudFormation stand-in', () => {
     const again = await setup('twice');
     const second = ok<SetupResult>(again);
     expect(second).toEqual({ ...first, created: false });
-    expect(again.stderr).toMatch(/^stack ECS-Secrets-twice already exists in us-east-1 \(CREATE_COMPLETE\): reporting it, changing nothing$/m);
+    expect(again.stderr).toMatch(
+      /^stack ECS-Secrets-twice already exists in us-east-1 \(CREATE_COMPLETE\): reporting it, changing nothing$/m,
+    );
     expect(again.stderr).not.toMatch(/CREATE_IN_PROGRESS/); // no replay of old events
     expect(w.cfn.actions.CreateStack).toBe(creates);
     expect(w.s.kms.keys.size).toBe(keys);
@@ -291,7 +369,10 @@ describe('setup against the CloudFormation stand-in', () => {
 
     // Other principals on the command line do not change the stack either: it says so.
     const other = `arn:aws:iam::${ACCOUNT}:role/SomeoneElse`;
-    const r3 = await runCli(['setup', '--application-name', 'twice', '--create-principal', CREATE_ARN, '--fetch-role', other], { env: w.env });
+    const r3 = await runCli(
+      ['setup', '--application-name', 'twice', '--create-principal', CREATE_ARN, '--fetch-role', other],
+      { env: w.env },
+    );
     expect(ok<SetupResult>(r3).fetchRole.arn).toBe(FETCH_ARN);
     expect(r3.stderr).toContain(`names fetch role ${FETCH_ARN}, not ${other}; setup changed nothing`);
     expect(w.cfn.actions.CreateStack).toBe(creates);
@@ -318,7 +399,11 @@ describe('setup against the CloudFormation stand-in', () => {
     // Run again as is: the rolled-back stack is reported (with the same cause), not touched.
     const creates = w.cfn.actions.CreateStack;
     const again = await setup('broken');
-    expectOneLineError(again, 1, /stack ECS-Secrets-broken failed \(ROLLBACK_COMPLETE\): resource ECSSecretsKeyAlias .* delete-stack --stack-name ECS-Secrets-broken/);
+    expectOneLineError(
+      again,
+      1,
+      /stack ECS-Secrets-broken failed \(ROLLBACK_COMPLETE\): resource ECSSecretsKeyAlias .* delete-stack --stack-name ECS-Secrets-broken/,
+    );
     expect(w.cfn.actions.CreateStack).toBe(creates);
 
     // As the message says: fix, delete, setup again.
@@ -339,7 +424,11 @@ describe('setup against the CloudFormation stand-in', () => {
     expect(w.s.kms.resolveKey(first.alias)).toBeUndefined(); // the alias went with the stack
 
     const r = await setup('leftover');
-    expectOneLineError(r, 1, /resource ECSSecretsTable \(AWS::DynamoDB::Table\) CREATE_FAILED: .*ECS-Secrets-leftover-Secrets' already exists/);
+    expectOneLineError(
+      r,
+      1,
+      /resource ECSSecretsTable \(AWS::DynamoDB::Table\) CREATE_FAILED: .*ECS-Secrets-leftover-Secrets' already exists/,
+    );
     expect(await tableExists(w.ddb, 'ECS-Secrets-leftover-Secrets')).toBe(true); // a failed create never deletes what it did not make
   });
 
@@ -383,8 +472,14 @@ describe('setup against the CloudFormation stand-in', () => {
           Type: 'AWS::DynamoDB::Table',
           Properties: {
             TableName: { Ref: 'ECSSecretsTableName' },
-            AttributeDefinitions: [{ AttributeName: 'Name', AttributeType: 'S' }, { AttributeName: 'Serial', AttributeType: 'N' }],
-            KeySchema: [{ AttributeName: 'Name', KeyType: 'HASH' }, { AttributeName: 'Serial', KeyType: 'RANGE' }],
+            AttributeDefinitions: [
+              { AttributeName: 'Name', AttributeType: 'S' },
+              { AttributeName: 'Serial', AttributeType: 'N' },
+            ],
+            KeySchema: [
+              { AttributeName: 'Name', KeyType: 'HASH' },
+              { AttributeName: 'Serial', KeyType: 'RANGE' },
+            ],
             ProvisionedThroughput: { ReadCapacityUnits: '5', WriteCapacityUnits: '5' },
           },
         },
@@ -394,16 +489,33 @@ describe('setup against the CloudFormation stand-in', () => {
             KeyPolicy: {
               Version: '2012-10-17',
               Statement: [
-                { Effect: 'Allow', Principal: { AWS: { 'Fn::Join': [':', ['arn:aws:iam:', { Ref: 'AWS::AccountId' }, 'root']] } }, Action: ['kms:Put*', 'kms:Describe*'], Resource: '*' },
-                { Effect: 'Allow', Principal: { AWS: { Ref: 'ECSSecretsIAMPrincipalForCreatingSecrets' } }, Action: ['kms:GenerateDataKey*', 'kms:Decrypt', 'kms:DescribeKey'], Resource: '*' },
-                { Effect: 'Allow', Principal: { AWS: { Ref: 'ECSSecretsIAMRoleArn' } }, Action: ['kms:Decrypt', 'kms:DescribeKey'], Resource: '*' },
+                {
+                  Effect: 'Allow',
+                  Principal: { AWS: { 'Fn::Join': [':', ['arn:aws:iam:', { Ref: 'AWS::AccountId' }, 'root']] } },
+                  Action: ['kms:Put*', 'kms:Describe*'],
+                  Resource: '*',
+                },
+                {
+                  Effect: 'Allow',
+                  Principal: { AWS: { Ref: 'ECSSecretsIAMPrincipalForCreatingSecrets' } },
+                  Action: ['kms:GenerateDataKey*', 'kms:Decrypt', 'kms:DescribeKey'],
+                  Resource: '*',
+                },
+                {
+                  Effect: 'Allow',
+                  Principal: { AWS: { Ref: 'ECSSecretsIAMRoleArn' } },
+                  Action: ['kms:Decrypt', 'kms:DescribeKey'],
+                  Resource: '*',
+                },
               ],
             },
           },
         },
       },
       Outputs: {
-        secretsDynamoTable: { Value: { 'Fn::Sub': 'arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ECSSecretsTable}' } },
+        secretsDynamoTable: {
+          Value: { 'Fn::Sub': 'arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ECSSecretsTable}' },
+        },
         kmsKey: { Value: { Ref: 'ECSSecretsMasterKey' } },
       },
     };
@@ -419,7 +531,8 @@ describe('setup against the CloudFormation stand-in', () => {
       }),
     );
     await w.cfn.idle();
-    const keyId = w.cfn.stack('ECS-Secrets-legacy')?.outputs.find((o) => o.OutputKey === 'kmsKey')?.OutputValue as string;
+    const keyId = w.cfn.stack('ECS-Secrets-legacy')?.outputs.find((o) => o.OutputKey === 'kmsKey')
+      ?.OutputValue as string;
     w.s.kms.createAlias('alias/ECSSecretsMaskerKey-legacy', keyId);
 
     const r = await setup('legacy');
@@ -435,26 +548,51 @@ describe('setup against the CloudFormation stand-in', () => {
       fetchRole: { arn: FETCH_ARN, managedPolicyArn: null },
     });
     expect(out.fetchRole.policy.Statement.length).toBeGreaterThan(0);
-    expect(r.stderr).toContain('aws iam put-role-policy --role-name MyApplicationRole --policy-name ECS-Secrets-legacy-fetch');
+    expect(r.stderr).toContain(
+      'aws iam put-role-policy --role-name MyApplicationRole --policy-name ECS-Secrets-legacy-fetch',
+    );
 
     // And the existing table and key keep working with this implementation.
     const admin = { env: { ...w.env, ...credentialsEnv(CREATE_AKID) } };
-    expect(ok(await runCli(['create', '--application-name', 'legacy', '--name', 'db', '--payload', 'pw'], admin))).toEqual({ name: 'db', serial: 1 });
+    expect(
+      ok(await runCli(['create', '--application-name', 'legacy', '--name', 'db', '--payload', 'pw'], admin)),
+    ).toEqual({ name: 'db', serial: 1 });
     const reader = { env: { ...w.env, ...credentialsEnv(FETCH_AKID) } };
-    expect(ok(await runCli(['fetch', '--application-name', 'legacy', '--name', 'db'], reader))).toEqual({ name: 'db', serial: 1, payload: 'pw', active: true });
+    expect(ok(await runCli(['fetch', '--application-name', 'legacy', '--name', 'db'], reader))).toEqual({
+      name: 'db',
+      serial: 1,
+      payload: 'pw',
+      active: true,
+    });
   });
 
   test('CloudFormation refusing the call is a runtime error carrying its message', async () => {
-    w.cfn.failNext('CreateStack', 'InsufficientCapabilitiesException', 'Requires capabilities : [CAPABILITY_AUTO_EXPAND]');
+    w.cfn.failNext(
+      'CreateStack',
+      'InsufficientCapabilitiesException',
+      'Requires capabilities : [CAPABILITY_AUTO_EXPAND]',
+    );
     const r = await setup('refused');
-    expectOneLineError(r, 1, /^ecs-secrets: CloudFormation refused creating stack ECS-Secrets-refused: InsufficientCapabilitiesException: Requires capabilities : \[CAPABILITY_AUTO_EXPAND\]$/);
+    expectOneLineError(
+      r,
+      1,
+      /^ecs-secrets: CloudFormation refused creating stack ECS-Secrets-refused: InsufficientCapabilitiesException: Requires capabilities : \[CAPABILITY_AUTO_EXPAND\]$/,
+    );
     expect(w.cfn.stack('ECS-Secrets-refused')).toBeUndefined();
   });
 
   test('access denied by CloudFormation: exit 1 naming the operation', async () => {
-    w.cfn.failNext('DescribeStacks', 'AccessDenied', 'User: arn:aws:iam::123456789012:user/x is not authorized to perform: cloudformation:DescribeStacks');
+    w.cfn.failNext(
+      'DescribeStacks',
+      'AccessDenied',
+      'User: arn:aws:iam::123456789012:user/x is not authorized to perform: cloudformation:DescribeStacks',
+    );
     const r = await setup('denied');
-    expectOneLineError(r, 1, /^ecs-secrets: access denied describing stack ECS-Secrets-denied: User: .* cloudformation:DescribeStacks$/);
+    expectOneLineError(
+      r,
+      1,
+      /^ecs-secrets: access denied describing stack ECS-Secrets-denied: User: .* cloudformation:DescribeStacks$/,
+    );
   });
 
   test('CloudFormation unreachable: exit 1 with one line', async () => {
@@ -466,9 +604,13 @@ describe('setup against the CloudFormation stand-in', () => {
     const hold = w.cfn.holdBefore('ECSSecretsMasterKey');
     const lines: string[] = [];
     const input = { app: 'slow', createPrincipal: CREATE_ARN, fetchRole: FETCH_ARN };
-    await expect(setupStack(input, { cfn: w.cf, progress: (l) => lines.push(l), sleep: async () => undefined, maxWaitMs: 0 })).rejects.toMatchObject({
+    await expect(
+      setupStack(input, { cfn: w.cf, progress: (l) => lines.push(l), sleep: async () => undefined, maxWaitMs: 0 }),
+    ).rejects.toMatchObject({
       kind: 'unavailable',
-      message: expect.stringMatching(/^stack ECS-Secrets-slow is still CREATE_IN_PROGRESS after 0 minutes; CloudFormation goes on with it: run setup again to follow it$/),
+      message: expect.stringMatching(
+        /^stack ECS-Secrets-slow is still CREATE_IN_PROGRESS after 0 minutes; CloudFormation goes on with it: run setup again to follow it$/,
+      ),
     });
     await hold.reached;
     hold.release();
@@ -493,8 +635,23 @@ describe('setup against the CloudFormation stand-in', () => {
         keyFile: path.join(dir, 'master.key'),
       });
       expect(fs.statSync(path.join(dir, 'master.key')).mode & 0o777).toBe(0o600);
-      expect(ok<Record<string, unknown>>(await runCli(['setup', '--local', '--application-name', 'demo', '--data-dir', dir]))).toEqual({ ...out, created: false });
-      const created = await runCli(['create', '--local', '--application-name', 'demo', '--data-dir', dir, '--name', 'x', '--payload', 'y']);
+      expect(
+        ok<Record<string, unknown>>(
+          await runCli(['setup', '--local', '--application-name', 'demo', '--data-dir', dir]),
+        ),
+      ).toEqual({ ...out, created: false });
+      const created = await runCli([
+        'create',
+        '--local',
+        '--application-name',
+        'demo',
+        '--data-dir',
+        dir,
+        '--name',
+        'x',
+        '--payload',
+        'y',
+      ]);
       expect(ok(created)).toEqual({ name: 'x', serial: 1 });
       expect(w.cfn.counts.total).toBe(before);
       expectOneLineError(await runCli(['setup', '--local', '--data-dir', dir]), 2, /missing application name/);
@@ -520,7 +677,10 @@ describe('end to end: setup, create as the create principal, read through the da
     const app = ['--application-name', 'cryptex'];
 
     // The create principal stores a secret.
-    expect(ok(await runCli(['create', ...app, '--name', 'x', '--payload', 'v1'], as(CREATE_AKID)))).toEqual({ name: 'x', serial: 1 });
+    expect(ok(await runCli(['create', ...app, '--name', 'x', '--payload', 'v1'], as(CREATE_AKID)))).toEqual({
+      name: 'x',
+      serial: 1,
+    });
 
     // The fetch role may not: the key policy gives it no GenerateDataKey.
     const denied = await runCli(['create', ...app, '--name', 'x', '--payload', 'evil'], as(FETCH_AKID));
@@ -535,7 +695,11 @@ describe('end to end: setup, create as the create principal, read through the da
       expect(await got.json()).toEqual({ name: 'x', serial: 1, payload: 'v1', active: true });
 
       // Revoked by the create principal: the fetch role's daemon no longer serves it.
-      expect(ok(await runCli(['revoke', ...app, '--name', 'x', '--serial', '1'], as(CREATE_AKID)))).toEqual({ name: 'x', serial: 1, active: false });
+      expect(ok(await runCli(['revoke', ...app, '--name', 'x', '--serial', '1'], as(CREATE_AKID)))).toEqual({
+        name: 'x',
+        serial: 1,
+        active: false,
+      });
       const gone = await fetch(`${daemon.url}/latest/secrets/x`, { headers: { 'Cache-Control': 'no-cache' } });
       expect(gone.status).toBe(404);
     } finally {

@@ -9,7 +9,8 @@ import { findDynamoDbLocalJar } from './standins/dynamodb-local';
 import { ADMIN_ACCESS_KEY_ID, REGION, startDynamo, type DynamoStandIn } from './standins';
 
 const jar = findDynamoDbLocalJar();
-if (!jar) process.stderr.write('standins-dynamodb-local.test.ts: skipped, no DynamoDBLocal.jar (set DYNAMODB_LOCAL_JAR)\n');
+if (!jar)
+  process.stderr.write('standins-dynamodb-local.test.ts: skipped, no DynamoDBLocal.jar (set DYNAMODB_LOCAL_JAR)\n');
 const maybe = jar ? describe : describe.skip;
 
 maybe('the stand-in forwarding to DynamoDB Local', () => {
@@ -17,7 +18,12 @@ maybe('the stand-in forwarding to DynamoDB Local', () => {
   let client: DynamoDBClient;
   beforeAll(async () => {
     dynamo = await startDynamo({ engine: 'dynamodb-local' });
-    client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, maxAttempts: 1, credentials: { accessKeyId: ADMIN_ACCESS_KEY_ID, secretAccessKey: 'secret' } });
+    client = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: REGION,
+      maxAttempts: 1,
+      credentials: { accessKeyId: ADMIN_ACCESS_KEY_ID, secretAccessKey: 'secret' },
+    });
   });
   afterAll(async () => {
     client?.destroy();

@@ -15,12 +15,7 @@ import {
   GenerateDataKeyCommand,
   KMSClient,
 } from '@aws-sdk/client-kms';
-import {
-  CreateTableCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   createAppResources,
   credentialsEnv,
@@ -40,16 +35,28 @@ const CTX = { 'ecs-secrets:application': 'demo', 'ecs-secrets:name': 'team-a.db'
 
 const clients: { destroy(): void }[] = [];
 function kmsClient(kms: KmsStandIn, accessKeyId = 'AKIDADMIN', maxAttempts = 1): KMSClient {
-  const c = new KMSClient({ endpoint: kms.endpoint, region: REGION, maxAttempts, credentials: { accessKeyId, secretAccessKey: 'secret' } });
+  const c = new KMSClient({
+    endpoint: kms.endpoint,
+    region: REGION,
+    maxAttempts,
+    credentials: { accessKeyId, secretAccessKey: 'secret' },
+  });
   clients.push(c);
   return c;
 }
 function dynamoClient(endpoint: string, maxAttempts = 1): DynamoDBClient {
-  const c = new DynamoDBClient({ endpoint, region: REGION, maxAttempts, credentials: { accessKeyId: 'AKIDADMIN', secretAccessKey: 'secret' } });
+  const c = new DynamoDBClient({
+    endpoint,
+    region: REGION,
+    maxAttempts,
+    credentials: { accessKeyId: 'AKIDADMIN', secretAccessKey: 'secret' },
+  });
   clients.push(c);
   return c;
 }
-afterAll(() => clients.forEach((c) => c.destroy()));
+afterAll(() => {
+  for (const c of clients) c.destroy();
+});
 
 /** The network error code of a failed SDK call. Under jest, node's errors come from another realm,
  * fail the SDK's `instanceof Error` check and get re-wrapped as "AWS SDK error wrapper for Error:
@@ -89,39 +96,68 @@ describe('KMS stand-in', () => {
     expect(keyId).toMatch(/^[0-9a-f-]{36}$/);
     expect(keyArn).toBe(`arn:aws:kms:us-east-1:123456789012:key/${keyId}`);
     const { KeyMetadata } = await admin.send(new DescribeKeyCommand({ KeyId: keyId }));
-    expect(KeyMetadata).toMatchObject({ Enabled: true, KeyState: 'Enabled', KeyUsage: 'ENCRYPT_DECRYPT', Description: 'test key' });
+    expect(KeyMetadata).toMatchObject({
+      Enabled: true,
+      KeyState: 'Enabled',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      Description: 'test key',
+    });
     // Epoch seconds on the wire, parsed back into a Date by the SDK.
     expect(KeyMetadata!.CreationDate).toBeInstanceOf(Date);
     expect(Math.abs(KeyMetadata!.CreationDate!.getTime() - Date.now())).toBeLessThan(60_000);
   });
 
   test('DescribeKey resolves key id, key ARN, alias name and alias ARN', async () => {
-    const ids = [keyId, keyArn, 'alias/ECSSecretsMaskerKey-demo', 'arn:aws:kms:us-east-1:123456789012:alias/ECSSecretsMaskerKey-demo'];
+    const ids = [
+      keyId,
+      keyArn,
+      'alias/ECSSecretsMaskerKey-demo',
+      'arn:aws:kms:us-east-1:123456789012:alias/ECSSecretsMaskerKey-demo',
+    ];
     for (const id of ids) {
       const { KeyMetadata } = await admin.send(new DescribeKeyCommand({ KeyId: id }));
       expect(KeyMetadata!.Arn).toBe(keyArn);
     }
-    for (const id of ['alias/nope', 'arn:aws:kms:eu-west-1:123456789012:alias/ECSSecretsMaskerKey-demo', '00000000-0000-0000-0000-000000000000']) {
-      await expect(admin.send(new DescribeKeyCommand({ KeyId: id }))).rejects.toMatchObject({ name: 'NotFoundException' });
+    for (const id of [
+      'alias/nope',
+      'arn:aws:kms:eu-west-1:123456789012:alias/ECSSecretsMaskerKey-demo',
+      '00000000-0000-0000-0000-000000000000',
+    ]) {
+      await expect(admin.send(new DescribeKeyCommand({ KeyId: id }))).rejects.toMatchObject({
+        name: 'NotFoundException',
+      });
     }
   });
 
   test('CreateAlias rejects taken names, unknown keys and names without alias/', async () => {
-    const send = (AliasName: string, TargetKeyId: string) => admin.send(new CreateAliasCommand({ AliasName, TargetKeyId }));
-    await expect(send('alias/ECSSecretsMaskerKey-demo', keyId)).rejects.toMatchObject({ name: 'AlreadyExistsException' });
+    const send = (AliasName: string, TargetKeyId: string) =>
+      admin.send(new CreateAliasCommand({ AliasName, TargetKeyId }));
+    await expect(send('alias/ECSSecretsMaskerKey-demo', keyId)).rejects.toMatchObject({
+      name: 'AlreadyExistsException',
+    });
     await expect(send('alias/other', 'no-such-key')).rejects.toMatchObject({ name: 'NotFoundException' });
     await expect(send('other', keyId)).rejects.toMatchObject({ name: 'InvalidAliasNameException' });
     expect(kms.aliases.has('alias/other')).toBe(false);
   });
 
   test('GenerateDataKey + Decrypt round trip with EncryptionContext', async () => {
-    const dk = await admin.send(new GenerateDataKeyCommand({ KeyId: 'alias/ECSSecretsMaskerKey-demo', KeySpec: 'AES_256', EncryptionContext: CTX }));
+    const dk = await admin.send(
+      new GenerateDataKeyCommand({
+        KeyId: 'alias/ECSSecretsMaskerKey-demo',
+        KeySpec: 'AES_256',
+        EncryptionContext: CTX,
+      }),
+    );
     expect(dk.Plaintext).toHaveLength(32);
     expect(dk.KeyId).toBe(keyArn);
-    expect(Buffer.from(dk.CiphertextBlob!).toString('latin1')).not.toContain(Buffer.from(dk.Plaintext!).toString('latin1'));
+    expect(Buffer.from(dk.CiphertextBlob!).toString('latin1')).not.toContain(
+      Buffer.from(dk.Plaintext!).toString('latin1'),
+    );
     // Context key order does not matter, as in KMS.
     const reversed = Object.fromEntries(Object.entries(CTX).reverse());
-    const out = await admin.send(new DecryptCommand({ CiphertextBlob: dk.CiphertextBlob, EncryptionContext: reversed }));
+    const out = await admin.send(
+      new DecryptCommand({ CiphertextBlob: dk.CiphertextBlob, EncryptionContext: reversed }),
+    );
     expect(Buffer.from(out.Plaintext!)).toEqual(Buffer.from(dk.Plaintext!));
     expect(out.KeyId).toBe(keyArn);
     expect(out.EncryptionAlgorithm).toBe('SYMMETRIC_DEFAULT');
@@ -137,7 +173,9 @@ describe('KMS stand-in', () => {
   });
 
   test('Decrypt fails on wrong or missing context, tampering, unknown keys and a mismatched KeyId', async () => {
-    const dk = await admin.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: CTX }));
+    const dk = await admin.send(
+      new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: CTX }),
+    );
     const blob = Buffer.from(dk.CiphertextBlob!);
     const decrypt = (CiphertextBlob: Uint8Array, EncryptionContext?: Record<string, string>, KeyId?: string) =>
       admin.send(new DecryptCommand({ CiphertextBlob, EncryptionContext, KeyId }));
@@ -155,7 +193,9 @@ describe('KMS stand-in', () => {
     try {
       const otherClient = kmsClient(other);
       const otherKey = await otherClient.send(new CreateKeyCommand({}));
-      const foreign = await otherClient.send(new EncryptCommand({ KeyId: otherKey.KeyMetadata!.KeyId, Plaintext: Buffer.from('x') }));
+      const foreign = await otherClient.send(
+        new EncryptCommand({ KeyId: otherKey.KeyMetadata!.KeyId, Plaintext: Buffer.from('x') }),
+      );
       await expect(decrypt(foreign.CiphertextBlob!)).rejects.toMatchObject(invalid);
     } finally {
       await other.close();
@@ -168,7 +208,9 @@ describe('KMS stand-in', () => {
   });
 
   test('a restricted access key may Decrypt but not GenerateDataKey', async () => {
-    const dk = await admin.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: CTX }));
+    const dk = await admin.send(
+      new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: CTX }),
+    );
     kms.setPermissions('AKIDREADER', ['Decrypt', 'DescribeKey']);
     const reader = kmsClient(kms, 'AKIDREADER');
 
@@ -178,7 +220,9 @@ describe('KMS stand-in', () => {
       .send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: CTX }))
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'AccessDeniedException' });
-    expect((err as Error).message).toContain(`User: AKIDREADER is not authorized to perform: kms:GenerateDataKey on resource: ${keyArn}`);
+    expect((err as Error).message).toContain(
+      `User: AKIDREADER is not authorized to perform: kms:GenerateDataKey on resource: ${keyArn}`,
+    );
     // Others are unaffected, and lifting the restriction restores access.
     await expect(admin.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' }))).resolves.toBeDefined();
     kms.setPermissions('AKIDREADER', null);
@@ -196,15 +240,21 @@ describe('KMS stand-in', () => {
     const denied = { name: 'AccessDeniedException' };
 
     const ok = await gdk(CTX);
-    await expect(teamA.send(new DecryptCommand({ CiphertextBlob: ok.CiphertextBlob, EncryptionContext: CTX }))).resolves.toBeDefined();
+    await expect(
+      teamA.send(new DecryptCommand({ CiphertextBlob: ok.CiphertextBlob, EncryptionContext: CTX })),
+    ).resolves.toBeDefined();
     await expect(gdk({ ...CTX, 'ecs-secrets:name': 'team-b.db' })).rejects.toMatchObject(denied);
     await expect(gdk({ ...CTX, 'ecs-secrets:name': 'team-a' })).rejects.toMatchObject(denied); // glob needs the dot
     await expect(gdk({ ...CTX, 'ecs-secrets:application': 'other' })).rejects.toMatchObject(denied);
     await expect(gdk()).rejects.toMatchObject(denied);
     // A blob made for team-b cannot be decrypted by team-a even with team-b's context.
     const teamB = { ...CTX, 'ecs-secrets:name': 'team-b.db' };
-    const b = await admin.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: teamB }));
-    await expect(teamA.send(new DecryptCommand({ CiphertextBlob: b.CiphertextBlob, EncryptionContext: teamB }))).rejects.toMatchObject(denied);
+    const b = await admin.send(
+      new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: teamB }),
+    );
+    await expect(
+      teamA.send(new DecryptCommand({ CiphertextBlob: b.CiphertextBlob, EncryptionContext: teamB })),
+    ).rejects.toMatchObject(denied);
   });
 
   test('counts requests per operation', async () => {
@@ -225,7 +275,9 @@ describe('KMS stand-in', () => {
     expect(kms.counts.DescribeKey).toBe(1);
 
     const retrying = kmsClient(kms, 'AKIDADMIN', 2);
-    await expect(retrying.send(new DescribeKeyCommand({ KeyId: keyId }))).rejects.toMatchObject({ name: 'ThrottlingException' });
+    await expect(retrying.send(new DescribeKeyCommand({ KeyId: keyId }))).rejects.toMatchObject({
+      name: 'ThrottlingException',
+    });
     expect(kms.counts.DescribeKey).toBe(3);
 
     await kms.setFault(null);
@@ -240,7 +292,9 @@ describe('KMS stand-in', () => {
   });
 
   test('stop() refuses connections at once; start() serves the same keys on the same port', async () => {
-    const dk = await admin.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: CTX }));
+    const dk = await admin.send(
+      new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: CTX }),
+    );
     const endpoint = kms.endpoint;
     await kms.stop();
     // The client's kept-alive connection was cut, so this is a fresh connection attempt.
@@ -296,7 +350,12 @@ describe('DynamoDB stand-in', () => {
 
   test('put and get through the stand-in, counted by operation', async () => {
     dynamo.resetCounts();
-    await db.send(new PutItemCommand({ TableName: tableName, Item: { Name: { S: 'other' }, Serial: { N: '1' }, Payload: { S: 'x' } } }));
+    await db.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: { Name: { S: 'other' }, Serial: { N: '1' }, Payload: { S: 'x' } },
+      }),
+    );
     const got = await db.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
     await db.send(new GetItemCommand({ TableName: tableName, Key: { Name: { S: 'other' }, Serial: { N: '1' } } }));
     expect(got.Item?.Payload).toEqual({ S: 'v1' });
@@ -310,13 +369,17 @@ describe('DynamoDB stand-in', () => {
       message: 'Rate of requests exceeds the allowed throughput.',
     });
     await dynamo.setFault(null);
-    await expect(db.send(new GetItemCommand({ TableName: tableName, Key: key }))).resolves.toMatchObject({ Item: { Payload: { S: 'v1' } } });
+    await expect(db.send(new GetItemCommand({ TableName: tableName, Key: key }))).resolves.toMatchObject({
+      Item: { Payload: { S: 'v1' } },
+    });
   });
 
   test('stop() refuses connections; start() keeps the data and the port', async () => {
     const endpoint = dynamo.endpoint;
     await dynamo.stop();
-    expect(await networkErrorCode(db.send(new GetItemCommand({ TableName: tableName, Key: key })))).toBe('ECONNREFUSED');
+    expect(await networkErrorCode(db.send(new GetItemCommand({ TableName: tableName, Key: key })))).toBe(
+      'ECONNREFUSED',
+    );
     await dynamo.start();
     expect(dynamo.endpoint).toBe(endpoint);
     const got = await db.send(new GetItemCommand({ TableName: tableName, Key: key }));
@@ -346,7 +409,9 @@ describe('DynamoDB stand-in', () => {
       // Opening the same LevelDB directory fails while the first database still holds its lock.
       const second = await startDynamo({ path: dir });
       try {
-        const got = await dynamoClient(second.endpoint).send(new GetItemCommand({ TableName: 'tbl', Key: { Name: { S: 'k' } } }));
+        const got = await dynamoClient(second.endpoint).send(
+          new GetItemCommand({ TableName: 'tbl', Key: { Name: { S: 'k' } } }),
+        );
         expect(got.Item?.V).toEqual({ S: 'persisted' });
       } finally {
         await second.close();
@@ -387,7 +452,12 @@ describe('startStandIns env for a spawned process', () => {
       const res = await createAppResources(s.kms, s.dynamo.endpoint, 'app');
       s.kms.resetCounts();
       // What a developer's shell might carry: none of it may reach the stand-ins' users.
-      const leaky = { ...process.env, AWS_PROFILE: 'leaky', AWS_SESSION_TOKEN: 'leaky', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
+      const leaky = {
+        ...process.env,
+        AWS_PROFILE: 'leaky',
+        AWS_SESSION_TOKEN: 'leaky',
+        AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      };
 
       const asAdmin = await runChild({ ...leaky, ...s.env });
       expect(asAdmin).toEqual({ describe: res.keyArn, tables: [res.tableName], gdk: 'ok' });

@@ -18,7 +18,10 @@ import { CLI } from './helpers/cli';
 import { spawnDaemon } from './helpers/daemon';
 
 const DIR = path.join(__dirname, '..', 'task-definitions');
-const FILES = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const FILES = fs
+  .readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 const EXAMPLE: Record<string, string> = {
   AWS_ACCOUNT_ID: '123456789012',
   AWS_REGION: 'us-west-2',
@@ -29,14 +32,21 @@ const EXAMPLE: Record<string, string> = {
   EXECUTION_ROLE_NAME: 'ecsTaskExecutionRole',
 };
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON documents are walked by key without a schema
+type Obj = Record<string, any>;
 const raw = (f: string) => fs.readFileSync(path.join(DIR, f), 'utf8');
 const fill = (text: string) => text.replace(/\$\{([A-Z_]+)\}/g, (m, k: string) => EXAMPLE[k] ?? m);
 const load = (f: string): Obj => JSON.parse(fill(raw(f)));
 const containers = (td: Obj): Obj[] => td.containerDefinitions;
 
 test('the four task definitions are there', () => {
-  expect(FILES).toEqual(['admin-create-secret.json', 'app-with-rendered-secrets.json', 'app-with-sidecar.json', 'bridge-app-with-links.json', 'revoke-secret.json']);
+  expect(FILES).toEqual([
+    'admin-create-secret.json',
+    'app-with-rendered-secrets.json',
+    'app-with-sidecar.json',
+    'bridge-app-with-links.json',
+    'revoke-secret.json',
+  ]);
 });
 
 describe.each(FILES)('%s', (file) => {
@@ -99,7 +109,11 @@ describe('what each task is for', () => {
 
   test('the rendered-secrets task: Fargate, one bind-mount volume, the sidecar writes it, the app reads it read-only once the sidecar is HEALTHY', () => {
     const td = load('app-with-rendered-secrets.json');
-    expect([td.requiresCompatibilities, td.networkMode, td.taskRoleArn]).toEqual([['FARGATE'], 'awsvpc', 'arn:aws:iam::123456789012:role/MyApplicationRole']);
+    expect([td.requiresCompatibilities, td.networkMode, td.taskRoleArn]).toEqual([
+      ['FARGATE'],
+      'awsvpc',
+      'arn:aws:iam::123456789012:role/MyApplicationRole',
+    ]);
     expect(td.volumes).toEqual([{ name: 'secrets' }]); // a bind mount in the task's ephemeral storage: no host, no Docker volume
     const d = daemonOf(td);
     const app = containers(td).find((c) => c.name === 'app') as Obj;
@@ -108,7 +122,9 @@ describe('what each task is for', () => {
     expect(app.mountPoints).toEqual([{ sourceVolume: 'secrets', containerPath: '/run/ecs-secrets', readOnly: true }]);
     expect(app.dependsOn).toEqual([{ containerName: d.name, condition: 'HEALTHY' }]);
     // Every rendered file is on the shared volume, and the app reads them from there.
-    const files = d.command.flatMap((a: string, i: number) => (d.command[i - 1] === '--render' ? [a.slice(0, a.indexOf('='))] : []));
+    const files = d.command.flatMap((a: string, i: number) =>
+      d.command[i - 1] === '--render' ? [a.slice(0, a.indexOf('='))] : [],
+    );
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) {
       expect(path.dirname(f)).toBe('/run/ecs-secrets');
@@ -174,9 +190,19 @@ describe('the scripts in the task definitions, run against a real daemon', () =>
     const app = containers(td).find((c) => c.name === 'app') as Obj;
     const volume = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-taskdefs-volume-'));
     const onVolume = (text: string) => text.split('/run/ecs-secrets').join(volume);
-    const own = ['--local', '--application-name', 'cryptex', '--data-dir', path.join(volume, '..', `${path.basename(volume)}-data`)];
+    const own = [
+      '--local',
+      '--application-name',
+      'cryptex',
+      '--data-dir',
+      path.join(volume, '..', `${path.basename(volume)}-data`),
+    ];
     try {
-      const created = spawnSync(process.execPath, [CLI, 'create', ...own, '--name', 'dbpassword', '--payload-location', '-'], { input: "it's $ecret", encoding: 'utf8' });
+      const created = spawnSync(
+        process.execPath,
+        [CLI, 'create', ...own, '--name', 'dbpassword', '--payload-location', '-'],
+        { input: "it's $ecret", encoding: 'utf8' },
+      );
       expect(created.status).toBe(0);
       // The task's daemon flags, with the volume at a temporary path and the port left to spawnDaemon.
       const flags = (d.command as string[]).slice(1).map(onVolume);
@@ -189,7 +215,10 @@ describe('the scripts in the task definitions, run against a real daemon', () =>
         // The app's loop, run once.
         const script = onVolume(app.command[0]).replace('sleep 300', 'exit 0');
         const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
-        expect({ status: r.status, stdout: r.stdout.trim() }).toEqual({ status: 0, stdout: 'dbpassword loaded (11 bytes)' });
+        expect({ status: r.status, stdout: r.stdout.trim() }).toEqual({
+          status: 0,
+          stdout: 'dbpassword loaded (11 bytes)',
+        });
         expect(fs.statSync(path.join(volume, 'app.env')).mode & 0o777).toBe(0o440);
       } finally {
         await daemon.stop();
@@ -206,7 +235,10 @@ describe('the scripts in the task definitions, run against a real daemon', () =>
     const rw = await spawnDaemon(local, { waitHealthy: true });
     try {
       const first = node(onPort(script, rw.port), env);
-      expect({ status: first.status, stdout: first.stdout.trim() }).toEqual({ status: 0, stdout: '201 {"name":"dbpassword","serial":1}' });
+      expect({ status: first.status, stdout: first.stdout.trim() }).toEqual({
+        status: 0,
+        stdout: '201 {"name":"dbpassword","serial":1}',
+      });
       const second = node(onPort(script, rw.port), env);
       expect(second.stdout.trim()).toBe('201 {"name":"dbpassword","serial":2}');
       const got = (await (await fetch(`${rw.url}/latest/secrets/dbpassword`)).json()) as Obj;
@@ -279,14 +311,15 @@ function schemaErrors(td: Obj): string[] {
       for (const [k, m] of members) if ((v as Obj)[k] !== undefined) walk(m, (v as Obj)[k], `${at}.${k}`, k);
     } else if (ns.isListSchema()) {
       if (!Array.isArray(v)) return void errors.push(`${at}: expected a list`);
-      v.forEach((x, i) => walk(ns.getValueSchema(), x, `${at}[${i}]`, member));
+      for (const [i, x] of v.entries()) walk(ns.getValueSchema(), x, `${at}[${i}]`, member);
     } else if (ns.isMapSchema()) {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) return void errors.push(`${at}: expected a map`);
       for (const [k, x] of Object.entries(v)) walk(ns.getValueSchema(), x, `${at}.${k}`);
     } else if (ns.isStringSchema()) {
       if (typeof v !== 'string') return void errors.push(`${at}: expected a string`);
       const allowed = member ? ENUMS[member] : undefined;
-      if (allowed && !Object.values(allowed).includes(v)) errors.push(`${at}: ${v} is not one of ${Object.values(allowed).join(', ')}`);
+      if (allowed && !Object.values(allowed).includes(v))
+        errors.push(`${at}: ${v} is not one of ${Object.values(allowed).join(', ')}`);
     } else if (ns.isNumericSchema()) {
       if (typeof v !== 'number' || !Number.isInteger(v)) errors.push(`${at}: expected an integer`);
     } else if (ns.isBooleanSchema()) {
@@ -328,7 +361,11 @@ async function serialized(td: Obj): Promise<Obj> {
 }
 
 /** Fargate task sizes (cpu units -> allowed memory MiB) for the sizes used here. */
-const FARGATE_SIZES: Record<string, number[]> = { '256': [512, 1024, 2048], '512': [1024, 2048, 3072, 4096], '1024': [2048, 3072, 4096, 5120, 6144, 7168, 8192] };
+const FARGATE_SIZES: Record<string, number[]> = {
+  '256': [512, 1024, 2048],
+  '512': [1024, 2048, 3072, 4096],
+  '1024': [2048, 3072, 4096, 5120, 6144, 7168, 8192],
+};
 
 /** The ECS rules (service-side validation) these task definitions could break. */
 function ecsRuleErrors(td: Obj): string[] {
@@ -342,12 +379,15 @@ function ecsRuleErrors(td: Obj): string[] {
   if (!/^arn:aws:iam::[0-9]{12}:role\/.+$/.test(td.taskRoleArn ?? '')) errors.push('taskRoleArn: an IAM role ARN');
   if (fargate) {
     if (td.networkMode !== 'awsvpc') errors.push('Fargate requires networkMode awsvpc');
-    if (!FARGATE_SIZES[td.cpu]?.includes(Number(td.memory))) errors.push(`Fargate: cpu ${td.cpu} with memory ${td.memory} is not a valid size`);
+    if (!FARGATE_SIZES[td.cpu]?.includes(Number(td.memory)))
+      errors.push(`Fargate: cpu ${td.cpu} with memory ${td.memory} is not a valid size`);
     if (!td.executionRoleArn) errors.push('Fargate with awslogs needs an executionRoleArn');
   }
   const volumes = (td.volumes ?? []).map((v: Obj) => v.name as string);
   if (new Set(volumes).size !== volumes.length) errors.push('volume names must be unique');
-  if (fargate) for (const v of td.volumes ?? []) if (v.host?.sourcePath !== undefined) errors.push(`volume ${v.name}: Fargate has no host paths`);
+  if (fargate)
+    for (const v of td.volumes ?? [])
+      if (v.host?.sourcePath !== undefined) errors.push(`volume ${v.name}: Fargate has no host paths`);
   for (const c of cs) {
     const at = `container ${c.name}`;
     if (!/^[A-Za-z0-9_-]{1,255}$/.test(c.name)) errors.push(`${at}: bad name`);
@@ -359,23 +399,28 @@ function ecsRuleErrors(td: Obj): string[] {
     if (!fargate && td.memory === undefined && c.memory === undefined && c.memoryReservation === undefined)
       errors.push(`${at}: memory or memoryReservation required when the task has no memory`);
     if (c.links && td.networkMode !== 'bridge') errors.push(`${at}: links need networkMode bridge`);
-    for (const l of c.links ?? []) if (!names.includes(String(l).split(':')[0])) errors.push(`${at}: links to unknown container ${l}`);
+    for (const l of c.links ?? [])
+      if (!names.includes(String(l).split(':')[0])) errors.push(`${at}: links to unknown container ${l}`);
     for (const d of c.dependsOn ?? []) {
       const target = cs.find((x) => x.name === d.containerName);
       if (!target) errors.push(`${at}: depends on unknown container ${d.containerName}`);
-      else if (d.condition === 'HEALTHY' && !target.healthCheck) errors.push(`${at}: HEALTHY needs a healthCheck on ${d.containerName}`);
+      else if (d.condition === 'HEALTHY' && !target.healthCheck)
+        errors.push(`${at}: HEALTHY needs a healthCheck on ${d.containerName}`);
     }
     if (c.healthCheck) {
       const h = c.healthCheck;
-      if (!['CMD', 'CMD-SHELL'].includes(h.command[0])) errors.push(`${at}: healthCheck.command must start with CMD or CMD-SHELL`);
-      const range = (k: string, lo: number, hi: number) => h[k] !== undefined && (h[k] < lo || h[k] > hi) && errors.push(`${at}: healthCheck.${k} must be ${lo}..${hi}`);
+      if (!['CMD', 'CMD-SHELL'].includes(h.command[0]))
+        errors.push(`${at}: healthCheck.command must start with CMD or CMD-SHELL`);
+      const range = (k: string, lo: number, hi: number) =>
+        h[k] !== undefined && (h[k] < lo || h[k] > hi) && errors.push(`${at}: healthCheck.${k} must be ${lo}..${hi}`);
       range('interval', 5, 300);
       range('timeout', 2, 120);
       range('retries', 1, 10);
       range('startPeriod', 0, 300);
     }
     for (const p of c.portMappings ?? [])
-      if (td.networkMode === 'awsvpc' && p.hostPort !== undefined && p.hostPort !== p.containerPort) errors.push(`${at}: awsvpc needs hostPort = containerPort`);
+      if (td.networkMode === 'awsvpc' && p.hostPort !== undefined && p.hostPort !== p.containerPort)
+        errors.push(`${at}: awsvpc needs hostPort = containerPort`);
     if (c.logConfiguration?.logDriver === 'awslogs') {
       const o = c.logConfiguration.options ?? {};
       for (const k of ['awslogs-group', 'awslogs-region']) if (!o[k]) errors.push(`${at}: awslogs needs ${k}`);

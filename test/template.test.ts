@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import {
   CloudFormationClient,
   CreateStackCommand,
-  CreateStackCommandInput,
+  type CreateStackCommandInput,
   DeleteStackCommand,
   DescribeStacksCommand,
 } from '@aws-sdk/client-cloudformation';
@@ -19,8 +19,13 @@ import { openBackend } from '../src/backends/open-backend';
 import { APP_NAME_RULE, keyAlias, stackName, tableName } from '../src/core/names';
 import { TEMPLATE, policyDocuments, validatePrincipalArn } from '../src/setup/stack';
 import { runCli } from './helpers/cli';
-import { REGION, StandIns, credentialsEnv, startStandIns } from './standins';
-import { CloudFormationStandIn, keyPolicyPermissions, parseTemplate, startCloudFormation } from './standins/cloudformation';
+import { REGION, type StandIns, credentialsEnv, startStandIns } from './standins';
+import {
+  type CloudFormationStandIn,
+  keyPolicyPermissions,
+  parseTemplate,
+  startCloudFormation,
+} from './standins/cloudformation';
 
 const FILE = path.join(__dirname, '..', 'cloudformation', 'ecs-secrets.json');
 const ACCOUNT = '123456789012';
@@ -28,7 +33,8 @@ const CREATE_ARN = `arn:aws:iam::${ACCOUNT}:role/SecretsAdmin`;
 const FETCH_ARN = `arn:aws:iam::${ACCOUNT}:role/MyApplicationRole`;
 const ROOT_ARN = `arn:aws:iam::${ACCOUNT}:root`;
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON documents are walked by key without a schema
+type Obj = Record<string, any>;
 const text = fs.readFileSync(FILE, 'utf8');
 const template: Obj = JSON.parse(text);
 const res = (id: string): Obj => template.Resources[id];
@@ -51,7 +57,14 @@ describe('the template file', () => {
       ECSSecretsCreatePolicy: 'AWS::IAM::ManagedPolicy',
     });
     expect(Object.keys(template.Outputs)).toEqual(
-      expect.arrayContaining(['secretsDynamoTable', 'kmsKey', 'kmsKeyArn', 'kmsKeyAlias', 'fetchPolicyArn', 'createPolicyArn']),
+      expect.arrayContaining([
+        'secretsDynamoTable',
+        'kmsKey',
+        'kmsKeyArn',
+        'kmsKeyAlias',
+        'fetchPolicyArn',
+        'createPolicyArn',
+      ]),
     );
     expect(template.Outputs.secretsDynamoTable.Value).toEqual({ 'Fn::GetAtt': ['ECSSecretsTable', 'Arn'] });
     expect(template.Outputs.kmsKey.Value).toEqual({ Ref: 'ECSSecretsMasterKey' });
@@ -79,8 +92,11 @@ describe('the template file', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-schema-'));
     const backend = await openBackend({ app: 'schema', local: true, dataDir: dir });
     try {
-      const { Table } = await backend.service.store.doc.send(new DescribeTableCommand({ TableName: tableName('schema') }));
-      const sort = <T extends { AttributeName?: string }>(l: T[] = []) => [...l].sort((a, b) => String(a.AttributeName).localeCompare(String(b.AttributeName)));
+      const { Table } = await backend.service.store.doc.send(
+        new DescribeTableCommand({ TableName: tableName('schema') }),
+      );
+      const sort = <T extends { AttributeName?: string }>(l: T[] = []) =>
+        [...l].sort((a, b) => String(a.AttributeName).localeCompare(String(b.AttributeName)));
       const p = res('ECSSecretsTable').Properties;
       expect(sort(p.KeySchema)).toEqual(sort(Table?.KeySchema));
       expect(sort(p.AttributeDefinitions)).toEqual(sort(Table?.AttributeDefinitions));
@@ -114,10 +130,16 @@ describe('the template file', () => {
         path: fc.array(segment, { maxLength: 3 }),
         name: fc.stringMatching(/^[\w+=,.@-]{1,64}$/),
       })
-      .map(({ partition, account, kind, path: p, name }) => `arn:${partition}:iam::${account}:${kind}/${p.map((s) => `${s}/`).join('')}${name}`);
+      .map(
+        ({ partition, account, kind, path: p, name }) =>
+          `arn:${partition}:iam::${account}:${kind}/${p.map((s) => `${s}/`).join('')}${name}`,
+      );
     fc.assert(
       fc.property(arn, (a) => {
-        for (const [flag, param] of [['create-principal', 'CreatePrincipalArn'], ['fetch-role', 'FetchRoleArn']] as const) {
+        for (const [flag, param] of [
+          ['create-principal', 'CreatePrincipalArn'],
+          ['fetch-role', 'FetchRoleArn'],
+        ] as const) {
           let accepted = true;
           try {
             validatePrincipalArn(a, flag);
@@ -209,21 +231,34 @@ describe('the template in the CloudFormation stand-in', () => {
     expect(writer.ops.filter((op) => /Key(Policy|Deletion)|Grant|Alias/.test(op))).toEqual([]); // no administration
 
     const root = keyPolicyPermissions(policy, ROOT_ARN);
-    expect(root.ops).toEqual(expect.arrayContaining(['PutKeyPolicy', 'ScheduleKeyDeletion', 'EnableKeyRotation', 'DescribeKey']));
+    expect(root.ops).toEqual(
+      expect.arrayContaining(['PutKeyPolicy', 'ScheduleKeyDeletion', 'EnableKeyRotation', 'DescribeKey']),
+    );
     expect(root.ops.filter((op) => /^(Decrypt|Encrypt|GenerateDataKey.*|ReEncrypt.*)$/.test(op))).toEqual([]); // administers, never reads
   });
 
-  test("the key policy lets the create principal encrypt and the fetch role decrypt configuration documents (context ecs-secrets:config)", async () => {
+  test('the key policy lets the create principal encrypt and the fetch role decrypt configuration documents (context ecs-secrets:config)', async () => {
     await create({ StackName: 'ECS-Secrets-cfgkp', Parameters: params('cfgkp') });
     const policy = JSON.parse(s.kms.resolveKey('alias/ECSSecretsMaskerKey-cfgkp')?.policy as string);
-    for (const [akid, arn] of [['AKIDCFGCREATE', CREATE_ARN], ['AKIDCFGFETCH', FETCH_ARN]]) {
+    for (const [akid, arn] of [
+      ['AKIDCFGCREATE', CREATE_ARN],
+      ['AKIDCFGFETCH', FETCH_ARN],
+    ]) {
       const p = keyPolicyPermissions(policy, arn);
-      s.kms.setPermissions(akid, p.ops, { contextEquals: p.contextEquals, contextNameLike: p.contextNameLike, contextLike: p.contextLike });
+      s.kms.setPermissions(akid, p.ops, {
+        contextEquals: p.contextEquals,
+        contextNameLike: p.contextNameLike,
+        contextLike: p.contextLike,
+      });
     }
     const cli = (akid: string, args: string[], input?: string) =>
       runCli(['--application-name', 'cfgkp', ...args], { env: { ...s.env, ...credentialsEnv(akid) }, input });
     try {
-      const pushed = await cli('AKIDCFGCREATE', ['config', 'push', '--path', 'team-a/api', '-'], 'plain: p\nsecret_ecs_secret: my-secret\n');
+      const pushed = await cli(
+        'AKIDCFGCREATE',
+        ['config', 'push', '--path', 'team-a/api', '-'],
+        'plain: p\nsecret_ecs_secret: my-secret\n',
+      );
       expect([pushed.code, pushed.stderr]).toEqual([0, '']);
       const built = await cli('AKIDCFGFETCH', ['config', 'build', '--path', 'team-a/api', '--show-secrets']);
       expect([built.code, built.stdout]).toEqual([0, 'plain: p\nsecret_ecs_secret: my-secret\n']);
@@ -243,13 +278,17 @@ describe('the template in the CloudFormation stand-in', () => {
     await cfn.idle();
     const deleted = cfn.stack(stack?.StackId as string);
     expect(deleted?.status).toBe('DELETE_COMPLETE');
-    const skipped = deleted?.events.filter((e) => e.ResourceStatus === 'DELETE_SKIPPED').map((e) => e.LogicalResourceId);
+    const skipped = deleted?.events
+      .filter((e) => e.ResourceStatus === 'DELETE_SKIPPED')
+      .map((e) => e.LogicalResourceId);
     expect(skipped?.sort()).toEqual(['ECSSecretsMasterKey', 'ECSSecretsTable']);
     expect(await tableExists('ECS-Secrets-keep-Secrets')).toBe(true);
     expect(s.kms.resolveKey(keyId)).toBeDefined();
     expect(s.kms.resolveKey('alias/ECSSecretsMaskerKey-keep')).toBeUndefined();
     expect([...cfn.managedPolicies.keys()].filter((a) => a.includes('-keep-'))).toEqual([]);
-    await expect(cf.send(new DescribeStacksCommand({ StackName: 'ECS-Secrets-keep' }))).rejects.toThrow('Stack with id ECS-Secrets-keep does not exist');
+    await expect(cf.send(new DescribeStacksCommand({ StackName: 'ECS-Secrets-keep' }))).rejects.toThrow(
+      'Stack with id ECS-Secrets-keep does not exist',
+    );
   });
 
   test('without RetainExceptOnCreate a failed create leaves the retained table and key behind (why setup asks for it)', async () => {
@@ -262,7 +301,15 @@ describe('the template in the CloudFormation stand-in', () => {
   test('without the account root statement KMS would refuse the key policy (the key must stay manageable)', async () => {
     const t = JSON.parse(text);
     t.Resources.ECSSecretsMasterKey.Properties.KeyPolicy.Statement.shift();
-    await cf.send(new CreateStackCommand({ StackName: 'ECS-Secrets-locked', TemplateBody: JSON.stringify(t), Capabilities: ['CAPABILITY_NAMED_IAM'], Parameters: params('locked'), RetainExceptOnCreate: true }));
+    await cf.send(
+      new CreateStackCommand({
+        StackName: 'ECS-Secrets-locked',
+        TemplateBody: JSON.stringify(t),
+        Capabilities: ['CAPABILITY_NAMED_IAM'],
+        Parameters: params('locked'),
+        RetainExceptOnCreate: true,
+      }),
+    );
     await cfn.idle();
     const events = cfn.stack('ECS-Secrets-locked')?.events ?? [];
     expect(events.find((e) => e.ResourceStatus === 'CREATE_FAILED')).toMatchObject({
@@ -272,14 +319,45 @@ describe('the template in the CloudFormation stand-in', () => {
   });
 
   test.each([
-    ['no capabilities', { Capabilities: [] }, /InsufficientCapabilitiesException|Requires capabilities : \[CAPABILITY_NAMED_IAM\]/],
-    ['CAPABILITY_IAM only (the policies are named)', { Capabilities: ['CAPABILITY_IAM'] }, /Requires capabilities : \[CAPABILITY_NAMED_IAM\]/],
+    [
+      'no capabilities',
+      { Capabilities: [] },
+      /InsufficientCapabilitiesException|Requires capabilities : \[CAPABILITY_NAMED_IAM\]/,
+    ],
+    [
+      'CAPABILITY_IAM only (the policies are named)',
+      { Capabilities: ['CAPABILITY_IAM'] },
+      /Requires capabilities : \[CAPABILITY_NAMED_IAM\]/,
+    ],
     ['a parameter missing', { Parameters: params('p').slice(0, 2) }, /Parameters: \[FetchRoleArn\] must have values/],
-    ['a bad application name', { Parameters: [{ ParameterKey: 'ApplicationName', ParameterValue: 'no_underscores' }, ...params('p').slice(1)] }, /Parameter ApplicationName failed to satisfy constraint/],
-    ['a user as fetch role', { Parameters: [...params('p').slice(0, 2), { ParameterKey: 'FetchRoleArn', ParameterValue: `arn:aws:iam::${ACCOUNT}:user/bob` }] }, /Parameter FetchRoleArn failed to satisfy constraint: must be the ARN of an IAM role/],
-    ['an unknown parameter', { Parameters: [...params('p'), { ParameterKey: 'Extra', ParameterValue: 'x' }] }, /Parameters: \[Extra\] do not exist in the template/],
+    [
+      'a bad application name',
+      { Parameters: [{ ParameterKey: 'ApplicationName', ParameterValue: 'no_underscores' }, ...params('p').slice(1)] },
+      /Parameter ApplicationName failed to satisfy constraint/,
+    ],
+    [
+      'a user as fetch role',
+      {
+        Parameters: [
+          ...params('p').slice(0, 2),
+          { ParameterKey: 'FetchRoleArn', ParameterValue: `arn:aws:iam::${ACCOUNT}:user/bob` },
+        ],
+      },
+      /Parameter FetchRoleArn failed to satisfy constraint: must be the ARN of an IAM role/,
+    ],
+    [
+      'an unknown parameter',
+      { Parameters: [...params('p'), { ParameterKey: 'Extra', ParameterValue: 'x' }] },
+      /Parameters: \[Extra\] do not exist in the template/,
+    ],
   ])('the stand-in refuses the template with %s, as CloudFormation does', async (_what, input, message) => {
-    const request: CreateStackCommandInput = { StackName: 'ECS-Secrets-refused', TemplateBody: text, Capabilities: ['CAPABILITY_NAMED_IAM'], Parameters: params('p'), ...(input as Partial<CreateStackCommandInput>) };
+    const request: CreateStackCommandInput = {
+      StackName: 'ECS-Secrets-refused',
+      TemplateBody: text,
+      Capabilities: ['CAPABILITY_NAMED_IAM'],
+      Parameters: params('p'),
+      ...(input as Partial<CreateStackCommandInput>),
+    };
     await expect(cf.send(new CreateStackCommand(request))).rejects.toThrow(message);
     expect(cfn.stack('ECS-Secrets-refused')).toBeUndefined();
   });
@@ -288,14 +366,46 @@ describe('the template in the CloudFormation stand-in', () => {
 describe('the CloudFormation stand-in checks templates the way CloudFormation does', () => {
   const base = () => JSON.parse(text) as Obj;
   test.each([
-    ['a function it cannot resolve', (t: Obj) => (t.Resources.ECSSecretsTable.Properties.TableName = { 'Fn::Select': [0, ['a']] }), /does not support Fn::Select/],
-    ['an unknown resource type', (t: Obj) => (t.Resources.ECSSecretsKeyAlias.Type = 'AWS::KMS::Aliass'), /Unrecognized resource types: \[AWS::KMS::Aliass\]/],
-    ['a reference to nothing', (t: Obj) => (t.Resources.ECSSecretsKeyAlias.Properties.TargetKeyId = { Ref: 'NoSuchKey' }), /Unresolved resource dependencies \[NoSuchKey\]/],
-    ['a Fn::Sub of an unknown name', (t: Obj) => (t.Resources.ECSSecretsTable.Properties.TableName = { 'Fn::Sub': 'x-${AppName}' }), /Unresolved resource dependencies \[AppName\]/],
-    ['an attribute the type lacks', (t: Obj) => (t.Outputs.kmsKey.Value = { 'Fn::GetAtt': ['ECSSecretsKeyAlias', 'Arn'] }), /does not support attribute type Arn/],
-    ['a bad DeletionPolicy', (t: Obj) => (t.Resources.ECSSecretsTable.DeletionPolicy = 'Keep'), /Unrecognized DeletionPolicy Keep/],
-    ['an unknown top-level section', (t: Obj) => (t.Resource = {}), /Invalid template property or properties \[Resource\]/],
-    ['a dependency cycle', (t: Obj) => (t.Resources.ECSSecretsMasterKey.DependsOn = 'ECSSecretsKeyAlias'), /Circular dependency/],
+    [
+      'a function it cannot resolve',
+      (t: Obj) => (t.Resources.ECSSecretsTable.Properties.TableName = { 'Fn::Select': [0, ['a']] }),
+      /does not support Fn::Select/,
+    ],
+    [
+      'an unknown resource type',
+      (t: Obj) => (t.Resources.ECSSecretsKeyAlias.Type = 'AWS::KMS::Aliass'),
+      /Unrecognized resource types: \[AWS::KMS::Aliass\]/,
+    ],
+    [
+      'a reference to nothing',
+      (t: Obj) => (t.Resources.ECSSecretsKeyAlias.Properties.TargetKeyId = { Ref: 'NoSuchKey' }),
+      /Unresolved resource dependencies \[NoSuchKey\]/,
+    ],
+    [
+      'a Fn::Sub of an unknown name',
+      (t: Obj) => (t.Resources.ECSSecretsTable.Properties.TableName = { 'Fn::Sub': 'x-${AppName}' }),
+      /Unresolved resource dependencies \[AppName\]/,
+    ],
+    [
+      'an attribute the type lacks',
+      (t: Obj) => (t.Outputs.kmsKey.Value = { 'Fn::GetAtt': ['ECSSecretsKeyAlias', 'Arn'] }),
+      /does not support attribute type Arn/,
+    ],
+    [
+      'a bad DeletionPolicy',
+      (t: Obj) => (t.Resources.ECSSecretsTable.DeletionPolicy = 'Keep'),
+      /Unrecognized DeletionPolicy Keep/,
+    ],
+    [
+      'an unknown top-level section',
+      (t: Obj) => (t.Resource = {}),
+      /Invalid template property or properties \[Resource\]/,
+    ],
+    [
+      'a dependency cycle',
+      (t: Obj) => (t.Resources.ECSSecretsMasterKey.DependsOn = 'ECSSecretsKeyAlias'),
+      /Circular dependency/,
+    ],
   ])('refuses %s', (_what, mutate, message) => {
     const t = base();
     mutate(t);
@@ -305,7 +415,12 @@ describe('the CloudFormation stand-in checks templates the way CloudFormation do
   test('refuses properties a resource type does not have (a typo in the template)', async () => {
     const s = await startStandIns();
     const cfn = await startCloudFormation({ kms: s.kms, dynamoEndpoint: s.dynamo.endpoint });
-    const cf = new CloudFormationClient({ endpoint: cfn.endpoint, region: REGION, credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+    const cf = new CloudFormationClient({
+      endpoint: cfn.endpoint,
+      region: REGION,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      maxAttempts: 1,
+    });
     try {
       const t = base();
       t.Resources.ECSSecretsTable.Properties.PointInTimeRecoverySpecifications = { PointInTimeRecoveryEnabled: true };
@@ -333,7 +448,12 @@ describe('the CloudFormation stand-in checks templates the way CloudFormation do
   test('resolves Ref, Fn::GetAtt (both forms), Fn::Sub (with variables and ${!literal}), Fn::Join and pseudo parameters', async () => {
     const s = await startStandIns();
     const cfn = await startCloudFormation({ kms: s.kms, dynamoEndpoint: s.dynamo.endpoint });
-    const cf = new CloudFormationClient({ endpoint: cfn.endpoint, region: REGION, credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+    const cf = new CloudFormationClient({
+      endpoint: cfn.endpoint,
+      region: REGION,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      maxAttempts: 1,
+    });
     try {
       const t = {
         Parameters: { Env: { Type: 'String', Default: 'dev' } },
@@ -349,7 +469,11 @@ describe('the CloudFormation stand-in checks templates the way CloudFormation do
           },
         },
         Outputs: {
-          join: { Value: { 'Fn::Join': [':', [{ Ref: 'AWS::Partition' }, { Ref: 'AWS::Region' }, { Ref: 'AWS::AccountId' }]] } },
+          join: {
+            Value: {
+              'Fn::Join': [':', [{ Ref: 'AWS::Partition' }, { Ref: 'AWS::Region' }, { Ref: 'AWS::AccountId' }]],
+            },
+          },
           sub: { Value: { 'Fn::Sub': ['${X}/${T}/${T.Arn}/${!Literal}', { X: { Ref: 'Env' } }] } },
           getatt: { Value: { 'Fn::GetAtt': 'T.Arn' } },
           ref: { Value: { Ref: 'T' } },
@@ -360,7 +484,12 @@ describe('the CloudFormation stand-in checks templates the way CloudFormation do
       const { Stacks } = await cf.send(new DescribeStacksCommand({ StackName: 'intrinsics' }));
       const out = Object.fromEntries((Stacks?.[0].Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
       const arn = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/intrinsics-dev-tbl`;
-      expect(out).toEqual({ join: `aws:${REGION}:${ACCOUNT}`, sub: `dev/intrinsics-dev-tbl/${arn}/\${Literal}`, getatt: arn, ref: 'intrinsics-dev-tbl' });
+      expect(out).toEqual({
+        join: `aws:${REGION}:${ACCOUNT}`,
+        sub: `dev/intrinsics-dev-tbl/${arn}/\${Literal}`,
+        getatt: arn,
+        ref: 'intrinsics-dev-tbl',
+      });
     } finally {
       cf.destroy();
       await cfn.close();

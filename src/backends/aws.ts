@@ -55,7 +55,9 @@ function common(opts: ClientOptions) {
   return {
     ...(opts.region ? { region: opts.region } : {}),
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: new (require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler')).NodeHttpHandler(HTTP_HANDLER_OPTIONS),
+    requestHandler: new (
+      require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler')
+    ).NodeHttpHandler(HTTP_HANDLER_OPTIONS),
   };
 }
 
@@ -65,9 +67,11 @@ function common(opts: ClientOptions) {
  * error pays for no SDK at all. A plain require, so the bundle (dist/src/cli.js, esbuild) still
  * contains the packages and only defers running them (literal names: esbuild follows those).
  */
-/* eslint-disable @typescript-eslint/no-require-imports */
 export const dynamoClient = (opts: ClientOptions): DynamoDBClient =>
   new (require('@aws-sdk/client-dynamodb') as typeof import('@aws-sdk/client-dynamodb')).DynamoDBClient(common(opts));
-export const kmsClient = (opts: ClientOptions): KMSClient => new (require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms')).KMSClient(common(opts));
+export const kmsClient = (opts: ClientOptions): KMSClient =>
+  new (require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms')).KMSClient(common(opts));
 export const cloudFormationClient = (opts: ClientOptions): CloudFormationClient =>
-  new (require('@aws-sdk/client-cloudformation') as typeof import('@aws-sdk/client-cloudformation')).CloudFormationClient(common(opts));
+  new (
+    require('@aws-sdk/client-cloudformation') as typeof import('@aws-sdk/client-cloudformation')
+  ).CloudFormationClient(common(opts));

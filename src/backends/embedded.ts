@@ -37,7 +37,6 @@ import { ensurePrivateDir, tightenTree } from '../core/private-files';
 import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 
 // dynalite ships no types; this is the one call we make.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const dynalite: (opts: Record<string, unknown>) => Server = require('dynalite');
 
 const ENDPOINT_FILE = 'endpoint.json';
@@ -74,7 +73,6 @@ export class EmbeddedDynamo {
   readonly requestHandler: NodeHttpHandler;
 
   constructor(readonly dataDir: string) {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     class EmbeddedHttpHandler extends NodeHttpHandler {
       override async handle(...args: Parameters<NodeHttpHandler['handle']>): ReturnType<NodeHttpHandler['handle']> {
@@ -98,7 +96,10 @@ export class EmbeddedDynamo {
             // Not the owner: someone else holds the port its owner left. Nothing reached the
             // store, so the request may go again, to the owner elected next (see acquire).
             (result.response.body as { destroy?: () => void } | undefined)?.destroy?.();
-            failure = new AppError('unavailable', `the embedded store's port in ${self.dataDir} is held by a process that cannot prove the store key`);
+            failure = new AppError(
+              'unavailable',
+              `the embedded store's port in ${self.dataDir} is held by a process that cannot prove the store key`,
+            );
           } catch (err) {
             // Refused: the owner went away. (Match the message too: across realms, e.g. under
             // jest, the SDK may wrap the error.) Anything else is the SDK's to handle.
@@ -152,9 +153,15 @@ export class EmbeddedDynamo {
     const deadline = Date.now() + ACQUIRE_TIMEOUT_MS;
     while (Date.now() < deadline) {
       const lock = await tryLock(path.join(this.dataDir, 'owner.lock'));
-      if (lock) return (this.ep = await this.serve(lock));
+      if (lock) {
+        this.ep = await this.serve(lock);
+        return this.ep;
+      }
       const ep = readEndpointFile(this.dataDir);
-      if (ep && ep.pid !== process.pid && (await canConnect(ep.port))) return (this.ep = ep);
+      if (ep && ep.pid !== process.pid && (await canConnect(ep.port))) {
+        this.ep = ep;
+        return ep;
+      }
       await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
     }
     throw new AppError(
@@ -167,7 +174,12 @@ export class EmbeddedDynamo {
     // Files from before the umask (an older version, or a restore with cp) become private too;
     // the key files are not tightened but refused when loose, where they are read.
     tightenTree(this.dataDir, [MASTER_KEY_FILE, AGE_IDENTITY_FILE]);
-    const server = dynalite({ path: path.join(this.dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    const server = dynalite({
+      path: path.join(this.dataDir, 'dynamodb'),
+      createTableMs: 0,
+      deleteTableMs: 0,
+      updateTableMs: 0,
+    });
     const key = randomBytes(32).toString('base64url');
     guardWithKey(server, key);
     await new Promise<void>((resolve, reject) => {
@@ -207,7 +219,11 @@ function guardWithKey(server: Server, key: string): void {
       __type: 'com.amazonaws.dynamodb.v20120810#AccessDeniedException',
       message: 'this embedded store serves only processes that can read its data dir',
     });
-    res.writeHead(403, { 'Content-Type': 'application/x-amz-json-1.0', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+    res.writeHead(403, {
+      'Content-Type': 'application/x-amz-json-1.0',
+      'Content-Length': Buffer.byteLength(body),
+      Connection: 'close',
+    });
     res.end(body);
   });
 }
@@ -228,7 +244,9 @@ function readEndpointFile(dataDir: string): Endpoint | undefined {
   try {
     const ep = JSON.parse(fs.readFileSync(path.join(dataDir, ENDPOINT_FILE), 'utf8'));
     // An endpoint without a key is an older owner's: not ours to talk to (wait for it to go).
-    return Number.isInteger(ep.port) && Number.isInteger(ep.pid) && typeof ep.key === 'string' && ep.key !== '' ? ep : undefined;
+    return Number.isInteger(ep.port) && Number.isInteger(ep.pid) && typeof ep.key === 'string' && ep.key !== ''
+      ? ep
+      : undefined;
   } catch {
     return undefined;
   }

@@ -12,7 +12,13 @@ import { dynamoClient, kmsClient } from './aws';
 import type { EmbeddedDynamo as EmbeddedDynamoType } from './embedded';
 import { AgeConfigKeys, type ConfigKeySource, KmsConfigKeys } from '../config/keysource';
 import { ConfigService } from '../config/service';
-import { DataKeyCacheOptions, KeyProvider, KmsKeyProvider, LocalKeyProvider, withDataKeyCache } from '../core/keys';
+import {
+  type DataKeyCacheOptions,
+  type KeyProvider,
+  KmsKeyProvider,
+  LocalKeyProvider,
+  withDataKeyCache,
+} from '../core/keys';
 import { keyAlias, tableName } from '../core/names';
 import { SecretsService } from '../core/service';
 import { SecretStore } from '../core/storage';
@@ -63,8 +69,12 @@ export interface Backend {
 }
 
 /** Only the config key source (`config encrypt/decrypt` on local files: no table involved). */
-export function openConfigKeys(opts: { app: string; local: boolean; dataDir?: string; region?: string }): { keys: ConfigKeySource; close(): void } {
-  if (opts.local) return { keys: new AgeConfigKeys(path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR)), close: () => undefined };
+export function openConfigKeys(opts: { app: string; local: boolean; dataDir?: string; region?: string }): {
+  keys: ConfigKeySource;
+  close(): void;
+} {
+  if (opts.local)
+    return { keys: new AgeConfigKeys(path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR)), close: () => undefined };
   const kms = kmsClient({ region: opts.region });
   return { keys: new KmsConfigKeys(kms, keyAlias(opts.app)), close: () => kms.destroy() };
 }
@@ -82,7 +92,6 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
     const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
     // Loaded only here: an AWS-mode process (every sidecar in production) has no use for dynalite
     // and LevelDB's native addon, and should not carry them in memory.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { EmbeddedDynamo } = require('./embedded') as { EmbeddedDynamo: typeof EmbeddedDynamoType };
     const embedded = new EmbeddedDynamo(dataDir);
     const client = dynamoClient({ embedded: { endpoint: embedded.endpoint, requestHandler: embedded.requestHandler } });

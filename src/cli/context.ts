@@ -8,7 +8,13 @@ import type { Argv } from 'yargs';
 import { type Backend, openBackend } from '../backends/open-backend';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { MAX_PAYLOAD_BYTES, decodeBase64Payload, validateAppName, validateBinaryPayload, validatePayload } from '../core/names';
+import {
+  MAX_PAYLOAD_BYTES,
+  decodeBase64Payload,
+  validateAppName,
+  validateBinaryPayload,
+  validatePayload,
+} from '../core/names';
 import type { SecretsService } from '../core/service';
 
 export interface GlobalArgs {
@@ -46,15 +52,27 @@ export interface Command<A = object> {
 /** Declare a command with its own flag type; the parser sees them all as Command<object>. */
 export const defineCommand = <A>(c: Command<A>): Command => c as unknown as Command;
 
-export const nameOption = { type: 'string', describe: 'Name of the secret (A-Z a-z 0-9 . _ -, dots for namespaces)', demandOption: true } as const;
+export const nameOption = {
+  type: 'string',
+  describe: 'Name of the secret (A-Z a-z 0-9 . _ -, dots for namespaces)',
+  demandOption: true,
+} as const;
 
 /** Open the backend for the application, run `fn` with the service, always close. */
-export async function withService<T>(args: GlobalArgs, ctx: CommandContext, fn: (s: SecretsService) => Promise<T>): Promise<T> {
+export async function withService<T>(
+  args: GlobalArgs,
+  ctx: CommandContext,
+  fn: (s: SecretsService) => Promise<T>,
+): Promise<T> {
   return withBackend(args, ctx, (b) => fn(b.service));
 }
 
 /** Open the backend for the application, run `fn` with it (secrets and config), always close. */
-export async function withBackend<T>(args: GlobalArgs, ctx: CommandContext, fn: (b: Backend) => Promise<T>): Promise<T> {
+export async function withBackend<T>(
+  args: GlobalArgs,
+  ctx: CommandContext,
+  fn: (b: Backend) => Promise<T>,
+): Promise<T> {
   const app = validateAppName(args['application-name']);
   const backend = await openBackend({ app, local: args.local, dataDir: args['data-dir'], region: args.region });
   ctx.logger.debug({ backend: backend.description }, 'backend opened');
@@ -97,7 +115,10 @@ export async function readBinaryPayload(args: {
     return decodeBase64Payload((await readCapped(location, 2 * MAX_PAYLOAD_BYTES)).toString('latin1'));
   }
   if (payload !== undefined)
-    throw new AppError('usage', '--binary reads the bytes of --payload-location FILE (- reads standard input), not --payload');
+    throw new AppError(
+      'usage',
+      '--binary reads the bytes of --payload-location FILE (- reads standard input), not --payload',
+    );
   if (location === undefined || location === '')
     throw new AppError('usage', '--binary needs --payload-location FILE (- reads standard input)');
   return validateBinaryPayload(await readCapped(location, MAX_PAYLOAD_BYTES + 1));
@@ -133,7 +154,14 @@ async function readCapped(location: string, cap: number): Promise<Buffer> {
     }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.code ?? e.message;
+    const why =
+      e.code === 'ENOENT'
+        ? 'no such file'
+        : e.code === 'EACCES'
+          ? 'permission denied'
+          : e.code === 'EISDIR'
+            ? 'it is a directory'
+            : (e.code ?? e.message);
     throw new AppError('usage', `cannot read payload file ${JSON.stringify(location)}: ${why}`);
   } finally {
     if (location !== '-') (stream as fs.ReadStream).destroy();

@@ -4,9 +4,9 @@
  */
 import type { Argv } from 'yargs';
 import { validateAppName } from '../core/names';
-import { Selection, parseSelection } from '../delivery/selection';
-import { SecretSource, daemonSource, parseDaemonUrl, serviceSource } from '../delivery/source';
-import { CommandContext, GlobalArgs, withService } from './context';
+import { type Selection, parseSelection } from '../delivery/selection';
+import { type SecretSource, daemonSource, parseDaemonUrl, serviceSource } from '../delivery/source';
+import { type CommandContext, type GlobalArgs, withService } from './context';
 
 export interface DeliveryArgs {
   name?: string | string[];
@@ -15,11 +15,28 @@ export interface DeliveryArgs {
 }
 
 export function deliveryOptions<T>(y: Argv<T>): Argv<T> {
-  return y
-    // --name and --prefix repeat (declared as arrays: repeated-flags.ts lets them).
-    .option('name', { type: 'string', array: true, requiresArg: true, describe: 'A secret to deliver: NAME (variable from the name) or VAR=NAME; repeatable' })
-    .option('prefix', { type: 'string', array: true, requiresArg: true, describe: 'Every secret whose name starts with PREFIX (variable: the rest of the name); repeatable' })
-    .option('daemon-url', { type: 'string', requiresArg: true, describe: 'Read through a running daemon, e.g. http://localhost:8080 (or ECS_SECRETS_DAEMON_URL; token from ECS_SECRETS_TOKEN)' }) as Argv<T>;
+  return (
+    y
+      // --name and --prefix repeat (declared as arrays: repeated-flags.ts lets them).
+      .option('name', {
+        type: 'string',
+        array: true,
+        requiresArg: true,
+        describe: 'A secret to deliver: NAME (variable from the name) or VAR=NAME; repeatable',
+      })
+      .option('prefix', {
+        type: 'string',
+        array: true,
+        requiresArg: true,
+        describe: 'Every secret whose name starts with PREFIX (variable: the rest of the name); repeatable',
+      })
+      .option('daemon-url', {
+        type: 'string',
+        requiresArg: true,
+        describe:
+          'Read through a running daemon, e.g. http://localhost:8080 (or ECS_SECRETS_DAEMON_URL; token from ECS_SECRETS_TOKEN)',
+      }) as Argv<T>
+  );
 }
 
 /** Parse the selection and run `fn` with the source: the daemon when --daemon-url is given, else the backend. */

@@ -3,7 +3,7 @@
  * in help order), and main(), which turns every outcome into one stderr line and an exit code from
  * ERROR_TABLE: 0 success, 1 runtime error, 2 usage error. No stack trace unless --debug.
  */
-import yargs, { Argv, MiddlewareFunction } from 'yargs';
+import yargs, { type Argv, type MiddlewareFunction } from 'yargs';
 import '../backends/aws'; // first: quiets the SDK's Node-version warning before any client exists
 import { DEFAULT_DATA_DIR } from '../backends/open-backend';
 import { AppError, oneLine } from '../core/errors';
@@ -20,14 +20,29 @@ import { revokeCommand } from './commands/revoke';
 import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './context';
-import { DeclaredOptions, refuseRepeatedFlags } from './repeated-flags';
+import { type DeclaredOptions, refuseRepeatedFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [createCommand, fetchCommand, revokeCommand, listCommand, historyCommand, daemonCommand, setupCommand, exportCommand, execCommand, configCommand];
+export const COMMANDS: readonly Command[] = [
+  createCommand,
+  fetchCommand,
+  revokeCommand,
+  listCommand,
+  historyCommand,
+  daemonCommand,
+  setupCommand,
+  exportCommand,
+  execCommand,
+  configCommand,
+];
 
 export function buildParser(
   argv: string[],
-  ctx: { onResult: (p: Promise<void | number>) => void; out: (s: string) => void; setExitCode?: (code: number) => void },
+  ctx: {
+    onResult: (p: Promise<void | number>) => void;
+    out: (s: string) => void;
+    setExitCode?: (code: number) => void;
+  },
 ): Argv<GlobalArgs> {
   const run =
     (handler: Command['run']) =>
@@ -44,16 +59,42 @@ export function buildParser(
         setExitCode: (code) => ctx.setExitCode?.(code),
       });
       ctx.onResult(p);
-      return p.then(() => undefined, () => undefined); // the error is reported once, by main()
+      return p.then(
+        () => undefined,
+        () => undefined,
+      ); // the error is reported once, by main()
     };
   let y = yargs(argv)
     .scriptName('ecs-secrets')
     .usage('Usage: $0 <command> [flags]\n\nVersioned, envelope-encrypted secrets for AWS ECS tasks.')
-    .option('application-name', { type: 'string', describe: 'Application name (or ECS_SECRETS_APPLICATION_NAME)', global: true })
-    .option('region', { type: 'string', describe: 'AWS region (default: the SDK chain, e.g. AWS_REGION)', global: true })
-    .option('local', { type: 'boolean', default: false, describe: 'Use the embedded backend instead of AWS', global: true })
-    .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'Embedded backend data directory', global: true })
-    .option('debug', { type: 'boolean', default: false, describe: 'Debug logs and stack traces (never payloads)', global: true })
+    .option('application-name', {
+      type: 'string',
+      describe: 'Application name (or ECS_SECRETS_APPLICATION_NAME)',
+      global: true,
+    })
+    .option('region', {
+      type: 'string',
+      describe: 'AWS region (default: the SDK chain, e.g. AWS_REGION)',
+      global: true,
+    })
+    .option('local', {
+      type: 'boolean',
+      default: false,
+      describe: 'Use the embedded backend instead of AWS',
+      global: true,
+    })
+    .option('data-dir', {
+      type: 'string',
+      default: DEFAULT_DATA_DIR,
+      describe: 'Embedded backend data directory',
+      global: true,
+    })
+    .option('debug', {
+      type: 'boolean',
+      default: false,
+      describe: 'Debug logs and stack traces (never payloads)',
+      global: true,
+    })
     .version(VERSION)
     .alias('help', 'h')
     .strict()
@@ -66,18 +107,28 @@ export function buildParser(
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
-      throw err instanceof AppError ? err : new AppError('usage', hidePayloadFragments(msg ?? err?.message ?? 'invalid command line', argv));
+      throw err instanceof AppError
+        ? err
+        : new AppError('usage', hidePayloadFragments(msg ?? err?.message ?? 'invalid command line', argv));
     }) as unknown as Argv<GlobalArgs>;
   for (const c of COMMANDS) {
     const subs = c.subcommands ?? [];
-    const builder = subs.length === 0 ? c.builder : (yy: Argv<GlobalArgs>) => subs.reduce((b, s) => b.command(s.command as string | string[], s.describe, s.builder, run(s.run)), c.builder(yy) as Argv<GlobalArgs>);
+    const builder =
+      subs.length === 0
+        ? c.builder
+        : (yy: Argv<GlobalArgs>) =>
+            subs.reduce(
+              (b, s) => b.command(s.command as string | string[], s.describe, s.builder, run(s.run)),
+              c.builder(yy) as Argv<GlobalArgs>,
+            );
     y = y.command(c.command as string | string[], c.describe, builder, run(c.run));
   }
   return y;
 }
 
 /** yargs calls middleware with itself as a second argument (its types omit it). */
-const checkRepeatedFlags = (argv: string[]) => (_args: unknown, y: { getOptions(): DeclaredOptions }) => refuseRepeatedFlags(argv, y.getOptions());
+const checkRepeatedFlags = (argv: string[]) => (_args: unknown, y: { getOptions(): DeclaredOptions }) =>
+  refuseRepeatedFlags(argv, y.getOptions());
 
 /**
  * yargs lists unknown arguments by value. With --payload on the line, those are most likely
@@ -100,14 +151,18 @@ export function joinPayloadValue(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--') return [...out, ...argv.slice(i)];
-    if (argv[i] === '--payload' && i + 1 < argv.length && argv[i + 1].startsWith('-')) out.push(`--payload=${argv[++i]}`);
+    if (argv[i] === '--payload' && i + 1 < argv.length && argv[i + 1].startsWith('-'))
+      out.push(`--payload=${argv[++i]}`);
     else out.push(argv[i]);
   }
   return out;
 }
 
 /** Runs the CLI; resolves to the exit code. Never throws. */
-export async function main(rawArgv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function main(
+  rawArgv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(s),
+): Promise<number> {
   const argv = joinPayloadValue(rawArgv);
   const debug = argv.includes('--debug');
   let pending: Promise<void | number> | undefined;
@@ -117,7 +172,10 @@ export async function main(rawArgv: string[], out: (s: string) => void = (s) => 
     const code = pending ? await pending : undefined;
     return typeof code === 'number' ? code : exitCode;
   } catch (err) {
-    const e = err instanceof AppError ? err : new AppError('internal', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    const e =
+      err instanceof AppError
+        ? err
+        : new AppError('internal', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     process.stderr.write(`ecs-secrets: ${oneLine(e.message)}\n`);
     if (debug) process.stderr.write(`${stackChain(e)}\n`);
     return e.exitCode;
@@ -126,6 +184,7 @@ export async function main(rawArgv: string[], out: (s: string) => void = (s) => 
 
 function stackChain(err: unknown): string {
   const parts: string[] = [];
-  for (let e = err as { stack?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) parts.push(e.stack ?? String(e));
+  for (let e = err as { stack?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e)
+    parts.push(e.stack ?? String(e));
   return parts.join('\nCaused by: ');
 }

@@ -36,7 +36,8 @@ export function refuseRepeatedFlags(argv: readonly string[], opts: DeclaredOptio
     if (!m || /^-\d/.test(token)) continue; // a value, or a negative number
     let key = known(m[1]);
     // --no-local is the boolean --local, set to false.
-    if (key === undefined && m[1].startsWith('no-') && booleans.has(known(m[1].slice(3)) ?? '')) key = known(m[1].slice(3));
+    if (key === undefined && m[1].startsWith('no-') && booleans.has(known(m[1].slice(3)) ?? ''))
+      key = known(m[1].slice(3));
     if (key === undefined) continue; // unknown flags are strict mode's business
     // A flag taking a fixed number of values (nargs) consumes them even if they start with "-".
     if (m[2] === undefined) i += opts.narg?.[key] ?? 0;
@@ -44,7 +45,10 @@ export function refuseRepeatedFlags(argv: readonly string[], opts: DeclaredOptio
     const spelling = `${m[1].length === 1 ? '-' : '--'}${m[1]}`;
     const first = seen.get(key);
     if (first !== undefined)
-      throw new AppError('usage', `--${key} was given more than once${first === spelling ? '' : ` (as ${first} and ${spelling})`}: a flag may appear only once`);
+      throw new AppError(
+        'usage',
+        `--${key} was given more than once${first === spelling ? '' : ` (as ${first} and ${spelling})`}: a flag may appear only once`,
+      );
     seen.set(key, spelling);
   }
 }

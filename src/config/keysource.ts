@@ -15,12 +15,17 @@ import { type AgeEntry, type KmsEntry, type SopsMetadata, rfc3339 } from './sops
 
 /** The context every config data key is bound to: which application, which path. */
 export function configContext(app: string, configPath: string | undefined): EncryptionContext {
-  return configPath === undefined ? { 'ecs-secrets:application': app } : { 'ecs-secrets:application': app, 'ecs-secrets:config': configPath };
+  return configPath === undefined
+    ? { 'ecs-secrets:application': app }
+    : { 'ecs-secrets:application': app, 'ecs-secrets:config': configPath };
 }
 
 export interface ConfigKeySource {
   /** A fresh data key and the sops key entries that wrap it. */
-  newDataKey(app: string, configPath: string | undefined): Promise<{ dataKey: Buffer; keys: { kms?: KmsEntry[]; age?: AgeEntry[] } }>;
+  newDataKey(
+    app: string,
+    configPath: string | undefined,
+  ): Promise<{ dataKey: Buffer; keys: { kms?: KmsEntry[]; age?: AgeEntry[] } }>;
   /** Unwrap the data key from a document's sops block; refuses one made for another path or app. */
   dataKey(meta: SopsMetadata, app: string, configPath: string | undefined): Promise<Buffer>;
 }
@@ -35,19 +40,34 @@ export class KmsConfigKeys implements ConfigKeySource {
     const dataKey = randomBytes(32);
     const context = configContext(app, configPath);
     try {
-      const out = await this.kms.send(new EncryptCommand({ KeyId: this.keyId, Plaintext: dataKey, EncryptionContext: context }));
+      const out = await this.kms.send(
+        new EncryptCommand({ KeyId: this.keyId, Plaintext: dataKey, EncryptionContext: context }),
+      );
       if (!out.CiphertextBlob || !out.KeyId) throw new AppError('internal', 'KMS Encrypt returned no ciphertext');
       // KMS answers with the key ARN: that, not the alias, is what sops records and calls Decrypt with.
-      const entry: KmsEntry = { arn: out.KeyId, context, created_at: rfc3339(new Date()), enc: Buffer.from(out.CiphertextBlob).toString('base64'), aws_profile: '' };
+      const entry: KmsEntry = {
+        arn: out.KeyId,
+        context,
+        created_at: rfc3339(new Date()),
+        enc: Buffer.from(out.CiphertextBlob).toString('base64'),
+        aws_profile: '',
+      };
       return { dataKey, keys: { kms: [entry] } };
     } catch (err) {
-      throw fromAwsError(err, `encrypting the data key of configuration ${configPath ?? '(no path)'} with ${this.keyId}`);
+      throw fromAwsError(
+        err,
+        `encrypting the data key of configuration ${configPath ?? '(no path)'} with ${this.keyId}`,
+      );
     }
   }
 
   async dataKey(meta: SopsMetadata, app: string, configPath: string | undefined): Promise<Buffer> {
     const entries = meta.kms ?? [];
-    if (entries.length === 0) throw new AppError('usage', 'the document has no sops.kms entry: it was not encrypted with KMS (was it made with --local?)');
+    if (entries.length === 0)
+      throw new AppError(
+        'usage',
+        'the document has no sops.kms entry: it was not encrypted with KMS (was it made with --local?)',
+      );
     const want = configContext(app, configPath);
     const entry = entries.find((e) => sameContext(e.context ?? {}, want));
     if (!entry) {
@@ -58,8 +78,15 @@ export class KmsConfigKeys implements ConfigKeySource {
       );
     }
     try {
-      const out = await this.kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(entry.enc, 'base64'), EncryptionContext: entry.context, KeyId: entry.arn }));
-      if (!out.Plaintext || out.Plaintext.length !== 32) throw new AppError('integrity', 'integrity check failed: KMS returned a data key of the wrong size');
+      const out = await this.kms.send(
+        new DecryptCommand({
+          CiphertextBlob: Buffer.from(entry.enc, 'base64'),
+          EncryptionContext: entry.context,
+          KeyId: entry.arn,
+        }),
+      );
+      if (out.Plaintext?.length !== 32)
+        throw new AppError('integrity', 'integrity check failed: KMS returned a data key of the wrong size');
       return Buffer.from(out.Plaintext);
     } catch (err) {
       throw fromAwsError(err, `decrypting the data key of configuration ${configPath ?? '(no path)'}`);
@@ -95,12 +122,20 @@ export class AgeConfigKeys implements ConfigKeySource {
 
   async dataKey(meta: SopsMetadata): Promise<Buffer> {
     const entries = meta.age ?? [];
-    if (entries.length === 0) throw new AppError('usage', 'the document has no sops.age entry: it was not encrypted with --local (was it made with KMS?)');
+    if (entries.length === 0)
+      throw new AppError(
+        'usage',
+        'the document has no sops.age entry: it was not encrypted with --local (was it made with KMS?)',
+      );
     const age = await loadAge();
     const identity = await this.identity(age);
     const recipient = await age.identityToRecipient(identity);
     const entry = entries.find((e) => e.recipient === recipient);
-    if (!entry) throw new AppError('access_denied', `the document was encrypted for age recipient ${entries[0].recipient}, not this data dir's (${recipient})`);
+    if (!entry)
+      throw new AppError(
+        'access_denied',
+        `the document was encrypted for age recipient ${entries[0].recipient}, not this data dir's (${recipient})`,
+      );
     try {
       const d = new age.Decrypter();
       d.addIdentity(identity);
@@ -108,7 +143,10 @@ export class AgeConfigKeys implements ConfigKeySource {
       if (key.length !== 32) throw new Error('size');
       return key;
     } catch {
-      throw new AppError('integrity', 'integrity check failed: the sops.age entry could not be decrypted with this data dir\'s identity');
+      throw new AppError(
+        'integrity',
+        "integrity check failed: the sops.age entry could not be decrypted with this data dir's identity",
+      );
     }
   }
 
@@ -118,7 +156,11 @@ export class AgeConfigKeys implements ConfigKeySource {
     // Generated before the (synchronous) create-once: only when the file is missing, and a
     // process that loses the race to link it in uses the winner's identity.
     const fresh = fs.existsSync(file) ? undefined : await age.generateX25519Identity();
-    const text = readOrCreatePrivateFile(file, 'age identity', () => `# created by ecs-secrets for config documents (sops age)\n${fresh}\n`).toString('utf8');
+    const text = readOrCreatePrivateFile(
+      file,
+      'age identity',
+      () => `# created by ecs-secrets for config documents (sops age)\n${fresh}\n`,
+    ).toString('utf8');
     const line = text.split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'));
     if (!line) throw new AppError('integrity', `age identity ${file} holds no AGE-SECRET-KEY line`);
     return line.trim();

@@ -35,10 +35,14 @@ const MAX_PUSH_ATTEMPTS = 100;
 export type OutputFormat = DocFormat | 'dotenv';
 
 export function validateConfigPath(p: unknown): string {
-  if (typeof p !== 'string' || p === '') throw new AppError('usage', 'missing configuration path: pass --path (e.g. team-a/api)');
+  if (typeof p !== 'string' || p === '')
+    throw new AppError('usage', 'missing configuration path: pass --path (e.g. team-a/api)');
   if (p.length > 255 || !CONFIG_PATH_RULE.test(p)) {
     const shown = JSON.stringify(p.length > 80 ? `${p.slice(0, 77)}...` : p);
-    throw new AppError('usage', `invalid configuration path ${shown}: use segments of A-Z a-z 0-9 . _ - separated by '/', each starting with a letter or digit (at most 255 characters)`);
+    throw new AppError(
+      'usage',
+      `invalid configuration path ${shown}: use segments of A-Z a-z 0-9 . _ - separated by '/', each starting with a letter or digit (at most 255 characters)`,
+    );
   }
   return p;
 }
@@ -78,17 +82,31 @@ export class ConfigService {
    */
   async push(pathIn: string, text: string): Promise<{ path: string; serial: number }> {
     const path = validateConfigPath(pathIn);
-    const stored = hasSopsBlock(parseConfig(text)) ? await checkEncrypted(this.keys, this.app, text, path) : await this.encryptText(text, path);
+    const stored = hasSopsBlock(parseConfig(text))
+      ? await checkEncrypted(this.keys, this.app, text, path)
+      : await this.encryptText(text, path);
     checkSize(stored);
     const name = CONFIG_NAME_PREFIX + path;
     let serial = (await this.store.latestSerial(name)) + 1;
     for (let attempt = 1; attempt <= MAX_PUSH_ATTEMPTS; attempt++) {
-      const item: SecretItem = { name, serial, encryptedData: '', encryptedDataKey: '', document: stored, active: true, format: FORMAT_V2, createdAt: new Date().toISOString() };
+      const item: SecretItem = {
+        name,
+        serial,
+        encryptedData: '',
+        encryptedDataKey: '',
+        document: stored,
+        active: true,
+        format: FORMAT_V2,
+        createdAt: new Date().toISOString(),
+      };
       if (await this.store.putNew(item)) return { path, serial };
       await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
       serial = Math.max(serial + 1, (await this.store.latestSerial(name)) + 1);
     }
-    throw new AppError('conflict', `could not store a new version of configuration ${path}: too many concurrent writers, try again`);
+    throw new AppError(
+      'conflict',
+      `could not store a new version of configuration ${path}: too many concurrent writers, try again`,
+    );
   }
 
   /**
@@ -128,7 +146,8 @@ export class ConfigService {
     try {
       await this.store.revoke(CONFIG_NAME_PREFIX + path, serial);
     } catch (err) {
-      if (err instanceof AppError && err.kind === 'not_found') throw new AppError('not_found', `configuration ${path} has no serial ${serial}`);
+      if (err instanceof AppError && err.kind === 'not_found')
+        throw new AppError('not_found', `configuration ${path} has no serial ${serial}`);
       throw err;
     }
     return { path, serial, active: false };
@@ -171,8 +190,15 @@ export class ConfigService {
 
   private async item(path: string, serial?: number): Promise<SecretItem> {
     const name = CONFIG_NAME_PREFIX + path;
-    const item = serial === undefined ? await this.store.latestActive(name) : await this.store.get(name, parseSerial(serial));
-    if (!item) throw new AppError('not_found', serial === undefined ? `configuration ${path} not found (no active version)` : `configuration ${path} has no serial ${serial}`);
+    const item =
+      serial === undefined ? await this.store.latestActive(name) : await this.store.get(name, parseSerial(serial));
+    if (!item)
+      throw new AppError(
+        'not_found',
+        serial === undefined
+          ? `configuration ${path} not found (no active version)`
+          : `configuration ${path} has no serial ${serial}`,
+      );
     if (!item.active) throw new AppError('not_found', `configuration ${path} serial ${item.serial} is revoked`);
     return item;
   }
@@ -182,7 +208,11 @@ export class ConfigService {
     try {
       await decryptInPlace(this.keys, this.app, cd, path);
     } catch (err) {
-      if (err instanceof AppError && err.kind === 'usage') throw new AppError('integrity', `integrity check failed: ${err.message.replace(/; decrypt it and push the plain file$/, '')}`);
+      if (err instanceof AppError && err.kind === 'usage')
+        throw new AppError(
+          'integrity',
+          `integrity check failed: ${err.message.replace(/; decrypt it and push the plain file$/, '')}`,
+        );
       throw err;
     }
   }
@@ -194,7 +224,12 @@ async function checkEncrypted(keys: ConfigKeySource, app: string, text: string, 
   return text;
 }
 
-async function decryptInPlace(keys: ConfigKeySource, app: string, cd: ConfigDoc, path: string | undefined): Promise<void> {
+async function decryptInPlace(
+  keys: ConfigKeySource,
+  app: string,
+  cd: ConfigDoc,
+  path: string | undefined,
+): Promise<void> {
   const meta = readMetadata(cd);
   const dataKey = await keys.dataKey(meta, app, path);
   try {
@@ -205,7 +240,12 @@ async function decryptInPlace(keys: ConfigKeySource, app: string, cd: ConfigDoc,
 }
 
 /** `config encrypt`: a local file, no table. `path` (optional) binds the data key to that path. */
-export async function encryptConfigText(keys: ConfigKeySource, app: string, text: string, path: string | undefined): Promise<string> {
+export async function encryptConfigText(
+  keys: ConfigKeySource,
+  app: string,
+  text: string,
+  path: string | undefined,
+): Promise<string> {
   if (path !== undefined) validateConfigPath(path);
   const cd = parseConfig(text);
   const { dataKey, keys: entries } = await keys.newDataKey(app, path);
@@ -227,7 +267,8 @@ export async function decryptConfigText(keys: ConfigKeySource, app: string, text
 }
 
 function parseStored(item: SecretItem, path: string): ConfigDoc {
-  if (item.document === undefined) throw new AppError('integrity', `configuration ${path} serial ${item.serial} has no Document attribute`);
+  if (item.document === undefined)
+    throw new AppError('integrity', `configuration ${path} serial ${item.serial} has no Document attribute`);
   try {
     return parseConfig(item.document);
   } catch {
@@ -238,7 +279,10 @@ function parseStored(item: SecretItem, path: string): ConfigDoc {
 function checkSize(text: string): void {
   const size = Buffer.byteLength(text, 'utf8');
   if (size > MAX_DOCUMENT_BYTES)
-    throw new AppError('too_large', `the encrypted document is ${size} bytes; the limit is ${MAX_DOCUMENT_BYTES} bytes (256 KiB, under DynamoDB's 400 KB item limit)`);
+    throw new AppError(
+      'too_large',
+      `the encrypted document is ${size} bytes; the limit is ${MAX_DOCUMENT_BYTES} bytes (256 KiB, under DynamoDB's 400 KB item limit)`,
+    );
 }
 
 function sameLeaf(a: unknown, b: unknown): boolean {

@@ -14,7 +14,6 @@ import { AppError } from '../core/errors';
 // The yaml package is loaded on first use: only config commands and routes need it, and every
 // secret command and sidecar would otherwise pay its start-up time.
 let yamlModule: typeof import('yaml') | undefined;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const Y = (): typeof import('yaml') => (yamlModule ??= require('yaml') as typeof import('yaml'));
 const isMap = (n: unknown): n is YAMLMap => Y().isMap(n);
 const isSeq = (n: unknown): n is YAMLSeq => Y().isSeq(n);
@@ -57,7 +56,11 @@ export interface ConfigDoc {
 }
 
 /** A scalar's plaintext and sops type, the two things the cipher and the MAC need. */
-type Plain = { kind: 'str'; v: string } | { kind: 'int'; v: number } | { kind: 'float'; v: number } | { kind: 'bool'; v: boolean };
+type Plain =
+  | { kind: 'str'; v: string }
+  | { kind: 'int'; v: number }
+  | { kind: 'float'; v: number }
+  | { kind: 'bool'; v: boolean };
 
 // ---- parsing and printing ----------------------------------------------------------------------
 
@@ -80,7 +83,10 @@ export function parseConfig(text: string, format?: DocFormat): ConfigDoc {
   const err = doc.errors[0];
   if (err) {
     const line = err.linePos?.[0];
-    throw new AppError('usage', `malformed ${fmt === 'json' ? 'JSON' : 'YAML'} document${line ? ` at line ${line.line}, column ${line.col}` : ''} (${err.code})`);
+    throw new AppError(
+      'usage',
+      `malformed ${fmt === 'json' ? 'JSON' : 'YAML'} document${line ? ` at line ${line.line}, column ${line.col}` : ''} (${err.code})`,
+    );
   }
   // Aliases would let one value stand for another (an encrypted one among them), and the yaml
   // package reports a bad one only later, in an error that quotes the alias text, which may be a
@@ -88,8 +94,15 @@ export function parseConfig(text: string, format?: DocFormat): ConfigDoc {
   // the ENC[...] text, and a bad one fails later the same way. Both are refused here, quoting nothing.
   let refused: string | undefined;
   Y().visit(doc, {
-    Alias: () => ((refused = 'YAML aliases (*name) are'), Y().visit.BREAK),
-    Node: (_key, node) => ((node as { tag?: string }).tag ? ((refused = 'YAML tags (!tag) are'), Y().visit.BREAK) : undefined),
+    Alias: () => {
+      refused = 'YAML aliases (*name) are';
+      return Y().visit.BREAK;
+    },
+    Node: (_key, node) => {
+      if (!(node as { tag?: string }).tag) return undefined;
+      refused = 'YAML tags (!tag) are';
+      return Y().visit.BREAK;
+    },
   });
   if (refused) throw new AppError('usage', `${refused} not supported in a configuration document`);
   if (doc.contents !== null && !isMap(doc.contents))
@@ -158,16 +171,31 @@ function dotenvOf(doc: Document): string {
   const seen = new Map<string, string>();
   const visit = (node: unknown, key: string, keyPath: string): void => {
     if (isMap(node))
-      for (const p of node.items) visit(p.value, key === '' ? keyOf(p) : `${key}_${keyOf(p)}`, keyPath === '' ? keyOf(p) : `${keyPath}.${keyOf(p)}`);
+      for (const p of node.items)
+        visit(
+          p.value,
+          key === '' ? keyOf(p) : `${key}_${keyOf(p)}`,
+          keyPath === '' ? keyOf(p) : `${keyPath}.${keyOf(p)}`,
+        );
     else {
       const name = key.replace(/[^A-Za-z0-9_]/g, '_');
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
-        throw new AppError('usage', `cannot print the document as dotenv: key ${JSON.stringify(keyPath || '(the whole document)')} does not make a variable name (${JSON.stringify(name)}); use --format yaml or json`);
+        throw new AppError(
+          'usage',
+          `cannot print the document as dotenv: key ${JSON.stringify(keyPath || '(the whole document)')} does not make a variable name (${JSON.stringify(name)}); use --format yaml or json`,
+        );
       const other = seen.get(name);
       if (other !== undefined)
-        throw new AppError('usage', `cannot print the document as dotenv: keys ${JSON.stringify(other)} and ${JSON.stringify(keyPath)} both make the variable ${name}; use --format yaml or json`);
+        throw new AppError(
+          'usage',
+          `cannot print the document as dotenv: keys ${JSON.stringify(other)} and ${JSON.stringify(keyPath)} both make the variable ${name}; use --format yaml or json`,
+        );
       seen.set(name, keyPath);
-      const value = isSeq(node) ? jsonOf(node, '').replace(/\s*\n\s*/g, '') : isScalar(node) && node.value !== null ? String(node.value) : '';
+      const value = isSeq(node)
+        ? jsonOf(node, '').replace(/\s*\n\s*/g, '')
+        : isScalar(node) && node.value !== null
+          ? String(node.value)
+          : '';
       lines.push(`${name}='${value.replace(/'/g, `'\\''`)}'`);
     }
   };
@@ -214,11 +242,12 @@ function encryptedCollections(doc: Document): Array<{ node: YAMLMap | YAMLSeq; p
   const visit = (node: unknown, path: string[], encrypted: boolean): void => {
     if (!isMap(node) && !isSeq(node)) return;
     if (encrypted) out.push({ node, path });
-    if (isMap(node)) for (const p of node.items) {
-      const k = keyOf(p);
-      if (path.length === 0 && k === 'sops') continue;
-      visit(p.value, [...path, k], encrypted || k.endsWith(ENCRYPTED_SUFFIX));
-    }
+    if (isMap(node))
+      for (const p of node.items) {
+        const k = keyOf(p);
+        if (path.length === 0 && k === 'sops') continue;
+        visit(p.value, [...path, k], encrypted || k.endsWith(ENCRYPTED_SUFFIX));
+      }
     else for (const v of node.items) visit(v, path, encrypted);
   };
   visit(doc.contents, [], false);
@@ -233,7 +262,8 @@ function plainOf(s: Scalar): Plain | undefined {
   if (typeof v === 'boolean') return { kind: 'bool', v };
   if (typeof v === 'number') {
     const src = (s as { source?: string }).source;
-    const isInt = Number.isInteger(v) && !(typeof src === 'string' && /[.eE]/.test(src)) && Math.abs(v) <= Number.MAX_SAFE_INTEGER;
+    const isInt =
+      Number.isInteger(v) && !(typeof src === 'string' && /[.eE]/.test(src)) && Math.abs(v) <= Number.MAX_SAFE_INTEGER;
     return { kind: isInt ? 'int' : 'float', v };
   }
   return { kind: 'str', v: typeof v === 'string' ? v : String(v) };
@@ -269,7 +299,13 @@ function macBytes(p: Plain): string {
 // ---- the value cipher ----------------------------------------------------------------------------
 
 /** Encrypt one value as sops does; `iv` only for known-answer tests. Empty strings stay empty. */
-export function encryptValue(value: string, type: 'str' | 'int' | 'float' | 'bool' | 'comment', key: Buffer, aad: string, iv: Buffer = randomBytes(IV_BYTES)): string {
+export function encryptValue(
+  value: string,
+  type: 'str' | 'int' | 'float' | 'bool' | 'comment',
+  key: Buffer,
+  aad: string,
+  iv: Buffer = randomBytes(IV_BYTES),
+): string {
   if (value === '' && (type === 'str' || type === 'comment')) return '';
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(Buffer.from(aad, 'utf8'));
@@ -295,7 +331,10 @@ export function decryptValue(enc: string, key: Buffer, aad: string, where: strin
     const text = Buffer.concat([d.update(Buffer.from(data, 'base64')), d.final()]).toString('utf8');
     return { type, text };
   } catch {
-    throw new AppError('integrity', `integrity check failed: ${where} could not be authenticated (tampered, moved, or another data key)`);
+    throw new AppError(
+      'integrity',
+      `integrity check failed: ${where} could not be authenticated (tampered, moved, or another data key)`,
+    );
   }
 }
 
@@ -309,7 +348,8 @@ function typedValue(type: string, text: string, where: string): string | number 
     case 'int64':
     case 'float': {
       const n = Number(text);
-      if (text.trim() === '' || Number.isNaN(n)) throw new AppError('integrity', `integrity check failed: ${where} holds a malformed ${type}`);
+      if (text.trim() === '' || Number.isNaN(n))
+        throw new AppError('integrity', `integrity check failed: ${where} holds a malformed ${type}`);
       return n;
     }
     case 'bool':
@@ -338,7 +378,10 @@ export function readMetadata(cd: ConfigDoc): SopsMetadata {
   if (!meta || typeof meta !== 'object' || typeof meta.mac !== 'string' || typeof meta.lastmodified !== 'string')
     throw new AppError('usage', 'the document has no valid sops block (mac and lastmodified are missing)');
   if (meta.encrypted_suffix !== ENCRYPTED_SUFFIX)
-    throw new AppError('usage', `the document was not encrypted by ecs-secrets' rules (encrypted_suffix is ${JSON.stringify(meta.encrypted_suffix ?? null)}, expected ${ENCRYPTED_SUFFIX})`);
+    throw new AppError(
+      'usage',
+      `the document was not encrypted by ecs-secrets' rules (encrypted_suffix is ${JSON.stringify(meta.encrypted_suffix ?? null)}, expected ${ENCRYPTED_SUFFIX})`,
+    );
   return meta;
 }
 
@@ -347,7 +390,10 @@ function checkPlain(cd: ConfigDoc): void {
   if (hasSopsBlock(cd)) throw new AppError('usage', 'the document is already encrypted (it has a sops block)');
   for (const leaf of leaves(cd.doc))
     if (leaf.encrypted && isEncryptedValue(leaf.scalar.value))
-      throw new AppError('usage', `${leaf.path.join('.')} already holds an ENC[] value but the document has no sops block`);
+      throw new AppError(
+        'usage',
+        `${leaf.path.join('.')} already holds an ENC[] value but the document has no sops block`,
+      );
 }
 
 /**
@@ -355,7 +401,12 @@ function checkPlain(cd: ConfigDoc): void {
  * leaves encrypted, as sops does), the comments inside those, then the MAC and the sops block.
  * `keys` is the block's key entries (kms or age), made by the caller from the same data key.
  */
-export function encryptDocument(cd: ConfigDoc, dataKey: Buffer, keys: { kms?: KmsEntry[]; age?: AgeEntry[] }, now = new Date()): void {
+export function encryptDocument(
+  cd: ConfigDoc,
+  dataKey: Buffer,
+  keys: { kms?: KmsEntry[]; age?: AgeEntry[] },
+  now = new Date(),
+): void {
   checkPlain(cd);
   const hash = createHash('sha512');
   for (const leaf of leaves(cd.doc)) {
@@ -366,7 +417,8 @@ export function encryptDocument(cd: ConfigDoc, dataKey: Buffer, keys: { kms?: Km
     leaf.scalar.value = encryptValue(macBytes(p), p.kind, dataKey, aadOf(leaf.path));
     leaf.scalar.type = 'PLAIN';
   }
-  for (const { node, path } of encryptedCollections(cd.doc)) transformComments(node, (c) => `${encryptValue(c, 'comment', dataKey, aadOf(path))}`);
+  for (const { node, path } of encryptedCollections(cd.doc))
+    transformComments(node, (c) => `${encryptValue(c, 'comment', dataKey, aadOf(path))}`);
   const lastmodified = rfc3339(now);
   const mac = encryptValue(hash.digest('hex').toUpperCase(), 'str', dataKey, lastmodified);
   const meta: Record<string, unknown> = {};
@@ -375,7 +427,10 @@ export function encryptDocument(cd: ConfigDoc, dataKey: Buffer, keys: { kms?: Km
   Object.assign(meta, { lastmodified, mac, encrypted_suffix: ENCRYPTED_SUFFIX, version: SOPS_VERSION });
   const block = cd.doc.createNode(meta) as YAMLMap;
   // Quoted as sops writes them: a plain timestamp would be a YAML timestamp to some readers.
-  for (const scalar of [block.get('lastmodified', true), ...(keys.kms ?? []).map((_, i) => block.getIn(['kms', i, 'created_at'], true))])
+  for (const scalar of [
+    block.get('lastmodified', true),
+    ...(keys.kms ?? []).map((_, i) => block.getIn(['kms', i, 'created_at'], true)),
+  ])
     if (isScalar(scalar)) scalar.type = 'QUOTE_DOUBLE';
   (cd.doc.contents as YAMLMap).set('sops', block);
 }
@@ -396,7 +451,12 @@ export function decryptDocument(cd: ConfigDoc, dataKey: Buffer): void {
     if (leaf.encrypted && p.kind === 'str' && p.v !== '') {
       const { type, text } = decryptValue(p.v, dataKey, aadOf(leaf.path), where);
       const v = typedValue(type, text, where);
-      p = typeof v === 'boolean' ? { kind: 'bool', v } : typeof v === 'number' ? { kind: type === 'float' ? 'float' : 'int', v } : { kind: 'str', v };
+      p =
+        typeof v === 'boolean'
+          ? { kind: 'bool', v }
+          : typeof v === 'number'
+            ? { kind: type === 'float' ? 'float' : 'int', v }
+            : { kind: 'str', v };
       const scalar = leaf.scalar;
       updates.push(() => (scalar.value = v));
     }
@@ -404,9 +464,16 @@ export function decryptDocument(cd: ConfigDoc, dataKey: Buffer): void {
   }
   const { text: mac } = decryptValue(meta.mac, dataKey, meta.lastmodified, 'the document MAC');
   if (mac.toUpperCase() !== hash.digest('hex').toUpperCase())
-    throw new AppError('integrity', 'integrity check failed: the document MAC does not match its values (a value was changed after encryption)');
+    throw new AppError(
+      'integrity',
+      'integrity check failed: the document MAC does not match its values (a value was changed after encryption)',
+    );
   for (const { node, path } of encryptedCollections(cd.doc))
-    transformComments(node, (c) => (isEncryptedValue(c.trim()) ? decryptValue(c.trim(), dataKey, aadOf(path), `a comment under ${path.join('.')}`).text : c));
+    transformComments(node, (c) =>
+      isEncryptedValue(c.trim())
+        ? decryptValue(c.trim(), dataKey, aadOf(path), `a comment under ${path.join('.')}`).text
+        : c,
+    );
   for (const u of updates) u();
   (cd.doc.contents as YAMLMap).delete('sops');
 }
@@ -429,13 +496,16 @@ export function stripSuffix(cd: ConfigDoc): void {
           const stripped = k.slice(0, -ENCRYPTED_SUFFIX.length);
           const other = seen.get(stripped);
           if (other !== undefined)
-            throw new AppError('usage', `--strip-suffix makes keys ${JSON.stringify(other)} and ${JSON.stringify(k)}${at ? ` under ${JSON.stringify(at)}` : ''} the same key`);
+            throw new AppError(
+              'usage',
+              `--strip-suffix makes keys ${JSON.stringify(other)} and ${JSON.stringify(k)}${at ? ` under ${JSON.stringify(at)}` : ''} the same key`,
+            );
           seen.set(stripped, k);
           p.key = new (Y().Scalar)(stripped);
         }
         visit(p.value, at ? `${at}.${k}` : k);
       }
-    } else if (isSeq(node)) node.items.forEach((item) => visit(item, at));
+    } else if (isSeq(node)) for (const item of node.items) visit(item, at);
   };
   visit(cd.doc.contents, '');
 }
@@ -470,7 +540,7 @@ export function flatten(cd: ConfigDoc): Map<string, { value: unknown; secret: bo
       }
     } else if (isSeq(node)) {
       if (node.items.length === 0) out.set(label, { value: '[]', secret });
-      node.items.forEach((v, i) => visit(v, `${label}[${i}]`, secret, false));
+      for (const [i, v] of node.items.entries()) visit(v, `${label}[${i}]`, secret, false);
     } else out.set(label, { value: isScalar(node) ? node.value : null, secret });
   };
   visit(cd.doc.contents, '', false, true);

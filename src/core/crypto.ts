@@ -69,7 +69,11 @@ function open(key: Buffer, sealed: string, aad: Buffer | undefined, label: strin
 }
 
 function checkKey(key: Buffer): void {
-  if (key.length !== KEY_BYTES) throw new AppError('integrity', `integrity check failed: the data key has ${key.length} bytes, expected ${KEY_BYTES}`);
+  if (key.length !== KEY_BYTES)
+    throw new AppError(
+      'integrity',
+      `integrity check failed: the data key has ${key.length} bytes, expected ${KEY_BYTES}`,
+    );
 }
 
 function integrity(label: string, why: string): AppError {

@@ -123,7 +123,7 @@ export function fromAwsError(err: unknown, what: string): AppError {
     return new AppError('unavailable', `backend unavailable ${what}: ${detail}`, { cause: err });
   if (e?.$metadata === undefined && /connect|socket|network|timed? ?out/i.test(detail))
     return new AppError('unavailable', `backend unavailable ${what}: ${detail}`, { cause: err });
-  return new AppError('internal', `unexpected error ${what}: ${name ? name + ': ' : ''}${detail}`, { cause: err });
+  return new AppError('internal', `unexpected error ${what}: ${name ? `${name}: ` : ''}${detail}`, { cause: err });
 }
 
 export function oneLine(s: string): string {

@@ -9,7 +9,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { LRUCache } from 'lru-cache';
 import { AppError, fromAwsError } from './errors';
 import { readOrCreatePrivateFile } from './private-files';
@@ -171,7 +171,9 @@ export function withDataKeyCache(inner: KeyProvider, opts: DataKeyCacheOptions):
   const cache = new LRUCache<string, Buffer>({
     max: opts.max,
     ttl: opts.ttlMs,
-    ...(opts.maxBytes === undefined ? {} : { maxSize: opts.maxBytes, sizeCalculation: (key: Buffer, id: string) => dataKeyEntryBytes(id, key) }),
+    ...(opts.maxBytes === undefined
+      ? {}
+      : { maxSize: opts.maxBytes, sizeCalculation: (key: Buffer, id: string) => dataKeyEntryBytes(id, key) }),
   });
   return {
     cachedBytes() {

@@ -2,7 +2,7 @@
  * Structured logs (pino) on stderr; stdout is reserved for command results. Payloads are never
  * passed to the logger, and `redact` removes any field named like one, as a second line of defence.
  */
-import pino, { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
@@ -28,7 +28,10 @@ export function createLogger(opts: { debug?: boolean; level?: pino.LevelWithSile
       name: 'ecs-secrets',
       level: opts.level ?? (opts.debug ? 'debug' : 'info'),
       base: { pid: process.pid },
-      redact: { paths: ['payload', '*.payload', 'body.payload', 'plaintext', '*.plaintext', 'token', '*.token'], censor: REDACTED },
+      redact: {
+        paths: ['payload', '*.payload', 'body.payload', 'plaintext', '*.plaintext', 'token', '*.token'],
+        censor: REDACTED,
+      },
     },
     // One-shot commands log synchronously: they exit right after, and a line must not be lost.
     opts.daemon ? daemonDestination() : pino.destination({ fd: 2, sync: true }),
@@ -111,7 +114,8 @@ function fastRequestJson(child: Logger): AsJson | undefined {
   const levels = self[sym.lsCacheSym] as Record<number, string> | undefined;
   const chindings = self[sym.chindingsSym];
   const end = self[sym.endSym];
-  if (typeof general !== 'function' || !levels || typeof chindings !== 'string' || typeof end !== 'string') return undefined;
+  if (typeof general !== 'function' || !levels || typeof chindings !== 'string' || typeof end !== 'string')
+    return undefined;
   const msgPart = `,"${String(self[sym.messageKeySym] ?? 'msg')}":${JSON.stringify(REQUEST_MSG)}`;
   const fast: AsJson = function (this: unknown, obj, msg, num, time) {
     if (msg !== REQUEST_MSG || levels[num] === undefined) return general.call(this, obj, msg, num, time);
@@ -126,8 +130,17 @@ function fastRequestJson(child: Logger): AsJson | undefined {
     }
     return levels[num] + time + chindings + props + msgPart + end;
   };
-  const sample = { reqId: 'a1b2c3-1z', method: 'GET', route: '/latest/secrets/:name', status: 200, ms: 0.125, cache: 'hit' };
+  const sample = {
+    reqId: 'a1b2c3-1z',
+    method: 'GET',
+    route: '/latest/secrets/:name',
+    status: 200,
+    ms: 0.125,
+    cache: 'hit',
+  };
   const level = (child.levels.values as Record<string, number>).info;
-  const same = fast.call(child, sample, REQUEST_MSG, level, ',"time":1') === general.call(child, sample, REQUEST_MSG, level, ',"time":1');
+  const same =
+    fast.call(child, sample, REQUEST_MSG, level, ',"time":1') ===
+    general.call(child, sample, REQUEST_MSG, level, ',"time":1');
   return same ? fast : undefined;
 }

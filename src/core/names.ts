@@ -18,7 +18,10 @@ export const keyAlias = (app: string): string => `alias/ECSSecretsMaskerKey-${ap
 
 export function validateAppName(app: unknown): string {
   if (typeof app !== 'string' || app === '')
-    throw new AppError('usage', 'missing application name: pass --application-name or set ECS_SECRETS_APPLICATION_NAME');
+    throw new AppError(
+      'usage',
+      'missing application name: pass --application-name or set ECS_SECRETS_APPLICATION_NAME',
+    );
   if (!APP_NAME_RULE.test(app))
     throw new AppError(
       'usage',
@@ -41,7 +44,10 @@ export function validateSecretName(name: unknown): string {
 export function parseSerial(value: unknown): number {
   const s = typeof value === 'number' ? String(value) : value;
   if (typeof s !== 'string' || !/^[1-9][0-9]{0,15}$/.test(s) || !Number.isSafeInteger(Number(s)))
-    throw new AppError('usage', `invalid serial ${quote(String(value))}: it must be a positive whole number (1, 2, 3, ...)`);
+    throw new AppError(
+      'usage',
+      `invalid serial ${quote(String(value))}: it must be a positive whole number (1, 2, 3, ...)`,
+    );
   return Number(s);
 }
 
@@ -52,7 +58,8 @@ export function validatePayload(payload: Buffer | string): string {
   // A JS string can hold a lone UTF-16 surrogate (JSON "\ud800" does); it has no UTF-8 form and
   // would be stored as U+FFFD, so the secret read back would differ from the one written.
   if (typeof payload === 'string') {
-    if (LONE_SURROGATE.test(payload)) throw new AppError('usage', 'the payload is not valid Unicode text (it holds a lone surrogate)');
+    if (LONE_SURROGATE.test(payload))
+      throw new AppError('usage', 'the payload is not valid Unicode text (it holds a lone surrogate)');
     return payload;
   }
   try {
@@ -65,7 +72,10 @@ export function validatePayload(payload: Buffer | string): string {
 function checkPayloadSize(bytes: Buffer): void {
   if (bytes.length === 0) throw new AppError('usage', 'the payload is empty');
   if (bytes.length > MAX_PAYLOAD_BYTES)
-    throw new AppError('too_large', `the payload is ${bytes.length} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes (256 KiB)`);
+    throw new AppError(
+      'too_large',
+      `the payload is ${bytes.length} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes (256 KiB)`,
+    );
 }
 
 /** Binary payloads are any bytes, 1 byte to 256 KiB. */
@@ -85,8 +95,15 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 export function decodeBase64Payload(text: string): Buffer {
   const compact = text.replace(/[\r\n\t ]/g, '');
   const bytes = Buffer.from(compact, 'base64');
-  if (!BASE64.test(compact) || compact.length % 4 === 1 || bytes.toString('base64').replace(/=+$/, '') !== compact.replace(/=+$/, ''))
-    throw new AppError('usage', 'the payload is not valid base64 (standard alphabet A-Z a-z 0-9 + /, optional = padding)');
+  if (
+    !BASE64.test(compact) ||
+    compact.length % 4 === 1 ||
+    bytes.toString('base64').replace(/=+$/, '') !== compact.replace(/=+$/, '')
+  )
+    throw new AppError(
+      'usage',
+      'the payload is not valid base64 (standard alphabet A-Z a-z 0-9 + /, optional = padding)',
+    );
   return validateBinaryPayload(bytes);
 }
 

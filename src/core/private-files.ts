@@ -19,7 +19,10 @@ function lstat(p: string): fs.Stats | undefined {
     return fs.lstatSync(p);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new AppError('access_denied', `cannot inspect ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new AppError(
+      'access_denied',
+      `cannot inspect ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -45,7 +48,10 @@ function notWritable(dataDir: string, blocking: string): AppError {
   const st = lstat(blocking);
   const owner = st ? ` (owned by uid ${st.uid}, mode ${mode(st)})` : '';
   const who = uid === undefined ? 'this user' : `uid ${uid}`;
-  const where = blocking === dataDir ? `data dir ${dataDir} is not writable by ${who}` : `cannot create data dir ${dataDir}: ${blocking} is not writable by ${who}`;
+  const where =
+    blocking === dataDir
+      ? `data dir ${dataDir} is not writable by ${who}`
+      : `cannot create data dir ${dataDir}: ${blocking} is not writable by ${who}`;
   return new AppError(
     'access_denied',
     `${where}${owner}; give ${who} write access (e.g. chown ${uid ?? '<uid>'} on the volume mounted there) or pass a --data-dir it can write`,
@@ -70,7 +76,10 @@ export function ensurePrivateDir(dir: string): void {
     st = fs.lstatSync(dir);
   }
   if (st.isSymbolicLink())
-    throw new AppError('access_denied', `refusing data dir ${dir}: it is a symbolic link; pass the real directory (${safeRealpath(dir)}) as --data-dir`);
+    throw new AppError(
+      'access_denied',
+      `refusing data dir ${dir}: it is a symbolic link; pass the real directory (${safeRealpath(dir)}) as --data-dir`,
+    );
   if (!st.isDirectory()) throw new AppError('access_denied', `refusing data dir ${dir}: it is not a directory`);
   const uid = myUid();
   if (uid !== undefined && st.uid !== uid)
@@ -79,7 +88,10 @@ export function ensurePrivateDir(dir: string): void {
       `refusing data dir ${dir}: it is owned by uid ${st.uid}, not by uid ${uid} that runs ecs-secrets; chown -R ${uid} ${dir}, or run as its owner`,
     );
   if ((st.mode & 0o022) !== 0)
-    throw new AppError('access_denied', `refusing data dir ${dir}: it is writable by group or others (mode ${mode(st)}); run chmod 700 ${dir}`);
+    throw new AppError(
+      'access_denied',
+      `refusing data dir ${dir}: it is writable by group or others (mode ${mode(st)}); run chmod 700 ${dir}`,
+    );
   try {
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
   } catch {
@@ -96,11 +108,18 @@ export function ensurePrivateDir(dir: string): void {
 export function checkPrivateFile(file: string, what: string): void {
   const st = lstat(file);
   if (!st) throw new AppError('access_denied', `${what} ${file} does not exist`);
-  if (st.isSymbolicLink()) throw new AppError('access_denied', `refusing to use ${what} ${file}: it is a symbolic link; keep the real file in the data dir`);
+  if (st.isSymbolicLink())
+    throw new AppError(
+      'access_denied',
+      `refusing to use ${what} ${file}: it is a symbolic link; keep the real file in the data dir`,
+    );
   if (!st.isFile()) throw new AppError('access_denied', `refusing to use ${what} ${file}: it is not a regular file`);
   const uid = myUid();
   if (uid !== undefined && st.uid !== uid)
-    throw new AppError('access_denied', `refusing to use ${what} ${file}: it is owned by uid ${st.uid}, not by uid ${uid} that runs ecs-secrets`);
+    throw new AppError(
+      'access_denied',
+      `refusing to use ${what} ${file}: it is owned by uid ${st.uid}, not by uid ${uid} that runs ecs-secrets`,
+    );
   if ((st.mode & 0o077) !== 0)
     throw new AppError(
       'access_denied',

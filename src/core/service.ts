@@ -6,9 +6,9 @@
 import { randomInt } from 'node:crypto';
 import { openLegacy, openV2, sealV2 } from './crypto';
 import { AppError } from './errors';
-import { DataKey, EncryptionContext, KeyProvider, encryptionContext } from './keys';
+import { type DataKey, type EncryptionContext, type KeyProvider, encryptionContext } from './keys';
 import { validateBinaryPayload, validatePayload, validateSecretName } from './names';
-import { SecretItem, SecretStore, VersionInfo } from './storage';
+import type { SecretItem, SecretStore, VersionInfo } from './storage';
 
 export const FORMAT_V2 = 2;
 
@@ -109,7 +109,9 @@ export class SecretsService {
     if (!item)
       throw new AppError(
         'not_found',
-        serial === undefined ? `secret ${name} not found (no active version)` : `secret ${name} has no serial ${serial}`,
+        serial === undefined
+          ? `secret ${name} not found (no active version)`
+          : `secret ${name} has no serial ${serial}`,
       );
     return this.open(item);
   }
@@ -127,9 +129,13 @@ export class SecretsService {
       const dataKey = await this.keys.decryptDataKey(encryptedKey, this.context(name));
       payload = openV2(dataKey, item.encryptedData, { app: this.app, name, serial });
     } else {
-      throw new AppError('integrity', `${name} serial ${serial} has record format ${item.format}, which this version cannot read`);
+      throw new AppError(
+        'integrity',
+        `${name} serial ${serial} has record format ${item.format}, which this version cannot read`,
+      );
     }
-    if (item.binary === true) return { name, serial, payload: payload.toString('base64'), active: true, encoding: 'base64' };
+    if (item.binary === true)
+      return { name, serial, payload: payload.toString('base64'), active: true, encoding: 'base64' };
     return { name, serial, payload: payload.toString('utf8'), active: true };
   }
 

@@ -4,16 +4,16 @@
  */
 import {
   CreateTableCommand,
-  CreateTableCommandInput,
+  type CreateTableCommandInput,
   DescribeTableCommand,
-  DynamoDBClient,
+  type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
-  QueryCommandInput,
+  type QueryCommandInput,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -89,7 +89,8 @@ export class SecretStore {
       );
       return true;
     } catch (err) {
-      if ((err as Error).name !== 'ConditionalCheckFailedException') throw fromAwsError(err, `writing a version of ${item.name}`);
+      if ((err as Error).name !== 'ConditionalCheckFailedException')
+        throw fromAwsError(err, `writing a version of ${item.name}`);
       // The SDK retries a put whose answer was lost or late; if the first attempt did land, the
       // retry finds our own item. EncryptedData starts with a fresh random nonce, so an equal
       // value means this very write, not another writer's: report success, not a lost race
@@ -215,7 +216,8 @@ export class SecretStore {
       const out = await this.doc.send(new DescribeTableCommand({ TableName: this.table }));
       if (out.Table?.TableStatus === 'ACTIVE') return;
     } catch (err) {
-      if ((err as Error).name !== 'ResourceNotFoundException') throw fromAwsError(err, `describing table ${this.table}`);
+      if ((err as Error).name !== 'ResourceNotFoundException')
+        throw fromAwsError(err, `describing table ${this.table}`);
       try {
         await this.doc.send(
           new CreateTableCommand({
@@ -226,7 +228,8 @@ export class SecretStore {
         );
       } catch (createErr) {
         // Another process created it first: fine, wait for it below.
-        if ((createErr as Error).name !== 'ResourceInUseException') throw fromAwsError(createErr, `creating table ${this.table}`);
+        if ((createErr as Error).name !== 'ResourceInUseException')
+          throw fromAwsError(createErr, `creating table ${this.table}`);
       }
     }
     for (let i = 0; i < 100; i++) {
@@ -247,7 +250,10 @@ export class SecretStore {
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: '#n = :n',
-          ExpressionAttributeNames: { '#n': 'Name', ...(extra.ProjectionExpression?.includes('#s') ? { '#s': 'Serial' } : {}) },
+          ExpressionAttributeNames: {
+            '#n': 'Name',
+            ...(extra.ProjectionExpression?.includes('#s') ? { '#s': 'Serial' } : {}),
+          },
           ExpressionAttributeValues: { ':n': name },
           ScanIndexForward: false,
           ConsistentRead: true,
@@ -283,8 +289,27 @@ function toRaw(i: SecretItem): RawItem {
  * attribute, never a wrong serial, a revoked version taken for active, or an "internal" 500. Values
  * are never quoted but the key's: an attribute may hold ciphertext.
  */
-type Checked = 'Serial' | 'Active' | 'EncryptedData' | 'EncryptedDataKey' | 'Format' | 'CreatedAt' | 'RevokedAt' | 'Binary' | 'Document';
-const ALL_CHECKED: readonly Checked[] = ['Serial', 'Active', 'EncryptedData', 'EncryptedDataKey', 'Format', 'CreatedAt', 'RevokedAt', 'Binary', 'Document'];
+type Checked =
+  | 'Serial'
+  | 'Active'
+  | 'EncryptedData'
+  | 'EncryptedDataKey'
+  | 'Format'
+  | 'CreatedAt'
+  | 'RevokedAt'
+  | 'Binary'
+  | 'Document';
+const ALL_CHECKED: readonly Checked[] = [
+  'Serial',
+  'Active',
+  'EncryptedData',
+  'EncryptedDataKey',
+  'Format',
+  'CreatedAt',
+  'RevokedAt',
+  'Binary',
+  'Document',
+];
 const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   Serial: { type: 'number', required: true },
   Active: { type: 'boolean', required: true },
@@ -301,7 +326,10 @@ const DYNAMO_TYPE: Record<string, string> = { number: 'N', boolean: 'BOOL', stri
 
 function malformed(table: string, r: RawItem, why: string): AppError {
   const serial = typeof r.Serial === 'number' ? String(r.Serial) : '?';
-  return new AppError('integrity', `integrity check failed: malformed item in table ${table} (Name ${JSON.stringify(String(r.Name))}, Serial ${serial}): ${why}`);
+  return new AppError(
+    'integrity',
+    `integrity check failed: malformed item in table ${table} (Name ${JSON.stringify(String(r.Name))}, Serial ${serial}): ${why}`,
+  );
 }
 
 /** The DynamoDB type of an unmarshalled value, for messages ("S", "N", "BOOL", "L", "M", ...). */
@@ -339,7 +367,8 @@ function checkItem(table: string, r: RawItem, attrs: readonly Checked[] = ALL_CH
       throw malformed(table, r, `attribute ${a} is ${typeOf(v)}, expected ${DYNAMO_TYPE[want.type]}`);
     }
   }
-  if (r.Format !== undefined && !Number.isSafeInteger(r.Format)) throw malformed(table, r, 'Format is not a whole number');
+  if (r.Format !== undefined && !Number.isSafeInteger(r.Format))
+    throw malformed(table, r, 'Format is not a whole number');
   return {
     name: r.Name,
     serial,

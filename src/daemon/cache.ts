@@ -18,7 +18,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { AppError } from '../core/errors';
-import { SecretRecord } from '../core/service';
+import type { SecretRecord } from '../core/service';
 
 export interface CachedSecret {
   record: SecretRecord;
@@ -88,7 +88,9 @@ export class SecretCache {
         max: opts.max,
         ttl: opts.ttlMs + opts.staleMs,
         ttlAutopurge: false,
-        ...(opts.maxBytes === undefined ? {} : { maxSize: opts.maxBytes, sizeCalculation: (e: CachedSecret, k: string) => entryBytes(k, e) }),
+        ...(opts.maxBytes === undefined
+          ? {}
+          : { maxSize: opts.maxBytes, sizeCalculation: (e: CachedSecret, k: string) => entryBytes(k, e) }),
       });
   }
 
@@ -158,7 +160,10 @@ export class SecretCache {
   /** This daemon learnt that `name` serial `serial` is revoked: never serve it again, fresh or stale. */
   markRevoked(name: string, serial: number): void {
     let serials = this.revoked.get(name);
-    if (!serials) this.revoked.set(name, (serials = new Set()));
+    if (!serials) {
+      serials = new Set();
+      this.revoked.set(name, serials);
+    }
     serials.add(serial);
     this.retire(cacheKey(name));
     this.retire(cacheKey(name, serial));

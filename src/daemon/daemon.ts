@@ -4,16 +4,24 @@
  * ECS sends SIGTERM, then SIGKILL after the container's stopTimeout, 30 s by default).
  */
 import * as fs from 'node:fs';
-import { openBackend, Backend } from '../backends/open-backend';
+import { openBackend, type Backend } from '../backends/open-backend';
 import { SecretCache } from './cache';
 import { AppError } from '../core/errors';
 import { DaemonServer } from './server';
-import { createLogger, Logger } from '../core/log';
+import { createLogger, type Logger } from '../core/log';
 import { Metrics } from './metrics';
 import { MAX_PAYLOAD_BYTES, validateAppName } from '../core/names';
 import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_MAX_CONNECTIONS } from './limits';
 import { Prefetcher, parsePrefetchNames, validatePrefix } from './prefetch';
-import { DEFAULT_RENDER_MODE, RENDER_KINDS, Renderer, configSource, parseRenderMode, parseRenderTargets, prepareTargets } from './render';
+import {
+  DEFAULT_RENDER_MODE,
+  RENDER_KINDS,
+  Renderer,
+  configSource,
+  parseRenderMode,
+  parseRenderTargets,
+  prepareTargets,
+} from './render';
 import { VERSION } from '../core/version';
 
 /** The daemon's flags as the CLI parses them (strings: each is checked here, with a usage error naming the flag). */
@@ -79,7 +87,10 @@ function byteSize(flag: string, value: string, min: number): number {
   const units: Record<string, number> = { kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
   const bytes = m ? Number(m[1]) * (m[2] ? units[m[2].toLowerCase()] : 1) : NaN;
   if (!(bytes >= min && bytes <= 2 ** 40))
-    throw new AppError('usage', `invalid --${flag} ${JSON.stringify(value)}: expected a size from ${min} bytes (${(min / 1024 ** 2).toFixed(1)} MiB) to 1 TiB, in bytes or with KiB, MiB or GiB (e.g. 32MiB)`);
+    throw new AppError(
+      'usage',
+      `invalid --${flag} ${JSON.stringify(value)}: expected a size from ${min} bytes (${(min / 1024 ** 2).toFixed(1)} MiB) to 1 TiB, in bytes or with KiB, MiB or GiB (e.g. 32MiB)`,
+    );
   return bytes;
 }
 
@@ -87,7 +98,10 @@ function byteSize(flag: string, value: string, min: number): number {
 function allowedHosts(values: string[] | undefined): string[] {
   return (values ?? []).map((v) => {
     if (!/^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[?[0-9A-Fa-f:.]{2,45}\]?)$/.test(v))
-      throw new AppError('usage', `invalid --allowed-host ${JSON.stringify(v.slice(0, 80))}: expected a host name or IP address, without scheme, port or path`);
+      throw new AppError(
+        'usage',
+        `invalid --allowed-host ${JSON.stringify(v.slice(0, 80))}: expected a host name or IP address, without scheme, port or path`,
+      );
     return v.replace(/^\[(.*)\]$/, '$1');
   });
 }
@@ -117,11 +131,17 @@ function readToken(file: string | undefined): string | undefined {
       // by a runtime are often root's and readable by the sidecar's group.)
       const st = fs.statSync(file);
       if (st.isFile() && (st.mode & 0o022) !== 0)
-        throw new AppError('usage', `refusing --token-file ${JSON.stringify(file)}: it is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod go-w it`);
+        throw new AppError(
+          'usage',
+          `refusing --token-file ${JSON.stringify(file)}: it is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod go-w it`,
+        );
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
       if (err instanceof AppError) throw err;
-      throw new AppError('usage', `cannot read --token-file ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new AppError(
+        'usage',
+        `cannot read --token-file ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
     const token = text.trim();
     if (token === '') throw new AppError('usage', `--token-file ${JSON.stringify(file)} is empty`);
@@ -132,14 +152,24 @@ function readToken(file: string | undefined): string | undefined {
 }
 
 /** Start a daemon from parsed flags. Exported for tests and the benchmark. */
-export async function startDaemon(args: DaemonArgs, logger = createLogger({ debug: args.debug, daemon: true })): Promise<RunningDaemon> {
+export async function startDaemon(
+  args: DaemonArgs,
+  logger = createLogger({ debug: args.debug, daemon: true }),
+): Promise<RunningDaemon> {
   const app = validateAppName(args['application-name']);
   const port = nonNegativeInt('port', args.port, 65535);
   const ttlMs = nonNegativeInt('cache-ttl', args['cache-ttl'], 86_400) * 1000;
   const staleMs = nonNegativeInt('stale-if-error', args['stale-if-error'], 86_400) * 1000;
   const cacheSize = Math.max(1, nonNegativeInt('cache-size', args['cache-size'], 10_000_000));
-  const cacheMaxBytes = byteSize('cache-max-bytes', args['cache-max-bytes'] ?? String(DEFAULT_CACHE_MAX_BYTES), MIN_CACHE_MAX_BYTES);
-  const maxConnections = Math.max(1, nonNegativeInt('max-connections', args['max-connections'] ?? String(DEFAULT_MAX_CONNECTIONS), 1_000_000));
+  const cacheMaxBytes = byteSize(
+    'cache-max-bytes',
+    args['cache-max-bytes'] ?? String(DEFAULT_CACHE_MAX_BYTES),
+    MIN_CACHE_MAX_BYTES,
+  );
+  const maxConnections = Math.max(
+    1,
+    nonNegativeInt('max-connections', args['max-connections'] ?? String(DEFAULT_MAX_CONNECTIONS), 1_000_000),
+  );
   const hosts = [args.host, ...allowedHosts(args['allowed-host'])];
   const token = readToken(args['token-file']);
   const dataKeyBytes = Math.floor(cacheMaxBytes * DATA_KEY_SHARE);
@@ -156,12 +186,20 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
   });
   const renderMode = parseRenderMode(args['render-mode'] ?? DEFAULT_RENDER_MODE);
   // Each once: a secret both prefetched and rendered (or rendered twice) is read once per TTL.
-  const prefetchNames = [...new Set([...parsePrefetchNames(args.prefetch ?? []), ...renderTargets.flatMap((t) => t.source.needs.names)])];
+  const prefetchNames = [
+    ...new Set([...parsePrefetchNames(args.prefetch ?? []), ...renderTargets.flatMap((t) => t.source.needs.names)]),
+  ];
   const prefetchPrefixes = [
-    ...new Set([...(args['prefetch-prefix'] ?? []).map((p) => validatePrefix('--prefetch-prefix', p)), ...renderTargets.flatMap((t) => t.source.needs.prefixes)]),
+    ...new Set([
+      ...(args['prefetch-prefix'] ?? []).map((p) => validatePrefix('--prefetch-prefix', p)),
+      ...renderTargets.flatMap((t) => t.source.needs.prefixes),
+    ]),
   ];
   if (ttlMs === 0 && (prefetchNames.length > 0 || prefetchPrefixes.length > 0 || renderTargets.length > 0))
-    throw new AppError('usage', '--prefetch, --prefetch-prefix and --render keep secrets in the cache: they need --cache-ttl above 0');
+    throw new AppError(
+      'usage',
+      '--prefetch, --prefetch-prefix and --render keep secrets in the cache: they need --cache-ttl above 0',
+    );
   prepareTargets(renderTargets, logger);
 
   const metrics = new Metrics();
@@ -174,11 +212,36 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     onBackendCall: (service, operation, error) => metrics.backendCall(service, operation, error),
   });
   backendForRender = backend;
-  const cache = new SecretCache({ ttlMs, staleMs, max: cacheSize, maxBytes: cacheMaxBytes - dataKeyBytes - configBytes });
-  const configCache = new SecretCache({ ttlMs, staleMs, max: 1000, maxBytes: configBytes, body: (r) => Buffer.from(r.payload) });
-  metrics.trackCacheBytes(() => cache.bytes + configCache.bytes, () => backend.cachedKeyBytes());
-  const prefetcher = new Prefetcher({ service: backend.service, cache, logger, ttlMs, names: prefetchNames, prefixes: prefetchPrefixes, readDeadlineMs: READ_DEADLINE_MS });
-  const renderer = renderTargets.length > 0 ? new Renderer({ targets: renderTargets, mode: renderMode, inputs: prefetcher, logger }) : undefined;
+  const cache = new SecretCache({
+    ttlMs,
+    staleMs,
+    max: cacheSize,
+    maxBytes: cacheMaxBytes - dataKeyBytes - configBytes,
+  });
+  const configCache = new SecretCache({
+    ttlMs,
+    staleMs,
+    max: 1000,
+    maxBytes: configBytes,
+    body: (r) => Buffer.from(r.payload),
+  });
+  metrics.trackCacheBytes(
+    () => cache.bytes + configCache.bytes,
+    () => backend.cachedKeyBytes(),
+  );
+  const prefetcher = new Prefetcher({
+    service: backend.service,
+    cache,
+    logger,
+    ttlMs,
+    names: prefetchNames,
+    prefixes: prefetchPrefixes,
+    readDeadlineMs: READ_DEADLINE_MS,
+  });
+  const renderer =
+    renderTargets.length > 0
+      ? new Renderer({ targets: renderTargets, mode: renderMode, inputs: prefetcher, logger })
+      : undefined;
   const server = new DaemonServer({
     service: backend.service,
     cache,
@@ -192,7 +255,7 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     config: backend.config,
     configCache,
   });
-  let address;
+  let address: Awaited<ReturnType<typeof server.listen>>;
   try {
     address = await server.listen(port, args.host);
   } catch (err) {
@@ -200,8 +263,18 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
     // The machine's state, not the command line: exit 1, like a backend that cannot be reached.
     // (EADDRNOTAVAIL, a --host that is no address of this machine, is the operator's typo: exit 2.)
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied (a port below 1024 needs privileges)' : code === 'EADDRNOTAVAIL' ? 'not an address of this machine' : (code ?? (err as Error).message);
-    throw new AppError(code === 'EADDRNOTAVAIL' ? 'usage' : 'unavailable', `cannot listen on ${args.host}:${port}: ${why}`);
+    const why =
+      code === 'EADDRINUSE'
+        ? 'the port is in use'
+        : code === 'EACCES'
+          ? 'permission denied (a port below 1024 needs privileges)'
+          : code === 'EADDRNOTAVAIL'
+            ? 'not an address of this machine'
+            : (code ?? (err as Error).message);
+    throw new AppError(
+      code === 'EADDRNOTAVAIL' ? 'usage' : 'unavailable',
+      `cannot listen on ${args.host}:${port}: ${why}`,
+    );
   }
   logger.info(
     {
@@ -234,7 +307,9 @@ export async function startDaemon(args: DaemonArgs, logger = createLogger({ debu
       return;
     }
     server.ready = true;
-    logger.info(`table and key reached${prefetcher.empty ? '' : ', secrets prefetched'}${renderer ? ', files rendered' : ''}: healthy`);
+    logger.info(
+      `table and key reached${prefetcher.empty ? '' : ', secrets prefetched'}${renderer ? ', files rendered' : ''}: healthy`,
+    );
   };
   prefetcher.onRefresh(async () => {
     await renderer?.check();

@@ -43,14 +43,23 @@ export class RequestGuard {
     const host = h.host;
     // HTTP/1.0 without Host: no browser sends that (Node itself refuses HTTP/1.1 without Host).
     if (host !== undefined && !this.allowed.has(host) && !this.hostAllowed(host))
-      return new AppError('misdirected', `this sidecar does not answer to Host ${quoteShort(host)}; add --allowed-host if it is really reached by that name`);
+      return new AppError(
+        'misdirected',
+        `this sidecar does not answer to Host ${quoteShort(host)}; add --allowed-host if it is really reached by that name`,
+      );
     if (h['x-forwarded-for'] !== undefined)
-      return new AppError('usage', 'requests relayed by a proxy (X-Forwarded-For) are refused: the sidecar is only for the containers of its task');
+      return new AppError(
+        'usage',
+        'requests relayed by a proxy (X-Forwarded-For) are refused: the sidecar is only for the containers of its task',
+      );
     const m = req.method;
     if (m !== 'GET' && m !== 'HEAD') {
       const site = h['sec-fetch-site'];
       if (h.origin !== undefined || (site !== undefined && site !== 'none'))
-        return new AppError('forbidden', 'cross-site write refused: requests from web pages (Origin, Sec-Fetch-Site) cannot write or revoke');
+        return new AppError(
+          'forbidden',
+          'cross-site write refused: requests from web pages (Origin, Sec-Fetch-Site) cannot write or revoke',
+        );
     }
     return undefined;
   }

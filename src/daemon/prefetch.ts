@@ -18,7 +18,7 @@ import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { validateSecretName } from '../core/names';
 import type { SecretRecord, SecretsService } from '../core/service';
-import { SecretCache, cacheKey } from './cache';
+import { type SecretCache, cacheKey } from './cache';
 import { withDeadline } from './server';
 
 /** Secrets read at once during a refresh: enough to warm hundreds quickly, few enough not to flood the SDK's sockets. */
@@ -62,7 +62,8 @@ export function parsePrefetchNames(values: readonly string[]): string[] {
   const names = new Set<string>();
   for (const v of values)
     for (const part of v.split(',')) {
-      if (part.trim() === '') throw new AppError('usage', `invalid --prefetch ${JSON.stringify(v)}: expected NAME[,NAME...]`);
+      if (part.trim() === '')
+        throw new AppError('usage', `invalid --prefetch ${JSON.stringify(v)}: expected NAME[,NAME...]`);
       names.add(validateSecretName(part.trim()));
     }
   return [...names];
@@ -71,7 +72,10 @@ export function parsePrefetchNames(values: readonly string[]): string[] {
 /** A prefix is the start of a secret name: the same alphabet, at least one character. */
 export function validatePrefix(flag: string, prefix: string): string {
   if (!/^[A-Za-z0-9._-]{1,255}$/.test(prefix))
-    throw new AppError('usage', `invalid ${flag} ${JSON.stringify(prefix)}: a prefix is 1 to 255 characters from A-Z a-z 0-9 . _ -`);
+    throw new AppError(
+      'usage',
+      `invalid ${flag} ${JSON.stringify(prefix)}: a prefix is 1 to 255 characters from A-Z a-z 0-9 . _ -`,
+    );
   return prefix;
 }
 
@@ -125,7 +129,10 @@ export class Prefetcher {
     const missing = [...this.slots.values()].filter((s) => s.explicit && s.state !== 'ok').map((s) => s.name);
     const prefixWaits = this.prefixes.filter((p) => {
       const names = this.listed?.get(p);
-      return !names || !names.some((n) => this.slots.get(n)?.state === 'ok') || names.some((n) => this.slots.get(n)?.state === 'pending');
+      return (
+        !names?.some((n) => this.slots.get(n)?.state === 'ok') ||
+        names.some((n) => this.slots.get(n)?.state === 'pending')
+      );
     });
     if (missing.length === 0 && prefixWaits.length === 0) return undefined;
     const parts: string[] = [];
@@ -149,13 +156,16 @@ export class Prefetcher {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.round().finally(() => {
-        this.running = undefined;
-        this.scheduleNext();
-      });
-    }, Math.max(0, delayMs));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.running = this.round().finally(() => {
+          this.running = undefined;
+          this.scheduleNext();
+        });
+      },
+      Math.max(0, delayMs),
+    );
     this.timer.unref();
   }
 
@@ -187,7 +197,9 @@ export class Prefetcher {
     this.logWaiting();
     if (due.length > 0 && !this.stopped)
       for (const listener of this.listeners)
-        await listener().catch((err: unknown) => this.opts.logger.error({ error: (err as Error).message }, 'after a prefetch round'));
+        await listener().catch((err: unknown) =>
+          this.opts.logger.error({ error: (err as Error).message }, 'after a prefetch round'),
+        );
   }
 
   private async list(start: number): Promise<void> {
@@ -198,7 +210,10 @@ export class Prefetcher {
     } catch (err) {
       this.listFailures++;
       this.listDueAt = this.now() + backoff(this.listFailures, ttlMs);
-      logger.warn({ error: (err as Error).message, prefixes: this.prefixes }, 'prefetch: cannot list the secrets under the prefixes; retrying');
+      logger.warn(
+        { error: (err as Error).message, prefixes: this.prefixes },
+        'prefetch: cannot list the secrets under the prefixes; retrying',
+      );
       return;
     }
     this.listFailures = 0;
@@ -209,7 +224,10 @@ export class Prefetcher {
       listed.set(p, names);
       for (const n of names) under.add(n);
       if (names.length === 0 && (this.listed?.get(p)?.length ?? 1) > 0)
-        logger.warn({ prefix: p }, 'prefetch: no secret under this prefix; /health stays 503 until one exists (retrying)');
+        logger.warn(
+          { prefix: p },
+          'prefetch: no secret under this prefix; /health stays 503 until one exists (retrying)',
+        );
     }
     const firstListing = this.listed === undefined;
     this.listed = listed;
@@ -232,7 +250,11 @@ export class Prefetcher {
     const { service, cache, readDeadlineMs, logger, ttlMs } = this.opts;
     const started = this.now();
     try {
-      const entry = await cache.refresh(cacheKey(s.name), () => withDeadline(service.fetch(s.name), readDeadlineMs, `reading ${s.name}`), this.freshMs);
+      const entry = await cache.refresh(
+        cacheKey(s.name),
+        () => withDeadline(service.fetch(s.name), readDeadlineMs, `reading ${s.name}`),
+        this.freshMs,
+      );
       if (s.state === 'missing') logger.info({ secret: s.name }, 'prefetch: secret found');
       if (s.announce) logger.info({ secret: s.name }, 'prefetch: new secret under a prefix read');
       s.announce = false;
@@ -246,7 +268,12 @@ export class Prefetcher {
       if (notFound) {
         // Under a prefix, a name whose versions are all revoked is simply not part of the set.
         if (s.explicit && s.state !== 'missing')
-          logger.warn({ secret: s.name }, s.state === 'ok' ? 'prefetch: secret no longer has an active version' : 'prefetch: secret not found; /health stays 503 until it exists (retrying)');
+          logger.warn(
+            { secret: s.name },
+            s.state === 'ok'
+              ? 'prefetch: secret no longer has an active version'
+              : 'prefetch: secret not found; /health stays 503 until it exists (retrying)',
+          );
         s.state = s.explicit ? 'missing' : 'absent';
         s.record = undefined;
         s.dueAt = s.explicit ? this.now() + backoff(s.failures, ttlMs) : started + ttlMs;
@@ -263,7 +290,8 @@ export class Prefetcher {
     const waiting = this.waitingFor();
     if (waiting === this.lastWaiting) return;
     this.lastWaiting = waiting;
-    if (waiting === undefined) this.opts.logger.info({ secrets: this.slots.size }, 'prefetch: every prefetched secret read');
+    if (waiting === undefined)
+      this.opts.logger.info({ secrets: this.slots.size }, 'prefetch: every prefetched secret read');
   }
 }
 

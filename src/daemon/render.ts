@@ -135,12 +135,18 @@ export interface RenderTarget {
 }
 
 /** Parse `--render` values; every mistake is a usage error naming the value. */
-export function parseRenderTargets(values: readonly string[], kinds: Readonly<Record<string, RenderKind>> = RENDER_KINDS): RenderTarget[] {
+export function parseRenderTargets(
+  values: readonly string[],
+  kinds: Readonly<Record<string, RenderKind>> = RENDER_KINDS,
+): RenderTarget[] {
   const seen = new Set<string>();
   return values.map((spec) => {
     const eq = spec.indexOf('=');
     if (eq <= 0 || eq === spec.length - 1)
-      throw new AppError('usage', `invalid --render ${JSON.stringify(spec)}: expected FILE=NAME or FILE=KIND:ARG (kinds: ${Object.keys(kinds).join(', ') || 'none'})`);
+      throw new AppError(
+        'usage',
+        `invalid --render ${JSON.stringify(spec)}: expected FILE=NAME or FILE=KIND:ARG (kinds: ${Object.keys(kinds).join(', ') || 'none'})`,
+      );
     const file = path.resolve(spec.slice(0, eq));
     const what = spec.slice(eq + 1);
     if (seen.has(file)) throw new AppError('usage', `--render names ${JSON.stringify(file)} twice`);
@@ -151,7 +157,14 @@ export function parseRenderTargets(values: readonly string[], kinds: Readonly<Re
     else {
       const kind = kinds[what.slice(0, colon)];
       if (!kind)
-        throw new AppError('usage', `invalid --render ${JSON.stringify(spec)}: unknown kind ${JSON.stringify(what.slice(0, colon))} (use NAME or one of: ${Object.keys(kinds).map((k) => `${k}:`).join(', ')})`);
+        throw new AppError(
+          'usage',
+          `invalid --render ${JSON.stringify(spec)}: unknown kind ${JSON.stringify(what.slice(0, colon))} (use NAME or one of: ${Object.keys(
+            kinds,
+          )
+            .map((k) => `${k}:`)
+            .join(', ')})`,
+        );
       source = kind(what.slice(colon + 1), file);
     }
     return { file, spec, source };
@@ -160,7 +173,11 @@ export function parseRenderTargets(values: readonly string[], kinds: Readonly<Re
 
 /** `--render-mode`: octal permission bits, e.g. 0440 or 440. */
 export function parseRenderMode(value: string): number {
-  if (!/^0?[0-7]{3}$/.test(value)) throw new AppError('usage', `invalid --render-mode ${JSON.stringify(value)}: expected octal permissions such as 0440`);
+  if (!/^0?[0-7]{3}$/.test(value))
+    throw new AppError(
+      'usage',
+      `invalid --render-mode ${JSON.stringify(value)}: expected octal permissions such as 0440`,
+    );
   return parseInt(value, 8);
 }
 
@@ -178,11 +195,16 @@ export function prepareTargets(targets: readonly RenderTarget[], logger?: Logger
     try {
       st = fs.statSync(dir);
     } catch (err) {
-      throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: directory ${JSON.stringify(dir)} ${describeFsError(err)}`);
+      throw new AppError(
+        'usage',
+        `--render ${JSON.stringify(t.spec)}: directory ${JSON.stringify(dir)} ${describeFsError(err)}`,
+      );
     }
-    if (!st.isDirectory()) throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: ${JSON.stringify(dir)} is not a directory`);
+    if (!st.isDirectory())
+      throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: ${JSON.stringify(dir)} is not a directory`);
     try {
-      if (fs.statSync(t.file).isDirectory()) throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: ${JSON.stringify(t.file)} is a directory`);
+      if (fs.statSync(t.file).isDirectory())
+        throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: ${JSON.stringify(t.file)} is a directory`);
     } catch (err) {
       if (err instanceof AppError) throw err;
     }
@@ -192,7 +214,10 @@ export function prepareTargets(targets: readonly RenderTarget[], logger?: Logger
       fs.closeSync(fs.openSync(probe, 'wx', 0o600));
       fs.unlinkSync(probe);
     } catch (err) {
-      throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: directory ${JSON.stringify(dir)} is not writable (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new AppError(
+        'usage',
+        `--render ${JSON.stringify(t.spec)}: directory ${JSON.stringify(dir)} is not writable (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
     for (const f of fs.readdirSync(dir)) {
       if (!f.startsWith(tempPrefix(t.file))) continue;
@@ -207,7 +232,10 @@ export function prepareTargets(targets: readonly RenderTarget[], logger?: Logger
         }
         fs.rmSync(file, { force: true });
       } catch (err) {
-        throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: cannot remove ${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw new AppError(
+          'usage',
+          `--render ${JSON.stringify(t.spec)}: cannot remove ${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
       }
       logger?.warn({ file }, 'render: removed a temp file left by an earlier run');
     }
@@ -307,7 +335,8 @@ export class Renderer {
       try {
         const data = await s.target.source.render(this.opts.inputs);
         if (data === undefined) {
-          if (!s.warnedMissing) this.opts.logger.warn({ file }, 'render: an input is missing; the file is left as it is until it exists');
+          if (!s.warnedMissing)
+            this.opts.logger.warn({ file }, 'render: an input is missing; the file is left as it is until it exists');
           s.warnedMissing = true;
           continue;
         }
@@ -322,14 +351,18 @@ export class Renderer {
         // edited since (by another process with access to the volume) is written again.
         const changedOnDisk = s.stamp !== undefined && (await stampOf(file)) !== s.stamp;
         if (sum === s.written && !changedOnDisk) continue;
-        if (changedOnDisk && sum === s.written) this.opts.logger.warn({ file }, 'render: the file was changed on disk by someone else; writing it again');
+        if (changedOnDisk && sum === s.written)
+          this.opts.logger.warn({ file }, 'render: the file was changed on disk by someone else; writing it again');
         await writeAtomic(file, data, this.opts.mode);
         data.fill(0);
         this.opts.logger.info({ file, bytes: data.length, first: s.written === undefined }, 'render: file written');
         s.written = sum;
         s.stamp = await stampOf(file);
       } catch (err) {
-        this.opts.logger.error({ file, error: (err as Error).message }, 'render: cannot write the file; retrying at the next refresh');
+        this.opts.logger.error(
+          { file, error: (err as Error).message },
+          'render: cannot write the file; retrying at the next refresh',
+        );
       }
     }
   }
@@ -342,7 +375,8 @@ export class Renderer {
   private async alreadyThere(file: string, sum: string): Promise<boolean> {
     try {
       const st = await fs.promises.lstat(file);
-      if (!st.isFile() || st.uid !== process.getuid?.() || digest(await fs.promises.readFile(file)) !== sum) return false;
+      if (!st.isFile() || st.uid !== process.getuid?.() || digest(await fs.promises.readFile(file)) !== sum)
+        return false;
       if ((st.mode & 0o777) !== this.opts.mode) await fs.promises.chmod(file, this.opts.mode);
       return true;
     } catch {

@@ -11,15 +11,27 @@ import { isUtf8 } from 'node:buffer';
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import express, { NextFunction, Request, Response } from 'express';
-import { CacheOutcome, CachedSecret, SecretCache, cacheKey } from './cache';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { type CacheOutcome, type CachedSecret, type SecretCache, cacheKey } from './cache';
 import { AppError } from '../core/errors';
 import { type Logger, REQUEST_MSG, requestLogger } from '../core/log';
-import { Metrics } from './metrics';
+import type { Metrics } from './metrics';
 import { RequestGuard } from './guard';
-import { CONNECTIONS_CHECKING_INTERVAL_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from './limits';
+import {
+  CONNECTIONS_CHECKING_INTERVAL_MS,
+  HEADERS_TIMEOUT_MS,
+  KEEP_ALIVE_TIMEOUT_MS,
+  MAX_HEADER_BYTES,
+  REQUEST_TIMEOUT_MS,
+} from './limits';
 import { PerNameQueue } from './write-queue';
-import { MAX_PAYLOAD_BYTES, decodeBase64Payload, parseSerial, validatePayload, validateSecretName } from '../core/names';
+import {
+  MAX_PAYLOAD_BYTES,
+  decodeBase64Payload,
+  parseSerial,
+  validatePayload,
+  validateSecretName,
+} from '../core/names';
 import type { SecretsService } from '../core/service';
 import { API_VERSION, VERSION } from '../core/version';
 import { type ConfigService, renderConfig, validateConfigPath, validateOutputFormat } from '../config/service';
@@ -185,7 +197,8 @@ export class DaemonServer {
     // before, never with the token: it tells a client nothing it did not already know.
     if (this.verified.get(req.socket) === given) return undefined;
     // Compare digests: constant time, and independent of the token's length.
-    if (!crypto.timingSafeEqual(digest(given), this.tokenDigest)) return new AppError('unauthorized', `wrong ${TOKEN_HEADER}`);
+    if (!crypto.timingSafeEqual(digest(given), this.tokenDigest))
+      return new AppError('unauthorized', `wrong ${TOKEN_HEADER}`);
     this.verified.set(req.socket, given);
     return undefined;
   }
@@ -205,7 +218,16 @@ export class DaemonServer {
     contentType = JSON_TYPE,
   ): void {
     const headers = reqId === undefined ? [] : ['X-Request-Id', reqId];
-    headers.push('Content-Type', contentType, 'Content-Length', String(body.length), 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff');
+    headers.push(
+      'Content-Type',
+      contentType,
+      'Content-Length',
+      String(body.length),
+      'Cache-Control',
+      'no-store',
+      'X-Content-Type-Options',
+      'nosniff',
+    );
     for (let i = 0; i < extra.length; i++) headers.push(extra[i]);
     res.writeHead(status, headers);
     res.end(body);
@@ -217,7 +239,13 @@ export class DaemonServer {
   }
 
   /** A cached body (a secret's record or a configuration document) with its cache headers. */
-  private sendCached(res: http.ServerResponse, entry: CachedSecret, outcome: CacheOutcome, reqId?: string, contentType = JSON_TYPE): void {
+  private sendCached(
+    res: http.ServerResponse,
+    entry: CachedSecret,
+    outcome: CacheOutcome,
+    reqId?: string,
+    contentType = JSON_TYPE,
+  ): void {
     let headers = outcome === 'hit' ? HIT_HEADERS : [CACHE_HEADER, outcome];
     if (outcome === 'stale') {
       const age = Math.round((Date.now() - entry.fetchedAt) / 1000);
@@ -227,11 +255,21 @@ export class DaemonServer {
   }
 
   /** Metrics and the log line of one finished request. */
-  private observe(method: string, route: string, status: number, startNs: bigint, reqId: string, cache?: CacheOutcome): void {
+  private observe(
+    method: string,
+    route: string,
+    status: number,
+    startNs: bigint,
+    reqId: string,
+    cache?: CacheOutcome,
+  ): void {
     const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
     this.opts.metrics.request(method, route, status, seconds);
     const ms = Math.round(seconds * 1e6) / 1e3;
-    this.requestLog.info(cache === undefined ? { reqId, method, route, status, ms } : { reqId, method, route, status, ms, cache }, REQUEST_MSG);
+    this.requestLog.info(
+      cache === undefined ? { reqId, method, route, status, ms } : { reqId, method, route, status, ms, cache },
+      REQUEST_MSG,
+    );
   }
 
   // ---- hot path ----
@@ -285,7 +323,8 @@ export class DaemonServer {
       // Express's routers answer OPTIONS themselves (200, text, an Allow header naming the
       // methods), which would tell a probe which paths exist: OPTIONS gets the 404 of a path the
       // sidecar does not serve (after the token check, like any other method).
-      const noOptions = () => this.sendError(res, new AppError('not_found', `no route for OPTIONS ${safePath(req.path)}`), reqId);
+      const noOptions = () =>
+        this.sendError(res, new AppError('not_found', `no route for OPTIONS ${safePath(req.path)}`), reqId);
       if (HEALTH_PATH.test(req.originalUrl)) return req.method === 'OPTIONS' ? noOptions() : next();
       const denied = this.authorize(req);
       if (denied) return this.sendError(res, denied, reqId);
@@ -304,7 +343,9 @@ export class DaemonServer {
       this.send(
         res,
         200,
-        Buffer.from(JSON.stringify({ application: 'ecs-secrets', applicationVersion: VERSION, apiVersion: API_VERSION })),
+        Buffer.from(
+          JSON.stringify({ application: 'ecs-secrets', applicationVersion: VERSION, apiVersion: API_VERSION }),
+        ),
       );
 
     app.get('/health', health);
@@ -323,7 +364,10 @@ export class DaemonServer {
     r.post('/secrets/:name', this.refuseIfReadOnly, this.jsonBody(), async (req, res) => {
       const name = validateSecretName(req.params.name);
       const { payload, binary } = payloadOfBody(req.body as unknown);
-      const created = await this.opts.service.create(name, payload, { binary, serialize: (claim) => this.writes.run(name, claim) });
+      const created = await this.opts.service.create(name, payload, {
+        binary,
+        serialize: (claim) => this.writes.run(name, claim),
+      });
       this.opts.cache.invalidateLatest(name);
       this.send(res, 201, Buffer.from(JSON.stringify(created)));
     });
@@ -336,16 +380,27 @@ export class DaemonServer {
       this.send(res, 200, Buffer.from(JSON.stringify(revoked)));
     });
     for (const prefix of ['/latest', `/${API_VERSION}`])
-      app.use(prefix, (_req: Request, res: Response, next: NextFunction) => ((res.locals.prefix = prefix), next()), r);
+      app.use(
+        prefix,
+        (_req: Request, res: Response, next: NextFunction) => {
+          res.locals.prefix = prefix;
+          next();
+        },
+        r,
+      );
 
     app.use((req: Request, res: Response) =>
-      this.sendError(res, new AppError('not_found', `no route for ${req.method} ${safePath(req.path)}`), res.locals.reqId),
+      this.sendError(
+        res,
+        new AppError('not_found', `no route for ${req.method} ${safePath(req.path)}`),
+        res.locals.reqId,
+      ),
     );
     // Four arguments: express recognises an error handler by its arity.
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars
     app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
       const e = httpError(err);
-      if (e.kind === 'internal') this.opts.logger.error({ reqId: res.locals.reqId, err: describeError(err) }, 'internal error');
+      if (e.kind === 'internal')
+        this.opts.logger.error({ reqId: res.locals.reqId, err: describeError(err) }, 'internal error');
       if (res.headersSent) return res.end();
       this.sendError(res, e, res.locals.reqId);
     });
@@ -353,7 +408,11 @@ export class DaemonServer {
   }
 
   private readonly refuseIfReadOnly = (_req: Request, _res: Response, next: NextFunction) =>
-    next(this.opts.readOnly ? new AppError('forbidden', 'this daemon is read-only (--read-only): writes are refused') : undefined);
+    next(
+      this.opts.readOnly
+        ? new AppError('forbidden', 'this daemon is read-only (--read-only): writes are refused')
+        : undefined,
+    );
 
   private jsonBody() {
     const parse = express.json({
@@ -371,7 +430,12 @@ export class DaemonServer {
       // The original ignored Content-Type, and its documented admin task is `curl -d @file`, which
       // sends a JSON body labelled as a form: JSON, form or none are read as JSON; anything else is refused clearly.
       if (type !== undefined && !/^application\/(json|x-www-form-urlencoded)\s*(;|$)/i.test(type))
-        return next(new AppError('unsupported_media', `Content-Type must be application/json (or a form type, as curl -d sends), not ${JSON.stringify(type.slice(0, 60))}`));
+        return next(
+          new AppError(
+            'unsupported_media',
+            `Content-Type must be application/json (or a form type, as curl -d sends), not ${JSON.stringify(type.slice(0, 60))}`,
+          ),
+        );
       return parse(req, res, next);
     };
   }
@@ -395,18 +459,34 @@ export class DaemonServer {
     const path = validateConfigPath(Array.isArray(raw) ? raw.join('/') : raw);
     const format = validateOutputFormat(typeof req.query.format === 'string' ? req.query.format : undefined) ?? 'json';
     const { config, configCache, metrics, readDeadlineMs, logger } = this.opts;
-    if (!config || !configCache) throw new AppError('not_found', 'configuration documents are not served by this daemon');
+    if (!config || !configCache)
+      throw new AppError('not_found', 'configuration documents are not served by this daemon');
     const key = `${format}\0${path}`;
     const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
     const { entry, outcome } = await configCache.get(
       key,
-      async () => ({ name: key, serial: 0, active: true, payload: await withDeadline(renderConfig(config, path, format), readDeadlineMs, `reading configuration ${path}`) }),
+      async () => ({
+        name: key,
+        serial: 0,
+        active: true,
+        payload: await withDeadline(
+          renderConfig(config, path, format),
+          readDeadlineMs,
+          `reading configuration ${path}`,
+        ),
+      }),
       bypass,
     );
     metrics.cacheOutcome(outcome);
     res.locals.cache = outcome;
-    if (outcome === 'stale') logger.warn({ reqId: res.locals.reqId, path }, 'backend unavailable: serving a stale cached configuration');
-    const type = format === 'json' ? JSON_TYPE : format === 'yaml' ? 'application/yaml; charset=utf-8' : 'text/plain; charset=utf-8';
+    if (outcome === 'stale')
+      logger.warn({ reqId: res.locals.reqId, path }, 'backend unavailable: serving a stale cached configuration');
+    const type =
+      format === 'json'
+        ? JSON_TYPE
+        : format === 'yaml'
+          ? 'application/yaml; charset=utf-8'
+          : 'text/plain; charset=utf-8';
     this.sendCached(res, entry, outcome, res.locals.reqId, type);
   }
 
@@ -423,7 +503,10 @@ export class DaemonServer {
     metrics.cacheOutcome(outcome);
     res.locals.cache = outcome;
     if (outcome === 'stale')
-      logger.warn({ reqId: res.locals.reqId, name, serial: entry.record.serial }, 'backend unavailable: serving a stale cached value');
+      logger.warn(
+        { reqId: res.locals.reqId, name, serial: entry.record.serial },
+        'backend unavailable: serving a stale cached value',
+      );
     this.sendCached(res, entry, outcome);
   }
 }
@@ -432,7 +515,8 @@ export class DaemonServer {
 function payloadOfBody(body: unknown): { payload: string | Buffer; binary: boolean } {
   const b = body as { payload?: unknown; payloadBase64?: unknown };
   const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
-  if (isObject && typeof b.payload === 'string' && b.payloadBase64 === undefined) return { payload: validatePayload(b.payload), binary: false };
+  if (isObject && typeof b.payload === 'string' && b.payloadBase64 === undefined)
+    return { payload: validatePayload(b.payload), binary: false };
   if (isObject && typeof b.payloadBase64 === 'string' && b.payload === undefined)
     return { payload: decodeBase64Payload(b.payloadBase64), binary: true };
   throw new AppError('usage', BODY_SHAPE_MESSAGE);
@@ -459,7 +543,10 @@ function httpError(err: unknown): AppError {
       return new AppError('too_large', `the request body is over ${BODY_LIMIT_BYTES} bytes`);
     case 'entity.parse.failed':
       // Strict parsing refuses valid JSON that is no object or array (null, "x", 5) the same way.
-      return new AppError('usage', parsesAsJson((err as { body?: unknown }).body) ? BODY_SHAPE_MESSAGE : 'the body is not valid JSON');
+      return new AppError(
+        'usage',
+        parsesAsJson((err as { body?: unknown }).body) ? BODY_SHAPE_MESSAGE : 'the body is not valid JSON',
+      );
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new AppError('unsupported_media', 'unsupported body encoding or charset');
@@ -482,7 +569,9 @@ function describeError(err: unknown): { name?: string; message?: string; stack?:
 /** SHA-256 of a token; crypto.hash (Node ≥ 20.12) is the one-shot form, about twice as fast as createHash. */
 const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
 function digest(token: string): Buffer {
-  return oneShotHash ? oneShotHash('sha256', token, 'buffer') : crypto.createHash('sha256').update(token, 'utf8').digest();
+  return oneShotHash
+    ? oneShotHash('sha256', token, 'buffer')
+    : crypto.createHash('sha256').update(token, 'utf8').digest();
 }
 
 function safePath(p: string): string {
@@ -492,8 +581,10 @@ function safePath(p: string): string {
 export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AppError('unavailable', `backend unavailable ${what}: no answer within ${ms} ms`)), ms);
+    timer = setTimeout(
+      () => reject(new AppError('unavailable', `backend unavailable ${what}: no answer within ${ms} ms`)),
+      ms,
+    );
   });
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
-

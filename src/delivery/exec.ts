@@ -6,8 +6,8 @@
  */
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { SelectedValue, Selection, toEnvironment } from './selection';
-import { SecretSource, readSelection } from './source';
+import { type SelectedValue, type Selection, toEnvironment } from './selection';
+import { type SecretSource, readSelection } from './source';
 import { Supervisor, parseSignal } from './supervisor';
 
 export type OnChange = { action: 'restart' } | { action: 'exit' } | { action: 'signal'; signal: NodeJS.Signals };
@@ -16,7 +16,10 @@ export type OnChange = { action: 'restart' } | { action: 'exit' } | { action: 's
 export function parseOnChange(value: string): OnChange {
   if (value === 'restart' || value === 'exit') return { action: value };
   if (value.startsWith('signal:')) return { action: 'signal', signal: parseSignal(value.slice('signal:'.length)) };
-  throw new AppError('usage', `unknown --on-change ${JSON.stringify(value)}: use restart, exit or signal:SIG (e.g. signal:SIGHUP)`);
+  throw new AppError(
+    'usage',
+    `unknown --on-change ${JSON.stringify(value)}: use restart, exit or signal:SIG (e.g. signal:SIGHUP)`,
+  );
 }
 
 export interface ExecOptions {
@@ -34,7 +37,8 @@ export interface ExecOptions {
 }
 
 /** Which versions were delivered: a change of any of them (or of the set) is a rotation. */
-const fingerprint = (values: readonly SelectedValue[]): string => values.map((v) => `${v.variable}=${v.name}#${v.serial}`).join('\n');
+const fingerprint = (values: readonly SelectedValue[]): string =>
+  values.map((v) => `${v.variable}=${v.name}#${v.serial}`).join('\n');
 
 /** Run CMD until it ends (or `--on-change exit`); resolves to exec's exit code. */
 export async function runExec(o: ExecOptions): Promise<number> {
@@ -43,10 +47,19 @@ export async function runExec(o: ExecOptions): Promise<number> {
   let values = await readSelection(o.source, o.selection);
   const environment = (vs: readonly SelectedValue[]): NodeJS.ProcessEnv => {
     const secrets = toEnvironment(vs);
-    const base: NodeJS.ProcessEnv = o.pristine ? (process.env.PATH === undefined ? {} : { PATH: process.env.PATH }) : { ...process.env };
+    const base: NodeJS.ProcessEnv = o.pristine
+      ? process.env.PATH === undefined
+        ? {}
+        : { PATH: process.env.PATH }
+      : { ...process.env };
     return { ...base, ...secrets };
   };
-  const supervisor = new Supervisor({ command: o.command, args: o.args, stopTimeoutMs: o.stopTimeoutMs, logger: o.logger });
+  const supervisor = new Supervisor({
+    command: o.command,
+    args: o.args,
+    stopTimeoutMs: o.stopTimeoutMs,
+    logger: o.logger,
+  });
   try {
     await supervisor.start(environment(values));
   } catch (err) {
@@ -60,7 +73,11 @@ export async function runExec(o: ExecOptions): Promise<number> {
       const next = await readSelection(o.source, o.selection);
       if (ended || fingerprint(next) === fingerprint(values)) return;
       const env = environment(next); // a binary secret newly under the prefix: a warning below, CMD keeps its old environment
-      const changed = next.filter((v) => !values.some((old) => old.variable === v.variable && old.name === v.name && old.serial === v.serial)).map((v) => `${v.name}#${v.serial}`);
+      const changed = next
+        .filter(
+          (v) => !values.some((old) => old.variable === v.variable && old.name === v.name && old.serial === v.serial),
+        )
+        .map((v) => `${v.name}#${v.serial}`);
       const removed = values.filter((old) => !next.some((v) => v.variable === old.variable)).map((v) => v.name);
       values = next;
       o.logger.info({ changed, removed, action: o.onChange.action }, 'secrets changed');
@@ -69,7 +86,10 @@ export async function runExec(o: ExecOptions): Promise<number> {
       else await supervisor.exit();
     } catch (err) {
       const message = err instanceof AppError ? err.message : (err as Error).message;
-      o.logger.warn({ err: message }, 're-reading the secrets failed: the command keeps running with the secrets it has');
+      o.logger.warn(
+        { err: message },
+        're-reading the secrets failed: the command keeps running with the secrets it has',
+      );
     } finally {
       if (!ended) timer = setTimeout(() => void tick(), o.watchSeconds! * 1000);
     }

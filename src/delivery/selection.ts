@@ -42,13 +42,17 @@ export interface SelectedValue extends SelectedSecret {
   serial?: number;
 }
 
-const asList = (v: string | readonly string[] | undefined): string[] => (v === undefined ? [] : typeof v === 'string' ? [v] : [...v]);
+const asList = (v: string | readonly string[] | undefined): string[] =>
+  v === undefined ? [] : typeof v === 'string' ? [v] : [...v];
 
 /**
  * Parse the `--name` / `--prefix` flags (yargs gives a string or an array). Throws a usage error
  * on an invalid name, variable or prefix, or when nothing is selected at all.
  */
-export function parseSelection(input: { name?: string | readonly string[]; prefix?: string | readonly string[] }): Selection {
+export function parseSelection(input: {
+  name?: string | readonly string[];
+  prefix?: string | readonly string[];
+}): Selection {
   const names = asList(input.name).map(parseNameSpec);
   const prefixes = asList(input.prefix).map(validatePrefix);
   if (names.length === 0 && prefixes.length === 0)
@@ -61,9 +65,14 @@ export function parseSelection(input: { name?: string | readonly string[]; prefi
  * prefix, anything else is a comma-separated list of names, each NAME or VAR=NAME.
  */
 export function parseSelector(selector: string): Selection {
-  if (selector.endsWith('*') && !selector.includes(',')) return { names: [], prefixes: [validatePrefix(selector.slice(0, -1))] };
+  if (selector.endsWith('*') && !selector.includes(','))
+    return { names: [], prefixes: [validatePrefix(selector.slice(0, -1))] };
   const parts = selector.split(',');
-  if (parts.some((p) => p === '')) throw new AppError('usage', `invalid selector ${JSON.stringify(selector)}: use PREFIX* or NAME[,NAME...] (each NAME or VAR=NAME)`);
+  if (parts.some((p) => p === ''))
+    throw new AppError(
+      'usage',
+      `invalid selector ${JSON.stringify(selector)}: use PREFIX* or NAME[,NAME...] (each NAME or VAR=NAME)`,
+    );
   return { names: parts.map(parseNameSpec), prefixes: [] };
 }
 
@@ -73,13 +82,19 @@ export function parseNameSpec(spec: string): NamedSelection {
   if (eq < 0) return { name: validateSecretName(spec) };
   const variable = spec.slice(0, eq);
   if (!VARIABLE_RULE.test(variable))
-    throw new AppError('usage', `invalid variable name ${JSON.stringify(variable)} in --name ${JSON.stringify(spec)}: it must match ${VARIABLE_RULE.source}`);
+    throw new AppError(
+      'usage',
+      `invalid variable name ${JSON.stringify(variable)} in --name ${JSON.stringify(spec)}: it must match ${VARIABLE_RULE.source}`,
+    );
   return { name: validateSecretName(spec.slice(eq + 1)), variable };
 }
 
 function validatePrefix(prefix: string): string {
   if (typeof prefix !== 'string' || !PREFIX_RULE.test(prefix))
-    throw new AppError('usage', `invalid prefix ${JSON.stringify(String(prefix))}: use 1 to 255 characters from A-Z a-z 0-9 . _ - (e.g. team-a.)`);
+    throw new AppError(
+      'usage',
+      `invalid prefix ${JSON.stringify(String(prefix))}: use 1 to 255 characters from A-Z a-z 0-9 . _ - (e.g. team-a.)`,
+    );
   return prefix;
 }
 
@@ -109,10 +124,14 @@ export const needsListing = (selection: Selection): boolean => selection.prefixe
  * secrets map to one variable. The same secret under the same variable twice counts once.
  */
 export function resolveSelection(selection: Selection, available: readonly string[] = []): SelectedSecret[] {
-  const pairs: SelectedSecret[] = selection.names.map((n) => ({ name: n.name, variable: n.variable ?? variableName(n.name) }));
+  const pairs: SelectedSecret[] = selection.names.map((n) => ({
+    name: n.name,
+    variable: n.variable ?? variableName(n.name),
+  }));
   for (const prefix of selection.prefixes) {
     const matched = available.filter((name) => name.startsWith(prefix));
-    if (matched.length === 0) throw new AppError('not_found', `no secret name starts with the prefix ${JSON.stringify(prefix)}`);
+    if (matched.length === 0)
+      throw new AppError('not_found', `no secret name starts with the prefix ${JSON.stringify(prefix)}`);
     for (const name of matched) pairs.push({ name, variable: variableName(name, prefix) });
   }
   const byVariable = new Map<string, SelectedSecret>();
@@ -145,7 +164,10 @@ export function toEnvironment(values: readonly SelectedValue[], renderedAs?: str
           : `secret ${JSON.stringify(v.name)} is binary and cannot go into a ${renderedAs} file of variables: render it on its own (--render FILE=${v.name})`,
       );
     if (v.payload.includes('\0'))
-      throw new AppError('usage', `secret ${JSON.stringify(v.name)} holds a NUL character, which an environment variable cannot carry`);
+      throw new AppError(
+        'usage',
+        `secret ${JSON.stringify(v.name)} holds a NUL character, which an environment variable cannot carry`,
+      );
     env[v.variable] = v.payload;
   }
   return env;

@@ -4,9 +4,9 @@
  * application container needs no AWS permissions of its own. Both give the same records and the
  * same errors (AppError kinds), and `readSelection` turns a selection into values with either.
  */
-import { AppError, ErrorKind, oneLine } from '../core/errors';
+import { AppError, type ErrorKind, oneLine } from '../core/errors';
 import type { SecretRecord, SecretsService } from '../core/service';
-import { SelectedValue, Selection, needsListing, resolveSelection } from './selection';
+import { type SelectedValue, type Selection, needsListing, resolveSelection } from './selection';
 
 export interface SecretSource {
   /** The names under `prefix`, with their latest serial. */
@@ -43,10 +43,22 @@ export function parseDaemonUrl(value: string): URL {
   try {
     url = new URL(value);
   } catch {
-    throw new AppError('usage', `invalid --daemon-url ${JSON.stringify(value.slice(0, 100))}: expected e.g. http://localhost:8080`);
+    throw new AppError(
+      'usage',
+      `invalid --daemon-url ${JSON.stringify(value.slice(0, 100))}: expected e.g. http://localhost:8080`,
+    );
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')
-    throw new AppError('usage', `invalid --daemon-url ${JSON.stringify(value.slice(0, 100))}: expected http(s)://HOST:PORT, without query or credentials`);
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.username !== '' ||
+    url.password !== ''
+  )
+    throw new AppError(
+      'usage',
+      `invalid --daemon-url ${JSON.stringify(value.slice(0, 100))}: expected http(s)://HOST:PORT, without query or credentials`,
+    );
   return url;
 }
 
@@ -62,8 +74,12 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
     } catch (err) {
       // fetch wraps the socket error: TypeError("fetch failed") with the errno code in its cause
       // (or in the cause's AggregateError list when every address was tried).
-      const e = err as { name?: string; cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } };
-      const code = e.cause?.code ?? e.cause?.errors?.find((x) => x.code)?.code ?? oneLine(e.cause?.message ?? 'unreachable');
+      const e = err as {
+        name?: string;
+        cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> };
+      };
+      const code =
+        e.cause?.code ?? e.cause?.errors?.find((x) => x.code)?.code ?? oneLine(e.cause?.message ?? 'unreachable');
       const why = e.name === 'TimeoutError' ? `no answer within ${DAEMON_REQUEST_TIMEOUT_MS} ms` : code;
       throw new AppError('unavailable', `daemon at ${root} unavailable ${what}: ${why}`, { cause: err });
     }
@@ -72,7 +88,10 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
       try {
         return JSON.parse(text);
       } catch {
-        throw new AppError('unavailable', `daemon at ${root} answered ${what} with something that is not JSON (is it an ecs-secrets daemon?)`);
+        throw new AppError(
+          'unavailable',
+          `daemon at ${root} answered ${what} with something that is not JSON (is it an ecs-secrets daemon?)`,
+        );
       }
     }
     let message = `HTTP ${res.status}`;
@@ -86,16 +105,27 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
     const hint = res.status === 401 ? ' (set ECS_SECRETS_TOKEN to the daemon token)' : '';
     throw new AppError(kind, `daemon at ${root} ${what}: ${message}${hint}`);
   };
-  const notOurs = (what: string) => new AppError('unavailable', `daemon at ${root} answered ${what} with an unexpected shape (is it an ecs-secrets daemon?)`);
+  const notOurs = (what: string) =>
+    new AppError(
+      'unavailable',
+      `daemon at ${root} answered ${what} with an unexpected shape (is it an ecs-secrets daemon?)`,
+    );
   const list = async (prefix: string) => {
     const what = `listing ${prefix}*`;
     const names = await call(`/v1/secrets?prefix=${encodeURIComponent(prefix)}`, what);
-    if (!Array.isArray(names) || !names.every((n) => typeof n?.name === 'string' && Number.isSafeInteger(n?.latestSerial))) throw notOurs(what);
+    if (
+      !Array.isArray(names) ||
+      !names.every((n) => typeof n?.name === 'string' && Number.isSafeInteger(n?.latestSerial))
+    )
+      throw notOurs(what);
     return names as Array<{ name: string; latestSerial: number }>;
   };
   const bySerial = async (name: string, serial?: number): Promise<SecretRecord> => {
     const what = `reading ${name}`;
-    const record = await call(`/v1/secrets/${encodeURIComponent(name)}${serial === undefined ? '' : `/${serial}`}`, what);
+    const record = await call(
+      `/v1/secrets/${encodeURIComponent(name)}${serial === undefined ? '' : `/${serial}`}`,
+      what,
+    );
     if (!isRecord(record, name)) throw notOurs(what);
     return record;
   };
@@ -121,7 +151,12 @@ const VERSION_ROUTE_NAME = 'version';
 function isRecord(x: unknown, name: string): x is SecretRecord {
   const r = x as Partial<SecretRecord> | null;
   return (
-    typeof r === 'object' && r !== null && r.name === name && Number.isSafeInteger(r.serial) && typeof r.payload === 'string' && typeof r.active === 'boolean'
+    typeof r === 'object' &&
+    r !== null &&
+    r.name === name &&
+    Number.isSafeInteger(r.serial) &&
+    typeof r.payload === 'string' &&
+    typeof r.active === 'boolean'
   );
 }
 
@@ -150,11 +185,20 @@ export async function readSelection(source: SecretSource, selection: Selection):
         if (err instanceof AppError && err.kind === 'not_found' && !explicit.has(pairs[i].name)) continue;
         throw err;
       }
-      values[i] = { ...pairs[i], payload: record.payload, serial: record.serial, ...(record.encoding ? { encoding: record.encoding } : {}) };
+      values[i] = {
+        ...pairs[i],
+        payload: record.payload,
+        serial: record.serial,
+        ...(record.encoding ? { encoding: record.encoding } : {}),
+      };
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, pairs.length) }, worker));
   const found = values.filter((v): v is SelectedValue => v !== undefined);
-  if (found.length === 0) throw new AppError('not_found', `no active secret under ${selection.prefixes.map((p) => JSON.stringify(p)).join(', ')}`);
+  if (found.length === 0)
+    throw new AppError(
+      'not_found',
+      `no active secret under ${selection.prefixes.map((p) => JSON.stringify(p)).join(', ')}`,
+    );
   return found;
 }

@@ -12,19 +12,29 @@
  * group so it can read the terminal; the terminal itself already delivers Ctrl-C (SIGINT) and
  * Ctrl-\ (SIGQUIT) to the whole group, so we do not forward those two a second time there.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 
-export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
+  'SIGTERM',
+  'SIGINT',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+];
 
 /** `SIGHUP`, `HUP` or `hup` → `SIGHUP`; anything that is not a signal of this system is a usage error. */
 export function parseSignal(value: string): NodeJS.Signals {
   const upper = value.toUpperCase();
   const name = (upper.startsWith('SIG') ? upper : `SIG${upper}`) as NodeJS.Signals;
   if (!(name in osConstants.signals) || name === 'SIGKILL' || name === 'SIGSTOP')
-    throw new AppError('usage', `unknown signal ${JSON.stringify(value)}: use a name such as SIGHUP, SIGUSR1 or SIGTERM`);
+    throw new AppError(
+      'usage',
+      `unknown signal ${JSON.stringify(value)}: use a name such as SIGHUP, SIGUSR1 or SIGTERM`,
+    );
   return name;
 }
 
@@ -70,7 +80,12 @@ export class Supervisor {
         // 127 and 126 as a shell, env(1) and `docker run` report them, so an entrypoint's
         // failure reads the same whichever of them started it.
         const kind = err.code === 'ENOENT' ? 'command_not_found' : 'command_not_executable';
-        const why = err.code === 'ENOENT' ? 'command not found' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message);
+        const why =
+          err.code === 'ENOENT'
+            ? 'command not found'
+            : err.code === 'EACCES'
+              ? 'permission denied'
+              : (err.code ?? err.message);
         reject(new AppError(kind, `cannot run ${JSON.stringify(this.opts.command)}: ${why}`));
       });
     });
@@ -140,7 +155,10 @@ export class Supervisor {
 
   private killAfterTimeout(child: ChildProcess, exited: Promise<number>): void {
     const timer = setTimeout(() => {
-      this.opts.logger.warn({ pid: child.pid, stopTimeoutSeconds: this.opts.stopTimeoutMs / 1000 }, 'the command did not stop after SIGTERM: sending SIGKILL');
+      this.opts.logger.warn(
+        { pid: child.pid, stopTimeoutSeconds: this.opts.stopTimeoutMs / 1000 },
+        'the command did not stop after SIGTERM: sending SIGKILL',
+      );
       this.killGroup(child, 'SIGKILL');
     }, this.opts.stopTimeoutMs);
     void exited.then(() => clearTimeout(timer));

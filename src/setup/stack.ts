@@ -13,13 +13,13 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  CloudFormationClient,
+  type CloudFormationClient,
   CreateStackCommand,
   DescribeStackEventsCommand,
-  DescribeStackEventsCommandOutput,
+  type DescribeStackEventsCommandOutput,
   DescribeStacksCommand,
-  Stack,
-  StackEvent,
+  type Stack,
+  type StackEvent,
 } from '@aws-sdk/client-cloudformation';
 import template from '../../cloudformation/ecs-secrets.json';
 import { openBackend } from '../backends/open-backend';
@@ -35,7 +35,8 @@ export const TEMPLATE: Readonly<Record<string, unknown>> = template;
 // Principal ARNs
 
 // arn:<partition>:iam::<account>:role|user/<path/>name — IAM paths are printable ASCII, names [\w+=,.@-]{1,64}.
-const IAM_ARN = /^arn:(aws(?:-[a-z]+)*):iam::([0-9]{12}):(role|user)\/((?:[\x21-\x2e\x30-\x7e]+\/)*)([\w+=,.@-]{1,64})$/;
+const IAM_ARN =
+  /^arn:(aws(?:-[a-z]+)*):iam::([0-9]{12}):(role|user)\/((?:[\x21-\x2e\x30-\x7e]+\/)*)([\w+=,.@-]{1,64})$/;
 
 const FLAG_HELP = {
   'create-principal': {
@@ -65,9 +66,13 @@ export function validatePrincipalArn(value: unknown, flag: PrincipalFlag): strin
   if (!value.startsWith('arn:')) throw bad(`not an ARN; ${expected}`);
   const assumed = /^arn:aws[a-z-]*:sts::([0-9]{12}):assumed-role\/([^/]+)\//.exec(value);
   if (assumed)
-    throw bad(`this is a session (assumed-role) ARN; pass the role's own ARN, arn:aws:iam::${assumed[1]}:role/${assumed[2]} (with its path, if it has one)`);
-  if (/^arn:[^:]*:iam::[^:]*:instance-profile\//.test(value)) throw bad(`this is an instance profile; pass the ARN of its role`);
-  if (/^arn:[^:]*:iam::[^:]*:group\//.test(value)) throw bad(`IAM groups cannot be principals in a key policy; ${expected}`);
+    throw bad(
+      `this is a session (assumed-role) ARN; pass the role's own ARN, arn:aws:iam::${assumed[1]}:role/${assumed[2]} (with its path, if it has one)`,
+    );
+  if (/^arn:[^:]*:iam::[^:]*:instance-profile\//.test(value))
+    throw bad(`this is an instance profile; pass the ARN of its role`);
+  if (/^arn:[^:]*:iam::[^:]*:group\//.test(value))
+    throw bad(`IAM groups cannot be principals in a key policy; ${expected}`);
   const m = IAM_ARN.exec(value);
   if (!m) throw bad(`not an IAM ${help.kinds.join(' or ')} ARN; ${expected}`);
   if (!(help.kinds as readonly string[]).includes(m[3])) throw bad(`a ${m[3]} cannot be the fetch role; ${expected}`);
@@ -91,7 +96,11 @@ export interface PolicyDocument {
  * truth) with the table ARN, key ARN and application name filled in. Used for stacks of either
  * origin: an original ecs-secrets stack has no managed policies, so these are what to attach there.
  */
-export function policyDocuments(app: string, tableArn: string, keyArn: string): { fetch: PolicyDocument; create: PolicyDocument } {
+export function policyDocuments(
+  app: string,
+  tableArn: string,
+  keyArn: string,
+): { fetch: PolicyDocument; create: PolicyDocument } {
   const resources = (TEMPLATE as { Resources: Record<string, { Properties: { PolicyDocument: unknown } }> }).Resources;
   const fill = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(fill);
@@ -105,7 +114,10 @@ export function policyDocuments(app: string, tableArn: string, keyArn: string): 
       if (res === 'ECSSecretsMasterKey' && attr === 'Arn') return keyArn;
     }
     if (keys.length === 1 && (keys[0] === 'Ref' || keys[0].startsWith('Fn::')))
-      throw new AppError('internal', `the template's IAM policies use ${JSON.stringify(o)}, which setup cannot fill in`);
+      throw new AppError(
+        'internal',
+        `the template's IAM policies use ${JSON.stringify(o)}, which setup cannot fill in`,
+      );
     return Object.fromEntries(keys.map((k) => [k, fill(o[k])]));
   };
   return {
@@ -214,7 +226,13 @@ export interface SetupDeps {
   maxWaitMs?: number;
 }
 
-const OK = new Set(['CREATE_COMPLETE', 'UPDATE_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE', 'IMPORT_COMPLETE', 'IMPORT_ROLLBACK_COMPLETE']);
+const OK = new Set([
+  'CREATE_COMPLETE',
+  'UPDATE_COMPLETE',
+  'UPDATE_ROLLBACK_COMPLETE',
+  'IMPORT_COMPLETE',
+  'IMPORT_ROLLBACK_COMPLETE',
+]);
 const POLL_MS = [250, 500, 1000, 2000, 3000, 5000];
 const DEFAULT_MAX_WAIT_MS = 30 * 60 * 1000;
 
@@ -260,7 +278,11 @@ export async function setupStack(input: SetupInput, deps: SetupDeps): Promise<Se
       if ((err as Error).name !== 'AlreadyExistsException') throw cfnError(err, `creating stack ${name}`);
       // Another setup got there first: follow and report that one.
       stack = await describeStack(cfn, name);
-      if (!stack) throw new AppError('conflict', `stack ${name} was being created by someone else and is gone again: run setup again`);
+      if (!stack)
+        throw new AppError(
+          'conflict',
+          `stack ${name} was being created by someone else and is gone again: run setup again`,
+        );
       progress(`stack ${name} is being created by another setup: following it, changing nothing`);
     }
   }
@@ -268,9 +290,15 @@ export async function setupStack(input: SetupInput, deps: SetupDeps): Promise<Se
   const stackId = stack.StackId as string;
   const status = stack.StackStatus as string;
   if (status === 'REVIEW_IN_PROGRESS')
-    throw new AppError('not_set_up', `stack ${name} exists but holds nothing yet (REVIEW_IN_PROGRESS: a change set was created but never executed); execute or delete it, then run setup again`);
+    throw new AppError(
+      'not_set_up',
+      `stack ${name} exists but holds nothing yet (REVIEW_IN_PROGRESS: a change set was created but never executed); execute or delete it, then run setup again`,
+    );
   if (status === 'DELETE_IN_PROGRESS')
-    throw new AppError('not_set_up', `stack ${name} is being deleted; wait for the deletion to finish, then run setup again`);
+    throw new AppError(
+      'not_set_up',
+      `stack ${name} is being deleted; wait for the deletion to finish, then run setup again`,
+    );
 
   const events: StackEvent[] = [];
   if (status.endsWith('_IN_PROGRESS')) {
@@ -286,7 +314,13 @@ export async function setupStack(input: SetupInput, deps: SetupDeps): Promise<Se
 }
 
 /** Poll the stack and print its new events until it leaves *_IN_PROGRESS. */
-async function follow(cfn: CloudFormationClient, stackId: string, fresh: boolean, events: StackEvent[], deps: SetupDeps): Promise<Stack> {
+async function follow(
+  cfn: CloudFormationClient,
+  stackId: string,
+  fresh: boolean,
+  events: StackEvent[],
+  deps: SetupDeps,
+): Promise<Stack> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const deadline = Date.now() + (deps.maxWaitMs ?? DEFAULT_MAX_WAIT_MS);
   const seen = new Set<string>();
@@ -340,7 +374,10 @@ async function recentEvents(cfn: CloudFormationClient, stackId: string): Promise
 }
 
 export function formatEvent(e: StackEvent): string {
-  const time = (e.Timestamp instanceof Date ? e.Timestamp.toISOString() : String(e.Timestamp ?? '')).replace(/\.\d{3}Z$/, 'Z');
+  const time = (e.Timestamp instanceof Date ? e.Timestamp.toISOString() : String(e.Timestamp ?? '')).replace(
+    /\.\d{3}Z$/,
+    'Z',
+  );
   const reason = e.ResourceStatusReason ? `  ${oneLine(e.ResourceStatusReason)}` : '';
   return `${time}  ${String(e.ResourceStatus).padEnd(20)}  ${e.LogicalResourceId} (${e.ResourceType})${reason}`;
 }
@@ -349,7 +386,13 @@ export function formatEvent(e: StackEvent): string {
  * The error for a stack that did not come out right: the resource that failed first and why, from
  * the events of its last operation, and what to do next.
  */
-function stackFailed(name: string, region: string, status: string, statusReason: string | undefined, events: StackEvent[]): AppError {
+function stackFailed(
+  name: string,
+  region: string,
+  status: string,
+  statusReason: string | undefined,
+  events: StackEvent[],
+): AppError {
   // `events` are oldest first; look at those of the last operation only.
   const chrono = events;
   let start = 0;
@@ -380,29 +423,47 @@ function stackFailed(name: string, region: string, status: string, statusReason:
   return new AppError('not_set_up', oneLine(`stack ${name} failed (${status}): ${what}${retry}`));
 }
 
-function report(app: string, region: string, stack: Stack, created: boolean, input: SetupInput, progress: (l: string) => void): SetupResult {
+function report(
+  app: string,
+  region: string,
+  stack: Stack,
+  created: boolean,
+  input: SetupInput,
+  progress: (l: string) => void,
+): SetupResult {
   const name = stack.StackName as string;
   const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
   const params = Object.fromEntries((stack.Parameters ?? []).map((p) => [p.ParameterKey, p.ParameterValue]));
   const tableArn = outputs.secretsDynamoTable;
   const keyId = outputs.kmsKey;
   if (!tableArn || !keyId)
-    throw new AppError('not_set_up', `stack ${name} has no secretsDynamoTable and kmsKey outputs: it was not made by ecs-secrets setup; use another application name`);
+    throw new AppError(
+      'not_set_up',
+      `stack ${name} has no secretsDynamoTable and kmsKey outputs: it was not made by ecs-secrets setup; use another application name`,
+    );
   const ours = outputs.kmsKeyArn !== undefined;
   // arn:<partition>:dynamodb:<region>:<account>:table/<name>
   const [, partition = 'aws', , arnRegion = region, account = ''] = tableArn.split(':');
-  const keyArn = outputs.kmsKeyArn ?? (keyId.startsWith('arn:') ? keyId : `arn:${partition}:kms:${arnRegion}:${account}:key/${keyId}`);
+  const keyArn =
+    outputs.kmsKeyArn ??
+    (keyId.startsWith('arn:') ? keyId : `arn:${partition}:kms:${arnRegion}:${account}:key/${keyId}`);
   const table = tableArn.slice(tableArn.indexOf(':table/') + ':table/'.length);
   if (table !== tableName(app))
-    progress(`warning: stack ${name} holds table ${table}, but ecs-secrets uses ${tableName(app)} for application ${app}`);
+    progress(
+      `warning: stack ${name} holds table ${table}, but ecs-secrets uses ${tableName(app)} for application ${app}`,
+    );
   const policies = policyDocuments(app, tableArn, keyArn);
   const createArn = params.CreatePrincipalArn ?? params.ECSSecretsIAMPrincipalForCreatingSecrets ?? null;
   const fetchArn = params.FetchRoleArn ?? params.ECSSecretsIAMRoleArn ?? null;
   if (!created) {
     if (createArn !== null && createArn !== input.createPrincipal)
-      progress(`note: the existing stack's key policy names create principal ${createArn}, not ${input.createPrincipal}; setup changed nothing`);
+      progress(
+        `note: the existing stack's key policy names create principal ${createArn}, not ${input.createPrincipal}; setup changed nothing`,
+      );
     if (fetchArn !== null && fetchArn !== input.fetchRole)
-      progress(`note: the existing stack's key policy names fetch role ${fetchArn}, not ${input.fetchRole}; setup changed nothing`);
+      progress(
+        `note: the existing stack's key policy names fetch role ${fetchArn}, not ${input.fetchRole}; setup changed nothing`,
+      );
   }
   const result: SetupResult = {
     application: app,
@@ -421,7 +482,10 @@ function report(app: string, region: string, stack: Stack, created: boolean, inp
     fetchRole: { arn: fetchArn, managedPolicyArn: outputs.fetchPolicyArn ?? null, policy: policies.fetch },
     configAccess: configAccessExamples(app, tableArn),
   };
-  for (const [who, p] of [['create principal', result.createPrincipal], ['fetch role', result.fetchRole]] as const) {
+  for (const [who, p] of [
+    ['create principal', result.createPrincipal],
+    ['fetch role', result.fetchRole],
+  ] as const) {
     if (!p.arn) continue;
     const kind = entityKind(p.arn);
     progress(
@@ -454,7 +518,11 @@ async function describeStack(cfn: CloudFormationClient, nameOrId: string): Promi
   }
 }
 
-async function describeEvents(cfn: CloudFormationClient, stackId: string, token?: string): Promise<DescribeStackEventsCommandOutput> {
+async function describeEvents(
+  cfn: CloudFormationClient,
+  stackId: string,
+  token?: string,
+): Promise<DescribeStackEventsCommandOutput> {
   try {
     return await cfn.send(new DescribeStackEventsCommand({ StackName: stackId, NextToken: token }));
   } catch (err) {

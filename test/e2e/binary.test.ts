@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { json, runCli } from '../helpers/cli';
-import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
-import { REGION, StandIns, createAppResources, startStandIns } from '../standins';
+import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { REGION, type StandIns, createAppResources, startStandIns } from '../standins';
 
 const APP = 'binapp';
 const MAX = 256 * 1024;
@@ -16,12 +16,17 @@ let s: StandIns;
 let d: SpawnedDaemon;
 let ddb: DynamoDBClient;
 
-const cli = (args: string[], input?: string | Buffer) => runCli(['--application-name', APP, ...args], { env: s.env, input });
+const cli = (args: string[], input?: string | Buffer) =>
+  runCli(['--application-name', APP, ...args], { env: s.env, input });
 
 beforeAll(async () => {
   s = await startStandIns();
   await createAppResources(s.kms, s.dynamo.endpoint, APP);
-  ddb = new DynamoDBClient({ region: REGION, endpoint: s.dynamo.endpoint, credentials: { accessKeyId: 'AKIDADMIN', secretAccessKey: 'x' } });
+  ddb = new DynamoDBClient({
+    region: REGION,
+    endpoint: s.dynamo.endpoint,
+    credentials: { accessKeyId: 'AKIDADMIN', secretAccessKey: 'x' },
+  });
   d = await spawnDaemon(['--application-name', APP], { env: s.env, waitHealthy: true, timeoutMs: 60_000 });
 }, 60_000);
 afterAll(async () => {
@@ -57,12 +62,21 @@ test('256 KiB of random bytes: create --binary, fetch, and the daemon give them 
 
 test('--payload-encoding base64 and POST {"payloadBase64"} store binary secrets; 256 KiB + 1 is refused (exit 2 / 413), nothing written', async () => {
   const bytes = randomBytes(MAX);
-  const c = await cli(['create', '--name', 'bin.b64', '--payload-encoding', 'base64', '--payload-location', '-'], bytes.toString('base64').replace(/.{76}/g, '$&\n'));
+  const c = await cli(
+    ['create', '--name', 'bin.b64', '--payload-encoding', 'base64', '--payload-location', '-'],
+    bytes.toString('base64').replace(/.{76}/g, '$&\n'),
+  );
   expect(c.code).toBe(0);
-  expect(Buffer.from(json<{ payload: string }>(await cli(['fetch', '--name', 'bin.b64'])).payload, 'base64').equals(bytes)).toBe(true);
+  expect(
+    Buffer.from(json<{ payload: string }>(await cli(['fetch', '--name', 'bin.b64'])).payload, 'base64').equals(bytes),
+  ).toBe(true);
 
   const post = (body: unknown) =>
-    fetch(`${d.url}/v1/secrets/bin.post`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${d.url}/v1/secrets/bin.post`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   const ok = await post({ payloadBase64: bytes.toString('base64') });
   expect([ok.status, await ok.json()]).toEqual([201, { name: 'bin.post', serial: 1 }]);
   const back = (await (await fetch(`${d.url}/v1/secrets/bin.post`)).json()) as { payload: string; encoding: string };
@@ -70,7 +84,10 @@ test('--payload-encoding base64 and POST {"payloadBase64"} store binary secrets;
 
   const over = randomBytes(MAX + 1);
   const big = await post({ payloadBase64: over.toString('base64') });
-  expect([big.status, await big.json()]).toEqual([413, { error: 'the payload is 262145 bytes; the limit is 262144 bytes (256 KiB)' }]);
+  expect([big.status, await big.json()]).toEqual([
+    413,
+    { error: 'the payload is 262145 bytes; the limit is 262144 bytes (256 KiB)' },
+  ]);
   const bigText = await post({ payload: 'a'.repeat(MAX + 1) });
   expect(bigText.status).toBe(413);
   for (const bad of [{ payloadBase64: 'not base64!' }, { payload: 'x', payloadBase64: 'eA==' }, { payloadBase64: 5 }]) {
@@ -80,7 +97,11 @@ test('--payload-encoding base64 and POST {"payloadBase64"} store binary secrets;
   expect(await items('bin.post')).toHaveLength(1);
 
   const cliOver = await cli(['create', '--name', 'bin.over', '--binary', '--payload-location', '-'], over);
-  expect([cliOver.code, cliOver.stdout, cliOver.stderr]).toEqual([2, '', 'ecs-secrets: the payload is 262145 bytes; the limit is 262144 bytes (256 KiB)\n']);
+  expect([cliOver.code, cliOver.stdout, cliOver.stderr]).toEqual([
+    2,
+    '',
+    'ecs-secrets: the payload is 262145 bytes; the limit is 262144 bytes (256 KiB)\n',
+  ]);
   expect(await items('bin.over')).toHaveLength(0);
 }, 60_000);
 

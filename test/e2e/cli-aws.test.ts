@@ -9,8 +9,8 @@ import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aw
 import { GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { seal } from '../../src/core/crypto';
 import { openBackend } from '../../src/backends/open-backend';
-import { CliResult, json, runCli } from '../helpers/cli';
-import { StandIns, createAppResources, credentialsEnv, startStandIns } from '../standins';
+import { type CliResult, json, runCli } from '../helpers/cli';
+import { type StandIns, createAppResources, credentialsEnv, startStandIns } from '../standins';
 
 const APP = 'shop';
 const TABLE = `ECS-Secrets-${APP}-Secrets`;
@@ -79,21 +79,35 @@ test('create two versions, revoke 1, fetch latest and by serial, list, history',
     { name: 'api.key', latestSerial: 1 },
     { name: 'db.password', latestSerial: 2 },
   ]);
-  const history = json<Array<{ serial: number; active: boolean; createdAt: string }>>(await cli(['history', '--name', 'db.password']));
+  const history = json<Array<{ serial: number; active: boolean; createdAt: string }>>(
+    await cli(['history', '--name', 'db.password']),
+  );
   expect(history.map((h) => [h.serial, h.active])).toEqual([
     [1, false],
     [2, true],
   ]);
   for (const h of history) expect(Date.parse(h.createdAt)).not.toBeNaN();
   // Stored as the contract says: format 2, the original's attributes, no plaintext.
-  const item = await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'db.password' }, Serial: { N: '2' } } }));
-  expect(Object.keys(item.Item ?? {}).sort()).toEqual(['Active', 'CreatedAt', 'EncryptedData', 'EncryptedDataKey', 'Format', 'Name', 'Serial']);
+  const item = await ddb.send(
+    new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'db.password' }, Serial: { N: '2' } } }),
+  );
+  expect(Object.keys(item.Item ?? {}).sort()).toEqual([
+    'Active',
+    'CreatedAt',
+    'EncryptedData',
+    'EncryptedDataKey',
+    'Format',
+    'Name',
+    'Serial',
+  ]);
   expect(item.Item?.Format).toEqual({ N: '2' });
   expect(JSON.stringify(item.Item)).not.toContain('second');
 });
 
 test('the application name may come from ECS_SECRETS_APPLICATION_NAME', async () => {
-  const r = await runCli(['create', '--name', 'from.env', '--payload', 'x'], { env: { ...env, ECS_SECRETS_APPLICATION_NAME: APP } });
+  const r = await runCli(['create', '--name', 'from.env', '--payload', 'x'], {
+    env: { ...env, ECS_SECRETS_APPLICATION_NAME: APP },
+  });
   expect(json(r)).toEqual({ name: 'from.env', serial: 1 });
 });
 
@@ -107,7 +121,12 @@ test('50 concurrent creates of one name get serials 1..50, every payload readabl
     const created = await Promise.all(Array.from({ length: 50 }, (_, i) => b.service.create('race', `payload-${i}`)));
     expect(created.map((c) => c.serial).sort((a, z) => a - z)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     for (const [i, c] of created.entries())
-      expect(await b.service.fetch('race', c.serial)).toEqual({ name: 'race', serial: c.serial, payload: `payload-${i}`, active: true });
+      expect(await b.service.fetch('race', c.serial)).toEqual({
+        name: 'race',
+        serial: c.serial,
+        payload: `payload-${i}`,
+        active: true,
+      });
     expect(await itemCount('race')).toBe(50);
   } finally {
     await b.close();
@@ -116,7 +135,9 @@ test('50 concurrent creates of one name get serials 1..50, every payload readabl
 });
 
 test('8 concurrent CLI processes creating one name lose nothing', async () => {
-  const results = await Promise.all(Array.from({ length: 8 }, (_, i) => cli(['create', '--name', 'procs', '--payload', `p${i}`])));
+  const results = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => cli(['create', '--name', 'procs', '--payload', `p${i}`])),
+  );
   expect(results.map((r) => r.code)).toEqual(Array(8).fill(0));
   expect(results.map((r) => json<{ serial: number }>(r).serial).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
 });
@@ -124,7 +145,9 @@ test('8 concurrent CLI processes creating one name lose nothing', async () => {
 test('a legacy record, written exactly as the original writes it, fetches correctly', async () => {
   // The original: KMS GenerateDataKey AES_256 on the alias with no EncryptionContext, payload sealed
   // with cryptopasta (nonce || ciphertext || tag, no AAD), both base64, and no Format attribute.
-  const dk = await kms.send(new GenerateDataKeyCommand({ KeyId: `alias/ECSSecretsMaskerKey-${APP}`, KeySpec: 'AES_256' }));
+  const dk = await kms.send(
+    new GenerateDataKeyCommand({ KeyId: `alias/ECSSecretsMaskerKey-${APP}`, KeySpec: 'AES_256' }),
+  );
   await ddb.send(
     new PutItemCommand({
       TableName: TABLE,
@@ -144,19 +167,28 @@ test('a legacy record, written exactly as the original writes it, fetches correc
     active: true,
   });
   // And a new version of a legacy secret is written as format 2.
-  expect(json(await cli(['create', '--name', 'legacy.secret', '--payload', 'new']))).toEqual({ name: 'legacy.secret', serial: 2 });
-  const item = await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'legacy.secret' }, Serial: { N: '2' } } }));
+  expect(json(await cli(['create', '--name', 'legacy.secret', '--payload', 'new']))).toEqual({
+    name: 'legacy.secret',
+    serial: 2,
+  });
+  const item = await ddb.send(
+    new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'legacy.secret' }, Serial: { N: '2' } } }),
+  );
   expect(item.Item?.Format).toEqual({ N: '2' });
 });
 
 test('an item copied to another name or serial fails to decrypt, never returning the other secret', async () => {
   await cli(['create', '--name', 'victim', '--payload', 'VICTIM-PAYLOAD']);
-  const src = await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'victim' }, Serial: { N: '1' } } }));
+  const src = await ddb.send(
+    new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'victim' }, Serial: { N: '1' } } }),
+  );
   for (const [name, serial] of [
     ['attacker', '1'],
     ['victim', '7'],
   ]) {
-    await ddb.send(new PutItemCommand({ TableName: TABLE, Item: { ...src.Item!, Name: { S: name }, Serial: { N: serial } } }));
+    await ddb.send(
+      new PutItemCommand({ TableName: TABLE, Item: { ...src.Item!, Name: { S: name }, Serial: { N: serial } } }),
+    );
     const r = await cli(['fetch', '--name', name, '--serial', serial]);
     expectOneLineError(r, 1, /integrity check failed/);
     expect(r.stdout + r.stderr).not.toContain('VICTIM-PAYLOAD');
@@ -209,26 +241,98 @@ describe('bad input: one clear line, the right exit code, nothing written', () =
   fs.writeFileSync(oneMiBFile, Buffer.alloc(1024 * 1024, 'z'));
   afterAll(() => fs.rmSync(bigDir, { recursive: true, force: true }));
   const cases: Array<[string, string[], number, RegExp, string]> = [
-    ['invalid application name', ['--application-name', '1bad', 'create', '--name', 'a', '--payload', 'x'], 2, /invalid application name/, ''],
+    [
+      'invalid application name',
+      ['--application-name', '1bad', 'create', '--name', 'a', '--payload', 'x'],
+      2,
+      /invalid application name/,
+      '',
+    ],
     ['invalid secret name', ['create', '--name', 'a/b', '--payload', 'x'], 2, /invalid secret name/, ''],
     ['name with spaces', ['fetch', '--name', 'a b'], 2, /invalid secret name/, ''],
     ['serial abc', ['fetch', '--name', 'a', '--serial', 'abc'], 2, /invalid serial "abc"/, ''],
     ['serial 0', ['revoke', '--name', 'a', '--serial', '0'], 2, /invalid serial "0"/, ''],
     ['serial -1', ['revoke', '--name', 'a', '--serial=-1'], 2, /invalid serial "-1"/, ''],
-    ['both payload flags', ['create', '--name', 'a', '--payload', 'x', '--payload-location', '/etc/hostname'], 2, /only one of/, ''],
+    [
+      'both payload flags',
+      ['create', '--name', 'a', '--payload', 'x', '--payload-location', '/etc/hostname'],
+      2,
+      /only one of/,
+      '',
+    ],
     ['neither payload flag', ['create', '--name', 'a'], 2, /one of --payload or --payload-location/, ''],
-    ['missing payload file', ['create', '--name', 'a', '--payload-location', '/nonexistent/file'], 2, /cannot read payload file .*no such file/, ''],
+    [
+      'missing payload file',
+      ['create', '--name', 'a', '--payload-location', '/nonexistent/file'],
+      2,
+      /cannot read payload file .*no such file/,
+      '',
+    ],
     // Linux caps one argv string at 128 KiB, so a payload over the limit cannot be passed with --payload: base64 and raw bytes on stdin.
-    ['payload over 256 KiB as base64', ['create', '--name', 'a', '--payload-encoding', 'base64', '--payload-location', '-'], 2, /262145 bytes; the limit is 262144/, Buffer.from(big).toString('base64')],
-    ['binary payload over 256 KiB on stdin', ['create', '--name', 'a', '--binary', '--payload-location', '-'], 2, /262145 bytes; the limit is 262144/, big],
-    ['payload over 256 KiB on stdin', ['create', '--name', 'a', '--payload-location', '-'], 2, /^ecs-secrets: the payload is 262145 bytes; the limit is 262144/, big],
+    [
+      'payload over 256 KiB as base64',
+      ['create', '--name', 'a', '--payload-encoding', 'base64', '--payload-location', '-'],
+      2,
+      /262145 bytes; the limit is 262144/,
+      Buffer.from(big).toString('base64'),
+    ],
+    [
+      'binary payload over 256 KiB on stdin',
+      ['create', '--name', 'a', '--binary', '--payload-location', '-'],
+      2,
+      /262145 bytes; the limit is 262144/,
+      big,
+    ],
+    [
+      'payload over 256 KiB on stdin',
+      ['create', '--name', 'a', '--payload-location', '-'],
+      2,
+      /^ecs-secrets: the payload is 262145 bytes; the limit is 262144/,
+      big,
+    ],
     // The error names the input's real size, not the bytes read before giving up.
-    ['1 MiB on stdin', ['create', '--name', 'a', '--payload-location', '-'], 2, /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/, 'y'.repeat(1024 * 1024)],
-    ['1 MiB file', ['create', '--name', 'a', '--payload-location', oneMiBFile], 2, /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/, ''],
-    ['1 MiB binary file', ['create', '--name', 'a', '--binary', '--payload-location', oneMiBFile], 2, /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/, ''],
-    ['invalid base64', ['create', '--name', 'a', '--payload-encoding', 'base64', '--payload', 'not base64!'], 2, /not valid base64/, ''],
-    ['unknown payload encoding', ['create', '--name', 'a', '--payload-encoding', 'hex', '--payload', 'ab'], 2, /unknown --payload-encoding "hex"/, ''],
-    ['--binary with --payload', ['create', '--name', 'a', '--binary', '--payload', 'x'], 2, /--binary reads the bytes of --payload-location/, ''],
+    [
+      '1 MiB on stdin',
+      ['create', '--name', 'a', '--payload-location', '-'],
+      2,
+      /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/,
+      'y'.repeat(1024 * 1024),
+    ],
+    [
+      '1 MiB file',
+      ['create', '--name', 'a', '--payload-location', oneMiBFile],
+      2,
+      /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/,
+      '',
+    ],
+    [
+      '1 MiB binary file',
+      ['create', '--name', 'a', '--binary', '--payload-location', oneMiBFile],
+      2,
+      /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/,
+      '',
+    ],
+    [
+      'invalid base64',
+      ['create', '--name', 'a', '--payload-encoding', 'base64', '--payload', 'not base64!'],
+      2,
+      /not valid base64/,
+      '',
+    ],
+    [
+      'unknown payload encoding',
+      ['create', '--name', 'a', '--payload-encoding', 'hex', '--payload', 'ab'],
+      2,
+      /unknown --payload-encoding "hex"/,
+      '',
+    ],
+    [
+      '--binary with --payload',
+      ['create', '--name', 'a', '--binary', '--payload', 'x'],
+      2,
+      /--binary reads the bytes of --payload-location/,
+      '',
+    ],
     ['missing --name', ['fetch'], 2, /Missing required argument: name/, ''],
     ['missing --serial on revoke', ['revoke', '--name', 'a'], 2, /Missing required argument: serial/, ''],
     ['unknown flag', ['fetch', '--name', 'a', '--nmae', 'b'], 2, /Unknown argument/, ''],

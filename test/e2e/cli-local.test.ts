@@ -11,7 +11,8 @@ import { json, runCli } from '../helpers/cli';
 import { spawnDaemon } from '../helpers/daemon';
 
 let dir: string;
-const local = (args: string[], input?: string) => runCli(['--local', '--data-dir', dir, '--application-name', 'demo', ...args], { input });
+const local = (args: string[], input?: string) =>
+  runCli(['--local', '--data-dir', dir, '--application-name', 'demo', ...args], { input });
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-local-'));
@@ -26,8 +27,17 @@ test('create, revoke, fetch, list and history on an empty data dir; the data sur
     name: 'db.password',
     serial: 2,
   });
-  expect(json(await local(['revoke', '--name', 'db.password', '--serial', '1']))).toEqual({ name: 'db.password', serial: 1, active: false });
-  expect(json(await local(['fetch', '--name', 'db.password']))).toEqual({ name: 'db.password', serial: 2, payload: 'second', active: true });
+  expect(json(await local(['revoke', '--name', 'db.password', '--serial', '1']))).toEqual({
+    name: 'db.password',
+    serial: 1,
+    active: false,
+  });
+  expect(json(await local(['fetch', '--name', 'db.password']))).toEqual({
+    name: 'db.password',
+    serial: 2,
+    payload: 'second',
+    active: true,
+  });
   expect(json(await local(['fetch', '--name', 'db.password', '--serial', '1']))).toEqual({
     name: 'db.password',
     serial: 1,
@@ -35,7 +45,12 @@ test('create, revoke, fetch, list and history on an empty data dir; the data sur
     active: false,
   });
   expect(json(await local(['list']))).toEqual([{ name: 'db.password', latestSerial: 2 }]);
-  expect(json<Array<{ serial: number; active: boolean }>>(await local(['history', '--name', 'db.password'])).map((h) => [h.serial, h.active])).toEqual([
+  expect(
+    json<Array<{ serial: number; active: boolean }>>(await local(['history', '--name', 'db.password'])).map((h) => [
+      h.serial,
+      h.active,
+    ]),
+  ).toEqual([
     [1, false],
     [2, true],
   ]);
@@ -66,17 +81,25 @@ test('a master key readable by others is refused', async () => {
 });
 
 test('concurrent CLI processes on one empty data dir agree on one store and one key', async () => {
-  const results = await Promise.all(Array.from({ length: 6 }, (_, i) => local(['create', '--name', 'race', '--payload', `p${i}`])));
+  const results = await Promise.all(
+    Array.from({ length: 6 }, (_, i) => local(['create', '--name', 'race', '--payload', `p${i}`])),
+  );
   expect(results.map((r) => [r.code, r.stderr])).toEqual(Array(6).fill([0, '']));
   expect(results.map((r) => json<{ serial: number }>(r).serial).sort()).toEqual([1, 2, 3, 4, 5, 6]);
-  for (let i = 1; i <= 6; i++) expect(json<{ payload: string }>(await local(['fetch', '--name', 'race', '--serial', String(i)])).payload).toMatch(/^p[0-5]$/);
+  for (let i = 1; i <= 6; i++)
+    expect(json<{ payload: string }>(await local(['fetch', '--name', 'race', '--serial', String(i)])).payload).toMatch(
+      /^p[0-5]$/,
+    );
 });
 
 test('CLI commands work while a --local daemon holds the store, and the data survives it', async () => {
   await local(['create', '--name', 'before', '--payload', 'b']);
   const d = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', 'demo'], { waitHealthy: true });
   try {
-    expect(json(await local(['create', '--name', 'during', '--payload', 'from-cli']))).toEqual({ name: 'during', serial: 1 });
+    expect(json(await local(['create', '--name', 'during', '--payload', 'from-cli']))).toEqual({
+      name: 'during',
+      serial: 1,
+    });
     const got = await (await fetch(`${d.url}/latest/secrets/during`)).json();
     expect(got).toEqual({ name: 'during', serial: 1, payload: 'from-cli', active: true });
     const posted = await fetch(`${d.url}/latest/secrets/during`, {
@@ -100,7 +123,9 @@ test('when the process that owns the store exits, a daemon using it takes it ove
   // This test process owns the store first; the daemon starts as its client.
   const owner = await openBackend({ app: 'demo', local: true, dataDir: dir });
   await owner.service.create('x', 'v1');
-  const d = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', 'demo', '--cache-ttl', '0'], { waitHealthy: true });
+  const d = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', 'demo', '--cache-ttl', '0'], {
+    waitHealthy: true,
+  });
   try {
     expect(await (await fetch(`${d.url}/latest/secrets/x`)).json()).toMatchObject({ serial: 1, payload: 'v1' });
     await owner.close(); // the owner goes away: the daemon's next request elects a new owner
@@ -118,5 +143,7 @@ test('when the process that owns the store exits, a daemon using it takes it ove
 });
 
 function walk(d: string): string[] {
-  return fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+  return fs
+    .readdirSync(d, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
 }

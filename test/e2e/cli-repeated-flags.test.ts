@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import yargs from 'yargs';
 import { AppError } from '../../src/core/errors';
-import { DeclaredOptions, refuseRepeatedFlags } from '../../src/cli/repeated-flags';
+import { type DeclaredOptions, refuseRepeatedFlags } from '../../src/cli/repeated-flags';
 import { json, runCli } from '../helpers/cli';
 
 let dir: string;
@@ -16,7 +16,8 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const local = (args: string[], input?: string) => runCli(['--local', '--data-dir', path.join(dir, 'data'), '--application-name', 'demo', ...args], { input });
+const local = (args: string[], input?: string) =>
+  runCli(['--local', '--data-dir', path.join(dir, 'data'), '--application-name', 'demo', ...args], { input });
 
 test.each([
   [['create', '--name', 'a', '--name', 'b', '--payload', 'x'], '--name'],
@@ -33,7 +34,9 @@ test.each([
 ])('%j is a usage error naming the flag', async (args, flag) => {
   const r = await local(args, 'from stdin');
   expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
-  expect(r.stderr).toMatch(new RegExp(`^ecs-secrets: ${flag.includes(' ') ? flag : `${flag} was given more than once`}`));
+  expect(r.stderr).toMatch(
+    new RegExp(`^ecs-secrets: ${flag.includes(' ') ? flag : `${flag} was given more than once`}`),
+  );
   expect(r.stderr).not.toMatch(/\n\s+at /);
   // Refused before the backend is opened: nothing was created, not even the data dir.
   expect(fs.existsSync(path.join(dir, 'data'))).toBe(false);
@@ -58,15 +61,20 @@ describe('in the real yargs parser', () => {
     let error: unknown;
     try {
       yargs(argv)
-      .option('local', { type: 'boolean', default: false, global: true })
-      .command('export', 'x', (c) => c.option('name', { type: 'string', array: true }).option('format', { type: 'string' }))
-      .parserConfiguration({ 'duplicate-arguments-array': false, 'camel-case-expansion': false })
-      .middleware(((_a: unknown, y: { getOptions(): DeclaredOptions }) => refuseRepeatedFlags(argv, y.getOptions())) as never, true)
-      .exitProcess(false)
-      .fail((_m, e) => {
-        error = e;
-      })
-      .parse();
+        .option('local', { type: 'boolean', default: false, global: true })
+        .command('export', 'x', (c) =>
+          c.option('name', { type: 'string', array: true }).option('format', { type: 'string' }),
+        )
+        .parserConfiguration({ 'duplicate-arguments-array': false, 'camel-case-expansion': false })
+        .middleware(
+          ((_a: unknown, y: { getOptions(): DeclaredOptions }) => refuseRepeatedFlags(argv, y.getOptions())) as never,
+          true,
+        )
+        .exitProcess(false)
+        .fail((_m, e) => {
+          error = e;
+        })
+        .parse();
     } catch (e) {
       error = e; // middleware errors are thrown by parse()
     }

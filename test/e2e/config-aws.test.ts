@@ -13,7 +13,14 @@ import { json, runCli } from '../helpers/cli';
 import { spawnDaemon } from '../helpers/daemon';
 import { configAccessExamples } from '../../src/setup/stack';
 import { keyPolicyPermissions } from '../standins/cloudformation';
-import { ADMIN_ACCESS_KEY_ID, REGION, type StandIns, createAppResources, credentialsEnv, startStandIns } from '../standins';
+import {
+  ADMIN_ACCESS_KEY_ID,
+  REGION,
+  type StandIns,
+  createAppResources,
+  credentialsEnv,
+  startStandIns,
+} from '../standins';
 
 const APP = 'cfgapp';
 const SEED = '# team-a api\nplain: hello\nsecret_ecs_secret: my-secret\n';
@@ -37,7 +44,13 @@ const cli = (args: string[], akid = ADMIN_ACCESS_KEY_ID, input?: string) =>
   runCli(['--application-name', APP, ...args], { env: { ...s.env, ...credentialsEnv(akid) }, input });
 
 function docClient(): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: s.dynamo.endpoint, region: REGION, credentials: { accessKeyId: ADMIN_ACCESS_KEY_ID, secretAccessKey: 'secret' } }));
+  return DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: s.dynamo.endpoint,
+      region: REGION,
+      credentials: { accessKeyId: ADMIN_ACCESS_KEY_ID, secretAccessKey: 'secret' },
+    }),
+  );
 }
 
 test('the seed example: pushed, built without privileges (no KMS call, ENC[] values), built with --show-secrets', async () => {
@@ -54,13 +67,24 @@ test('the seed example: pushed, built without privileges (no KMS call, ENC[] val
   expect(plain.stdout).not.toContain('my-secret');
   expect(plain.stdout).not.toContain('sops:');
 
-  const shown = await cli(['config', 'build', '--path', 'team-a/api', '--show-secrets', '--format', 'json', '--strip-suffix']);
+  const shown = await cli([
+    'config',
+    'build',
+    '--path',
+    'team-a/api',
+    '--show-secrets',
+    '--format',
+    'json',
+    '--strip-suffix',
+  ]);
   expect(shown.code).toBe(0);
   expect(JSON.parse(shown.stdout)).toEqual({ plain: 'hello', secret: 'my-secret' });
   expect(s.kms.counts.Decrypt).toBe(1);
 
   // The item: Name config/PATH, the SOPS text in Document; the kms entry names the key ARN and the context.
-  const item = (await docClient().send(new GetCommand({ TableName: table, Key: { Name: 'config/team-a/api', Serial: 1 } }))).Item!;
+  const item = (
+    await docClient().send(new GetCommand({ TableName: table, Key: { Name: 'config/team-a/api', Serial: 1 } }))
+  ).Item!;
   expect(item.Format).toBe(2);
   expect(item.Document).toMatch(/arn: arn:aws:kms:us-east-1:\d+:key\//);
   expect(item.Document).toContain('ecs-secrets:config: team-a/api');
@@ -73,7 +97,9 @@ test('the seed example: pushed, built without privileges (no KMS call, ENC[] val
 });
 
 test('a principal whose KMS permission is conditioned on another path builds but is denied --show-secrets', async () => {
-  s.kms.setPermissions('AKIDTEAMB', ['Decrypt', 'Encrypt', 'DescribeKey'], { contextLike: { 'ecs-secrets:config': 'team-b/*' } });
+  s.kms.setPermissions('AKIDTEAMB', ['Decrypt', 'Encrypt', 'DescribeKey'], {
+    contextLike: { 'ecs-secrets:config': 'team-b/*' },
+  });
   const built = await cli(['config', 'build', '--path', 'team-a/api'], 'AKIDTEAMB');
   expect(built.code).toBe(0);
   const denied = await cli(['config', 'build', '--path', 'team-a/api', '--show-secrets'], 'AKIDTEAMB');
@@ -83,25 +109,40 @@ test('a principal whose KMS permission is conditioned on another path builds but
   expect(denied.stderr).not.toContain('my-secret');
   // Its own path works.
   expect((await cli(['config', 'push', '--path', 'team-b/api', '-'], 'AKIDTEAMB', 'x_ecs_secret: y\n')).code).toBe(0);
-  expect((await cli(['config', 'build', '--path', 'team-b/api', '--show-secrets'], 'AKIDTEAMB')).stdout).toBe('x_ecs_secret: y\n');
+  expect((await cli(['config', 'build', '--path', 'team-b/api', '--show-secrets'], 'AKIDTEAMB')).stdout).toBe(
+    'x_ecs_secret: y\n',
+  );
 });
 
 test("setup's example statement for read-secrets on team-a/ lets a role decrypt team-a's documents and no other path's", async () => {
   const example = configAccessExamples(APP, 'arn:aws:dynamodb:us-east-1:123456789012:table/x');
   // The key-policy statement, enforced by the KMS stand-in as this principal's only KMS permission.
-  const p = keyPolicyPermissions({ Version: '2012-10-17', Statement: [example.readsConfigurationSecrets] } as never, example.role);
-  expect(p).toEqual({ ops: ['Decrypt'], contextEquals: { 'ecs-secrets:application': APP }, contextLike: { 'ecs-secrets:config': 'team-a/*' } });
+  const p = keyPolicyPermissions(
+    { Version: '2012-10-17', Statement: [example.readsConfigurationSecrets] } as never,
+    example.role,
+  );
+  expect(p).toEqual({
+    ops: ['Decrypt'],
+    contextEquals: { 'ecs-secrets:application': APP },
+    contextLike: { 'ecs-secrets:config': 'team-a/*' },
+  });
   s.kms.setPermissions('AKIDTEAMA', p.ops, { contextEquals: p.contextEquals, contextLike: p.contextLike });
-  expect((await cli(['config', 'push', '--path', 'team-c/api', '-'], ADMIN_ACCESS_KEY_ID, 'k_ecs_secret: v\n')).code).toBe(0);
+  expect(
+    (await cli(['config', 'push', '--path', 'team-c/api', '-'], ADMIN_ACCESS_KEY_ID, 'k_ecs_secret: v\n')).code,
+  ).toBe(0);
   expect((await cli(['config', 'build', '--path', 'team-a/api', '--show-secrets'], 'AKIDTEAMA')).stdout).toBe(SEED);
   const other = await cli(['config', 'build', '--path', 'team-c/api', '--show-secrets'], 'AKIDTEAMA');
   expect(other.code).toBe(1);
   expect(other.stderr).toMatch(/access denied/);
-  expect(example.readsConfiguration.Statement[0].Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['config/team-a/*'] } });
+  expect(example.readsConfiguration.Statement[0].Condition).toEqual({
+    'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['config/team-a/*'] },
+  });
 });
 
 test('tampering with a stored encrypted value, plain value or MAC fails --show-secrets with exit 1 and no output', async () => {
-  const text = (await docClient().send(new GetCommand({ TableName: table, Key: { Name: 'config/team-a/api', Serial: 1 } }))).Item!.Document as string;
+  const text = (
+    await docClient().send(new GetCommand({ TableName: table, Key: { Name: 'config/team-a/api', Serial: 1 } }))
+  ).Item!.Document as string;
   const variants = [
     text.replace('plain: hello', 'plain: hellx'),
     text.replace(/(secret_ecs_secret: ENC\[AES256_GCM,data:)(.)/, (_m, a, c) => a + (c === 'A' ? 'B' : 'A')),
@@ -109,18 +150,36 @@ test('tampering with a stored encrypted value, plain value or MAC fails --show-s
   ];
   for (const [i, doc] of variants.entries()) {
     const serial = 100 + i;
-    await docClient().send(new PutCommand({ TableName: table, Item: { Name: 'config/team-a/api', Serial: serial, Document: doc, Active: true, Format: 2 } }));
+    await docClient().send(
+      new PutCommand({
+        TableName: table,
+        Item: { Name: 'config/team-a/api', Serial: serial, Document: doc, Active: true, Format: 2 },
+      }),
+    );
     const r = await cli(['config', 'build', '--path', 'team-a/api', '--serial', String(serial), '--show-secrets']);
-    expect({ i, code: r.code, stdout: r.stdout, stderr: r.stderr }).toMatchObject({ i, code: 1, stdout: '', stderr: expect.stringMatching(/integrity check failed/) });
+    expect({ i, code: r.code, stdout: r.stdout, stderr: r.stderr }).toMatchObject({
+      i,
+      code: 1,
+      stdout: '',
+      stderr: expect.stringMatching(/integrity check failed/),
+    });
   }
-  for (const serial of [100, 101, 102]) expect((await cli(['config', 'revoke', '--path', 'team-a/api', '--serial', String(serial)])).code).toBe(0);
+  for (const serial of [100, 101, 102])
+    expect((await cli(['config', 'revoke', '--path', 'team-a/api', '--serial', String(serial)])).code).toBe(0);
   expect(json(await cli(['config', 'history', '--path', 'team-a/api']))).toHaveLength(4);
   // An item moved to another path: the data key's context names team-a/api.
-  await docClient().send(new PutCommand({ TableName: table, Item: { Name: 'config/team-a/moved', Serial: 1, Document: text, Active: true, Format: 2 } }));
+  await docClient().send(
+    new PutCommand({
+      TableName: table,
+      Item: { Name: 'config/team-a/moved', Serial: 1, Document: text, Active: true, Format: 2 },
+    }),
+  );
   const moved = await cli(['config', 'build', '--path', 'team-a/moved', '--show-secrets']);
   expect(moved.code).toBe(1);
   expect(moved.stdout).toBe('');
-  expect(moved.stderr).toMatch(/integrity check failed: the document was encrypted for application "cfgapp" and path "team-a\/api", not application "cfgapp" and path "team-a\/moved"/);
+  expect(moved.stderr).toMatch(
+    /integrity check failed: the document was encrypted for application "cfgapp" and path "team-a\/api", not application "cfgapp" and path "team-a\/moved"/,
+  );
 });
 
 test('diff: added, removed and changed key paths, exit 3; exit 0 when equal; never a value', async () => {
@@ -134,7 +193,10 @@ test('diff: added, removed and changed key paths, exit 3; exit 0 when equal; nev
   expect(drift.stdout + drift.stderr).not.toMatch(/other-secret|my-secret|hello/);
   // Without read-secrets the secret field is "not compared", not drift.
   s.kms.setPermissions('AKIDNOKMS', []);
-  const blind = await cli(['config', 'diff', '--path', 'team-a/api', '--file', path.join(dir, 'seed.yaml')], 'AKIDNOKMS');
+  const blind = await cli(
+    ['config', 'diff', '--path', 'team-a/api', '--file', path.join(dir, 'seed.yaml')],
+    'AKIDNOKMS',
+  );
   expect(blind.code).toBe(0);
   expect(json(blind)).toMatchObject({ changed: [], notCompared: ['secret_ecs_secret'] });
 });
@@ -145,8 +207,12 @@ test('a file encrypted for another path or application is refused at push with a
   expect(forB.stdout).toContain('ecs-secrets:config: team-b/api');
   const r = await cli(['config', 'push', '--path', 'team-a/api', '-'], ADMIN_ACCESS_KEY_ID, forB.stdout);
   expect(r.code).toBe(2);
-  expect(r.stderr).toMatch(/encrypted for application "cfgapp" and path "team-b\/api", not application "cfgapp" and path "team-a\/api"/);
-  const otherApp = forB.stdout.replace('ecs-secrets:application: cfgapp', 'ecs-secrets:application: otherapp').replace('ecs-secrets:config: team-b/api', 'ecs-secrets:config: team-a/api');
+  expect(r.stderr).toMatch(
+    /encrypted for application "cfgapp" and path "team-b\/api", not application "cfgapp" and path "team-a\/api"/,
+  );
+  const otherApp = forB.stdout
+    .replace('ecs-secrets:application: cfgapp', 'ecs-secrets:application: otherapp')
+    .replace('ecs-secrets:config: team-b/api', 'ecs-secrets:config: team-a/api');
   const r2 = await cli(['config', 'push', '--path', 'team-a/api', '-'], ADMIN_ACCESS_KEY_ID, otherApp);
   expect(r2.code).toBe(2);
   expect(r2.stderr).toMatch(/encrypted for application "otherapp"/);
@@ -170,13 +236,24 @@ test('bad input: path rule, malformed file, document over the limit', async () =
 });
 
 test('an independent SOPS decoder (npm sops-decoder) opens a JSON document ecs-secrets stored', async () => {
-  const pushed = await cli(['config', 'push', '--path', 'team-a/json', '-'], ADMIN_ACCESS_KEY_ID, '{"plain": "p", "token_ecs_secret": "t0k3n", "n_ecs_secret": 42, "nested": {"2": true}}');
+  const pushed = await cli(
+    ['config', 'push', '--path', 'team-a/json', '-'],
+    ADMIN_ACCESS_KEY_ID,
+    '{"plain": "p", "token_ecs_secret": "t0k3n", "n_ecs_secret": 42, "nested": {"2": true}}',
+  );
   expect(pushed.code).toBe(0);
-  const text = (await docClient().send(new GetCommand({ TableName: table, Key: { Name: 'config/team-a/json', Serial: 1 } }))).Item!.Document as string;
+  const text = (
+    await docClient().send(new GetCommand({ TableName: table, Key: { Name: 'config/team-a/json', Serial: 1 } }))
+  ).Item!.Document as string;
   const saved = { ...process.env };
   Object.assign(process.env, s.env);
   try {
-    expect(await sopsDecrypt(JSON.parse(text))).toEqual({ plain: 'p', token_ecs_secret: 't0k3n', n_ecs_secret: 42, nested: { 2: true } });
+    expect(await sopsDecrypt(JSON.parse(text))).toEqual({
+      plain: 'p',
+      token_ecs_secret: 't0k3n',
+      n_ecs_secret: 42,
+      nested: { 2: true },
+    });
     // And it notices a changed plain value (its own MAC check).
     await expect(sopsDecrypt(JSON.parse(text.replace('"p"', '"q"')))).rejects.toThrow(/mismatch/i);
   } finally {
@@ -185,11 +262,27 @@ test('an independent SOPS decoder (npm sops-decoder) opens a JSON document ecs-s
 });
 
 test('daemon: GET /config/*path is cached like secrets: one backend read for concurrent misses, no-cache bypasses, stale during an outage', async () => {
-  expect((await cli(['config', 'push', '--path', 'team-c/cached', '-'], ADMIN_ACCESS_KEY_ID, 'plain: p\nkey_ecs_secret: k1\n')).code).toBe(0);
-  const d = await spawnDaemon(['--application-name', APP, '--cache-ttl', '1', '--stale-if-error', '60'], { env: s.env, waitHealthy: true });
+  expect(
+    (
+      await cli(
+        ['config', 'push', '--path', 'team-c/cached', '-'],
+        ADMIN_ACCESS_KEY_ID,
+        'plain: p\nkey_ecs_secret: k1\n',
+      )
+    ).code,
+  ).toBe(0);
+  const d = await spawnDaemon(['--application-name', APP, '--cache-ttl', '1', '--stale-if-error', '60'], {
+    env: s.env,
+    waitHealthy: true,
+  });
   const get = async (headers: Record<string, string> = {}) => {
     const r = await fetch(`${d.url}/v1/config/team-c/cached`, { headers });
-    return { status: r.status, cache: r.headers.get('x-ecs-secrets-cache'), warning: r.headers.get('warning'), body: await r.text() };
+    return {
+      status: r.status,
+      cache: r.headers.get('x-ecs-secrets-cache'),
+      warning: r.headers.get('warning'),
+      body: await r.text(),
+    };
   };
   try {
     s.dynamo.resetCounts();

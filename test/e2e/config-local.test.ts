@@ -13,7 +13,8 @@ import { spawnDaemon } from '../helpers/daemon';
 
 const SEED = '# team-a api\nplain: hello\nsecret_ecs_secret: my-secret\nport_ecs_secret: 5432\n';
 let dir: string;
-const local = (args: string[], input?: string) => runCli(['--local', '--data-dir', path.join(dir, 'data'), '--application-name', 'demo', ...args], { input });
+const local = (args: string[], input?: string) =>
+  runCli(['--local', '--data-dir', path.join(dir, 'data'), '--application-name', 'demo', ...args], { input });
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-cfg-local-'));
@@ -28,7 +29,11 @@ let text = ''; process.stdin.on('data', (d) => (text += d)).on('end', async () =
   try { process.stdout.write(JSON.stringify(await decryptSops(text, { fileType: 'yaml', secretKey: process.env.KEY }))); }
   catch (e) { process.stderr.write(String(e && e.message)); process.exit(1); } });`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { cwd: path.join(__dirname, '..', '..'), env: { ...process.env, KEY: secretKey }, stdio: 'pipe' });
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: path.join(__dirname, '..', '..'),
+      env: { ...process.env, KEY: secretKey },
+      stdio: 'pipe',
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -40,7 +45,10 @@ let text = ''; process.stdin.on('data', (d) => (text += d)).on('end', async () =
 }
 
 test('the seed example on --local: push, build without and with --show-secrets; the age identity is 0600', async () => {
-  expect(json(await local(['config', 'push', '--path', 'team-a/api', '--file', path.join(dir, 'seed.yaml')]))).toEqual({ path: 'team-a/api', serial: 1 });
+  expect(json(await local(['config', 'push', '--path', 'team-a/api', '--file', path.join(dir, 'seed.yaml')]))).toEqual({
+    path: 'team-a/api',
+    serial: 1,
+  });
   const plain = await local(['config', 'build', '--path', 'team-a/api']);
   expect(plain.code).toBe(0);
   expect(plain.stdout).toContain('plain: hello');
@@ -48,18 +56,32 @@ test('the seed example on --local: push, build without and with --show-secrets; 
   expect(plain.stdout).not.toContain('my-secret');
   const shown = await local(['config', 'build', '--path', 'team-a/api', '--show-secrets']);
   expect(shown.stdout).toBe(SEED);
-  const dotenv = await local(['config', 'build', '--path', 'team-a/api', '--show-secrets', '--format', 'dotenv', '--strip-suffix']);
+  const dotenv = await local([
+    'config',
+    'build',
+    '--path',
+    'team-a/api',
+    '--show-secrets',
+    '--format',
+    'dotenv',
+    '--strip-suffix',
+  ]);
   expect(dotenv.stdout).toBe("plain='hello'\nsecret='my-secret'\nport='5432'\n");
   expect(fs.statSync(path.join(dir, 'data', 'age.key')).mode & 0o777).toBe(0o600);
 });
 
 test('encrypt a file, an independent decoder (sops-age) opens it; decrypt and push as-is', async () => {
   const out = path.join(dir, 'seed.enc.yaml');
-  expect((await local(['config', 'encrypt', path.join(dir, 'seed.yaml'), '--path', 'team-a/api', '--out', out])).code).toBe(0);
+  expect(
+    (await local(['config', 'encrypt', path.join(dir, 'seed.yaml'), '--path', 'team-a/api', '--out', out])).code,
+  ).toBe(0);
   const enc = fs.readFileSync(out, 'utf8');
   expect(enc).toMatch(/^sops:\n {4}age:\n {8}- recipient: age1/m);
   expect(enc).not.toContain('my-secret');
-  const key = fs.readFileSync(path.join(dir, 'data', 'age.key'), 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
+  const key = fs
+    .readFileSync(path.join(dir, 'data', 'age.key'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
   const ok = await sopsAgeDecrypt(enc, key);
   expect(ok.err).toBe('');
   expect(JSON.parse(ok.out)).toEqual({ plain: 'hello', secret_ecs_secret: 'my-secret', port_ecs_secret: 5432 });
@@ -75,10 +97,16 @@ test('encrypt a file, an independent decoder (sops-age) opens it; decrypt and pu
   expect((await local(['config', 'encrypt', inPlace, '--in-place'])).code).toBe(0);
   expect(fs.readFileSync(inPlace, 'utf8')).toMatch(/secret_ecs_secret: ENC\[AES256_GCM/);
   // Encrypted for this path: stored as it is.
-  expect(json(await local(['config', 'push', '--path', 'team-a/api', '-'], enc))).toEqual({ path: 'team-a/api', serial: 1 });
+  expect(json(await local(['config', 'push', '--path', 'team-a/api', '-'], enc))).toEqual({
+    path: 'team-a/api',
+    serial: 1,
+  });
   expect((await local(['config', 'build', '--path', 'team-a/api'])).stdout).toBe(enc.replace(/\nsops:[\s\S]*$/, '\n'));
   // A tampered encrypted file is refused at push, with no value in the message.
-  const refused = await local(['config', 'push', '--path', 'team-a/api', '-'], enc.replace('plain: hello', 'plain: hellx'));
+  const refused = await local(
+    ['config', 'push', '--path', 'team-a/api', '-'],
+    enc.replace('plain: hello', 'plain: hellx'),
+  );
   expect(refused.code).toBe(1);
   expect(refused.stderr).toMatch(/integrity check failed: the document MAC/);
   expect(refused.stderr).not.toMatch(/hell|my-secret/);
@@ -88,7 +116,20 @@ test('daemon: GET /config/*path under /latest and /v1, decrypted, cached, ?forma
   expect((await local(['config', 'push', '--path', 'team-a/api', '--file', path.join(dir, 'seed.yaml')])).code).toBe(0);
   const tokenFile = path.join(dir, 'token');
   fs.writeFileSync(tokenFile, 'tok-123', { mode: 0o600 });
-  const d = await spawnDaemon(['--local', '--data-dir', path.join(dir, 'data'), '--application-name', 'demo', '--token-file', tokenFile, '--cache-ttl', '300'], { waitHealthy: true });
+  const d = await spawnDaemon(
+    [
+      '--local',
+      '--data-dir',
+      path.join(dir, 'data'),
+      '--application-name',
+      'demo',
+      '--token-file',
+      tokenFile,
+      '--cache-ttl',
+      '300',
+    ],
+    { waitHealthy: true },
+  );
   try {
     const h = { 'X-ECS-Secrets-Token': 'tok-123' };
     const r1 = await fetch(`${d.url}/latest/config/team-a/api`, { headers: h });
@@ -119,47 +160,53 @@ test('daemon: GET /config/*path under /latest and /v1, decrypted, cached, ?forma
 
 /** Debian's `age` (the Go reference implementation), when installed (`apt-get install age`); CI's machine may lack it. */
 const ageBinary = ['/usr/bin/age', '/usr/local/bin/age'].find((p) => fs.existsSync(p));
-(ageBinary ? test : test.skip)("the reference age binary opens our sops.age entry, and wraps a data key that ecs-secrets uses", async () => {
-  const { execFileSync } = await import('node:child_process');
-  const { createCipheriv, createHash, randomBytes } = await import('node:crypto');
-  const out = path.join(dir, 'seed.enc.yaml');
-  expect((await local(['config', 'encrypt', path.join(dir, 'seed.yaml'), '--out', out])).code).toBe(0);
-  const enc = fs.readFileSync(out, 'utf8');
-  const armored = /enc: \|\n((?: {14}.*\n)+)/.exec(enc)![1].replace(/^ {14}/gm, '');
-  const identity = path.join(dir, 'data', 'age.key');
-  expect(execFileSync(ageBinary!, ['-d', '-i', identity], { input: armored }).length).toBe(32);
+(ageBinary ? test : test.skip)(
+  'the reference age binary opens our sops.age entry, and wraps a data key that ecs-secrets uses',
+  async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { createCipheriv, createHash, randomBytes } = await import('node:crypto');
+    const out = path.join(dir, 'seed.enc.yaml');
+    expect((await local(['config', 'encrypt', path.join(dir, 'seed.yaml'), '--out', out])).code).toBe(0);
+    const enc = fs.readFileSync(out, 'utf8');
+    const armored = /enc: \|\n((?: {14}.*\n)+)/.exec(enc)![1].replace(/^ {14}/gm, '');
+    const identity = path.join(dir, 'data', 'age.key');
+    expect(execFileSync(ageBinary!, ['-d', '-i', identity], { input: armored }).length).toBe(32);
 
-  // The other direction: a document made by hand to sops' rules, its data key wrapped by age itself.
-  const recipient = /recipient: (age1[a-z0-9]+)/.exec(enc)![1];
-  const key = randomBytes(32);
-  const wrapped = execFileSync(ageBinary!, ['-r', recipient, '-a'], { input: key }).toString('utf8');
-  const seal = (plain: string, aad: string) => {
-    const iv = randomBytes(32);
-    const c = createCipheriv('aes-256-gcm', key, iv);
-    c.setAAD(Buffer.from(aad));
-    const data = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
-    return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${iv.toString('base64')},tag:${c.getAuthTag().toString('base64')},type:str]`;
-  };
-  const lastmodified = '2026-11-30T12:00:00Z';
-  const mac = createHash('sha512').update('hellomy-secret').digest('hex').toUpperCase();
-  const doc = [
-    'plain: hello',
-    `secret_ecs_secret: ${seal('my-secret', 'secret_ecs_secret:')}`,
-    'sops:',
-    '    age:',
-    `        - recipient: ${recipient}`,
-    '          enc: |',
-    ...wrapped.trim().split('\n').map((l) => `              ${l}`),
-    `    lastmodified: "${lastmodified}"`,
-    `    mac: ${seal(mac, lastmodified)}`,
-    '    encrypted_suffix: _ecs_secret',
-    '    version: 3.8.1',
-    '',
-  ].join('\n');
-  fs.writeFileSync(path.join(dir, 'ext.yaml'), doc);
-  const dec = await local(['config', 'decrypt', path.join(dir, 'ext.yaml')]);
-  expect([dec.code, dec.stdout]).toEqual([0, 'plain: hello\nsecret_ecs_secret: my-secret\n']);
-});
+    // The other direction: a document made by hand to sops' rules, its data key wrapped by age itself.
+    const recipient = /recipient: (age1[a-z0-9]+)/.exec(enc)![1];
+    const key = randomBytes(32);
+    const wrapped = execFileSync(ageBinary!, ['-r', recipient, '-a'], { input: key }).toString('utf8');
+    const seal = (plain: string, aad: string) => {
+      const iv = randomBytes(32);
+      const c = createCipheriv('aes-256-gcm', key, iv);
+      c.setAAD(Buffer.from(aad));
+      const data = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
+      return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${iv.toString('base64')},tag:${c.getAuthTag().toString('base64')},type:str]`;
+    };
+    const lastmodified = '2026-11-30T12:00:00Z';
+    const mac = createHash('sha512').update('hellomy-secret').digest('hex').toUpperCase();
+    const doc = [
+      'plain: hello',
+      `secret_ecs_secret: ${seal('my-secret', 'secret_ecs_secret:')}`,
+      'sops:',
+      '    age:',
+      `        - recipient: ${recipient}`,
+      '          enc: |',
+      ...wrapped
+        .trim()
+        .split('\n')
+        .map((l) => `              ${l}`),
+      `    lastmodified: "${lastmodified}"`,
+      `    mac: ${seal(mac, lastmodified)}`,
+      '    encrypted_suffix: _ecs_secret',
+      '    version: 3.8.1',
+      '',
+    ].join('\n');
+    fs.writeFileSync(path.join(dir, 'ext.yaml'), doc);
+    const dec = await local(['config', 'decrypt', path.join(dir, 'ext.yaml')]);
+    expect([dec.code, dec.stdout]).toEqual([0, 'plain: hello\nsecret_ecs_secret: my-secret\n']);
+  },
+);
 
 test('dotenv output refuses a key that is no variable name, and two keys that make one variable, naming the keys (never a value)', async () => {
   const file = (name: string, text: string) => {
@@ -167,13 +214,44 @@ test('dotenv output refuses a key that is no variable name, and two keys that ma
     fs.writeFileSync(p, text);
     return p;
   };
-  expect((await local(['config', 'push', '--path', 'dotenv/digit', '--file', file('digit.yaml', '"10": value-one\nok: 1\n')])).code).toBe(0);
+  expect(
+    (
+      await local([
+        'config',
+        'push',
+        '--path',
+        'dotenv/digit',
+        '--file',
+        file('digit.yaml', '"10": value-one\nok: 1\n'),
+      ])
+    ).code,
+  ).toBe(0);
   const digit = await local(['config', 'build', '--path', 'dotenv/digit', '--format', 'dotenv']);
   expect([digit.code, digit.stdout]).toEqual([2, '']);
   expect(digit.stderr).toMatch(/key "10" does not make a variable name/);
   expect(digit.stderr).not.toContain('value-one');
-  expect((await local(['config', 'push', '--path', 'dotenv/clash', '--file', file('clash.yaml', 'a_b: one\na:\n  b_ecs_secret: two\n')])).code).toBe(0);
-  const clash = await local(['config', 'build', '--path', 'dotenv/clash', '--format', 'dotenv', '--show-secrets', '--strip-suffix']);
+  expect(
+    (
+      await local([
+        'config',
+        'push',
+        '--path',
+        'dotenv/clash',
+        '--file',
+        file('clash.yaml', 'a_b: one\na:\n  b_ecs_secret: two\n'),
+      ])
+    ).code,
+  ).toBe(0);
+  const clash = await local([
+    'config',
+    'build',
+    '--path',
+    'dotenv/clash',
+    '--format',
+    'dotenv',
+    '--show-secrets',
+    '--strip-suffix',
+  ]);
   expect([clash.code, clash.stdout]).toEqual([2, '']);
   expect(clash.stderr).toMatch(/keys "a_b" and "a\.b(_ecs_secret)?" both make the variable a_b/);
   expect(clash.stderr).not.toMatch(/one|two/);
@@ -196,7 +274,9 @@ test('--strip-suffix refuses to print two keys that become one, in every format 
       expect(r.stderr).not.toMatch(/plain-value|secret-value/);
     }
   // Without --strip-suffix the document prints as it is.
-  expect((await local(['config', 'build', '--path', 'strip/dup', '--format', 'json', '--show-secrets'])).stdout).toContain('"password_ecs_secret"');
+  expect(
+    (await local(['config', 'build', '--path', 'strip/dup', '--format', 'json', '--show-secrets'])).stdout,
+  ).toContain('"password_ecs_secret"');
 });
 
 test('the age identity is held to the master key rules: a symbolic link or a file others can read is refused, never used', async () => {
@@ -236,7 +316,10 @@ test('aliases and tags are refused with exit 2, quoting nothing of the document 
   for (const [i, text] of cases.entries()) {
     const file = path.join(dir, `bad-${i}.yaml`);
     fs.writeFileSync(file, text);
-    for (const args of [['config', 'push', '--path', `bad/d${i}`, '--file', file], ['config', 'encrypt', file]]) {
+    for (const args of [
+      ['config', 'push', '--path', `bad/d${i}`, '--file', file],
+      ['config', 'encrypt', file],
+    ]) {
       const r = await local(args);
       expect({ text, args: args[1], code: r.code, stdout: r.stdout, line: r.stderr.trim() }).toEqual({
         text,

@@ -8,8 +8,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { json, runCli } from '../helpers/cli';
-import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 
 const APP = 'web';
 let s: StandIns;
@@ -36,7 +36,11 @@ function rawRequest(port: number, method: string, p: string, headers: Record<str
   });
 }
 
-async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
+async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+) {
   const r = await fetch(url, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await r.text();
   return { status: r.status, headers: r.headers, text, body: text ? JSON.parse(text) : undefined };
@@ -66,15 +70,28 @@ describe.each(['/latest', '/v1'])('routes under %s', (prefix) => {
   });
 
   test('GET /secrets/:name/:serial, including a revoked serial', async () => {
-    expect((await get(`${d.url}${prefix}/secrets/db.password/1`)).body).toEqual({ name: 'db.password', serial: 1, payload: 'v1', active: true });
-    expect((await get(`${d.url}${prefix}/secrets/db.password/3`)).body).toEqual({ name: 'db.password', serial: 3, payload: '', active: false });
+    expect((await get(`${d.url}${prefix}/secrets/db.password/1`)).body).toEqual({
+      name: 'db.password',
+      serial: 1,
+      payload: 'v1',
+      active: true,
+    });
+    expect((await get(`${d.url}${prefix}/secrets/db.password/3`)).body).toEqual({
+      name: 'db.password',
+      serial: 3,
+      payload: '',
+      active: false,
+    });
   });
 
   test('GET /secrets/version and /version give the real version fields', async () => {
     const version = require('../../package.json').version;
     for (const p of ['/secrets/version', '/version']) {
       const r = await get(`${d.url}${prefix}${p}`);
-      expect([r.status, r.body]).toEqual([200, { application: 'ecs-secrets', applicationVersion: version, apiVersion: 'v1' }]);
+      expect([r.status, r.body]).toEqual([
+        200,
+        { application: 'ecs-secrets', applicationVersion: version, apiVersion: 'v1' },
+      ]);
     }
   });
 
@@ -82,16 +99,32 @@ describe.each(['/latest', '/v1'])('routes under %s', (prefix) => {
     const name = `posted${prefix.replace('/', '.')}`;
     const c = await post(`${d.url}${prefix}/secrets/${name}`, { payload: 'hello' });
     expect([c.status, c.body]).toEqual([201, { name, serial: 1 }]);
-    expect((await get(`${d.url}${prefix}/secrets/${name}`)).body).toEqual({ name, serial: 1, payload: 'hello', active: true });
+    expect((await get(`${d.url}${prefix}/secrets/${name}`)).body).toEqual({
+      name,
+      serial: 1,
+      payload: 'hello',
+      active: true,
+    });
     const r = await post(`${d.url}${prefix}/revoke/${name}/1`, '');
     expect([r.status, r.body]).toEqual([200, { name, serial: 1, active: false }]);
     expect((await get(`${d.url}${prefix}/secrets/${name}`)).status).toBe(404);
-    expect((await get(`${d.url}${prefix}/secrets/${name}/1`)).body).toEqual({ name, serial: 1, payload: '', active: false });
+    expect((await get(`${d.url}${prefix}/secrets/${name}/1`)).body).toEqual({
+      name,
+      serial: 1,
+      payload: '',
+      active: false,
+    });
   });
 
   test('unknown secret or serial: 404 JSON', async () => {
-    expect(await get(`${d.url}${prefix}/secrets/nope`)).toMatchObject({ status: 404, body: { error: expect.stringMatching(/not found/) } });
-    expect(await get(`${d.url}${prefix}/secrets/db.password/99`)).toMatchObject({ status: 404, body: { error: expect.stringMatching(/no serial 99/) } });
+    expect(await get(`${d.url}${prefix}/secrets/nope`)).toMatchObject({
+      status: 404,
+      body: { error: expect.stringMatching(/not found/) },
+    });
+    expect(await get(`${d.url}${prefix}/secrets/db.password/99`)).toMatchObject({
+      status: 404,
+      body: { error: expect.stringMatching(/no serial 99/) },
+    });
     expect((await post(`${d.url}${prefix}/revoke/db.password/99`, '')).status).toBe(404);
   });
 });
@@ -156,7 +189,12 @@ describe('cache', () => {
     expect((await get(`${d.url}/latest/secrets/hot`)).body).toMatchObject({ serial: 2 });
     await post(`${d.url}/latest/revoke/hot/2`, '');
     expect((await get(`${d.url}/latest/secrets/hot`)).body).toMatchObject({ serial: 1, payload: 'h' });
-    expect((await get(`${d.url}/latest/secrets/hot/2`)).body).toEqual({ name: 'hot', serial: 2, payload: '', active: false });
+    expect((await get(`${d.url}/latest/secrets/hot/2`)).body).toEqual({
+      name: 'hot',
+      serial: 2,
+      payload: '',
+      active: false,
+    });
   });
 
   test('Cache-Control: no-cache forces a backend read', async () => {
@@ -191,7 +229,10 @@ describe('backend outage', () => {
       await s.dynamo.stop();
       await new Promise((r) => setTimeout(r, 1100)); // past the TTL
       const stale = await get(`${d2.url}/latest/secrets/db.password`);
-      expect([stale.status, stale.body]).toEqual([200, { name: 'db.password', serial: 2, payload: 'v2', active: true }]);
+      expect([stale.status, stale.body]).toEqual([
+        200,
+        { name: 'db.password', serial: 2, payload: 'v2', active: true },
+      ]);
       expect(stale.headers.get('x-ecs-secrets-cache')).toBe('stale');
       expect(stale.headers.get('warning')).toMatch(/110/);
       expect(await d2.waitForLog(/serving a stale cached value/)).toMatch(/serving a stale cached value/);
@@ -216,9 +257,17 @@ describe('backend outage', () => {
     try {
       const port = (busy.address() as net.AddressInfo).port;
       const inUse = await cli(['daemon', '--host', '127.0.0.1', '--port', String(port)]);
-      expect([inUse.code, inUse.stdout, inUse.stderr.trim().split('\n')]).toEqual([1, '', [`ecs-secrets: cannot listen on 127.0.0.1:${port}: the port is in use`]]);
+      expect([inUse.code, inUse.stdout, inUse.stderr.trim().split('\n')]).toEqual([
+        1,
+        '',
+        [`ecs-secrets: cannot listen on 127.0.0.1:${port}: the port is in use`],
+      ]);
       const foreign = await cli(['daemon', '--host', '192.0.2.1', '--port', '0']); // TEST-NET-1: no address of this machine
-      expect([foreign.code, foreign.stdout, foreign.stderr.trim().split('\n')]).toEqual([2, '', ['ecs-secrets: cannot listen on 192.0.2.1:0: not an address of this machine']]);
+      expect([foreign.code, foreign.stdout, foreign.stderr.trim().split('\n')]).toEqual([
+        2,
+        '',
+        ['ecs-secrets: cannot listen on 192.0.2.1:0: not an address of this machine'],
+      ]);
     } finally {
       await new Promise((resolve) => busy.close(resolve));
     }
@@ -270,8 +319,14 @@ describe('access control', () => {
         ['POST', '/latest/secrets/x'],
         ['POST', '/latest/revoke/x/1'],
       ]) {
-        for (const headers of [{}, { 'x-ecs-secrets-token': 'wrong' }, { 'x-ecs-secrets-token': 'sesam' }] as Array<Record<string, string>>) {
-          const r = await fetch(`${dt.url}${p}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: method === 'POST' ? '{"payload":"x"}' : undefined });
+        for (const headers of [{}, { 'x-ecs-secrets-token': 'wrong' }, { 'x-ecs-secrets-token': 'sesam' }] as Array<
+          Record<string, string>
+        >) {
+          const r = await fetch(`${dt.url}${p}`, {
+            method,
+            headers: { 'content-type': 'application/json', ...headers },
+            body: method === 'POST' ? '{"payload":"x"}' : undefined,
+          });
           expect([method, p, r.status]).toEqual([method, p, 401]);
           expect(await r.json()).toEqual({ error: expect.stringMatching(/X-ECS-Secrets-Token/i) });
         }
@@ -288,7 +343,10 @@ describe('access control', () => {
   test('--read-only refuses writes with 403 and still serves reads and /health', async () => {
     const dr = await daemon(['--read-only']);
     try {
-      expect(await post(`${dr.url}/latest/secrets/x`, { payload: 'x' })).toMatchObject({ status: 403, body: { error: expect.stringMatching(/read-only/) } });
+      expect(await post(`${dr.url}/latest/secrets/x`, { payload: 'x' })).toMatchObject({
+        status: 403,
+        body: { error: expect.stringMatching(/read-only/) },
+      });
       expect((await post(`${dr.url}/v1/revoke/db.password/1`, '')).status).toBe(403);
       expect((await get(`${dr.url}/v1/secrets/db.password/1`)).body).toMatchObject({ active: true });
       expect((await get(`${dr.url}/health`)).status).toBe(200);
@@ -303,11 +361,25 @@ describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps s
   const cases: Array<[string, string, string, number, string | undefined, Record<string, string>]> = [
     ['bad JSON', 'POST', '/latest/secrets/a', 400, '{"payload":', { 'content-type': 'application/json' }],
     ['JSON not an object', 'POST', '/latest/secrets/a', 400, '"just a string"', { 'content-type': 'application/json' }],
-    ['payload not a string', 'POST', '/latest/secrets/a', 400, '{"payload":42}', { 'content-type': 'application/json' }],
+    [
+      'payload not a string',
+      'POST',
+      '/latest/secrets/a',
+      400,
+      '{"payload":42}',
+      { 'content-type': 'application/json' },
+    ],
     ['empty payload', 'POST', '/latest/secrets/a', 400, '{"payload":""}', { 'content-type': 'application/json' }],
     ['wrong content type', 'POST', '/latest/secrets/a', 415, '{"payload":"x"}', { 'content-type': 'text/plain' }],
     // curl -d's form type is read as JSON (the original's admin task, issue 12): a form body is not JSON.
-    ['form content type, form body', 'POST', '/latest/secrets/a', 400, 'payload=x', { 'content-type': 'application/x-www-form-urlencoded' }],
+    [
+      'form content type, form body',
+      'POST',
+      '/latest/secrets/a',
+      400,
+      'payload=x',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+    ],
     ['257 KiB body', 'POST', '/latest/secrets/a', 413, big, { 'content-type': 'application/json' }],
     ['name with %2F', 'GET', '/latest/secrets/a%2Fb', 400, undefined, {}],
     ['name ..', 'GET', '/latest/secrets/..', 400, undefined, {}],
@@ -351,7 +423,11 @@ describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps s
       ['nul', /not valid JSON/],
     ] as const) {
       const r = await rawRequest(d.port, 'POST', '/latest/secrets/shape', { 'content-type': 'application/json' }, body);
-      expect({ body, status: r.status, error: JSON.parse(r.text).error }).toEqual({ body, status: 400, error: expect.stringMatching(message) });
+      expect({ body, status: r.status, error: JSON.parse(r.text).error }).toEqual({
+        body,
+        status: 400,
+        error: expect.stringMatching(message),
+      });
     }
   });
 
@@ -376,12 +452,17 @@ describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps s
 test('logs: one JSON line per request with method, route pattern, status, duration and request id; never payloads', async () => {
   await get(`${d.url}/latest/secrets/db.password`, { 'x-request-id': 'trace-123' });
   await d.waitForLog(/"reqId":"trace-123"/);
-  const lines = d.logs().trim().split('\n').map((l) => JSON.parse(l));
+  const lines = d
+    .logs()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const line = lines.find((l) => l.reqId === 'trace-123');
   expect(line).toMatchObject({ method: 'GET', route: '/latest/secrets/:name', status: 200, msg: 'request' });
   expect(typeof line.ms).toBe('number');
   expect(lines.some((l) => l.msg === 'daemon started')).toBe(true);
-  for (const secret of ['v1', 'v2', 'hello', '"h2"', 'h3']) expect(d.logs()).not.toContain(`"${secret.replace(/"/g, '')}"`);
+  for (const secret of ['v1', 'v2', 'hello', '"h2"', 'h3'])
+    expect(d.logs()).not.toContain(`"${secret.replace(/"/g, '')}"`);
 });
 
 test('SIGTERM during a slow in-flight request: the request completes and the process exits 0', async () => {

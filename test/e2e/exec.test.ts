@@ -5,13 +5,13 @@
  * --stop-timeout, nothing is started when a secret is missing, and --watch applies --on-change on
  * a new version while a backend outage leaves the child running.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, baseEnv, runCli } from '../helpers/cli';
 import { spawnDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 
 const APP = 'execapp';
 const SECRET = `p@ss 'w"ord' $HOME \`id\` \\ \n ü 😀`;
@@ -52,7 +52,9 @@ function startExec(args: string[], env: Record<string, string> = {}): Running {
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   return {
     child,
     stdout: () => out,
@@ -61,7 +63,8 @@ function startExec(args: string[], env: Record<string, string> = {}): Running {
       for (;;) {
         const m = out.match(pattern);
         if (m) return m;
-        if (child.exitCode !== null) throw new Error(`exec ended (${child.exitCode}) before ${pattern}: ${out}\n${err}`);
+        if (child.exitCode !== null)
+          throw new Error(`exec ended (${child.exitCode}) before ${pattern}: ${out}\n${err}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },
@@ -92,7 +95,19 @@ const alive = (pid: number) => {
 
 test('the secrets are in the child environment, under their variable names; never in exec output', async () => {
   const r = await runCli(
-    ['--application-name', APP, 'exec', '--prefix', 'app.', '--name', 'OTHER=other.x', '--', process.execPath, '-e', 'process.stdout.write(JSON.stringify(process.env))'],
+    [
+      '--application-name',
+      APP,
+      'exec',
+      '--prefix',
+      'app.',
+      '--name',
+      'OTHER=other.x',
+      '--',
+      process.execPath,
+      '-e',
+      'process.stdout.write(JSON.stringify(process.env))',
+    ],
     { env: { ...s.env, KEEP_ME: 'yes' } },
   );
   expect(r.stderr).toBe('');
@@ -102,15 +117,32 @@ test('the secrets are in the child environment, under their variable names; neve
 });
 
 test('--pristine: only the secrets and PATH', async () => {
-  const r = await runCli(['--application-name', APP, 'exec', '--pristine', '--name', 'app.api-key', '--', process.execPath, '-e', 'process.stdout.write(JSON.stringify(process.env))'], {
-    env: { ...s.env, KEEP_ME: 'yes' },
-  });
+  const r = await runCli(
+    [
+      '--application-name',
+      APP,
+      'exec',
+      '--pristine',
+      '--name',
+      'app.api-key',
+      '--',
+      process.execPath,
+      '-e',
+      'process.stdout.write(JSON.stringify(process.env))',
+    ],
+    {
+      env: { ...s.env, KEEP_ME: 'yes' },
+    },
+  );
   expect(r.code).toBe(0);
   expect(JSON.parse(r.stdout)).toEqual({ APP_API_KEY: 'k1', PATH: process.env.PATH });
 });
 
-test('exit codes: the child\'s own, and 128+n when a signal killed it', async () => {
-  const run = (script: string) => runCli(['--application-name', APP, 'exec', '--name', 'app.api-key', '--', process.execPath, '-e', script], { env: s.env });
+test("exit codes: the child's own, and 128+n when a signal killed it", async () => {
+  const run = (script: string) =>
+    runCli(['--application-name', APP, 'exec', '--name', 'app.api-key', '--', process.execPath, '-e', script], {
+      env: s.env,
+    });
   expect((await run('process.exit(7)')).code).toBe(7);
   expect((await run('process.exit(0)')).code).toBe(0);
   expect((await run("process.kill(process.pid, 'SIGKILL')")).code).toBe(137);
@@ -119,9 +151,24 @@ test('exit codes: the child\'s own, and 128+n when a signal killed it', async ()
 
 test('a missing secret: exit 1, one line naming it, and the command is never started', async () => {
   const marker = path.join(dir, 'started');
-  const r = await runCli(['--application-name', APP, 'exec', '--name', 'app.api-key', '--name', 'app.nope', '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], {
-    env: s.env,
-  });
+  const r = await runCli(
+    [
+      '--application-name',
+      APP,
+      'exec',
+      '--name',
+      'app.api-key',
+      '--name',
+      'app.nope',
+      '--',
+      process.execPath,
+      '-e',
+      `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`,
+    ],
+    {
+      env: s.env,
+    },
+  );
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/^ecs-secrets: secret app\.nope not found \(no active version\)\n$/);
   expect(fs.existsSync(marker)).toBe(false);
@@ -131,7 +178,10 @@ test('bad input: one line, exit 2, nothing started', async () => {
   const marker = path.join(dir, 'bad-started');
   const cmd = ['--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`];
   const cases: Array<[string[], RegExp]> = [
-    [['--name', 'app.api-key', '--on-change', 'reload', ...cmd], /unknown --on-change "reload": use restart, exit or signal:SIG/],
+    [
+      ['--name', 'app.api-key', '--on-change', 'reload', ...cmd],
+      /unknown --on-change "reload": use restart, exit or signal:SIG/,
+    ],
     [['--name', 'app.api-key', '--on-change', 'signal:SIGNOPE', ...cmd], /unknown signal "SIGNOPE"/],
     [['--name', 'app.api-key', '--watch', '0', ...cmd], /invalid --watch "0"/],
     [['--name', 'app.api-key', '--stop-timeout', 'soon', ...cmd], /invalid --stop-timeout "soon"/],
@@ -141,7 +191,11 @@ test('bad input: one line, exit 2, nothing started', async () => {
   ];
   for (const [args, pattern] of cases) {
     const r = await runCli(['--application-name', APP, 'exec', ...args], { env: s.env });
-    expect({ args, code: r.code, line: r.stderr.split('\n')[0] }).toEqual({ args, code: 2, line: expect.stringMatching(pattern) });
+    expect({ args, code: r.code, line: r.stderr.split('\n')[0] }).toEqual({
+      args,
+      code: 2,
+      line: expect.stringMatching(pattern),
+    });
     expect(r.stderr).not.toContain('k1');
   }
   expect(fs.existsSync(marker)).toBe(false);
@@ -157,14 +211,24 @@ test('a command that cannot be run: 127 when it does not exist, 126 when it is n
   ];
   for (const [command, code, pattern] of cases) {
     const r = await runCli(['--application-name', APP, 'exec', '--name', 'app.api-key', '--', command], { env: s.env });
-    expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code, stderr: expect.stringMatching(pattern) });
+    expect({ command, code: r.code, stderr: r.stderr }).toEqual({
+      command,
+      code,
+      stderr: expect.stringMatching(pattern),
+    });
     expect(r.stdout).toBe('');
     expect(r.stderr).not.toContain('k1');
   }
 });
 
 test('signals are forwarded once each; SIGTERM ends the child and exec exits with its code', async () => {
-  const e = startExec(['--name', 'app.api-key', ...nodeChild("process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); }); setInterval(() => {}, 1000);")]);
+  const e = startExec([
+    '--name',
+    'app.api-key',
+    ...nodeChild(
+      "process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); }); setInterval(() => {}, 1000);",
+    ),
+  ]);
   const pid = Number((await e.waitFor(/ready (\d+)/))[1]);
   for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGQUIT'] as const) {
     e.child.kill(sig);
@@ -177,7 +241,13 @@ test('signals are forwarded once each; SIGTERM ends the child and exec exits wit
 }, 60_000);
 
 test('a child ignoring SIGTERM is killed after --stop-timeout: exit 137, no process left', async () => {
-  const e = startExec(['--name', 'app.api-key', '--stop-timeout', '1', ...nodeChild("process.on('SIGTERM', () => console.log('ignored SIGTERM')); setInterval(() => {}, 1000);")]);
+  const e = startExec([
+    '--name',
+    'app.api-key',
+    '--stop-timeout',
+    '1',
+    ...nodeChild("process.on('SIGTERM', () => console.log('ignored SIGTERM')); setInterval(() => {}, 1000);"),
+  ]);
   const pid = Number((await e.waitFor(/ready (\d+)/))[1]);
   e.child.kill('SIGTERM');
   await e.waitFor(/ignored SIGTERM/);
@@ -189,7 +259,18 @@ test('a child ignoring SIGTERM is killed after --stop-timeout: exit 137, no proc
 describe('--watch 1', () => {
   test('a new version restarts the child with the new value', async () => {
     expect((await cli(['create', '--name', 'w1.token', '--payload', 'v1'])).code).toBe(0);
-    const e = startExec(['--prefix', 'w1.', '--watch', '1', '--stop-timeout', '5', '--', process.execPath, '-e', "console.log('start ' + process.env.TOKEN + ' ' + process.pid); setInterval(() => {}, 1000);"]);
+    const e = startExec([
+      '--prefix',
+      'w1.',
+      '--watch',
+      '1',
+      '--stop-timeout',
+      '5',
+      '--',
+      process.execPath,
+      '-e',
+      "console.log('start ' + process.env.TOKEN + ' ' + process.pid); setInterval(() => {}, 1000);",
+    ]);
     const first = Number((await e.waitFor(/start v1 (\d+)/))[1]);
     expect((await cli(['create', '--name', 'w1.token', '--payload', 'v2'])).code).toBe(0);
     const second = Number((await e.waitFor(/start v2 (\d+)/))[1]);
@@ -197,7 +278,12 @@ describe('--watch 1', () => {
     expect(alive(first)).toBe(false);
     expect(e.stderr()).toMatch(/"changed":\["w1\.token#2"\].*secrets changed/);
     // A rotation is routine: logged at info, not as a warning.
-    const changedLine = JSON.parse(e.stderr().split('\n').find((l) => l.includes('secrets changed'))!);
+    const changedLine = JSON.parse(
+      e
+        .stderr()
+        .split('\n')
+        .find((l) => l.includes('secrets changed'))!,
+    );
     expect([30, 'info']).toContain(changedLine.level);
     expect(e.stderr()).not.toMatch(/v1|v2/);
     e.child.kill('SIGTERM');
@@ -206,7 +292,15 @@ describe('--watch 1', () => {
 
   test('--on-change signal:SIGHUP signals the child instead; exit stops it and exits 0', async () => {
     expect((await cli(['create', '--name', 'w2.token', '--payload', 'v1'])).code).toBe(0);
-    const e = startExec(['--prefix', 'w2.', '--watch', '1', '--on-change', 'signal:SIGHUP', ...nodeChild('setInterval(() => {}, 1000);')]);
+    const e = startExec([
+      '--prefix',
+      'w2.',
+      '--watch',
+      '1',
+      '--on-change',
+      'signal:SIGHUP',
+      ...nodeChild('setInterval(() => {}, 1000);'),
+    ]);
     await e.waitFor(/ready/);
     expect((await cli(['create', '--name', 'w2.token', '--payload', 'v2'])).code).toBe(0);
     await e.waitFor(/got SIGHUP/);
@@ -214,7 +308,15 @@ describe('--watch 1', () => {
     e.child.kill('SIGTERM');
     await e.exit;
 
-    const x = startExec(['--prefix', 'w2.', '--watch', '1', '--on-change', 'exit', ...nodeChild('setInterval(() => {}, 1000);')]);
+    const x = startExec([
+      '--prefix',
+      'w2.',
+      '--watch',
+      '1',
+      '--on-change',
+      'exit',
+      ...nodeChild('setInterval(() => {}, 1000);'),
+    ]);
     const pid = Number((await x.waitFor(/ready (\d+)/))[1]);
     expect((await cli(['create', '--name', 'w2.token', '--payload', 'v3'])).code).toBe(0);
     expect(await x.exit).toEqual({ code: 0, signal: null });
@@ -246,18 +348,37 @@ describe('--watch 1', () => {
 
   test('through a daemon (--daemon-url, token): a rotation written through it restarts the child', async () => {
     fs.writeFileSync(path.join(dir, 'token'), 'tok');
-    const d = await spawnDaemon(['--application-name', APP, '--token-file', path.join(dir, 'token'), '--cache-ttl', '1'], { env: s.env, waitHealthy: true, timeoutMs: 60_000 });
+    const d = await spawnDaemon(
+      ['--application-name', APP, '--token-file', path.join(dir, 'token'), '--cache-ttl', '1'],
+      { env: s.env, waitHealthy: true, timeoutMs: 60_000 },
+    );
     try {
       expect((await cli(['create', '--name', 'w4.token', '--payload', 'v1'])).code).toBe(0);
-      const e = startExec(['--prefix', 'w4.', '--watch', '1', '--', process.execPath, '-e', "console.log('start ' + process.env.TOKEN); setInterval(() => {}, 1000);"], {
-        ECS_SECRETS_DAEMON_URL: d.url,
-        ECS_SECRETS_TOKEN: 'tok',
-        // no AWS access at all: everything goes through the daemon
-        AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9',
-        AWS_ENDPOINT_URL_KMS: 'http://127.0.0.1:9',
-      });
+      const e = startExec(
+        [
+          '--prefix',
+          'w4.',
+          '--watch',
+          '1',
+          '--',
+          process.execPath,
+          '-e',
+          "console.log('start ' + process.env.TOKEN); setInterval(() => {}, 1000);",
+        ],
+        {
+          ECS_SECRETS_DAEMON_URL: d.url,
+          ECS_SECRETS_TOKEN: 'tok',
+          // no AWS access at all: everything goes through the daemon
+          AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9',
+          AWS_ENDPOINT_URL_KMS: 'http://127.0.0.1:9',
+        },
+      );
       await e.waitFor(/start v1/);
-      const post = await fetch(`${d.url}/v1/secrets/w4.token`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-ecs-secrets-token': 'tok' }, body: JSON.stringify({ payload: 'v2' }) });
+      const post = await fetch(`${d.url}/v1/secrets/w4.token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-ecs-secrets-token': 'tok' },
+        body: JSON.stringify({ payload: 'v2' }),
+      });
       expect(post.status).toBe(201);
       await e.waitFor(/start v2/);
       e.child.kill('SIGTERM');

@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CliResult, runCli } from '../helpers/cli';
-import { SpawnedDaemon, freePort, spawnDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type CliResult, runCli } from '../helpers/cli';
+import { type SpawnedDaemon, freePort, spawnDaemon } from '../helpers/daemon';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 
 const APP = 'deliver';
 /** Quotes, $, backticks, backslashes, newlines, CR, tabs, unicode, and shell metacharacters. */
@@ -39,10 +39,16 @@ beforeAll(async () => {
     const r = await cli(['create', '--name', name, '--payload-location', '-'], { input: payload });
     expect(r.code).toBe(0);
   }
-  const bin = await cli(['create', '--name', 'team-c.cert', '--binary', '--payload-location', '-'], { input: Buffer.from([0, 1, 2, 255]) });
+  const bin = await cli(['create', '--name', 'team-c.cert', '--binary', '--payload-location', '-'], {
+    input: Buffer.from([0, 1, 2, 255]),
+  });
   expect(bin.code).toBe(0);
   fs.writeFileSync(path.join(dir, 'token'), TOKEN);
-  d = await spawnDaemon(['--application-name', APP, '--token-file', path.join(dir, 'token')], { env, waitHealthy: true, timeoutMs: 60_000 });
+  d = await spawnDaemon(['--application-name', APP, '--token-file', path.join(dir, 'token')], {
+    env,
+    waitHealthy: true,
+    timeoutMs: 60_000,
+  });
 }, 60_000);
 afterAll(async () => {
   await d?.stop();
@@ -55,10 +61,22 @@ function loadInBash(text: string, how: 'set-a' | 'eval'): Record<string, string>
   const file = path.join(dir, `vars-${how}`);
   fs.writeFileSync(file, text);
   const load = how === 'set-a' ? 'set -a; . "$1"; set +a' : 'eval "$(cat "$1")"';
-  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', `${load}; exec "$2" -e 'process.stdout.write(JSON.stringify(process.env))'`, 'bash', file, process.execPath], {
-    env: { PATH: process.env.PATH },
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    'bash',
+    [
+      '--norc',
+      '--noprofile',
+      '-c',
+      `${load}; exec "$2" -e 'process.stdout.write(JSON.stringify(process.env))'`,
+      'bash',
+      file,
+      process.execPath,
+    ],
+    {
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+    },
+  );
   expect(r.stderr).toBe('');
   return JSON.parse(r.stdout);
 }
@@ -84,7 +102,8 @@ describe.each([
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const loaded = loadInBash(r.stdout, 'set-a');
-    for (const [k, v] of Object.entries(expected)) expect([k, Buffer.from(loaded[k]).equals(Buffer.from(v))]).toEqual([k, true]);
+    for (const [k, v] of Object.entries(expected))
+      expect([k, Buffer.from(loaded[k]).equals(Buffer.from(v))]).toEqual([k, true]);
   });
 
   test('shell round-trips through eval; json parses back to the same strings', async () => {
@@ -105,23 +124,49 @@ describe.each([
 
 describe('export: bad input is one clear line with the right exit code', () => {
   const cases: Array<[string, string[], number, RegExp]> = [
-    ['unknown format', ['--prefix', 'team-a.', '--format', 'toml'], 2, /unknown format "toml": use one of json, dotenv, shell, properties, yaml/],
+    [
+      'unknown format',
+      ['--prefix', 'team-a.', '--format', 'toml'],
+      2,
+      /unknown format "toml": use one of json, dotenv, shell, properties, yaml/,
+    ],
     ['no selection', [], 2, /select secrets with --name/],
     ['a prefix that matches nothing', ['--prefix', 'team-z.'], 1, /no secret name starts with the prefix "team-z\."/],
     ['a missing secret', ['--name', 'team-a.nope'], 1, /secret team-a\.nope not found/],
-    ['colliding variables', ['--name', 'team-a.db-password', '--name', 'team-a.db.password'], 2, /"team-a\.db-password" and "team-a\.db\.password" both map to the variable TEAM_A_DB_PASSWORD/],
-    ['colliding variables across prefixes', ['--prefix', 'team-a.', '--prefix', 'team-b.'], 2, /"team-a\.db-password" and "team-b\.db-password" both map to the variable DB_PASSWORD/],
+    [
+      'colliding variables',
+      ['--name', 'team-a.db-password', '--name', 'team-a.db.password'],
+      2,
+      /"team-a\.db-password" and "team-a\.db\.password" both map to the variable TEAM_A_DB_PASSWORD/,
+    ],
+    [
+      'colliding variables across prefixes',
+      ['--prefix', 'team-a.', '--prefix', 'team-b.'],
+      2,
+      /"team-a\.db-password" and "team-b\.db-password" both map to the variable DB_PASSWORD/,
+    ],
     ['a binary secret into an environment', ['--prefix', 'team-c.'], 2, /secret "team-c\.cert" is binary/],
     ['an invalid variable name', ['--name', '9X=team-a.url'], 2, /invalid variable name "9X"/],
     ['an invalid daemon URL', ['--name', 'team-a.url', '--daemon-url', 'ftp://x'], 2, /invalid --daemon-url/],
-    ['a daemon without the token', ['--name', 'team-a.url'], 1, /missing x-ecs-secrets-token header \(set ECS_SECRETS_TOKEN/],
-    ['a daemon that is not there', ['--name', 'team-a.url'], 1, /daemon at http:\/\/127\.0\.0\.1:\d+ unavailable reading team-a\.url: ECONNREFUSED/],
+    [
+      'a daemon without the token',
+      ['--name', 'team-a.url'],
+      1,
+      /missing x-ecs-secrets-token header \(set ECS_SECRETS_TOKEN/,
+    ],
+    [
+      'a daemon that is not there',
+      ['--name', 'team-a.url'],
+      1,
+      /daemon at http:\/\/127\.0\.0\.1:\d+ unavailable reading team-a\.url: ECONNREFUSED/,
+    ],
   ];
   // Four parameters, as many as a row: with a fifth, jest would pass a done callback and wait for it.
   test.each(cases)('%s', async (label, args, code, pattern) => {
     let env2: Record<string, string> = {};
     if (label === 'a daemon without the token') env2 = { ECS_SECRETS_DAEMON_URL: d.url };
-    if (label === 'a daemon that is not there') env2 = { ECS_SECRETS_DAEMON_URL: `http://127.0.0.1:${await freePort()}` };
+    if (label === 'a daemon that is not there')
+      env2 = { ECS_SECRETS_DAEMON_URL: `http://127.0.0.1:${await freePort()}` };
     expectOneLineError(await cli(['export', ...args], { env: env2 }), code, pattern);
   });
   test('a collision is found from the names alone: nothing is decrypted', async () => {
@@ -156,7 +201,19 @@ test('--help describes every new command and flag', async () => {
   expect(top.stdout).toMatch(/exec +Run a command with the selected secrets/);
   const flags: Array<[string, string[]]> = [
     ['export', ['--name', '--prefix', '--daemon-url', '--format']],
-    ['exec', ['--name', '--prefix', '--daemon-url', '--pristine', '--watch', '--on-change', '--stop-timeout', '-- CMD [ARG...]']],
+    [
+      'exec',
+      [
+        '--name',
+        '--prefix',
+        '--daemon-url',
+        '--pristine',
+        '--watch',
+        '--on-change',
+        '--stop-timeout',
+        '-- CMD [ARG...]',
+      ],
+    ],
     ['create', ['--binary', '--payload-encoding']],
   ];
   for (const [command, expected] of flags) {
@@ -167,7 +224,8 @@ test('--help describes every new command and flag', async () => {
 });
 
 test('a secret named "version" (whose latest route is the daemon version route) is read through the daemon too, revoked versions skipped', async () => {
-  for (const payload of ['v1', 'v2', 'v3']) expect((await cli(['create', '--name', 'version', '--payload', payload])).code).toBe(0);
+  for (const payload of ['v1', 'v2', 'v3'])
+    expect((await cli(['create', '--name', 'version', '--payload', payload])).code).toBe(0);
   expect((await cli(['revoke', '--name', 'version', '--serial', '3'])).code).toBe(0);
   for (const extraEnv of [{}, viaDaemon()])
     for (const [selection, stdout] of [
@@ -175,7 +233,13 @@ test('a secret named "version" (whose latest route is the daemon version route) 
       [['--prefix', 'vers'], '{"ION":"v2"}\n'], // the prefix is stripped from the variable name
     ] as const) {
       const r = await cli(['export', ...selection], { env: extraEnv });
-      expect({ selection, via: Object.keys(extraEnv).length, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      expect({
+        selection,
+        via: Object.keys(extraEnv).length,
+        code: r.code,
+        stdout: r.stdout,
+        stderr: r.stderr,
+      }).toEqual({
         selection,
         via: Object.keys(extraEnv).length,
         code: 0,

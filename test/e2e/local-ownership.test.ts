@@ -38,7 +38,8 @@ afterAll(() => {
 
 let n = 0;
 const freshDir = () => path.join(top, `d${++n}`);
-const local = (dir: string, args: string[], input?: string) => runCli(['--local', '--data-dir', dir, '--application-name', APP, ...args], { input });
+const local = (dir: string, args: string[], input?: string) =>
+  runCli(['--local', '--data-dir', dir, '--application-name', APP, ...args], { input });
 
 /** Run a command as another user (nobody, no supplementary groups), collecting its output. */
 function runAs(uid: number, argv: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
@@ -113,14 +114,19 @@ describe('another local user cannot use the store, whatever port it finds', () =
     expect((await local(dir, ['create', '--name', 'db.password', '--payload', 'second'])).code).toBe(0);
     expect((await local(dir, ['revoke', '--name', 'db.password', '--serial', '1'])).code).toBe(0);
     // The daemon owns the store from now on: it serves it on a 127.0.0.1 port.
-    d = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'], { waitHealthy: true });
+    d = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'], {
+      waitHealthy: true,
+    });
   });
   afterAll(async () => {
     await d?.stop();
   });
 
   rootOnly('nobody can neither read nor change it (and the same requests with the key do work)', async () => {
-    const { port, key } = JSON.parse(fs.readFileSync(path.join(dir, 'endpoint.json'), 'utf8')) as { port: number; key: string };
+    const { port, key } = JSON.parse(fs.readFileSync(path.join(dir, 'endpoint.json'), 'utf8')) as {
+      port: number;
+      key: string;
+    };
     const attacker = await runAs(NOBODY, [process.execPath, '-e', ATTACK, String(port), TABLE, dir]);
     expect([attacker.code, attacker.stderr]).toEqual([0, '']);
     const a = JSON.parse(attacker.stdout) as AttackResult;
@@ -130,7 +136,10 @@ describe('another local user cannot use the store, whatever port it finds', () =
     }
     expect(a.files).toEqual({ 'endpoint.json': 'EACCES', 'master.key': 'EACCES', 'dynamodb/CURRENT': 'EACCES' });
     // Serial 1 is still revoked, as the owner's daemon and a fresh CLI process see it.
-    expect(json(await local(dir, ['fetch', '--name', 'db.password', '--serial', '1']))).toMatchObject({ serial: 1, active: false });
+    expect(json(await local(dir, ['fetch', '--name', 'db.password', '--serial', '1']))).toMatchObject({
+      serial: 1,
+      active: false,
+    });
     const r = await fetch(`${d.url}/latest/secrets/db.password`);
     expect(await r.json()).toMatchObject({ serial: 2, payload: 'second' });
 
@@ -142,7 +151,7 @@ describe('another local user cannot use the store, whatever port it finds', () =
     expect(c.list.text).toContain(TABLE);
   });
 
-  test('a request without the key is refused even from the owner\'s own user', async () => {
+  test("a request without the key is refused even from the owner's own user", async () => {
     const { port } = JSON.parse(fs.readFileSync(path.join(dir, 'endpoint.json'), 'utf8')) as { port: number };
     const res = await fetch(`http://127.0.0.1:${port}/`, {
       method: 'POST',
@@ -153,7 +162,7 @@ describe('another local user cannot use the store, whatever port it finds', () =
     expect(await res.json()).toMatchObject({ __type: expect.stringMatching(/AccessDeniedException$/) });
   });
 
-  test('every file and folder in the data dir is private: 0600 and 0700, LevelDB\'s included', async () => {
+  test("every file and folder in the data dir is private: 0600 and 0700, LevelDB's included", async () => {
     const modes: string[] = [];
     const walk = (p: string): void => {
       const st = fs.lstatSync(p);
@@ -163,30 +172,47 @@ describe('another local user cannot use the store, whatever port it finds', () =
     walk(dir);
     expect(modes.length).toBeGreaterThan(10); // LevelDB's files are there
     expect(modes.filter((m) => !/^(700|600) /.test(m))).toEqual([]);
-    expect(modes).toEqual(expect.arrayContaining(['700 .', '600 master.key', '600 endpoint.json', '700 dynamodb', '600 dynamodb/CURRENT']));
+    expect(modes).toEqual(
+      expect.arrayContaining(['700 .', '600 master.key', '600 endpoint.json', '700 dynamodb', '600 dynamodb/CURRENT']),
+    );
   });
 });
 
 test('a process that takes the port its owner left is not taken for the store: clients see no proof, learn it nothing, and elect a real owner', async () => {
   const dir = freshDir();
   expect((await local(dir, ['create', '--name', 'db.pw', '--payload', 'one'])).code).toBe(0);
-  const owner = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'], { waitHealthy: true });
-  const client = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'], { waitHealthy: true });
-  const { port, key } = JSON.parse(fs.readFileSync(path.join(dir, 'endpoint.json'), 'utf8')) as { port: number; key: string };
+  const owner = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'], {
+    waitHealthy: true,
+  });
+  const client = await spawnDaemon(['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'], {
+    waitHealthy: true,
+  });
+  const { port, key } = JSON.parse(fs.readFileSync(path.join(dir, 'endpoint.json'), 'utf8')) as {
+    port: number;
+    key: string;
+  };
   const seen: string[] = [];
   // The impostor answers every request as DynamoDB would, with a serial of its choosing.
   const impostor = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (c) => (body += c)).on('end', () => {
-      seen.push(JSON.stringify(req.headers) + body);
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(/Query/.test(String(req.headers['x-amz-target'])) ? '{"Items":[],"Count":0}' : '{}');
-    });
+    req
+      .on('data', (c) => (body += c))
+      .on('end', () => {
+        seen.push(JSON.stringify(req.headers) + body);
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(/Query/.test(String(req.headers['x-amz-target'])) ? '{"Items":[],"Count":0}' : '{}');
+      });
   });
   try {
     await owner.stop();
-    await new Promise<void>((resolve, reject) => impostor.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
-    const r = await fetch(`${client.url}/latest/secrets/db.pw`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payload":"two"}' });
+    await new Promise<void>((resolve, reject) =>
+      impostor.once('error', reject).listen(port, '127.0.0.1', () => resolve()),
+    );
+    const r = await fetch(`${client.url}/latest/secrets/db.pw`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"payload":"two"}',
+    });
     expect([r.status, await r.json()]).toEqual([201, { name: 'db.pw', serial: 2 }]);
     // It reached the real store, and the impostor got requests without the key in them.
     expect(seen.length).toBeGreaterThan(0);
@@ -211,7 +237,10 @@ describe('a data dir or master key that is not ours alone is refused, as ssh doe
     expect((await local(real, ['create', '--name', 'a', '--payload', 'x'])).code).toBe(0);
     const link = freshDir();
     fs.symlinkSync(real, link);
-    expectRefused(await local(link, ['list']), new RegExp(`refusing data dir ${link}: it is a symbolic link; pass the real directory \\(${real}\\)`));
+    expectRefused(
+      await local(link, ['list']),
+      new RegExp(`refusing data dir ${link}: it is a symbolic link; pass the real directory \\(${real}\\)`),
+    );
   });
 
   test.each([
@@ -236,14 +265,20 @@ describe('a data dir or master key that is not ours alone is refused, as ssh doe
     const dir = freshDir();
     fs.mkdirSync(dir, { mode: 0o700 });
     fs.chownSync(dir, NOBODY, NOBODY);
-    expectRefused(await local(dir, ['list']), new RegExp(`refusing data dir ${dir}: it is owned by uid ${NOBODY}, not by uid 0 that runs ecs-secrets`));
+    expectRefused(
+      await local(dir, ['list']),
+      new RegExp(`refusing data dir ${dir}: it is owned by uid ${NOBODY}, not by uid 0 that runs ecs-secrets`),
+    );
   });
 
   rootOnly('a master key owned by another user', async () => {
     const dir = freshDir();
     expect((await local(dir, ['create', '--name', 'a', '--payload', 'x'])).code).toBe(0);
     fs.chownSync(path.join(dir, 'master.key'), NOBODY, NOBODY);
-    expectRefused(await local(dir, ['fetch', '--name', 'a']), /refusing to use master key .*master\.key: it is owned by uid 65534, not by uid 0/);
+    expectRefused(
+      await local(dir, ['fetch', '--name', 'a']),
+      /refusing to use master key .*master\.key: it is owned by uid 65534, not by uid 0/,
+    );
   });
 
   test('a master key that is a symbolic link', async () => {
@@ -266,26 +301,67 @@ describe('a data dir that is not writable is reported as exactly that (property 
 
   // A Docker volume at /data owned by root while the image runs as uid 1000: here, a root-owned
   // 0755 folder and nobody.
-  rootOnly('the data dir cannot be created: names the folder in the way and the uid that needs write access', async () => {
-    const volume = freshDir();
-    fs.mkdirSync(volume);
-    fs.chmodSync(volume, 0o755); // exactly: an in-process --local backend in this worker may have set umask 077
-    const dir = path.join(volume, '.ecs-secrets');
-    const r = await runAs(NOBODY, [process.execPath, nobodyCli, 'list', '--local', '--application-name', APP, '--data-dir', dir]);
-    expectNotWritable(
-      r,
-      new RegExp(`^ecs-secrets: cannot create data dir ${dir}: ${volume} is not writable by uid ${NOBODY} \\(owned by uid 0, mode 755\\); give uid ${NOBODY} write access`),
-    );
-  });
+  rootOnly(
+    'the data dir cannot be created: names the folder in the way and the uid that needs write access',
+    async () => {
+      const volume = freshDir();
+      fs.mkdirSync(volume);
+      fs.chmodSync(volume, 0o755); // exactly: an in-process --local backend in this worker may have set umask 077
+      const dir = path.join(volume, '.ecs-secrets');
+      const r = await runAs(NOBODY, [
+        process.execPath,
+        nobodyCli,
+        'list',
+        '--local',
+        '--application-name',
+        APP,
+        '--data-dir',
+        dir,
+      ]);
+      expectNotWritable(
+        r,
+        new RegExp(
+          `^ecs-secrets: cannot create data dir ${dir}: ${volume} is not writable by uid ${NOBODY} \\(owned by uid 0, mode 755\\); give uid ${NOBODY} write access`,
+        ),
+      );
+    },
+  );
 
   rootOnly('the data dir exists but is read-only to its owner; the daemon says the same at start', async () => {
     const dir = freshDir();
     fs.mkdirSync(dir);
     fs.chmodSync(dir, 0o500); // exactly, whatever the worker's umask
     fs.chownSync(dir, NOBODY, NOBODY);
-    const pattern = new RegExp(`^ecs-secrets: data dir ${dir} is not writable by uid ${NOBODY} \\(owned by uid ${NOBODY}, mode 500\\)`);
-    expectNotWritable(await runAs(NOBODY, [process.execPath, nobodyCli, 'list', '--local', '--application-name', APP, '--data-dir', dir]), pattern);
-    const daemon = await runAs(NOBODY, [process.execPath, nobodyCli, 'daemon', '--local', '--application-name', APP, '--data-dir', dir, '--host', '127.0.0.1', '--port', '0']);
+    const pattern = new RegExp(
+      `^ecs-secrets: data dir ${dir} is not writable by uid ${NOBODY} \\(owned by uid ${NOBODY}, mode 500\\)`,
+    );
+    expectNotWritable(
+      await runAs(NOBODY, [
+        process.execPath,
+        nobodyCli,
+        'list',
+        '--local',
+        '--application-name',
+        APP,
+        '--data-dir',
+        dir,
+      ]),
+      pattern,
+    );
+    const daemon = await runAs(NOBODY, [
+      process.execPath,
+      nobodyCli,
+      'daemon',
+      '--local',
+      '--application-name',
+      APP,
+      '--data-dir',
+      dir,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+    ]);
     expect(daemon.code).toBe(1);
     expect(daemon.stderr).toMatch(new RegExp(`data dir ${dir} is not writable by uid ${NOBODY}`));
   });
@@ -293,8 +369,13 @@ describe('a data dir that is not writable is reported as exactly that (property 
 
 // Node's mkdirSync({recursive: true}) spins forever where a parent answers ENOENT to a new entry
 // (/proc): a bad --data-dir must be an error, not a hung process (the test would time out).
-(fs.existsSync('/proc/self') ? test : test.skip)('a data dir that cannot be created under /proc is one clear error, not a hang', async () => {
-  const r = await runCli(['list', '--local', '--application-name', APP, '--data-dir', '/proc/ecs-secrets-nope/data']);
-  expect(r.code).toBe(1);
-  expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^ecs-secrets: cannot create data dir \/proc\/ecs-secrets-nope\/data: ENOENT$/)]);
-});
+(fs.existsSync('/proc/self') ? test : test.skip)(
+  'a data dir that cannot be created under /proc is one clear error, not a hang',
+  async () => {
+    const r = await runCli(['list', '--local', '--application-name', APP, '--data-dir', '/proc/ecs-secrets-nope/data']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^ecs-secrets: cannot create data dir \/proc\/ecs-secrets-nope\/data: ENOENT$/),
+    ]);
+  },
+);

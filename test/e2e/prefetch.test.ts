@@ -4,9 +4,9 @@
  * TTL" is kept or not.
  */
 import { runCli } from '../helpers/cli';
-import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { sleep, until } from '../helpers/wait';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 
 const APP = 'web';
 let s: StandIns;
@@ -78,13 +78,18 @@ test('the first read of a prefetched secret is a cache hit, with no backend read
 
 test('--prefetch-prefix reads every secret under the prefix before /health turns 200, and picks up new ones', async () => {
   const d = await daemon(['--cache-ttl', '1', '--prefetch-prefix', 'team-a.']);
-  for (const name of ['team-a.one', 'team-a.two']) expect((await get(`${d.url}/latest/secrets/${name}`)).cache).toBe('hit');
+  for (const name of ['team-a.one', 'team-a.two'])
+    expect((await get(`${d.url}/latest/secrets/${name}`)).cache).toBe('hit');
   expect((await get(`${d.url}/latest/secrets/team-b.one`)).cache).toBe('miss'); // not under the prefix
 
   expect((await cli(['create', '--name', 'team-a.three', '--payload', 'a3'])).code).toBe(0);
   // The table is listed once per TTL (1 s); the new secret is then read in the background.
   await d.waitForLog(/"secret":"team-a\.three".*new secret under a prefix read/, 30_000);
-  expect(await get(`${d.url}/latest/secrets/team-a.three`)).toMatchObject({ status: 200, cache: 'hit', body: { payload: 'a3' } });
+  expect(await get(`${d.url}/latest/secrets/team-a.three`)).toMatchObject({
+    status: 200,
+    cache: 'hit',
+    body: { payload: 'a3' },
+  });
 }, 60_000);
 
 test('refresh-ahead: reads stay 100% hits across several TTLs, with at most one backend read per secret per TTL', async () => {
@@ -137,7 +142,10 @@ test('a backend outage after start-up: prefetched reads keep being answered from
   } finally {
     await s.dynamo.setFault(null);
   }
-  const warnings = d.logs().split('\n').filter((l) => l.includes('secrets could not be refreshed'));
+  const warnings = d
+    .logs()
+    .split('\n')
+    .filter((l) => l.includes('secrets could not be refreshed'));
   for (const w of warnings) expect(JSON.parse(w)).toMatchObject({ failed: expect.any(Number), of: expect.any(Number) });
   // One line per round (both secrets in it), not one per secret.
   expect(warnings.every((w) => JSON.parse(w).failed <= 2)).toBe(true);

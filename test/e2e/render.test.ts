@@ -11,9 +11,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, baseEnv, runCli } from '../helpers/cli';
 import { cliFor } from '../helpers/cli-for-user';
-import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { until } from '../helpers/wait';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 
 const APP = 'web';
 /** Every character a shell or a JSON parser could trip on. */
@@ -23,7 +23,8 @@ let s: StandIns;
 let root: string;
 const daemons: SpawnedDaemon[] = [];
 
-const cli = (args: string[], input?: string | Buffer) => runCli(['--application-name', APP, ...args], { env: s.env, input });
+const cli = (args: string[], input?: string | Buffer) =>
+  runCli(['--application-name', APP, ...args], { env: s.env, input });
 async function daemon(args: string[], waitHealthy = true): Promise<SpawnedDaemon> {
   const d = await spawnDaemon(['--application-name', APP, ...args], { env: s.env, waitHealthy, timeoutMs: 30_000 });
   daemons.push(d);
@@ -59,7 +60,18 @@ test('every file is written, with mode 0440, before /health turns 200; raw, bina
   const dir = newDir();
   const f = (n: string) => path.join(dir, n);
   const d = await daemon(
-    ['--cache-ttl', '30', '--render', `${f('tls.key')}=tls.key`, '--render', `${f('blob.bin')}=blob`, '--render', `${f('app.env')}=dotenv:app.*`, '--render', `${f('app.json')}=json:DB=app.db-password,app.api-key`],
+    [
+      '--cache-ttl',
+      '30',
+      '--render',
+      `${f('tls.key')}=tls.key`,
+      '--render',
+      `${f('blob.bin')}=blob`,
+      '--render',
+      `${f('app.env')}=dotenv:app.*`,
+      '--render',
+      `${f('app.json')}=json:DB=app.db-password,app.api-key`,
+    ],
     false,
   );
   // At the first 200, every file is already there.
@@ -71,7 +83,11 @@ test('every file is written, with mode 0440, before /health turns 200; raw, bina
   expect(fs.readFileSync(f('blob.bin')).equals(BINARY)).toBe(true);
   expect(JSON.parse(fs.readFileSync(f('app.json'), 'utf8'))).toEqual({ APP_API_KEY: 'k1', DB: AWKWARD });
   // The dotenv file loads in a shell with every character intact (variables: the prefix stripped).
-  const sourced = spawnSync('bash', ['-c', `set -a; . ${JSON.stringify(f('app.env'))}; printf %s "$DB_PASSWORD"; printf '\\0%s' "$API_KEY"`], { encoding: 'utf8' });
+  const sourced = spawnSync(
+    'bash',
+    ['-c', `set -a; . ${JSON.stringify(f('app.env'))}; printf %s "$DB_PASSWORD"; printf '\\0%s' "$API_KEY"`],
+    { encoding: 'utf8' },
+  );
   expect(sourced.status).toBe(0);
   expect(sourced.stdout).toBe(`${AWKWARD}\0k1`);
   // Secrets are in the files only: never in the logs.
@@ -94,7 +110,11 @@ test('--render-mode sets the mode; a file is rewritten within a TTL of a new ver
 
   await create('tls.key', 'KEY-2');
   // A refresh starts at most one TTL later; its read has the read deadline (4 s) to finish.
-  await until('the new version in the file', () => fs.readFileSync(file, 'utf8') === 'KEY-2', ttlS * 1000 + 4_000 + 10_000);
+  await until(
+    'the new version in the file',
+    () => fs.readFileSync(file, 'utf8') === 'KEY-2',
+    ttlS * 1000 + 4_000 + 10_000,
+  );
   expect(fs.statSync(file).ino).not.toBe(first.ino); // replaced by a rename, never written in place
   expect(mode(file)).toBe(0o600);
   expect(fs.readdirSync(dir)).toEqual(['tls.key']);
@@ -180,7 +200,11 @@ describe('bad render targets are refused at start: exit 2, one line, no stack tr
   /** The CLI's usage-error shape: one line, `ecs-secrets: <message>`. */
   const oneLine = (stderr: string) => {
     const lines = stderr.trim().split('\n');
-    expect({ first: lines[0].startsWith('ecs-secrets: '), rest: lines.slice(1), stack: /\n\s+at /.test(stderr) }).toEqual({
+    expect({
+      first: lines[0].startsWith('ecs-secrets: '),
+      rest: lines.slice(1),
+      stack: /\n\s+at /.test(stderr),
+    }).toEqual({
       first: true,
       rest: [],
       stack: false,
@@ -188,13 +212,17 @@ describe('bad render targets are refused at start: exit 2, one line, no stack tr
     return lines[0];
   };
   const refused = async (args: string[]) => {
-    const r = await runCli(['daemon', '--application-name', APP, '--host', '127.0.0.1', '--port', '0', ...args], { env: s.env });
+    const r = await runCli(['daemon', '--application-name', APP, '--host', '127.0.0.1', '--port', '0', ...args], {
+      env: s.env,
+    });
     expect(r.code).toBe(2);
     return oneLine(r.stderr);
   };
 
   test('a directory that does not exist', async () => {
-    expect(await refused(['--render', path.join(root, 'no-such-dir', 'f') + '=tls.key'])).toMatch(/no-such-dir.*does not exist/);
+    expect(await refused(['--render', `${path.join(root, 'no-such-dir', 'f')}=tls.key`])).toMatch(
+      /no-such-dir.*does not exist/,
+    );
   });
   test('a directory that is not writable', async () => {
     const dir = newDir();
@@ -203,11 +231,15 @@ describe('bad render targets are refused at start: exit 2, one line, no stack tr
     const asRoot = process.getuid?.() === 0;
     if (asRoot) fs.chmodSync(root, 0o755);
     const nobody = asRoot ? cliFor(65534) : { cli: CLI, cleanup: () => undefined };
-    const r = spawnSync(process.execPath, [nobody.cli, 'daemon', '--application-name', APP, '--port', '0', '--render', `${path.join(dir, 'f')}=tls.key`], {
-      env: { ...(baseEnv() as NodeJS.ProcessEnv), ...s.env },
-      encoding: 'utf8',
-      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
-    });
+    const r = spawnSync(
+      process.execPath,
+      [nobody.cli, 'daemon', '--application-name', APP, '--port', '0', '--render', `${path.join(dir, 'f')}=tls.key`],
+      {
+        env: { ...(baseEnv() as NodeJS.ProcessEnv), ...s.env },
+        encoding: 'utf8',
+        ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+      },
+    );
     nobody.cleanup();
     expect(r.status).toBe(2);
     expect(oneLine(r.stderr)).toMatch(/is not writable \(EACCES\)/);

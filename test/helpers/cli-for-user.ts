@@ -19,10 +19,21 @@ import { CLI } from './cli';
 const ROOT = path.join(__dirname, '..', '..');
 
 function reachableBy(uid: number, file: string): boolean {
-  const r = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(file)}, require('fs').constants.R_OK)`], {
-    cwd: '/',
-    stdio: 'ignore',
-  });
+  const r = spawnSync(
+    'setpriv',
+    [
+      `--reuid=${uid}`,
+      `--regid=${uid}`,
+      '--clear-groups',
+      process.execPath,
+      '-e',
+      `require('fs').accessSync(${JSON.stringify(file)}, require('fs').constants.R_OK)`,
+    ],
+    {
+      cwd: '/',
+      stdio: 'ignore',
+    },
+  );
   return r.status === 0;
 }
 
@@ -33,9 +44,12 @@ export function cliFor(uid: number): { cli: string; cleanup(): void } {
   fs.mkdirSync(path.join(dir, 'dist', 'src'), { recursive: true });
   fs.copyFileSync(CLI, path.join(dir, 'dist', 'src', 'cli.js'));
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, object> };
+  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, object>;
+  };
   for (const pkg of closure(lock.packages, EXTERNAL))
-    if (fs.existsSync(path.join(ROOT, pkg))) fs.cpSync(path.join(ROOT, pkg), path.join(dir, pkg), { recursive: true, dereference: true });
+    if (fs.existsSync(path.join(ROOT, pkg)))
+      fs.cpSync(path.join(ROOT, pkg), path.join(dir, pkg), { recursive: true, dereference: true });
   // Readable and traversable by everyone, writable by its owner only, whatever the umask.
   const open = (p: string) => {
     const st = fs.statSync(p);

@@ -32,7 +32,11 @@ export function runNode(script: string, args: string[], opts: CliOptions = {}): 
   return new Promise((resolve, reject) => {
     const env = { ...baseEnv(), ...opts.env };
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-    const child = spawn(process.execPath, [script, ...args], { env: env as NodeJS.ProcessEnv, cwd: opts.cwd, stdio: 'pipe' });
+    const child = spawn(process.execPath, [script, ...args], {
+      env: env as NodeJS.ProcessEnv,
+      cwd: opts.cwd,
+      stdio: 'pipe',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));

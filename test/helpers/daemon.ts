@@ -1,5 +1,5 @@
 /** Spawn `ecs-secrets daemon` on a free port and wait until it listens (and, if asked, is healthy). */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { CLI, baseEnv } from './cli';
 

@@ -13,8 +13,20 @@ import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import type { SpawnedDaemon } from '../helpers/daemon';
 import { json } from '../helpers/cli';
-import { StandIns, createAppResources, credentialsEnv, startStandIns } from '../standins';
-import { Witness, adminDynamo, expectCleanFailure, get, loggedErrors, postJson, rawExchange, request, scanTable, serialsByName, statusesOf } from './support';
+import { type StandIns, createAppResources, credentialsEnv, startStandIns } from '../standins';
+import {
+  Witness,
+  adminDynamo,
+  expectCleanFailure,
+  get,
+  loggedErrors,
+  postJson,
+  rawExchange,
+  request,
+  scanTable,
+  serialsByName,
+  statusesOf,
+} from './support';
 
 const APP = 'acl';
 const TABLE = `ECS-Secrets-${APP}-Secrets`;
@@ -27,9 +39,16 @@ let s: StandIns;
 let tmp: string;
 
 const cli = (args: string[], opts: { input?: string; akid?: string } = {}) =>
-  w.cli(['--application-name', APP, ...args], { env: { ...s.env, ...(opts.akid ? credentialsEnv(opts.akid) : {}) }, input: opts.input, killAfterMs: 30_000 });
+  w.cli(['--application-name', APP, ...args], {
+    env: { ...s.env, ...(opts.akid ? credentialsEnv(opts.akid) : {}) },
+    input: opts.input,
+    killAfterMs: 30_000,
+  });
 const daemon = (label: string, args: string[], akid?: string, env: Record<string, string> = {}) =>
-  w.daemon(label, ['--application-name', APP, ...args], { env: { ...s.env, ...(akid ? credentialsEnv(akid) : {}), ...env }, waitHealthy: true });
+  w.daemon(label, ['--application-name', APP, ...args], {
+    env: { ...s.env, ...(akid ? credentialsEnv(akid) : {}), ...env },
+    waitHealthy: true,
+  });
 
 async function tableKeys() {
   const ddb = adminDynamo(s.dynamo.endpoint);
@@ -63,7 +82,10 @@ afterAll(async () => {
 describe('the fetch role cannot write', () => {
   test('CLI create with its credentials: access denied naming GenerateDataKey, exit 1, nothing stored; reading works', async () => {
     const before = await tableKeys();
-    const r = await cli(['create', '--name', 'db.password', '--payload-location', '-'], { input: `${w.canary}-denied`, akid: FETCH_AKID });
+    const r = await cli(['create', '--name', 'db.password', '--payload-location', '-'], {
+      input: `${w.canary}-denied`,
+      akid: FETCH_AKID,
+    });
     expectCleanFailure(r, 1, /access denied .*GenerateDataKey/);
     expect(await tableKeys()).toEqual(before);
     const f = await cli(['fetch', '--name', 'db.password'], { akid: FETCH_AKID });
@@ -88,8 +110,12 @@ describe('the fetch role cannot write', () => {
 
 describe('an EncryptionContext condition confines a role to its namespace', () => {
   test('team-a credentials write and read team-a.*, and are denied team-b.* both ways', async () => {
-    expect(json(await cli(['create', '--name', 'team-a.key', '--payload', 'team-a-secret'], { akid: TEAM_A_AKID }))).toEqual({ name: 'team-a.key', serial: 1 });
-    expect(json(await cli(['fetch', '--name', 'team-a.key'], { akid: TEAM_A_AKID }))).toMatchObject({ payload: 'team-a-secret' });
+    expect(
+      json(await cli(['create', '--name', 'team-a.key', '--payload', 'team-a-secret'], { akid: TEAM_A_AKID })),
+    ).toEqual({ name: 'team-a.key', serial: 1 });
+    expect(json(await cli(['fetch', '--name', 'team-a.key'], { akid: TEAM_A_AKID }))).toMatchObject({
+      payload: 'team-a-secret',
+    });
     const write = await cli(['create', '--name', 'team-b.key', '--payload', 'intruder'], { akid: TEAM_A_AKID });
     expectCleanFailure(write, 1, /access denied/);
     const read = await cli(['fetch', '--name', 'team-b.key'], { akid: TEAM_A_AKID });
@@ -106,7 +132,9 @@ describe('an EncryptionContext condition confines a role to its namespace', () =
   test("team-b's item copied under a team-a name fails to decrypt, never returning team-b's secret", async () => {
     const ddb = adminDynamo(s.dynamo.endpoint);
     try {
-      const src = await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'team-b.key' }, Serial: { N: '1' } } }));
+      const src = await ddb.send(
+        new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'team-b.key' }, Serial: { N: '1' } } }),
+      );
       await ddb.send(new PutItemCommand({ TableName: TABLE, Item: { ...src.Item!, Name: { S: 'team-a.stolen' } } }));
     } finally {
       ddb.destroy();
@@ -142,45 +170,106 @@ describe('a token-protected daemon', () => {
   const HEALTH = /^(?:\/(?:latest|v1))?\/health\/?(?:\?.*)?$/;
   const pathArb = fc.oneof(
     fc.constantFrom(
-      '/latest/secrets/db.password', '/v1/secrets/db.password/1', '/latest/secrets/db.password?x=1', '/latest/secrets/nope', '/latest/secrets/version',
-      '/v1/version', '/version', '/metrics', '/latest/metrics', '/latest/revoke/db.password/1', '/v1/secrets/new', '/nothing', '/',
-      '/health', '/health/', '/latest/health', '/v1/health?x', '/HEALTH', '/health/../latest/secrets/db.password', '//health',
-      '/health%2F..%2Flatest%2Fsecrets%2Fdb.password', '/latest/secrets/db.password#/health', '/latest/secrets/db.password?/health',
+      '/latest/secrets/db.password',
+      '/v1/secrets/db.password/1',
+      '/latest/secrets/db.password?x=1',
+      '/latest/secrets/nope',
+      '/latest/secrets/version',
+      '/v1/version',
+      '/version',
+      '/metrics',
+      '/latest/metrics',
+      '/latest/revoke/db.password/1',
+      '/v1/secrets/new',
+      '/nothing',
+      '/',
+      '/health',
+      '/health/',
+      '/latest/health',
+      '/v1/health?x',
+      '/HEALTH',
+      '/health/../latest/secrets/db.password',
+      '//health',
+      '/health%2F..%2Flatest%2Fsecrets%2Fdb.password',
+      '/latest/secrets/db.password#/health',
+      '/latest/secrets/db.password?/health',
     ),
-    fc.tuple(fc.constantFrom('/latest', '/v1', ''), fc.constantFrom('secrets', 'revoke', 'health', 'metrics', 'version'), fc.stringMatching(/^[A-Za-z0-9._%-]{0,20}$/)).map(
-      ([p, r, n]) => `${p}/${r}${n ? `/${n}` : ''}`,
-    ),
+    fc
+      .tuple(
+        fc.constantFrom('/latest', '/v1', ''),
+        fc.constantFrom('secrets', 'revoke', 'health', 'metrics', 'version'),
+        fc.stringMatching(/^[A-Za-z0-9._%-]{0,20}$/),
+      )
+      .map(([p, r, n]) => `${p}/${r}${n ? `/${n}` : ''}`),
   );
   const wrongToken = fc.oneof(
     // (Not " TOKEN ": HTTP trims a header value's surrounding whitespace, so that is the right token.)
-    fc.constantFrom(undefined, '', ' ', TOKEN.slice(0, -1), `${TOKEN}x`, `x${TOKEN}`, TOKEN.toUpperCase(), `${TOKEN} ${TOKEN}`, 'null', TOKEN.replace(/.$/, 'X')),
-    fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 }).filter((t) => t !== TOKEN),
+    fc.constantFrom(
+      undefined,
+      '',
+      ' ',
+      TOKEN.slice(0, -1),
+      `${TOKEN}x`,
+      `x${TOKEN}`,
+      TOKEN.toUpperCase(),
+      `${TOKEN} ${TOKEN}`,
+      'null',
+      TOKEN.replace(/.$/, 'X'),
+    ),
+    fc
+      .string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 })
+      .filter((t) => t !== TOKEN),
   );
   const methodArb = fc.constantFrom('GET', 'GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS');
 
   test('a missing or wrong token is 401 on every route but /health, cold or warm, any method; the right one gets in', async () => {
     await fc.assert(
-      fc.asyncProperty(methodArb, pathArb, wrongToken, fc.constantFrom('header', 'authorization', 'query'), async (method, p, token, where) => {
-        const headers: Record<string, string> = { 'content-type': 'application/json' };
-        let target = p;
-        if (token !== undefined && where === 'header') headers['x-ecs-secrets-token'] = token;
-        // The right token in the wrong place does not count either.
-        if (where === 'authorization') headers.authorization = `Bearer ${TOKEN}`;
-        if (where === 'query') target = `${p}${p.includes('?') ? '&' : '?'}token=${TOKEN}`;
-        const r = await request(d.port, { method, path: target, headers, body: method === 'POST' ? JSON.stringify({ payload: w.canary }) : undefined });
-        expect(r.text).not.toContain(w.canary);
-        expect(r.text).not.toContain(TOKEN);
-        if (HEALTH.test(target)) expect({ method, target, status: r.status, ok: r.status !== 401 && r.status < 500 }).toMatchObject({ ok: true });
-        else {
-          expect({ method, target, token, status: r.status }).toEqual({ method, target, token, status: 401 });
-          if (method !== 'HEAD') expect(r.json()).toEqual({ error: expect.stringMatching(/X-ECS-Secrets-Token/i) });
-        }
-      }),
+      fc.asyncProperty(
+        methodArb,
+        pathArb,
+        wrongToken,
+        fc.constantFrom('header', 'authorization', 'query'),
+        async (method, p, token, where) => {
+          const headers: Record<string, string> = { 'content-type': 'application/json' };
+          let target = p;
+          if (token !== undefined && where === 'header') headers['x-ecs-secrets-token'] = token;
+          // The right token in the wrong place does not count either.
+          if (where === 'authorization') headers.authorization = `Bearer ${TOKEN}`;
+          if (where === 'query') target = `${p}${p.includes('?') ? '&' : '?'}token=${TOKEN}`;
+          const r = await request(d.port, {
+            method,
+            path: target,
+            headers,
+            body: method === 'POST' ? JSON.stringify({ payload: w.canary }) : undefined,
+          });
+          expect(r.text).not.toContain(w.canary);
+          expect(r.text).not.toContain(TOKEN);
+          if (HEALTH.test(target))
+            expect({ method, target, status: r.status, ok: r.status !== 401 && r.status < 500 }).toMatchObject({
+              ok: true,
+            });
+          else {
+            expect({ method, target, token, status: r.status }).toEqual({ method, target, token, status: 401 });
+            if (method !== 'HEAD') expect(r.json()).toEqual({ error: expect.stringMatching(/X-ECS-Secrets-Token/i) });
+          }
+        },
+      ),
       { numRuns: 300 },
     );
     // Raw requests too: a token header repeated, or with odd bytes.
-    for (const extra of [`X-ECS-Secrets-Token: wrong\r\nX-ECS-Secrets-Token: ${TOKEN}\r\n`, `X-ECS-Secrets-Token: ${TOKEN}\u00ff\r\n`, `x-ecs-secrets-token:\r\n`]) {
-      const { reply } = await rawExchange(d.port, Buffer.from(`GET /latest/secrets/db.password HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`, 'latin1'), { quietMs: 3_000 });
+    for (const extra of [
+      `X-ECS-Secrets-Token: wrong\r\nX-ECS-Secrets-Token: ${TOKEN}\r\n`,
+      `X-ECS-Secrets-Token: ${TOKEN}\u00ff\r\n`,
+      `x-ecs-secrets-token:\r\n`,
+    ]) {
+      const { reply } = await rawExchange(
+        d.port,
+        Buffer.from(
+          `GET /latest/secrets/db.password HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`,
+          'latin1',
+        ),
+        { quietMs: 3_000 },
+      );
       const statuses = statusesOf(reply);
       expect(statuses.length).toBe(1);
       expect([400, 401]).toContain(statuses[0]);
@@ -211,7 +300,11 @@ describe('a token-protected daemon', () => {
         [TOKEN, 200],
       ];
       for (const [token, status] of seq) {
-        const r = await request(d.port, { path: '/latest/secrets/db.password', headers: token === undefined ? {} : { 'x-ecs-secrets-token': token }, agent });
+        const r = await request(d.port, {
+          path: '/latest/secrets/db.password',
+          headers: token === undefined ? {} : { 'x-ecs-secrets-token': token },
+          agent,
+        });
         w.checkHttpRead(r.status, r.text, 'keep-alive token');
         expect({ token, status: r.status }).toEqual({ token, status });
       }
@@ -235,18 +328,34 @@ test('a --read-only daemon refuses every write with 403 and calls no write opera
   s.dynamo.resetCounts();
   await fc.assert(
     fc.asyncProperty(
-      fc.constantFrom('/latest/secrets/db.password', '/v1/secrets/db.password', '/latest/secrets/new.one', '/latest/revoke/db.password/1', '/v1/revoke/db.password/1', '/v1/revoke/nope/9'),
+      fc.constantFrom(
+        '/latest/secrets/db.password',
+        '/v1/secrets/db.password',
+        '/latest/secrets/new.one',
+        '/latest/revoke/db.password/1',
+        '/v1/revoke/db.password/1',
+        '/v1/revoke/nope/9',
+      ),
       fc.constantFrom(JSON.stringify({ payload: w.canary }), '', '{"payload":', 'x'.repeat(100_000)),
       fc.constantFrom('application/json', 'text/plain', undefined),
       async (p, body, type) => {
-        const r = await request(d.port, { method: 'POST', path: p, headers: type ? { 'content-type': type } : {}, body });
+        const r = await request(d.port, {
+          method: 'POST',
+          path: p,
+          headers: type ? { 'content-type': type } : {},
+          body,
+        });
         expect({ p, status: r.status }).toEqual({ p, status: 403 });
         expect(r.json()).toEqual({ error: expect.stringMatching(/read-only/) });
       },
     ),
     { numRuns: 60 },
   );
-  expect({ GenerateDataKey: s.kms.counts.GenerateDataKey, PutItem: s.dynamo.counts.PutItem, UpdateItem: s.dynamo.counts.UpdateItem }).toEqual({
+  expect({
+    GenerateDataKey: s.kms.counts.GenerateDataKey,
+    PutItem: s.dynamo.counts.PutItem,
+    UpdateItem: s.dynamo.counts.UpdateItem,
+  }).toEqual({
     GenerateDataKey: 0,
     PutItem: 0,
     UpdateItem: 0,

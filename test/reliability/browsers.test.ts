@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SpawnedDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 import { Witness, get, postJson, rawExchange, request, statusesOf } from './support';
 
 const APP = 'browsers';
@@ -24,7 +24,10 @@ let d: SpawnedDaemon;
 beforeAll(async () => {
   s = await startStandIns();
   await createAppResources(s.kms, s.dynamo.endpoint, APP);
-  d = await w.daemon('browsers', ['--application-name', APP, '--allowed-host', 'secrets.internal.example'], { env: s.env, waitHealthy: true });
+  d = await w.daemon('browsers', ['--application-name', APP, '--allowed-host', 'secrets.internal.example'], {
+    env: s.env,
+    waitHealthy: true,
+  });
   expect((await postJson(d.port, '/latest/secrets/s', { payload: 'value-1' })).status).toBe(201);
 }, 60_000);
 afterAll(async () => {
@@ -62,7 +65,7 @@ describe('Host header', () => {
   test.each([
     ['warm cache (hot path)', {}],
     ['cold cache (express)', { 'cache-control': 'no-cache' }],
-  ])('%s: the sidecar\'s own names are served', async (_label, extra) => {
+  ])("%s: the sidecar's own names are served", async (_label, extra) => {
     await read(undefined); // warm
     for (const host of allowed()) {
       const r = await read(host, extra);
@@ -83,11 +86,16 @@ describe('Host header', () => {
     }
     // Every route, not only reads.
     expect((await request(d.port, { path: '/metrics', headers: { host: 'evil.example.com' } })).status).toBe(421);
-    expect((await postJson(d.port, '/latest/secrets/s', { payload: 'x' }, { host: 'evil.example.com' })).status).toBe(421);
+    expect((await postJson(d.port, '/latest/secrets/s', { payload: 'x' }, { host: 'evil.example.com' })).status).toBe(
+      421,
+    );
   });
 
   test('an empty Host is 421 (sent raw: node:http would fill it in)', async () => {
-    const { reply } = await rawExchange(d.port, 'GET /latest/secrets/s HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n');
+    const { reply } = await rawExchange(
+      d.port,
+      'GET /latest/secrets/s HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n',
+    );
     expect(statusesOf(reply)).toEqual([421]);
   });
 
@@ -109,7 +117,8 @@ describe('X-Forwarded-For', () => {
 });
 
 describe('cross-site writes', () => {
-  const latestSerial = async () => (await get(d.port, '/latest/secrets/s', { 'cache-control': 'no-cache' })).json().serial as number;
+  const latestSerial = async () =>
+    (await get(d.port, '/latest/secrets/s', { 'cache-control': 'no-cache' })).json().serial as number;
 
   test.each([
     ['Origin of another site', { origin: 'http://evil.example.com' }],
@@ -132,7 +141,9 @@ describe('cross-site writes', () => {
   test('reads from a page get no CORS header (the browser hides the answer), and Sec-Fetch-Site: none writes work', async () => {
     const r = await read('localhost', { origin: 'http://evil.example.com' });
     expect(r.headers['access-control-allow-origin']).toBeUndefined();
-    expect((await postJson(d.port, '/latest/secrets/s', { payload: 'typed' }, { 'sec-fetch-site': 'none' })).status).toBe(201);
+    expect(
+      (await postJson(d.port, '/latest/secrets/s', { payload: 'typed' }, { 'sec-fetch-site': 'none' })).status,
+    ).toBe(201);
   });
 });
 
@@ -157,7 +168,18 @@ describe("the original's admin task: curl -X POST -d @password.txt ecs-secrets:8
       // Asynchronously: this process runs the KMS and DynamoDB stand-ins the daemon is waiting on.
       const child = spawn(
         'curl',
-        ['-s', '--max-time', '20', '--connect-to', `ecs-secrets:8080:127.0.0.1:${d.port}`, '-X', 'POST', '-d', `@${file}`, 'ecs-secrets:8080/latest/secrets/password'],
+        [
+          '-s',
+          '--max-time',
+          '20',
+          '--connect-to',
+          `ecs-secrets:8080:127.0.0.1:${d.port}`,
+          '-X',
+          'POST',
+          '-d',
+          `@${file}`,
+          'ecs-secrets:8080/latest/secrets/password',
+        ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       let stdout = '';

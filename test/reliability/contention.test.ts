@@ -7,7 +7,7 @@
  */
 import * as http from 'node:http';
 import type { SpawnedDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 import { Witness, adminDynamo, get, range, request, scanTable, serialsByName } from './support';
 
 const APP = 'contention';
@@ -60,7 +60,12 @@ test('50 concurrent POSTs to one name: serials 1..50, no conflict retry at the t
 
 test('a write to one name keeps another name cached (a hit, no backend read)', async () => {
   const post = (name: string) =>
-    request(d.port, { method: 'POST', path: `/latest/secrets/${name}`, headers: { 'content-type': 'application/json' }, body: '{"payload":"x"}' });
+    request(d.port, {
+      method: 'POST',
+      path: `/latest/secrets/${name}`,
+      headers: { 'content-type': 'application/json' },
+      body: '{"payload":"x"}',
+    });
   expect((await post('calm')).status).toBe(201);
   expect((await get(d.port, '/latest/secrets/calm')).headers['x-ecs-secrets-cache']).toBe('miss');
   expect((await post('busy')).status).toBe(201);

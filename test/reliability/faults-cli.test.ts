@@ -5,10 +5,20 @@
  * once the stand-in recovers. A lost write answer (the write happened, the client never heard)
  * must not produce a second version.
  */
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 import type { Fault } from '../standins';
 import { json } from '../helpers/cli';
-import { BoundedResult, LostResponseProxy, Witness, adminDynamo, expectCleanFailure, isComplete, scanTable, serialsByName, withService } from './support';
+import {
+  type BoundedResult,
+  LostResponseProxy,
+  Witness,
+  adminDynamo,
+  expectCleanFailure,
+  isComplete,
+  scanTable,
+  serialsByName,
+  withService,
+} from './support';
 
 const APP = 'fltcli';
 const TABLE = `ECS-Secrets-${APP}-Secrets`;
@@ -50,13 +60,17 @@ const tagOf = (target: Target, label: string) => `${target}-${label.split(' ')[0
 
 beforeAll(async () => {
   [s, s2] = await Promise.all([startStandIns(), startStandIns()]);
-  await Promise.all([createAppResources(s.kms, s.dynamo.endpoint, APP), createAppResources(s2.kms, s2.dynamo.endpoint, APP)]);
+  await Promise.all([
+    createAppResources(s.kms, s.dynamo.endpoint, APP),
+    createAppResources(s2.kms, s2.dynamo.endpoint, APP),
+  ]);
   for (const set of [s, s2])
     await withService(APP, set.env, async (svc) => {
       await svc.create('stable', 'stable-v1');
       await svc.create('canary.secret', w.canary);
       // A version per fault to revoke during it (revoke needs DynamoDB only).
-      for (const [label] of FAULTS) for (const t of ['dynamo', 'kms'] as Target[]) await svc.create(`rv.${tagOf(t, label)}`, 'r');
+      for (const [label] of FAULTS)
+        for (const t of ['dynamo', 'kms'] as Target[]) await svc.create(`rv.${tagOf(t, label)}`, 'r');
     });
   w.wrote();
 }, 60_000);
@@ -108,7 +122,12 @@ async function scenario(set: StandIns, target: Target, label: string, fault: Fau
   const created = await cliOn(set, ['create', '--name', `new.${tag}`, '--payload-location', '-'], `${w.canary}-${tag}`);
   expect([created.code, created.stderr]).toEqual([0, '']);
   expect(json(created)).toEqual({ name: `new.${tag}`, serial: 1 });
-  expect(json(await cliOn(set, ['fetch', '--name', `new.${tag}`]))).toEqual({ name: `new.${tag}`, serial: 1, payload: `${w.canary}-${tag}`, active: true });
+  expect(json(await cliOn(set, ['fetch', '--name', `new.${tag}`]))).toEqual({
+    name: `new.${tag}`,
+    serial: 1,
+    payload: `${w.canary}-${tag}`,
+    active: true,
+  });
 }
 
 describe.each(FAULTS)('DynamoDB and KMS %s', (label, fault) => {
@@ -134,7 +153,12 @@ describe('a write whose answer is lost (it happened; the client never heard)', (
     expect(json(r)).toEqual({ name: 'lost.answer', serial: 1 });
     const items = (await tableItems()).filter((i) => i.Name.S === 'lost.answer');
     expect(items.map((i) => i.Serial.N)).toEqual(['1']);
-    expect(json(await cli(['fetch', '--name', 'lost.answer']))).toEqual({ name: 'lost.answer', serial: 1, payload: `${w.canary}-lost`, active: true });
+    expect(json(await cli(['fetch', '--name', 'lost.answer']))).toEqual({
+      name: 'lost.answer',
+      serial: 1,
+      payload: `${w.canary}-lost`,
+      active: true,
+    });
   });
 
   test('revoke: the retry of an applied revoke still succeeds', async () => {
@@ -142,7 +166,12 @@ describe('a write whose answer is lost (it happened; the client never heard)', (
     const r = await viaProxy(['revoke', '--name', 'lost.answer', '--serial', '1']);
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(json(r)).toEqual({ name: 'lost.answer', serial: 1, active: false });
-    expect(json(await cli(['fetch', '--name', 'lost.answer', '--serial', '1']))).toEqual({ name: 'lost.answer', serial: 1, payload: '', active: false });
+    expect(json(await cli(['fetch', '--name', 'lost.answer', '--serial', '1']))).toEqual({
+      name: 'lost.answer',
+      serial: 1,
+      payload: '',
+      active: false,
+    });
   });
 
   test('every answer lost: the command fails cleanly within the bound, and what it wrote is one complete version', async () => {

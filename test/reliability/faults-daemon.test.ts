@@ -6,10 +6,10 @@
  * and everything recovers when the stand-in comes back.
  */
 import type { SpawnedDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 import type { Fault } from '../standins';
 import {
-  HttpResult,
+  type HttpResult,
   LostResponseProxy,
   Witness,
   adminDynamo,
@@ -117,23 +117,42 @@ async function scenario(set: StandIns, dm: SpawnedDaemon, target: Target, label:
   }
 
   // Nothing hangs: reads within the deadline, writes within the SDK limits, /health at once.
-  for (const k of ['latest', 'latestAgain', 'canary', 'cold']) expect({ where, k, ok: r[k].ms < READ_BOUND_MS, ms: r[k].ms }).toMatchObject({ ok: true });
-  for (const k of ['create', 'revoke']) expect({ where, k, ok: r[k].ms < WRITE_BOUND_MS, ms: r[k].ms }).toMatchObject({ ok: true });
-  expect({ where, health: r.health.value.status, fast: r.health.ms < 2_000 }).toEqual({ where, health: 200, fast: true });
+  for (const k of ['latest', 'latestAgain', 'canary', 'cold'])
+    expect({ where, k, ok: r[k].ms < READ_BOUND_MS, ms: r[k].ms }).toMatchObject({ ok: true });
+  for (const k of ['create', 'revoke'])
+    expect({ where, k, ok: r[k].ms < WRITE_BOUND_MS, ms: r[k].ms }).toMatchObject({ ok: true });
+  expect({ where, health: r.health.value.status, fast: r.health.ms < 2_000 }).toEqual({
+    where,
+    health: 200,
+    fast: true,
+  });
 
   // Cached reads are served: stale while DynamoDB fails; fresh while KMS fails (the data key is cached).
   for (const k of ['latest', 'latestAgain']) {
     const v = r[k].value;
-    expect({ where, k, status: v.status, body: v.json() }).toEqual({ where, k, status: 200, body: { name: 'stable', serial: 1, payload: 'stable-v1', active: true } });
+    expect({ where, k, status: v.status, body: v.json() }).toEqual({
+      where,
+      k,
+      status: 200,
+      body: { name: 'stable', serial: 1, payload: 'stable-v1', active: true },
+    });
     expect(v.headers['x-ecs-secrets-cache']).toMatch(target === 'dynamo' ? /^stale$/ : /^(miss|hit)$/);
     if (target === 'dynamo') expect(v.headers.warning).toMatch(/^110 /);
   }
   readCanary(r.canary.value, `${where} during`);
   // What was never read answers 503, a JSON error naming the problem.
-  expect({ where, status: r.cold.value.status, body: r.cold.value.json() }).toEqual({ where, status: 503, body: { error: expect.stringMatching(/unavailable/) } });
+  expect({ where, status: r.cold.value.status, body: r.cold.value.json() }).toEqual({
+    where,
+    status: 503,
+    body: { error: expect.stringMatching(/unavailable/) },
+  });
   // A slow backend is cut off by the daemon's own read deadline, before the SDK's retries end.
   if (fault.delayMs) expect(r.cold.value.json().error).toMatch(/no answer within 4000 ms/);
-  expect({ where, status: r.create.value.status, body: r.create.value.json() }).toEqual({ where, status: 503, body: { error: expect.stringMatching(/unavailable/) } });
+  expect({ where, status: r.create.value.status, body: r.create.value.json() }).toEqual({
+    where,
+    status: 503,
+    body: { error: expect.stringMatching(/unavailable/) },
+  });
   expect(r.create.value.text).not.toContain(w.canary);
   // Revoke needs DynamoDB only.
   expect({ where, status: r.revoke.value.status }).toEqual({ where, status: target === 'dynamo' ? 503 : 200 });
@@ -145,11 +164,19 @@ async function scenario(set: StandIns, dm: SpawnedDaemon, target: Target, label:
 
   // Recovery.
   const cold = await get(dm.port, `/latest/secrets/cold.${tag}`);
-  expect({ where, status: cold.status, body: cold.json() }).toEqual({ where, status: 200, body: { name: `cold.${tag}`, serial: 1, payload: 'cold', active: true } });
+  expect({ where, status: cold.status, body: cold.json() }).toEqual({
+    where,
+    status: 200,
+    body: { name: `cold.${tag}`, serial: 1, payload: 'cold', active: true },
+  });
   const bypass = await get(dm.port, '/latest/secrets/stable', { 'cache-control': 'no-cache' });
   expect([bypass.status, bypass.headers['x-ecs-secrets-cache']]).toEqual([200, 'bypass']);
   const created = await postJson(dm.port, `/latest/secrets/new.${tag}`, { payload: `${w.canary}-${tag}` });
-  expect({ where, status: created.status, body: created.json() }).toEqual({ where, status: 201, body: { name: `new.${tag}`, serial: 1 } });
+  expect({ where, status: created.status, body: created.json() }).toEqual({
+    where,
+    status: 201,
+    body: { name: `new.${tag}`, serial: 1 },
+  });
   w.wrote();
   const back = await get(dm.port, `/latest/secrets/new.${tag}`);
   w.checkHttpRead(back.status, back.text, `${where} recovered`);
@@ -192,7 +219,10 @@ test('a version revoked through the daemon is never served again, not even stale
   await s.dynamo.setFault({ down: true });
   try {
     await sleep(TTL_S * 1000 + 150);
-    const [latest, bySerial] = await Promise.all([get(d.port, '/latest/secrets/rvs'), get(d.port, '/latest/secrets/rvs/2')]);
+    const [latest, bySerial] = await Promise.all([
+      get(d.port, '/latest/secrets/rvs'),
+      get(d.port, '/latest/secrets/rvs/2'),
+    ]);
     for (const r of [latest, bySerial]) expect(r.text).not.toContain(w.canary);
     expect([bySerial.status, bySerial.json()]).toEqual([200, { name: 'rvs', serial: 2, payload: '', active: false }]);
     // The latest entry was serial 2: it is gone, so 503 (never serial 2's payload).
@@ -200,7 +230,12 @@ test('a version revoked through the daemon is never served again, not even stale
   } finally {
     await s.dynamo.setFault(null);
   }
-  expect((await get(d.port, '/latest/secrets/rvs')).json()).toEqual({ name: 'rvs', serial: 1, payload: 'rvs-v1', active: true });
+  expect((await get(d.port, '/latest/secrets/rvs')).json()).toEqual({
+    name: 'rvs',
+    serial: 1,
+    payload: 'rvs-v1',
+    active: true,
+  });
 });
 
 describe('writes whose answers are lost (they happened; the daemon never heard)', () => {

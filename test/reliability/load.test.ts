@@ -8,8 +8,20 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import * as http from 'node:http';
 import type { SpawnedDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
-import { Witness, adminDynamo, get, isComplete, postJson, range, request, loggedErrors, scanTable, serialsByName, withService } from './support';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
+import {
+  Witness,
+  adminDynamo,
+  get,
+  isComplete,
+  postJson,
+  range,
+  request,
+  loggedErrors,
+  scanTable,
+  serialsByName,
+  withService,
+} from './support';
 
 const APP = 'load';
 const TABLE = `ECS-Secrets-${APP}-Secrets`;
@@ -43,7 +55,9 @@ afterAll(async () => {
   await s?.close();
 });
 
-type Op = { kind: 'write'; name: string; payload: string } | { kind: 'read'; noCache: boolean; bySerial: boolean; name: string };
+type Op =
+  | { kind: 'write'; name: string; payload: string }
+  | { kind: 'read'; noCache: boolean; bySerial: boolean; name: string };
 
 test(`${READS} reads and ${WRITES} writes from ${CLIENTS} clients: zero 5xx, nothing lost or duplicated, every payload readable`, async () => {
   const ops: Op[] = [
@@ -52,7 +66,14 @@ test(`${READS} reads and ${WRITES} writes from ${CLIENTS} clients: zero 5xx, not
       const payload = i === 7 ? `${w.canary}-load` : `w${i}-${randomBytes(6).toString('hex')}-\u00e9\u6f22\u{1f511}`;
       return { kind: 'write', name, payload };
     }),
-    ...range(1, READS).map((): Op => ({ kind: 'read', noCache: randomInt(4) === 0, bySerial: randomInt(2) === 0, name: NAMES[randomInt(NAMES.length)] })),
+    ...range(1, READS).map(
+      (): Op => ({
+        kind: 'read',
+        noCache: randomInt(4) === 0,
+        bySerial: randomInt(2) === 0,
+        name: NAMES[randomInt(NAMES.length)],
+      }),
+    ),
   ];
   for (let i = ops.length - 1; i > 0; i--) {
     const j = randomInt(i + 1);
@@ -81,7 +102,8 @@ test(`${READS} reads and ${WRITES} writes from ${CLIENTS} clients: zero 5xx, not
         if (r.status !== 201) bad.push(`POST ${op.name}: ${r.status} ${r.text}`);
         else {
           const { name, serial } = r.json() as { name: string; serial: number };
-          if (name !== op.name || written.has(key(name, serial))) bad.push(`POST ${op.name}: got ${name}#${serial}, already taken`);
+          if (name !== op.name || written.has(key(name, serial)))
+            bad.push(`POST ${op.name}: got ${name}#${serial}, already taken`);
           written.set(key(name, serial), op.payload);
           writesDone.push({ name, serial });
           if (op.payload.includes(w.canary)) w.wrote();
@@ -129,12 +151,17 @@ test(`${READS} reads and ${WRITES} writes from ${CLIENTS} clients: zero 5xx, not
   // through the service directly; each payload exists exactly once.
   const stored = await withService(APP, s.env, async (svc) => {
     const out = new Map<string, string>();
-    for (const [name, serials] of byName) for (const serial of serials) out.set(key(name, serial), (await svc.fetch(name, serial)).payload);
+    for (const [name, serials] of byName)
+      for (const serial of serials) out.set(key(name, serial), (await svc.fetch(name, serial)).payload);
     return out;
   });
   expect(stored).toEqual(written);
   expect(new Set(stored.values()).size).toBe(stored.size);
-  for (const rec of seen) expect({ at: key(rec.name, rec.serial), payload: rec.payload }).toEqual({ at: key(rec.name, rec.serial), payload: written.get(key(rec.name, rec.serial)) });
+  for (const rec of seen)
+    expect({ at: key(rec.name, rec.serial), payload: rec.payload }).toEqual({
+      at: key(rec.name, rec.serial),
+      payload: written.get(key(rec.name, rec.serial)),
+    });
   const agent2 = new http.Agent({ keepAlive: true, maxSockets: 16 });
   try {
     const entries = [...written.entries()];
@@ -153,7 +180,11 @@ test(`${READS} reads and ${WRITES} writes from ${CLIENTS} clients: zero 5xx, not
 
   // The daemon counted no 5xx either, and is still healthy.
   const metrics = await get(d.port, '/metrics');
-  expect(metrics.text.split('\n').filter((l) => /^ecs_secrets_http_requests_total\{.*status="5\d\d"/.test(l) && !/route="\/health"/.test(l))).toEqual([]);
+  expect(
+    metrics.text
+      .split('\n')
+      .filter((l) => /^ecs_secrets_http_requests_total\{.*status="5\d\d"/.test(l) && !/route="\/health"/.test(l)),
+  ).toEqual([]);
   expect((await get(d.port, '/health')).status).toBe(200);
 }, 90_000);
 

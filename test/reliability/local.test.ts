@@ -34,12 +34,15 @@ test('the owning daemon is SIGKILLed during concurrent CLI writes: nothing lost,
 
   const N = 8;
   const payloads = range(1, N).map((i) => `crash-${i}-${w.canary}`);
-  const each = payloads.map((p, i) => sleep(i * 100).then(() => local(['create', '--name', 'crash', '--payload-location', '-'], p)));
+  const each = payloads.map((p, i) =>
+    sleep(i * 100).then(() => local(['create', '--name', 'crash', '--payload-location', '-'], p)),
+  );
   // Kill the owner as soon as one write went through it: the others are starting or in flight.
   await Promise.race(each);
   await w.stopDaemon(d, 'SIGKILL');
   const results = await Promise.all(each);
-  if (process.env.RELIABILITY_VERBOSE) console.log(results.map((r) => `${r.code} ${r.ms}ms ${r.stdout.trim()}${r.stderr.trim()}`).join('\n'));
+  if (process.env.RELIABILITY_VERBOSE)
+    console.log(results.map((r) => `${r.code} ${r.ms}ms ${r.stdout.trim()}${r.stderr.trim()}`).join('\n'));
 
   // Every create ended by itself: success, or one clean line (never a hang, never a stack).
   for (const r of results) {
@@ -50,11 +53,17 @@ test('the owning daemon is SIGKILLed during concurrent CLI writes: nothing lost,
       expect(r.stderr).toMatch(/^ecs-secrets: (backend unavailable|the embedded store)/);
     }
   }
-  const ok = results.flatMap((r, i) => (r.code === 0 ? [{ serial: json<{ serial: number }>(r).serial, payload: payloads[i] }] : []));
+  const ok = results.flatMap((r, i) =>
+    r.code === 0 ? [{ serial: json<{ serial: number }>(r).serial, payload: payloads[i] }] : [],
+  );
   expect(ok.length).toBeGreaterThanOrEqual(N - 2); // a write cut off mid-flight may fail; most get through the takeover
 
   // The store as a new daemon sees it: serials 1..M without gap or duplicate, each success stored once at its serial.
-  const d2 = await w.daemon('successor', ['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'], { waitHealthy: true });
+  const d2 = await w.daemon(
+    'successor',
+    ['--local', '--data-dir', dir, '--application-name', APP, '--cache-ttl', '0'],
+    { waitHealthy: true },
+  );
   const history = json<Array<{ serial: number }>>(await local(['history', '--name', 'crash']));
   const serials = history.map((h) => h.serial);
   expect(serials).toEqual(range(1, serials.length));

@@ -7,8 +7,8 @@
  */
 import { GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { json, runCli } from '../helpers/cli';
-import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 import { adminDynamo, scanTable } from './support';
 
 const APP = 'bad';
@@ -46,11 +46,25 @@ beforeAll(async () => {
   expect((await cli(['create', '--name', 'fine', '--payload', 'v1'])).code).toBe(0);
   const ddb = adminDynamo(s.dynamo.endpoint);
   try {
-    good = (await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'fine' }, Serial: { N: '1' } } }))).Item!;
-    for (const [name, changes] of CASES) await ddb.send(new PutItemCommand({ TableName: TABLE, Item: variant(name, changes) }));
+    good = (await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'fine' }, Serial: { N: '1' } } })))
+      .Item!;
+    for (const [name, changes] of CASES)
+      await ddb.send(new PutItemCommand({ TableName: TABLE, Item: variant(name, changes) }));
     // The original's revoke of an unknown serial left phantom items: Name, Serial, Active=false.
     // They are not malformed: a revoked version is never decrypted.
-    await ddb.send(new PutItemCommand({ TableName: TABLE, Item: variant('fine', { Serial: { N: '9' }, Active: { BOOL: false }, EncryptedData: undefined, EncryptedDataKey: undefined, Format: undefined, CreatedAt: undefined }) }));
+    await ddb.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: variant('fine', {
+          Serial: { N: '9' },
+          Active: { BOOL: false },
+          EncryptedData: undefined,
+          EncryptedDataKey: undefined,
+          Format: undefined,
+          CreatedAt: undefined,
+        }),
+      }),
+    );
   } finally {
     ddb.destroy();
   }
@@ -66,7 +80,9 @@ describe.each(CASES)('item %s', (name, _changes, message) => {
     // The latest (a bad serial is not reachable by --serial, which only takes whole numbers).
     const latest = await cli(['fetch', '--name', name]);
     expect({ code: latest.code, stdout: latest.stdout }).toEqual({ code: 1, stdout: '' });
-    expect(latest.stderr).toMatch(new RegExp(`^ecs-secrets: integrity check failed: malformed item in table ${TABLE} \\(Name "${name}", `));
+    expect(latest.stderr).toMatch(
+      new RegExp(`^ecs-secrets: integrity check failed: malformed item in table ${TABLE} \\(Name "${name}", `),
+    );
     expect(latest.stderr).toMatch(message);
     expect(latest.stderr.trim().split('\n')).toHaveLength(1);
     expect(latest.stderr).not.toMatch(/unexpected|internal|\n\s+at /);
@@ -102,14 +118,33 @@ test('create does not build a new serial on a malformed latest one (no serial 2.
   } finally {
     ddb.destroy();
   }
-  const post = await fetch(`${d.url}/latest/secrets/frac`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payload":"x"}' });
+  const post = await fetch(`${d.url}/latest/secrets/frac`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"payload":"x"}',
+  });
   expect(post.status).toBe(500);
 });
 
-test('well-formed items, and the original\'s phantom revoked items, still read', async () => {
-  expect(json(await cli(['fetch', '--name', 'fine']))).toEqual({ name: 'fine', serial: 1, payload: 'v1', active: true });
-  expect(json(await cli(['fetch', '--name', 'fine', '--serial', '9']))).toEqual({ name: 'fine', serial: 9, payload: '', active: false });
-  expect(json<Array<{ serial: number; active: boolean }>>(await cli(['history', '--name', 'fine'])).map((v) => [v.serial, v.active])).toEqual([
+test("well-formed items, and the original's phantom revoked items, still read", async () => {
+  expect(json(await cli(['fetch', '--name', 'fine']))).toEqual({
+    name: 'fine',
+    serial: 1,
+    payload: 'v1',
+    active: true,
+  });
+  expect(json(await cli(['fetch', '--name', 'fine', '--serial', '9']))).toEqual({
+    name: 'fine',
+    serial: 9,
+    payload: '',
+    active: false,
+  });
+  expect(
+    json<Array<{ serial: number; active: boolean }>>(await cli(['history', '--name', 'fine'])).map((v) => [
+      v.serial,
+      v.active,
+    ]),
+  ).toEqual([
     [1, true],
     [9, false],
   ]);

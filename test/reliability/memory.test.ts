@@ -5,7 +5,7 @@
  * the caches hold, measured by the daemon from the entries themselves (/metrics), stay within it.
  */
 import type { SpawnedDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 import { Witness, get, postJson, range } from './support';
 import { MAX_PAYLOAD_BYTES } from '../../src/core/names';
 import { MIN_CACHE_MAX_BYTES } from '../../src/daemon/daemon';
@@ -18,7 +18,10 @@ let d: SpawnedDaemon;
 beforeAll(async () => {
   s = await startStandIns();
   await createAppResources(s.kms, s.dynamo.endpoint, APP);
-  d = await w.daemon('memory', ['--application-name', APP, '--cache-max-bytes', String(MIN_CACHE_MAX_BYTES)], { env: s.env, waitHealthy: true });
+  d = await w.daemon('memory', ['--application-name', APP, '--cache-max-bytes', String(MIN_CACHE_MAX_BYTES)], {
+    env: s.env,
+    waitHealthy: true,
+  });
 }, 60_000);
 afterAll(async () => {
   await w.finish();
@@ -46,7 +49,10 @@ test('maximum-size payloads, escaped six-fold: both caches stay within --cache-m
 }, 120_000);
 
 test('a setting too small for one maximum-size secret is a usage error at start', async () => {
-  const r = await w.cli(['daemon', '--application-name', APP, '--port', '0', '--host', '127.0.0.1', '--cache-max-bytes', '1MiB'], { env: s.env, killAfterMs: 20_000 });
+  const r = await w.cli(
+    ['daemon', '--application-name', APP, '--port', '0', '--host', '127.0.0.1', '--cache-max-bytes', '1MiB'],
+    { env: s.env, killAfterMs: 20_000 },
+  );
   expect(r.code).toBe(2);
   expect(r.stderr).toMatch(/invalid --cache-max-bytes "1MiB": expected a size from/);
 });

@@ -14,7 +14,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SpawnedDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
 import { Witness, expectCleanFailure, get, rawExchange, request, statusesOf } from './support';
 import {
   CONNECTIONS_CHECKING_INTERVAL_MS,
@@ -56,21 +56,40 @@ describe('property 5: bad bytes are refused, not repaired', () => {
     const name = `utf8.${label.replace(/[^a-z]/g, '')}`;
     const body = Buffer.concat([Buffer.from('{"payload":"ok'), bad, Buffer.from('"}')]);
     for (const type of ['application/json', 'application/x-www-form-urlencoded']) {
-      const r = await request(d.port, { method: 'POST', path: `/latest/secrets/${name}`, headers: { 'content-type': type }, body });
-      expect({ label, type, status: r.status, error: r.json().error }).toEqual({ label, type, status: 400, error: 'the body is not valid UTF-8' });
+      const r = await request(d.port, {
+        method: 'POST',
+        path: `/latest/secrets/${name}`,
+        headers: { 'content-type': type },
+        body,
+      });
+      expect({ label, type, status: r.status, error: r.json().error }).toEqual({
+        label,
+        type,
+        status: 400,
+        error: 'the body is not valid UTF-8',
+      });
     }
     expect((await get(d.port, `/latest/secrets/${name}`)).status).toBe(404);
   });
 
   test('valid multi-byte UTF-8 is stored exactly', async () => {
     const payload = 'caf\u00e9 \u6f22 \u{1f511}';
-    const r = await request(d.port, { method: 'POST', path: '/latest/secrets/utf8.good', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ payload })) });
+    const r = await request(d.port, {
+      method: 'POST',
+      path: '/latest/secrets/utf8.good',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from(JSON.stringify({ payload })),
+    });
     expect(r.status).toBe(201);
     expect((await get(d.port, '/latest/secrets/utf8.good')).json().payload).toBe(payload);
   });
 
   test.each([
-    ['headers over the limit', `GET /latest/secrets/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(MAX_HEADER_BYTES + 1024)}\r\n\r\n`, 431],
+    [
+      'headers over the limit',
+      `GET /latest/secrets/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(MAX_HEADER_BYTES + 1024)}\r\n\r\n`,
+      431,
+    ],
     ['a malformed request line', 'GET /latest/secrets/x HTTP/9.9 extra\r\nHost: x\r\n\r\n', 400],
     ['garbage bytes', '\x16\x03\x01\x02\x00\x01\x00\r\n\r\n', 400],
     ['a bad header name', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n', 400],
@@ -88,7 +107,10 @@ describe('property 7: a token that cannot be sent is refused at start', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-token-'));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   const start = (args: string[], env: Record<string, string> = {}) =>
-    w.cli(['daemon', '--application-name', APP, '--host', '127.0.0.1', '--port', '0', ...args], { env: { ...s.env, ...env }, killAfterMs: 20_000 });
+    w.cli(['daemon', '--application-name', APP, '--host', '127.0.0.1', '--port', '0', ...args], {
+      env: { ...s.env, ...env },
+      killAfterMs: 20_000,
+    });
 
   test.each([
     ['a non-ASCII letter', 's\u00e9cret-token-value'],
@@ -96,16 +118,23 @@ describe('property 7: a token that cannot be sent is refused at start', () => {
     ['a control character', 'token\u0001value'],
     ['a tab inside', 'token\tvalue'],
     ['DEL', 'token\u007fvalue'],
-  ])('%s, from ECS_SECRETS_TOKEN and from --token-file: exit 2, one line, the token not echoed', async (_label, token) => {
-    const fromEnv = await start([], { ECS_SECRETS_TOKEN: token });
-    expectCleanFailure(fromEnv, 2, /the token from ECS_SECRETS_TOKEN has a (non-ASCII|control) character at position \d+/);
-    expect(fromEnv.stderr).not.toContain(token);
-    const file = path.join(dir, 'token');
-    fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
-    const fromFile = await start(['--token-file', file]);
-    expectCleanFailure(fromFile, 2, /the token from --token-file .* has a (non-ASCII|control) character/);
-    expect(fromFile.stderr).not.toContain(token);
-  });
+  ])(
+    '%s, from ECS_SECRETS_TOKEN and from --token-file: exit 2, one line, the token not echoed',
+    async (_label, token) => {
+      const fromEnv = await start([], { ECS_SECRETS_TOKEN: token });
+      expectCleanFailure(
+        fromEnv,
+        2,
+        /the token from ECS_SECRETS_TOKEN has a (non-ASCII|control) character at position \d+/,
+      );
+      expect(fromEnv.stderr).not.toContain(token);
+      const file = path.join(dir, 'token');
+      fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
+      const fromFile = await start(['--token-file', file]);
+      expectCleanFailure(fromFile, 2, /the token from --token-file .* has a (non-ASCII|control) character/);
+      expect(fromFile.stderr).not.toContain(token);
+    },
+  );
 
   test('a token file others may write (a token others may choose) is refused at start, naming its mode, never the token', async () => {
     for (const mode of [0o666, 0o620, 0o602]) {
@@ -113,38 +142,49 @@ describe('property 7: a token that cannot be sent is refused at start', () => {
       fs.writeFileSync(file, 'a-perfectly-good-token\n');
       fs.chmodSync(file, mode);
       const r = await start(['--token-file', file]);
-      expectCleanFailure(r, 2, new RegExp(`refusing --token-file .* writable by group or others \\(mode ${mode.toString(8)}\\)`));
+      expectCleanFailure(
+        r,
+        2,
+        new RegExp(`refusing --token-file .* writable by group or others \\(mode ${mode.toString(8)}\\)`),
+      );
       expect(r.stderr).not.toContain('a-perfectly-good-token');
     }
   });
 });
 
 describe('property 10: slow and greedy clients are bounded as documented', () => {
-  test(`headers not complete within ${HEADERS_TIMEOUT_MS} ms: a 408 JSON answer and the connection closed, within the documented bound`, async () => {
-    // The bound Node really keeps: the timeout plus one checking interval, with generous room for
-    // a loaded machine. With Node's default interval (30 s) this would take up to 40 s.
-    const bound = HEADERS_TIMEOUT_MS + CONNECTIONS_CHECKING_INTERVAL_MS + 8_000;
-    const t0 = Date.now();
-    const reply = await new Promise<string>((resolve, reject) => {
-      const sock = net.connect(d.port, '127.0.0.1', () => sock.write('GET /health HTTP/1.1\r\nHost: x\r\n')); // never finished
-      let got = '';
-      sock.setEncoding('latin1').on('data', (c: string) => (got += c));
-      sock.on('close', () => resolve(got));
-      sock.on('error', reject);
-      setTimeout(() => {
-        sock.destroy();
-        resolve(`(still open after ${bound} ms) ${got}`);
-      }, bound).unref();
-    });
-    const ms = Date.now() - t0;
-    expect(statusesOf(reply)).toEqual([408]);
-    expect(JSON.parse(bodyOf(reply))).toEqual({ error: expect.any(String) });
-    expect(ms).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 100);
-    expect(ms).toBeLessThan(bound);
-  }, HEADERS_TIMEOUT_MS + 30_000);
+  test(
+    `headers not complete within ${HEADERS_TIMEOUT_MS} ms: a 408 JSON answer and the connection closed, within the documented bound`,
+    async () => {
+      // The bound Node really keeps: the timeout plus one checking interval, with generous room for
+      // a loaded machine. With Node's default interval (30 s) this would take up to 40 s.
+      const bound = HEADERS_TIMEOUT_MS + CONNECTIONS_CHECKING_INTERVAL_MS + 8_000;
+      const t0 = Date.now();
+      const reply = await new Promise<string>((resolve, reject) => {
+        const sock = net.connect(d.port, '127.0.0.1', () => sock.write('GET /health HTTP/1.1\r\nHost: x\r\n')); // never finished
+        let got = '';
+        sock.setEncoding('latin1').on('data', (c: string) => (got += c));
+        sock.on('close', () => resolve(got));
+        sock.on('error', reject);
+        setTimeout(() => {
+          sock.destroy();
+          resolve(`(still open after ${bound} ms) ${got}`);
+        }, bound).unref();
+      });
+      const ms = Date.now() - t0;
+      expect(statusesOf(reply)).toEqual([408]);
+      expect(JSON.parse(bodyOf(reply))).toEqual({ error: expect.any(String) });
+      expect(ms).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 100);
+      expect(ms).toBeLessThan(bound);
+    },
+    HEADERS_TIMEOUT_MS + 30_000,
+  );
 
   test('--max-connections: connections over the cap are closed at once, and accepted again when one frees up', async () => {
-    const capped = await w.daemon('capped', ['--application-name', APP, '--max-connections', '2'], { env: s.env, waitHealthy: true });
+    const capped = await w.daemon('capped', ['--application-name', APP, '--max-connections', '2'], {
+      env: s.env,
+      waitHealthy: true,
+    });
     /** A connection, and what came back on it for one /health request (resolved when answered or closed). */
     const connect = () => {
       const sock = net.connect(capped.port, '127.0.0.1');

@@ -5,8 +5,8 @@
  */
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SpawnedDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
-import { HttpResult, Witness, adminDynamo, get, postJson } from './support';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
+import { type HttpResult, Witness, adminDynamo, get, postJson } from './support';
 
 const APP = 'revocation';
 const TABLE = `ECS-Secrets-${APP}-Secrets`;
@@ -18,7 +18,10 @@ const SECRET_V2 = `${w.canary}-v2`;
 beforeAll(async () => {
   s = await startStandIns();
   await createAppResources(s.kms, s.dynamo.endpoint, APP);
-  d = await w.daemon('revocation', ['--application-name', APP, '--cache-size', '1', '--cache-ttl', '600'], { env: s.env, waitHealthy: true });
+  d = await w.daemon('revocation', ['--application-name', APP, '--cache-size', '1', '--cache-ttl', '600'], {
+    env: s.env,
+    waitHealthy: true,
+  });
 }, 60_000);
 afterAll(async () => {
   await w.finish();

@@ -11,10 +11,10 @@
  * reached; they are real HTTP servers on 127.0.0.1, talking to the stand-ins through the SDK.
  */
 import fc from 'fast-check';
-import { StandIns, createAppResources, startStandIns } from '../standins';
-import { RunningDaemon, startDaemon } from '../../src/daemon/daemon';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
+import { type RunningDaemon, startDaemon } from '../../src/daemon/daemon';
 import { createLogger } from '../../src/core/log';
-import { HttpResult, get, postJson } from './support';
+import { type HttpResult, get, postJson } from './support';
 
 const APP = 'routing';
 let s: StandIns;
@@ -46,7 +46,9 @@ beforeAll(async () => {
   plain.server.hotPath = false;
   for (const name of NAMES) {
     expect((await postJson(hot.port, `/latest/secrets/${name}`, { payload: `payload of ${name}` })).status).toBe(201);
-    expect((await postJson(hot.port, `/latest/secrets/${name}`, { payload: `payload of ${name}, v2` })).status).toBe(201);
+    expect((await postJson(hot.port, `/latest/secrets/${name}`, { payload: `payload of ${name}, v2` })).status).toBe(
+      201,
+    );
   }
   expect((await postJson(hot.port, '/latest/revoke/a.b/2', '')).status).toBe(200);
 }, 60_000);
@@ -57,19 +59,30 @@ afterAll(async () => {
   process.env = savedEnv;
 });
 
-const answer = (r: HttpResult) => ({ status: r.status, type: r.headers['content-type'], body: r.text.startsWith('{') ? JSON.parse(r.text) : r.text });
+const answer = (r: HttpResult) => ({
+  status: r.status,
+  type: r.headers['content-type'],
+  body: r.text.startsWith('{') ? JSON.parse(r.text) : r.text,
+});
 
 test('case-sensitive names: VERSION and Version are secrets; only "version" is the version route', async () => {
   for (const name of ['VERSION', 'Version', 'vErSiOn']) {
     for (const prefix of ['/latest', '/v1']) {
       for (let i = 0; i < 2; i++) {
         const r = await get(hot.port, `${prefix}/secrets/${name}`);
-        expect({ name, status: r.status, body: r.json() }).toEqual({ name, status: 200, body: { name, serial: 2, payload: `payload of ${name}, v2`, active: true } });
+        expect({ name, status: r.status, body: r.json() }).toEqual({
+          name,
+          status: 200,
+          body: { name, serial: 2, payload: `payload of ${name}, v2`, active: true },
+        });
       }
     }
   }
   expect((await get(hot.port, '/latest/secrets/version')).json()).toMatchObject({ application: 'ecs-secrets' });
-  expect((await get(hot.port, '/latest/secrets/A.B/1')).json()).toMatchObject({ name: 'A.B', payload: 'payload of A.B' });
+  expect((await get(hot.port, '/latest/secrets/A.B/1')).json()).toMatchObject({
+    name: 'A.B',
+    payload: 'payload of A.B',
+  });
   expect((await get(hot.port, '/latest/secrets/a.B')).status).toBe(404);
   expect((await get(hot.port, '/LATEST/secrets/x')).status).toBe(404);
   expect((await get(hot.port, '/latest/SECRETS/x')).status).toBe(404);
@@ -84,14 +97,29 @@ test('the hot path and express give the same answer to every path', async () => 
       prefix: fc.constantFrom('/latest', '/v1', '/LATEST', '/V1', '/Latest', '', '//latest', '/latest/'),
       segment: fc.constantFrom('secrets', 'SECRETS', 'Secrets', 'secrets/', 'health', 'version'),
       name: fc.oneof(
-        fc.constantFrom(...NAMES, 'version', 'nope', 'a%2Eb', '%41.B', '%2e', '..', '.', 'a%20b', 'x%00', 'x'.repeat(256), ''),
+        fc.constantFrom(
+          ...NAMES,
+          'version',
+          'nope',
+          'a%2Eb',
+          '%41.B',
+          '%2e',
+          '..',
+          '.',
+          'a%20b',
+          'x%00',
+          'x'.repeat(256),
+          '',
+        ),
         fc.stringMatching(/^[A-Za-z0-9._-]{1,6}$/),
       ),
       serial: fc.constantFrom(undefined, '1', '2', '3', '01', '0', '1e0', '99999999999999999', '-1', ' 1'),
       slash: fc.constantFrom('', '', '/'),
       query: fc.constantFrom('', '', '?x=1', '?', '?a=%ZZ'),
     })
-    .map(({ prefix, segment, name, serial, slash, query }) => `${prefix}/${segment}/${name}${serial === undefined ? '' : `/${serial}`}${slash}${query}`.replace(/ /g, '%20'));
+    .map(({ prefix, segment, name, serial, slash, query }) =>
+      `${prefix}/${segment}/${name}${serial === undefined ? '' : `/${serial}`}${slash}${query}`.replace(/ /g, '%20'),
+    );
   await fc.assert(
     fc.asyncProperty(path, async (p) => {
       const first = [answer(await get(hot.port, p)), answer(await get(plain.port, p))];

@@ -7,8 +7,8 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { SpawnedDaemon } from '../helpers/daemon';
-import { StandIns, createAppResources, startStandIns } from '../standins';
-import { HttpResult, Witness, postJson, range, request, sleep, statusesOf } from './support';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
+import { type HttpResult, Witness, postJson, range, request, sleep, statusesOf } from './support';
 
 const APP = 'shutdown';
 const NAMES = range(1, 8).map((i) => `drain.n${i}`);
@@ -20,7 +20,8 @@ beforeAll(async () => {
   s = await startStandIns();
   await createAppResources(s.kms, s.dynamo.endpoint, APP);
   d = await w.daemon('shutdown', ['--application-name', APP], { env: s.env, waitHealthy: true });
-  for (const name of NAMES) expect((await postJson(d.port, `/latest/secrets/${name}`, { payload: `p-${name}` })).status).toBe(201);
+  for (const name of NAMES)
+    expect((await postJson(d.port, `/latest/secrets/${name}`, { payload: `p-${name}` })).status).toBe(201);
 }, 60_000);
 afterAll(async () => {
   await w.finish();
@@ -34,7 +35,9 @@ async function idleConnection(port: number): Promise<{ closed: Promise<{ error?:
   let error: string | undefined;
   sock.setEncoding('latin1').on('data', (c: string) => (reply += c));
   sock.on('error', (e) => (error = (e as NodeJS.ErrnoException).code ?? e.message));
-  const closed = new Promise<{ error?: string; reply: string }>((resolve) => sock.on('close', () => resolve({ error, reply })));
+  const closed = new Promise<{ error?: string; reply: string }>((resolve) =>
+    sock.on('close', () => resolve({ error, reply })),
+  );
   await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
   sock.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
   for (let i = 0; i < 200 && !/\}$/.test(reply); i++) await sleep(10);

@@ -14,8 +14,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'node:child_process';
-import { CLI, CliOptions, CliResult, baseEnv } from '../helpers/cli';
-import { SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { CLI, type CliOptions, type CliResult, baseEnv } from '../helpers/cli';
+import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { ADMIN_ACCESS_KEY_ID, REGION } from '../standins';
 
 import { openBackend } from '../../src/backends/open-backend';
@@ -29,7 +29,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
  * (the SDK reads AWS_* lazily, so the variables stay set until `fn` is done). For seeding and for
  * checking what was stored; never in parallel with another call of this.
  */
-export async function withService<T>(app: string, env: Record<string, string>, fn: (s: SecretsService) => Promise<T>): Promise<T> {
+export async function withService<T>(
+  app: string,
+  env: Record<string, string>,
+  fn: (s: SecretsService) => Promise<T>,
+): Promise<T> {
   const saved = { ...process.env };
   Object.assign(process.env, env);
   const b = await openBackend({ app, local: false });
@@ -76,13 +80,20 @@ export class Witness {
   /** Run the CLI and record what it wrote. A fetch/get's stdout is its result: checked, not scanned. */
   async cli(args: string[], opts: CliOptions & { killAfterMs?: number } = {}): Promise<BoundedResult> {
     const r = await runBounded(args, opts);
-    const label = `cli ${args.filter((a) => !a.includes(this.canary)).join(' ').slice(0, 120)}`;
+    const label = `cli ${args
+      .filter((a) => !a.includes(this.canary))
+      .join(' ')
+      .slice(0, 120)}`;
     this.outputs.push({ what: `${label} [stderr]`, text: r.stderr });
     const isFetch = args.includes('fetch') || args.includes('get');
     if (isFetch && r.code === 0) this.checkFetchResult(r.stdout, label);
     else this.outputs.push({ what: `${label} [stdout]`, text: r.stdout });
     const input = opts.input === undefined ? '' : opts.input.toString();
-    if (r.code === 0 && (args.includes('create') || args.includes('store')) && (args.some((a) => a.includes(this.canary)) || input.includes(this.canary)))
+    if (
+      r.code === 0 &&
+      (args.includes('create') || args.includes('store')) &&
+      (args.some((a) => a.includes(this.canary)) || input.includes(this.canary))
+    )
       this.canaryWrites++;
     return r;
   }
@@ -124,7 +135,10 @@ export class Witness {
     const code = await d.stop(signal);
     if (i >= 0) {
       const [{ label }] = this.daemons.splice(i, 1);
-      this.outputs.push({ what: `daemon ${label} [stderr]`, text: d.logs() }, { what: `daemon ${label} [stdout]`, text: d.stdout() });
+      this.outputs.push(
+        { what: `daemon ${label} [stderr]`, text: d.logs() },
+        { what: `daemon ${label} [stdout]`, text: d.stdout() },
+      );
     }
     return code;
   }
@@ -148,7 +162,10 @@ export class Witness {
     ];
     return this.outputs
       .filter((o) => forms.some((f) => o.text.includes(f)))
-      .map((o) => `${o.what}: ${o.text.slice(Math.max(0, o.text.indexOf(this.canary) - 200), o.text.indexOf(this.canary) + 200)}`);
+      .map(
+        (o) =>
+          `${o.what}: ${o.text.slice(Math.max(0, o.text.indexOf(this.canary) - 200), o.text.indexOf(this.canary) + 200)}`,
+      );
   }
 
   get recordedOutputs(): number {
@@ -176,7 +193,11 @@ export function runBounded(args: string[], opts: CliOptions & { killAfterMs?: nu
     const env = { ...baseEnv(), ...opts.env };
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
     const t0 = Date.now();
-    const child = spawn(process.execPath, [CLI, ...args], { env: env as NodeJS.ProcessEnv, cwd: opts.cwd, stdio: 'pipe' });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: env as NodeJS.ProcessEnv,
+      cwd: opts.cwd,
+      stdio: 'pipe',
+    });
     let stdout = '';
     let stderr = '';
     let killed = false;
@@ -214,11 +235,25 @@ export interface HttpResult {
 /** One request with node:http (the path is sent exactly as written). */
 export function request(
   port: number,
-  opts: { method?: string; path: string; headers?: Record<string, string>; body?: string | Buffer; agent?: http.Agent; timeoutMs?: number },
+  opts: {
+    method?: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    agent?: http.Agent;
+    timeoutMs?: number;
+  },
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers, agent: opts.agent },
+      {
+        host: '127.0.0.1',
+        port,
+        method: opts.method ?? 'GET',
+        path: opts.path,
+        headers: opts.headers,
+        agent: opts.agent,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -229,13 +264,16 @@ export function request(
         res.on('error', reject);
       },
     );
-    req.setTimeout(opts.timeoutMs ?? 20_000, () => req.destroy(new Error(`no answer within ${opts.timeoutMs ?? 20_000} ms`)));
+    req.setTimeout(opts.timeoutMs ?? 20_000, () =>
+      req.destroy(new Error(`no answer within ${opts.timeoutMs ?? 20_000} ms`)),
+    );
     req.on('error', reject);
     req.end(opts.body);
   });
 }
 
-export const get = (port: number, p: string, headers: Record<string, string> = {}) => request(port, { path: p, headers });
+export const get = (port: number, p: string, headers: Record<string, string> = {}) =>
+  request(port, { path: p, headers });
 export const postJson = (port: number, p: string, body: unknown, headers: Record<string, string> = {}) =>
   request(port, {
     method: 'POST',
@@ -292,7 +330,11 @@ export function statusesOf(reply: string): number[] {
 // ---- DynamoDB, read directly ----------------------------------------------------------------
 
 export function adminDynamo(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({ endpoint, region: REGION, credentials: { accessKeyId: ADMIN_ACCESS_KEY_ID, secretAccessKey: 'secret' } });
+  return new DynamoDBClient({
+    endpoint,
+    region: REGION,
+    credentials: { accessKeyId: ADMIN_ACCESS_KEY_ID, secretAccessKey: 'secret' },
+  });
 }
 
 export type RawItem = Record<string, AttributeValue>;
@@ -313,7 +355,10 @@ export function serialsByName(items: RawItem[]): Map<string, number[]> {
   const m = new Map<string, number[]>();
   for (const i of items) {
     const name = i.Name.S as string;
-    m.set(name, [...(m.get(name) ?? []), Number(i.Serial.N)].sort((a, b) => a - b));
+    m.set(
+      name,
+      [...(m.get(name) ?? []), Number(i.Serial.N)].sort((a, b) => a - b),
+    );
   }
   return m;
 }

@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KmsError, KmsStandIn, StandInServer, readBody } from './kms';
+import { KmsError, type KmsStandIn, StandInServer, readBody } from './kms';
 
 export const CFN_ACTIONS = ['CreateStack', 'DescribeStacks', 'DescribeStackEvents', 'DeleteStack'] as const;
 const API_VERSION = '2010-05-15';
@@ -79,13 +79,37 @@ export interface Template {
 }
 
 const TOP_LEVEL = new Set([
-  'AWSTemplateFormatVersion', 'Description', 'Metadata', 'Parameters', 'Mappings', 'Conditions', 'Transform', 'Resources', 'Outputs', 'Rules',
+  'AWSTemplateFormatVersion',
+  'Description',
+  'Metadata',
+  'Parameters',
+  'Mappings',
+  'Conditions',
+  'Transform',
+  'Resources',
+  'Outputs',
+  'Rules',
 ]);
 const RESOURCE_ATTRIBUTES = new Set([
-  'Type', 'Properties', 'DependsOn', 'DeletionPolicy', 'UpdateReplacePolicy', 'Metadata', 'Condition', 'CreationPolicy', 'UpdatePolicy',
+  'Type',
+  'Properties',
+  'DependsOn',
+  'DeletionPolicy',
+  'UpdateReplacePolicy',
+  'Metadata',
+  'Condition',
+  'CreationPolicy',
+  'UpdatePolicy',
 ]);
 const PSEUDO = new Set([
-  'AWS::AccountId', 'AWS::Region', 'AWS::StackName', 'AWS::StackId', 'AWS::Partition', 'AWS::URLSuffix', 'AWS::NoValue', 'AWS::NotificationARNs',
+  'AWS::AccountId',
+  'AWS::Region',
+  'AWS::StackName',
+  'AWS::StackId',
+  'AWS::Partition',
+  'AWS::URLSuffix',
+  'AWS::NoValue',
+  'AWS::NotificationARNs',
 ]);
 const SUPPORTED_FUNCTIONS = new Set(['Ref', 'Fn::GetAtt', 'Fn::Sub', 'Fn::Join']);
 
@@ -120,18 +144,23 @@ export function parseTemplate(body: string): Template {
   const resources = new Map<string, ResourceDecl>();
   for (const [id, r] of Object.entries(raw.Resources)) {
     if (!/^[A-Za-z0-9]+$/.test(id)) throw templateError(`Resource name ${id} is non alphanumeric.`);
-    if (!isObject(r) || typeof r.Type !== 'string') throw templateError(`[/Resources/${id}] Every Resources object must contain a Type member.`);
+    if (!isObject(r) || typeof r.Type !== 'string')
+      throw templateError(`[/Resources/${id}] Every Resources object must contain a Type member.`);
     const bad = Object.keys(r).filter((k) => !RESOURCE_ATTRIBUTES.has(k));
     if (bad.length) throw templateError(`Invalid template resource property '${bad[0]}'`);
     if (r.Condition !== undefined) throw templateError('Conditions are not supported by the stand-in');
     const policy = r.DeletionPolicy ?? 'Delete';
     if (!['Delete', 'Retain', 'RetainExceptOnCreate', 'Snapshot'].includes(policy as string))
       throw templateError(`Unrecognized DeletionPolicy ${String(policy)} for resource ${id}`);
-    if (r.UpdateReplacePolicy !== undefined && !['Delete', 'Retain', 'Snapshot'].includes(r.UpdateReplacePolicy as string))
+    if (
+      r.UpdateReplacePolicy !== undefined &&
+      !['Delete', 'Retain', 'Snapshot'].includes(r.UpdateReplacePolicy as string)
+    )
       throw templateError(`Unrecognized UpdateReplacePolicy ${String(r.UpdateReplacePolicy)} for resource ${id}`);
     if (policy === 'Snapshot') throw templateError(`DeletionPolicy Snapshot is not supported for ${r.Type}`);
     const dependsOn = r.DependsOn === undefined ? [] : Array.isArray(r.DependsOn) ? r.DependsOn : [r.DependsOn];
-    if (r.Properties !== undefined && !isObject(r.Properties)) throw templateError(`[/Resources/${id}/Properties] must be an object`);
+    if (r.Properties !== undefined && !isObject(r.Properties))
+      throw templateError(`[/Resources/${id}/Properties] must be an object`);
     resources.set(id, {
       Type: r.Type,
       Properties: (r.Properties as JsonObject | undefined) ?? {},
@@ -140,7 +169,8 @@ export function parseTemplate(body: string): Template {
     });
   }
   const unknownTypes = [...resources.values()].map((r) => r.Type).filter((t) => !(t in PROVIDERS));
-  if (unknownTypes.length) throw templateError(`Unrecognized resource types: [${[...new Set(unknownTypes)].join(', ')}]`);
+  if (unknownTypes.length)
+    throw templateError(`Unrecognized resource types: [${[...new Set(unknownTypes)].join(', ')}]`);
 
   const outputs: Template['outputs'] = {};
   for (const [name, o] of Object.entries(isObject(raw.Outputs) ? raw.Outputs : {})) {
@@ -152,7 +182,8 @@ export function parseTemplate(body: string): Template {
   // Every reference must resolve: checked now, like CloudFormation's template validation.
   for (const [id, r] of resources) {
     for (const dep of r.DependsOn)
-      if (!resources.has(dep)) throw templateError(`Unresolved resource dependencies [${dep}] in the Resources block of the template`);
+      if (!resources.has(dep))
+        throw templateError(`Unresolved resource dependencies [${dep}] in the Resources block of the template`);
     checkRefs(template, r.Properties, `/Resources/${id}/Properties`);
   }
   for (const [name, o] of Object.entries(outputs)) checkRefs(template, o.Value, `/Outputs/${name}/Value`);
@@ -165,7 +196,8 @@ function checkRefs(t: Template, value: Json, where: string): void {
   walkRefs(value, where, (kind, name, attr) => {
     if (kind === 'ref') {
       if (PSEUDO.has(name) || name in t.parameters) return;
-      if (!t.resources.has(name)) throw templateError(`Unresolved resource dependencies [${name}] in the Resources block of the template`);
+      if (!t.resources.has(name))
+        throw templateError(`Unresolved resource dependencies [${name}] in the Resources block of the template`);
       return;
     }
     const r = t.resources.get(name);
@@ -176,8 +208,15 @@ function checkRefs(t: Template, value: Json, where: string): void {
 }
 
 /** Calls `visit` for each Ref / GetAtt (also those inside Fn::Sub strings). */
-function walkRefs(value: Json, where: string, visit: (kind: 'ref' | 'getatt', name: string, attr?: string) => void): void {
-  if (Array.isArray(value)) return value.forEach((v, i) => walkRefs(v, `${where}/${i}`, visit));
+function walkRefs(
+  value: Json,
+  where: string,
+  visit: (kind: 'ref' | 'getatt', name: string, attr?: string) => void,
+): void {
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) walkRefs(v, `${where}/${i}`, visit);
+    return;
+  }
   if (!isObject(value)) return;
   const keys = Object.keys(value);
   const fn = keys.length === 1 && (keys[0] === 'Ref' || keys[0].startsWith('Fn::')) ? keys[0] : undefined;
@@ -212,8 +251,10 @@ function walkRefs(value: Json, where: string, visit: (kind: 'ref' | 'getatt', na
 }
 
 function getAttArgs(arg: Json, where: string): [string, string] {
-  if (typeof arg === 'string' && arg.includes('.')) return [arg.slice(0, arg.indexOf('.')), arg.slice(arg.indexOf('.') + 1)];
-  if (Array.isArray(arg) && arg.length === 2 && typeof arg[0] === 'string' && typeof arg[1] === 'string') return [arg[0], arg[1]];
+  if (typeof arg === 'string' && arg.includes('.'))
+    return [arg.slice(0, arg.indexOf('.')), arg.slice(arg.indexOf('.') + 1)];
+  if (Array.isArray(arg) && arg.length === 2 && typeof arg[0] === 'string' && typeof arg[1] === 'string')
+    return [arg[0], arg[1]];
   throw templateError(`[${where}] Fn::GetAtt requires [resource, attribute] or "resource.attribute"`);
 }
 
@@ -275,13 +316,20 @@ interface Scope {
 function pseudo(name: string, s: Scope): string {
   const { stack } = s;
   switch (name) {
-    case 'AWS::AccountId': return stack.accountId;
-    case 'AWS::Region': return stack.region;
-    case 'AWS::StackName': return stack.name;
-    case 'AWS::StackId': return stack.id;
-    case 'AWS::Partition': return 'aws';
-    case 'AWS::URLSuffix': return 'amazonaws.com';
-    default: throw new ResourceFailure(`the stand-in cannot resolve ${name} here`);
+    case 'AWS::AccountId':
+      return stack.accountId;
+    case 'AWS::Region':
+      return stack.region;
+    case 'AWS::StackName':
+      return stack.name;
+    case 'AWS::StackId':
+      return stack.id;
+    case 'AWS::Partition':
+      return 'aws';
+    case 'AWS::URLSuffix':
+      return 'amazonaws.com';
+    default:
+      throw new ResourceFailure(`the stand-in cannot resolve ${name} here`);
   }
 }
 
@@ -364,14 +412,18 @@ interface Provider {
   attributes: string[];
   /** Capability needed for this type (IAM resources), given its properties. */
   capability?: (props: JsonObject) => string;
-  create(props: JsonObject, ctx: ProviderContext): Promise<Omit<Created, 'logicalId' | 'type' | 'properties' | 'deletionPolicy'>>;
+  create(
+    props: JsonObject,
+    ctx: ProviderContext,
+  ): Promise<Omit<Created, 'logicalId' | 'type' | 'properties' | 'deletionPolicy'>>;
   delete(r: Created, ctx: ProviderContext): Promise<void>;
 }
 
 const str = (props: JsonObject, key: string): string | undefined => {
   const v = props[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new ResourceFailure(`Properties validation failed: #/${key}: expected type: String, found: ${typeof v}`);
+  if (typeof v !== 'string')
+    throw new ResourceFailure(`Properties validation failed: #/${key}: expected type: String, found: ${typeof v}`);
   return v;
 };
 const bool = (props: JsonObject, key: string): boolean | undefined => {
@@ -387,10 +439,26 @@ const generatedName = (ctx: ProviderContext, max = 255) =>
 const PROVIDERS: Record<string, Provider> = {
   'AWS::DynamoDB::Table': {
     properties: [
-      'AttributeDefinitions', 'BillingMode', 'ContributorInsightsSpecification', 'DeletionProtectionEnabled', 'GlobalSecondaryIndexes',
-      'ImportSourceSpecification', 'KeySchema', 'KinesisStreamSpecification', 'LocalSecondaryIndexes', 'OnDemandThroughput',
-      'PointInTimeRecoverySpecification', 'ProvisionedThroughput', 'ResourcePolicy', 'SSESpecification', 'StreamSpecification',
-      'TableClass', 'TableName', 'Tags', 'TimeToLiveSpecification', 'WarmThroughput',
+      'AttributeDefinitions',
+      'BillingMode',
+      'ContributorInsightsSpecification',
+      'DeletionProtectionEnabled',
+      'GlobalSecondaryIndexes',
+      'ImportSourceSpecification',
+      'KeySchema',
+      'KinesisStreamSpecification',
+      'LocalSecondaryIndexes',
+      'OnDemandThroughput',
+      'PointInTimeRecoverySpecification',
+      'ProvisionedThroughput',
+      'ResourcePolicy',
+      'SSESpecification',
+      'StreamSpecification',
+      'TableClass',
+      'TableName',
+      'Tags',
+      'TimeToLiveSpecification',
+      'WarmThroughput',
     ],
     required: ['KeySchema'],
     attributes: ['Arn', 'StreamArn'],
@@ -398,10 +466,14 @@ const PROVIDERS: Record<string, Provider> = {
       const name = str(props, 'TableName') ?? generatedName(ctx);
       const pitr = props.PointInTimeRecoverySpecification;
       if (pitr !== undefined && (!isObject(pitr) || bool(pitr, 'PointInTimeRecoveryEnabled') === undefined))
-        throw new ResourceFailure('Properties validation failed: #/PointInTimeRecoverySpecification: required key [PointInTimeRecoveryEnabled] not found');
+        throw new ResourceFailure(
+          'Properties validation failed: #/PointInTimeRecoverySpecification: required key [PointInTimeRecoveryEnabled] not found',
+        );
       const sse = props.SSESpecification;
       if (sse !== undefined && (!isObject(sse) || bool(sse, 'SSEEnabled') === undefined))
-        throw new ResourceFailure('Properties validation failed: #/SSESpecification: required key [SSEEnabled] not found');
+        throw new ResourceFailure(
+          'Properties validation failed: #/SSESpecification: required key [SSEEnabled] not found',
+        );
       const throughput = isObject(props.ProvisionedThroughput)
         ? {
             ReadCapacityUnits: Number(props.ProvisionedThroughput.ReadCapacityUnits),
@@ -428,7 +500,10 @@ const PROVIDERS: Record<string, Provider> = {
       } catch (err) {
         if (err instanceof ResourceFailure) throw err;
         const e = err as Error;
-        if (e.name === 'ResourceInUseException') throw new ResourceFailure(`Resource of type 'AWS::DynamoDB::Table' with identifier '${name}' already exists.`);
+        if (e.name === 'ResourceInUseException')
+          throw new ResourceFailure(
+            `Resource of type 'AWS::DynamoDB::Table' with identifier '${name}' already exists.`,
+          );
         throw new ResourceFailure(`${e.name}: ${e.message}`);
       }
       // The ARN CloudFormation reports, in the stand-in's account (dynalite's own uses 000000000000).
@@ -446,8 +521,18 @@ const PROVIDERS: Record<string, Provider> = {
 
   'AWS::KMS::Key': {
     properties: [
-      'BypassPolicyLockoutSafetyCheck', 'Description', 'Enabled', 'EnableKeyRotation', 'KeyPolicy', 'KeySpec', 'KeyUsage', 'MultiRegion',
-      'Origin', 'PendingWindowInDays', 'RotationPeriodInDays', 'Tags',
+      'BypassPolicyLockoutSafetyCheck',
+      'Description',
+      'Enabled',
+      'EnableKeyRotation',
+      'KeyPolicy',
+      'KeySpec',
+      'KeyUsage',
+      'MultiRegion',
+      'Origin',
+      'PendingWindowInDays',
+      'RotationPeriodInDays',
+      'Tags',
     ],
     required: [],
     attributes: ['Arn', 'KeyId'],
@@ -459,7 +544,8 @@ const PROVIDERS: Record<string, Provider> = {
         throw new ResourceFailure('the stand-in supports symmetric ENCRYPT_DECRYPT keys only');
       bool(props, 'EnableKeyRotation');
       const policy = props.KeyPolicy === undefined ? defaultKeyPolicy(stack.accountId) : props.KeyPolicy;
-      if (!isObject(policy)) throw new ResourceFailure('Properties validation failed: #/KeyPolicy: expected type: JSONObject');
+      if (!isObject(policy))
+        throw new ResourceFailure('Properties validation failed: #/KeyPolicy: expected type: JSONObject');
       checkKeyPolicy(policy, stack.accountId, bool(props, 'BypassPolicyLockoutSafetyCheck') === true);
       const meta = cfn.kms.createKey({ description: str(props, 'Description') ?? '', policy: JSON.stringify(policy) });
       const keyId = meta.KeyId as string;
@@ -482,7 +568,8 @@ const PROVIDERS: Record<string, Provider> = {
       try {
         ctx.cfn.kms.createAlias(name, str(props, 'TargetKeyId') as string);
       } catch (err) {
-        if (err instanceof KmsError) throw new ResourceFailure(`${err.message} (Service: Kms, Status Code: 400, Error Code: ${err.type})`);
+        if (err instanceof KmsError)
+          throw new ResourceFailure(`${err.message} (Service: Kms, Status Code: 400, Error Code: ${err.type})`);
         throw err;
       }
       return { physicalId: name, ref: name, attributes: {} };
@@ -495,7 +582,15 @@ const PROVIDERS: Record<string, Provider> = {
   'AWS::IAM::ManagedPolicy': {
     properties: ['Description', 'Groups', 'ManagedPolicyName', 'Path', 'PolicyDocument', 'Roles', 'Users'],
     required: ['PolicyDocument'],
-    attributes: ['PolicyArn', 'AttachmentCount', 'CreateDate', 'DefaultVersionId', 'IsAttachable', 'PolicyId', 'UpdateDate'],
+    attributes: [
+      'PolicyArn',
+      'AttachmentCount',
+      'CreateDate',
+      'DefaultVersionId',
+      'IsAttachable',
+      'PolicyId',
+      'UpdateDate',
+    ],
     capability: (props) => (props.ManagedPolicyName === undefined ? 'CAPABILITY_IAM' : 'CAPABILITY_NAMED_IAM'),
     async create(props, ctx) {
       const { cfn, stack } = ctx;
@@ -503,15 +598,22 @@ const PROVIDERS: Record<string, Provider> = {
       if (!/^[\w+=,.@-]{1,128}$/.test(name)) throw new ResourceFailure(`Invalid ManagedPolicyName ${name}`);
       const p = str(props, 'Path') ?? '/';
       const doc = props.PolicyDocument;
-      if (!isObject(doc)) throw new ResourceFailure('Properties validation failed: #/PolicyDocument: expected type: JSONObject');
+      if (!isObject(doc))
+        throw new ResourceFailure('Properties validation failed: #/PolicyDocument: expected type: JSONObject');
       checkIamPolicy(doc);
       for (const k of ['Groups', 'Roles', 'Users'])
         if (props[k] !== undefined) throw new ResourceFailure(`the stand-in has no IAM entities to attach to (${k})`);
       const arn = `arn:aws:iam::${stack.accountId}:policy${p}${name}`;
       if (cfn.managedPolicies.has(arn))
-        throw new ResourceFailure(`A policy called ${name} already exists. Duplicate names are not allowed. (Service: Iam, Status Code: 409, Error Code: EntityAlreadyExists)`);
+        throw new ResourceFailure(
+          `A policy called ${name} already exists. Duplicate names are not allowed. (Service: Iam, Status Code: 409, Error Code: EntityAlreadyExists)`,
+        );
       cfn.managedPolicies.set(arn, { name, document: doc });
-      return { physicalId: arn, ref: arn, attributes: { PolicyArn: arn, IsAttachable: 'true', DefaultVersionId: 'v1', AttachmentCount: '0' } };
+      return {
+        physicalId: arn,
+        ref: arn,
+        attributes: { PolicyArn: arn, IsAttachable: 'true', DefaultVersionId: 'v1', AttachmentCount: '0' },
+      };
     },
     async delete(r, ctx) {
       ctx.cfn.managedPolicies.delete(r.physicalId);
@@ -522,7 +624,9 @@ const PROVIDERS: Record<string, Provider> = {
 function defaultKeyPolicy(accountId: string): JsonObject {
   return {
     Version: '2012-10-17',
-    Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'kms:*', Resource: '*' }],
+    Statement: [
+      { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'kms:*', Resource: '*' },
+    ],
   };
 }
 
@@ -540,7 +644,13 @@ export interface PolicyStatement {
 
 const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const globMatch = (glob: string, s: string) =>
-  new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i').test(s);
+  new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i',
+  ).test(s);
 const PRINCIPAL_ARN = /^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(root|role\/.+|user\/.+)$/;
 
 function statementsOf(policy: JsonObject, what: string): PolicyStatement[] {
@@ -550,14 +660,22 @@ function statementsOf(policy: JsonObject, what: string): PolicyStatement[] {
   for (const s of statements) {
     if (!isObject(s)) throw new ResourceFailure(`${what}: each Statement must be an object`);
     if (s.Effect !== 'Allow' && s.Effect !== 'Deny') throw new ResourceFailure(`${what}: Effect must be Allow or Deny`);
-    if (asList(s.Action as Json).length === 0 || asList(s.Action as Json).some((a) => typeof a !== 'string' || !/^[a-z0-9-]+:[A-Za-z*?]+$|^\*$/.test(a)))
+    if (
+      asList(s.Action as Json).length === 0 ||
+      asList(s.Action as Json).some((a) => typeof a !== 'string' || !/^[a-z0-9-]+:[A-Za-z*?]+$|^\*$/.test(a))
+    )
       throw new ResourceFailure(`${what}: each Statement needs Action entries like service:Name`);
     if (asList(s.Resource as Json).length === 0 || asList(s.Resource as Json).some((r) => typeof r !== 'string'))
       throw new ResourceFailure(`${what}: each Statement needs a Resource`);
     if (s.Condition !== undefined) {
       if (!isObject(s.Condition)) throw new ResourceFailure(`${what}: Condition must be an object`);
       for (const [op, block] of Object.entries(s.Condition))
-        if (!isObject(block) || Object.values(block).some((v) => typeof v !== 'string' && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))))
+        if (
+          !isObject(block) ||
+          Object.values(block).some(
+            (v) => typeof v !== 'string' && !(Array.isArray(v) && v.every((x) => typeof x === 'string')),
+          )
+        )
           throw new ResourceFailure(`${what}: Condition ${op} must map condition keys to strings`);
     }
   }
@@ -571,7 +689,9 @@ function checkKeyPolicy(policy: JsonObject, accountId: string, bypassLockoutChec
     if (s.Principal === undefined || s.Principal === '*') continue;
     for (const p of asList(s.Principal.AWS))
       if (!PRINCIPAL_ARN.test(p) && !/^[0-9]{12}$/.test(p))
-        throw new ResourceFailure(`Policy contains a statement with one or more invalid principals. (Service: Kms, Status Code: 400, Error Code: MalformedPolicyDocumentException)`);
+        throw new ResourceFailure(
+          `Policy contains a statement with one or more invalid principals. (Service: Kms, Status Code: 400, Error Code: MalformedPolicyDocumentException)`,
+        );
   }
   if (bypassLockoutCheck) return;
   const root = `arn:aws:iam::${accountId}:root`;
@@ -592,22 +712,61 @@ function checkKeyPolicy(policy: JsonObject, accountId: string, bypassLockoutChec
 function checkIamPolicy(doc: JsonObject): void {
   const statements = statementsOf(doc, 'MalformedPolicyDocument');
   for (const s of statements) {
-    if (s.Principal !== undefined) throw new ResourceFailure('MalformedPolicyDocument: Policy document should not specify a principal.');
-    if (s.Sid !== undefined && !/^[A-Za-z0-9]*$/.test(s.Sid)) throw new ResourceFailure(`MalformedPolicyDocument: Statement IDs (SID) must be alpha-numeric`);
+    if (s.Principal !== undefined)
+      throw new ResourceFailure('MalformedPolicyDocument: Policy document should not specify a principal.');
+    if (s.Sid !== undefined && !/^[A-Za-z0-9]*$/.test(s.Sid))
+      throw new ResourceFailure(`MalformedPolicyDocument: Statement IDs (SID) must be alpha-numeric`);
   }
 }
 
 /** KMS API operations a key policy can name (for expanding wildcards such as kms:GenerateDataKey*). */
 const KMS_ACTIONS = [
-  'CancelKeyDeletion', 'CreateAlias', 'CreateGrant', 'Decrypt', 'DeleteAlias', 'DescribeKey', 'DisableKey', 'DisableKeyRotation',
-  'EnableKey', 'EnableKeyRotation', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
-  'GenerateDataKeyWithoutPlaintext', 'GenerateMac', 'GetKeyPolicy', 'GetKeyRotationStatus', 'ListAliases', 'ListGrants',
-  'ListKeyPolicies', 'ListResourceTags', 'PutKeyPolicy', 'ReEncryptFrom', 'ReEncryptTo', 'RetireGrant', 'RevokeGrant',
-  'RotateKeyOnDemand', 'ScheduleKeyDeletion', 'TagResource', 'UntagResource', 'UpdateAlias', 'UpdateKeyDescription', 'VerifyMac',
+  'CancelKeyDeletion',
+  'CreateAlias',
+  'CreateGrant',
+  'Decrypt',
+  'DeleteAlias',
+  'DescribeKey',
+  'DisableKey',
+  'DisableKeyRotation',
+  'EnableKey',
+  'EnableKeyRotation',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateMac',
+  'GetKeyPolicy',
+  'GetKeyRotationStatus',
+  'ListAliases',
+  'ListGrants',
+  'ListKeyPolicies',
+  'ListResourceTags',
+  'PutKeyPolicy',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+  'RetireGrant',
+  'RevokeGrant',
+  'RotateKeyOnDemand',
+  'ScheduleKeyDeletion',
+  'TagResource',
+  'UntagResource',
+  'UpdateAlias',
+  'UpdateKeyDescription',
+  'VerifyMac',
 ];
 /** The operations whose requests carry an EncryptionContext (conditions on it apply to them only). */
-const CONTEXT_ACTIONS = new Set(['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair',
-  'GenerateDataKeyPairWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo']);
+const CONTEXT_ACTIONS = new Set([
+  'Decrypt',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+]);
 
 export interface KeyPermissions {
   /** Operations (without the kms: prefix) the principal may call. */
@@ -651,11 +810,14 @@ export function keyPolicyPermissions(policy: JsonObject, principalArn: string): 
         else throw new Error(`the KMS stand-in cannot express condition ${operator} ${key}`);
       }
     }
-    if (!touchesContext) throw new Error('the KMS stand-in cannot condition operations that carry no EncryptionContext');
-    if (condition && JSON.stringify(condition) !== JSON.stringify(c)) throw new Error('the KMS stand-in allows one condition per principal');
+    if (!touchesContext)
+      throw new Error('the KMS stand-in cannot condition operations that carry no EncryptionContext');
+    if (condition && JSON.stringify(condition) !== JSON.stringify(c))
+      throw new Error('the KMS stand-in allows one condition per principal');
     condition = c;
   }
-  if (condition && unconditionedContextOp) throw new Error('the KMS stand-in cannot mix conditioned and unconditioned context operations');
+  if (condition && unconditionedContextOp)
+    throw new Error('the KMS stand-in cannot mix conditioned and unconditioned context operations');
   return { ops: [...ops].sort(), ...condition };
 }
 
@@ -828,7 +990,8 @@ export class CloudFormationStandIn extends StandInServer {
         const action = params.get('Action') ?? '';
         this.actions[action] = (this.actions[action] ?? 0) + 1;
         if (req.method !== 'POST') throw new CfnError('InvalidAction', 'the stand-in accepts POST only');
-        if (params.get('Version') !== API_VERSION) throw new CfnError('InvalidParameterValue', `unsupported API version ${params.get('Version')}`);
+        if (params.get('Version') !== API_VERSION)
+          throw new CfnError('InvalidParameterValue', `unsupported API version ${params.get('Version')}`);
         const injected = this.nextErrors.get(action);
         if (injected) {
           this.nextErrors.delete(action);
@@ -838,7 +1001,8 @@ export class CloudFormationStandIn extends StandInServer {
       })
       .then(
         ({ action, result }) => this.sendXml(res, 200, envelope(action, result)),
-        (err: unknown) => this.sendError(res, err instanceof CfnError ? err : new CfnError('InternalFailure', String(err), 500)),
+        (err: unknown) =>
+          this.sendError(res, err instanceof CfnError ? err : new CfnError('InternalFailure', String(err), 500)),
       );
   }
 
@@ -897,7 +1061,10 @@ export class CloudFormationStandIn extends StandInServer {
   private createStack(p: URLSearchParams): string {
     const name = p.get('StackName') ?? '';
     if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(name))
-      throw new CfnError('ValidationError', `1 validation error detected: Value '${name}' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*`);
+      throw new CfnError(
+        'ValidationError',
+        `1 validation error detected: Value '${name}' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*`,
+      );
     const token = p.get('ClientRequestToken') ?? undefined;
     const existing = this.stack(name);
     if (existing) {
@@ -907,7 +1074,10 @@ export class CloudFormationStandIn extends StandInServer {
     const body = p.get('TemplateBody');
     if (body === null) throw new CfnError('ValidationError', 'Either Template URL or Template Body must be specified.');
     if (Buffer.byteLength(body) > 51_200)
-      throw new CfnError('ValidationError', "1 validation error detected: Value at 'templateBody' failed to satisfy constraint: Member must have length less than or equal to 51200");
+      throw new CfnError(
+        'ValidationError',
+        "1 validation error detected: Value at 'templateBody' failed to satisfy constraint: Member must have length less than or equal to 51200",
+      );
     const template = parseTemplate(body);
 
     const given: Record<string, string> = {};
@@ -916,7 +1086,8 @@ export class CloudFormationStandIn extends StandInServer {
       if (key) given[key] = m.get('ParameterValue') ?? '';
     }
     const unknown = Object.keys(given).filter((k) => !(k in template.parameters));
-    if (unknown.length) throw new CfnError('ValidationError', `Parameters: [${unknown.join(', ')}] do not exist in the template`);
+    if (unknown.length)
+      throw new CfnError('ValidationError', `Parameters: [${unknown.join(', ')}] do not exist in the template`);
     const parameters: Record<string, string> = {};
     const missing: string[] = [];
     for (const [k, decl] of Object.entries(template.parameters)) {
@@ -926,7 +1097,10 @@ export class CloudFormationStandIn extends StandInServer {
         continue;
       }
       const constraint = () =>
-        new CfnError('ValidationError', `Parameter ${k} failed to satisfy constraint: ${decl.ConstraintDescription ?? `Malformed input-Parameter ${k} must match pattern ${decl.AllowedPattern}`}`);
+        new CfnError(
+          'ValidationError',
+          `Parameter ${k} failed to satisfy constraint: ${decl.ConstraintDescription ?? `Malformed input-Parameter ${k} must match pattern ${decl.AllowedPattern}`}`,
+        );
       if (decl.AllowedPattern !== undefined && !new RegExp(`^(?:${decl.AllowedPattern})$`).test(v)) throw constraint();
       if (decl.AllowedValues !== undefined && !decl.AllowedValues.includes(v)) throw constraint();
       parameters[k] = v;
@@ -940,18 +1114,33 @@ export class CloudFormationStandIn extends StandInServer {
       if (cap) needed.add(cap);
     }
     const named = needed.has('CAPABILITY_NAMED_IAM');
-    if ((named && !capabilities.includes('CAPABILITY_NAMED_IAM')) || (!named && needed.size && !capabilities.some((c) => /IAM$/.test(c))))
-      throw new CfnError('InsufficientCapabilitiesException', `Requires capabilities : [${named ? 'CAPABILITY_NAMED_IAM' : 'CAPABILITY_IAM'}]`);
+    if (
+      (named && !capabilities.includes('CAPABILITY_NAMED_IAM')) ||
+      (!named && needed.size && !capabilities.some((c) => /IAM$/.test(c)))
+    )
+      throw new CfnError(
+        'InsufficientCapabilitiesException',
+        `Requires capabilities : [${named ? 'CAPABILITY_NAMED_IAM' : 'CAPABILITY_IAM'}]`,
+      );
 
     for (const [id, r] of template.resources) {
       const provider = PROVIDERS[r.Type];
       const bad = Object.keys(r.Properties).filter((k) => !provider.properties.includes(k));
-      if (bad.length) throw new CfnError('ValidationError', `Template format error: [/Resources/${id}/Properties] Encountered unsupported property ${bad[0]}`);
+      if (bad.length)
+        throw new CfnError(
+          'ValidationError',
+          `Template format error: [/Resources/${id}/Properties] Encountered unsupported property ${bad[0]}`,
+        );
       const absent = provider.required.filter((k) => r.Properties[k] === undefined);
-      if (absent.length) throw new CfnError('ValidationError', `Template format error: [/Resources/${id}/Properties] required key [${absent[0]}] not found`);
+      if (absent.length)
+        throw new CfnError(
+          'ValidationError',
+          `Template format error: [/Resources/${id}/Properties] required key [${absent[0]}] not found`,
+        );
     }
 
-    const onFailure = (p.get('OnFailure') ?? (p.get('DisableRollback') === 'true' ? 'DO_NOTHING' : 'ROLLBACK')) as Stack['onFailure'];
+    const onFailure = (p.get('OnFailure') ??
+      (p.get('DisableRollback') === 'true' ? 'DO_NOTHING' : 'ROLLBACK')) as Stack['onFailure'];
     const stack: Stack = {
       name,
       id: `arn:aws:cloudformation:${this.region}:${this.accountId}:stack/${name}/${randomUUID()}`,
@@ -996,11 +1185,18 @@ export class CloudFormationStandIn extends StandInServer {
         if (injected !== undefined) throw new ResourceFailure(injected);
         const props = resolve(decl.Properties, scope) as JsonObject;
         const made = await PROVIDERS[decl.Type].create(props, { cfn: this, stack, logicalId: id });
-        stack.resources.set(id, { ...made, logicalId: id, type: decl.Type, properties: props, deletionPolicy: decl.DeletionPolicy });
+        stack.resources.set(id, {
+          ...made,
+          logicalId: id,
+          type: decl.Type,
+          properties: props,
+          deletionPolicy: decl.DeletionPolicy,
+        });
         this.resourceEvent(stack, id, decl.Type, made.physicalId, 'CREATE_IN_PROGRESS', 'Resource creation Initiated');
         this.resourceEvent(stack, id, decl.Type, made.physicalId, 'CREATE_COMPLETE');
       } catch (err) {
-        const reason = err instanceof ResourceFailure || err instanceof CfnError ? err.message : `Internal Failure: ${String(err)}`;
+        const reason =
+          err instanceof ResourceFailure || err instanceof CfnError ? err.message : `Internal Failure: ${String(err)}`;
         this.resourceEvent(stack, id, decl.Type, '', 'CREATE_FAILED', reason);
         failed = { id, reason };
         break;
@@ -1033,7 +1229,13 @@ export class CloudFormationStandIn extends StandInServer {
     }
     this.stackEvent(stack, 'ROLLBACK_IN_PROGRESS', `${reason}Rollback requested by user.`);
     // The failed resource is cleaned up too.
-    this.resourceEvent(stack, failed.id, stack.template.resources.get(failed.id)?.Type ?? 'AWS::CloudFormation::Stack', '', 'DELETE_COMPLETE');
+    this.resourceEvent(
+      stack,
+      failed.id,
+      stack.template.resources.get(failed.id)?.Type ?? 'AWS::CloudFormation::Stack',
+      '',
+      'DELETE_COMPLETE',
+    );
     const ok = await this.deleteResources(stack, true);
     this.stackEvent(stack, ok ? 'ROLLBACK_COMPLETE' : 'ROLLBACK_FAILED');
   }
@@ -1092,7 +1294,14 @@ export class CloudFormationStandIn extends StandInServer {
     this.resourceEvent(stack, stack.name, 'AWS::CloudFormation::Stack', stack.id, status, reason);
   }
 
-  private resourceEvent(stack: Stack, logicalId: string, type: string, physicalId: string, status: string, reason?: string): void {
+  private resourceEvent(
+    stack: Stack,
+    logicalId: string,
+    type: string,
+    physicalId: string,
+    status: string,
+    reason?: string,
+  ): void {
     stack.events.push({
       EventId: `${logicalId}-${status}-${randomUUID()}`,
       StackId: stack.id,
@@ -1137,7 +1346,8 @@ function describeStack(s: Stack): Json {
     Description: null,
     Parameters: Object.entries(s.parameters).map(([k, v]) => ({
       ParameterKey: k,
-      ParameterValue: s.template.parameters[k]?.NoEcho === true || s.template.parameters[k]?.NoEcho === 'true' ? '****' : v,
+      ParameterValue:
+        s.template.parameters[k]?.NoEcho === true || s.template.parameters[k]?.NoEcho === 'true' ? '****' : v,
     })),
     CreationTime: s.creationTime.toISOString(),
     ...(s.deletionTime ? { DeletionTime: s.deletionTime.toISOString() } : {}),
@@ -1145,7 +1355,11 @@ function describeStack(s: Stack): Json {
     ...(s.statusReason ? { StackStatusReason: s.statusReason } : {}),
     DisableRollback: s.onFailure === 'DO_NOTHING',
     Capabilities: s.capabilities,
-    Outputs: s.outputs.map((o) => ({ OutputKey: o.OutputKey, OutputValue: o.OutputValue, ...(o.Description ? { Description: o.Description } : {}) })),
+    Outputs: s.outputs.map((o) => ({
+      OutputKey: o.OutputKey,
+      OutputValue: o.OutputValue,
+      ...(o.Description ? { Description: o.Description } : {}),
+    })),
     Tags: s.tags,
     RetainExceptOnCreate: s.retainExceptOnCreate,
   };
@@ -1178,5 +1392,10 @@ function toXml(v: Json): string {
 }
 
 function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }

@@ -19,7 +19,8 @@ export type DynamoEngine = 'dynalite' | 'dynamodb-local';
 
 export function dynamoEngine(): DynamoEngine {
   const v = process.env.ECS_SECRETS_TEST_DYNAMODB ?? 'dynalite';
-  if (v !== 'dynalite' && v !== 'dynamodb-local') throw new Error(`ECS_SECRETS_TEST_DYNAMODB must be dynalite or dynamodb-local, not ${v}`);
+  if (v !== 'dynalite' && v !== 'dynamodb-local')
+    throw new Error(`ECS_SECRETS_TEST_DYNAMODB must be dynalite or dynamodb-local, not ${v}`);
   return v;
 }
 
@@ -65,12 +66,22 @@ process.once('exit', () => {
  */
 export async function startDynamoDbLocal(opts: { startTimeoutMs?: number } = {}): Promise<DynamoDbLocal> {
   const jar = findDynamoDbLocalJar();
-  if (!jar) throw new Error('DynamoDB Local is not installed: set DYNAMODB_LOCAL_JAR or install amplify-dynamodb-simulator');
+  if (!jar)
+    throw new Error('DynamoDB Local is not installed: set DYNAMODB_LOCAL_JAR or install amplify-dynamodb-simulator');
   const port = await freePort();
   const dir = path.dirname(jar);
   const child = spawn(
     'java',
-    ['-Xmx256m', `-Djava.library.path=${path.join(dir, 'DynamoDBLocal_lib')}`, '-jar', jar, '-inMemory', '-sharedDb', '-port', String(port)],
+    [
+      '-Xmx256m',
+      `-Djava.library.path=${path.join(dir, 'DynamoDBLocal_lib')}`,
+      '-jar',
+      jar,
+      '-inMemory',
+      '-sharedDb',
+      '-port',
+      String(port),
+    ],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);

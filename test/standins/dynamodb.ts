@@ -12,9 +12,23 @@ import { dynamoEngine, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb
 // What dynalite 4 implements. Anything else (TransactWriteItems, ExecuteStatement,
 // UpdateTimeToLive, ...) gets a 400 UnknownOperationException from it.
 const DYNALITE_OPS = [
-  'BatchGetItem', 'BatchWriteItem', 'CreateTable', 'DeleteItem', 'DeleteTable', 'DescribeTable',
-  'DescribeTimeToLive', 'GetItem', 'ListTables', 'PutItem', 'Query', 'Scan', 'TagResource',
-  'UntagResource', 'ListTagsOfResource', 'UpdateItem', 'UpdateTable',
+  'BatchGetItem',
+  'BatchWriteItem',
+  'CreateTable',
+  'DeleteItem',
+  'DeleteTable',
+  'DescribeTable',
+  'DescribeTimeToLive',
+  'GetItem',
+  'ListTables',
+  'PutItem',
+  'Query',
+  'Scan',
+  'TagResource',
+  'UntagResource',
+  'ListTagsOfResource',
+  'UpdateItem',
+  'UpdateTable',
 ] as const;
 
 type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -28,7 +42,11 @@ export class DynamoStandIn extends StandInServer {
   /** Which engine answers: dynalite in this process, or DynamoDB Local behind it. */
   readonly engine: 'dynalite' | 'dynamodb-local';
 
-  constructor(port: number, path?: string, private readonly upstream?: DynamoDbLocal) {
+  constructor(
+    port: number,
+    path?: string,
+    private readonly upstream?: DynamoDbLocal,
+  ) {
     super(port, DYNALITE_OPS);
     this.engine = upstream ? 'dynamodb-local' : 'dynalite';
     if (upstream) {
@@ -64,7 +82,11 @@ export class DynamoStandIn extends StandInServer {
     // Count refused conditions from the answer's error type. dynalite sends each answer in one
     // end(); DynamoDB Local's answers are piped through (write() then end()), so both are watched.
     const seen = (chunk: unknown) => {
-      if (res.statusCode === 400 && (typeof chunk === 'string' || Buffer.isBuffer(chunk)) && chunk.toString().includes('ConditionalCheckFailedException'))
+      if (
+        res.statusCode === 400 &&
+        (typeof chunk === 'string' || Buffer.isBuffer(chunk)) &&
+        chunk.toString().includes('ConditionalCheckFailedException')
+      )
         this.conditionalCheckFailures++;
     };
     const write = res.write.bind(res) as (...args: unknown[]) => boolean;
@@ -104,7 +126,14 @@ function forwardTo(endpoint: string): RequestListener {
   const agent = new http.Agent({ keepAlive: false });
   return (req, res) => {
     const up = http.request(
-      { host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers, agent },
+      {
+        host: target.hostname,
+        port: Number(target.port),
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent,
+      },
       (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         upRes.pipe(res);
@@ -119,7 +148,9 @@ function forwardTo(endpoint: string): RequestListener {
  * `path` (an on-disk dynalite) only applies to dynalite. With ECS_SECRETS_TEST_DYNAMODB=dynamodb-local
  * (and no `path`), a DynamoDB Local of its own is started behind the stand-in, and closed with it.
  */
-export async function startDynamo(opts: { port?: number; path?: string; engine?: 'dynalite' | 'dynamodb-local' } = {}): Promise<DynamoStandIn> {
+export async function startDynamo(
+  opts: { port?: number; path?: string; engine?: 'dynalite' | 'dynamodb-local' } = {},
+): Promise<DynamoStandIn> {
   const engine = opts.engine ?? (opts.path ? 'dynalite' : dynamoEngine());
   const upstream = engine === 'dynamodb-local' ? await startDynamoDbLocal() : undefined;
   const dynamo = new DynamoStandIn(opts.port ?? 0, opts.path, upstream);

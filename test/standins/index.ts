@@ -5,7 +5,12 @@
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type TableDescription } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  type TableDescription,
+} from '@aws-sdk/client-dynamodb';
 import { TABLE_KEYS } from '../../src/core/storage';
 import { startDynamo, type DynamoStandIn } from './dynamodb';
 import { startKms, type KmsStandIn } from './kms';

@@ -37,7 +37,10 @@ export abstract class StandInServer {
   private closed = false;
   private port: number;
 
-  protected constructor(port: number, private readonly knownOps: readonly string[]) {
+  protected constructor(
+    port: number,
+    private readonly knownOps: readonly string[],
+  ) {
     this.port = port;
     this.resetCounts();
     this.server = http.createServer((req, res) => this.onRequest(req, res));
@@ -131,7 +134,10 @@ export abstract class StandInServer {
       }
     };
     const delayMs = this.fault.delayMs ?? 0;
-    if (delayMs <= 0) return serve();
+    if (delayMs <= 0) {
+      serve();
+      return;
+    }
     const timer = setTimeout(() => {
       this.delayed.delete(timer);
       serve();
@@ -198,11 +204,20 @@ const MAGIC = Buffer.from('SKMS');
 const VERSION = 1;
 
 function canonicalContext(ctx: EncryptionContext): Buffer {
-  return Buffer.from(JSON.stringify(Object.keys(ctx).sort().map((k) => [k, ctx[k]])));
+  return Buffer.from(
+    JSON.stringify(
+      Object.keys(ctx)
+        .sort()
+        .map((k) => [k, ctx[k]]),
+    ),
+  );
 }
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -340,7 +355,10 @@ export class KmsStandIn extends StandInServer {
         if (spec !== undefined && spec !== 'SYMMETRIC_DEFAULT') {
           throw new KmsError('ValidationException', 'This stand-in only supports KeySpec SYMMETRIC_DEFAULT');
         }
-        const meta = this.createKey({ description: optString(input, 'Description'), policy: optString(input, 'Policy') });
+        const meta = this.createKey({
+          description: optString(input, 'Description'),
+          policy: optString(input, 'Policy'),
+        });
         return { KeyMetadata: this.wireMetadata(this.keyMap.get(meta.KeyId as string) as KmsKey) };
       }
       case 'CreateAlias': {
@@ -396,7 +414,10 @@ export class KmsStandIn extends StandInServer {
         const { key, header, rest } = this.parseBlob(blob);
         // As in KMS, a KeyId in the request must name the key the blob was made with.
         if (typeof input.KeyId === 'string' && this.requireKey(input.KeyId).keyId !== key.keyId) {
-          throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
+          throw new KmsError(
+            'IncorrectKeyException',
+            'The key ID in the request does not identify a KMS key that can perform this operation.',
+          );
         }
         this.authorize(akid, op, key.arn, ctx);
         const plaintext = this.open(key, header, rest, ctx);
@@ -512,7 +533,10 @@ function optString(input: Input, field: string): string | undefined {
 function reqString(input: Input, field: string): string {
   const v = optString(input, field);
   if (v === undefined || v === '') {
-    throw new KmsError('ValidationException', `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+    throw new KmsError(
+      'ValidationException',
+      `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`,
+    );
   }
   return v;
 }
@@ -520,7 +544,12 @@ function reqString(input: Input, field: string): string {
 function contextOf(input: Input): EncryptionContext {
   const ctx = input.EncryptionContext;
   if (ctx === undefined) return {};
-  if (typeof ctx !== 'object' || ctx === null || Array.isArray(ctx) || Object.values(ctx).some((v) => typeof v !== 'string')) {
+  if (
+    typeof ctx !== 'object' ||
+    ctx === null ||
+    Array.isArray(ctx) ||
+    Object.values(ctx).some((v) => typeof v !== 'string')
+  ) {
     throw new KmsError('ValidationException', 'EncryptionContext must map strings to strings');
   }
   return ctx as EncryptionContext;

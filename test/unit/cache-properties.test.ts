@@ -90,7 +90,7 @@ describe('property 2: a revoked version this daemon knows of is never served aga
 });
 
 describe('property 8: caching is per secret', () => {
-  test('a write to one name keeps another name\'s in-flight read (it is cached when it lands)', async () => {
+  test("a write to one name keeps another name's in-flight read (it is cached when it lands)", async () => {
     const c = new SecretCache({ ttlMs: 30_000, staleMs: 0, max: 100, now: clock });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -105,7 +105,7 @@ describe('property 8: caching is per secret', () => {
     expect(c.fresh(cacheKey('a'))?.record.serial).toBe(1);
   });
 
-  test('a write to one name keeps another name\'s cached entries', async () => {
+  test("a write to one name keeps another name's cached entries", async () => {
     const c = new SecretCache({ ttlMs: 30_000, staleMs: 0, max: 100, now: clock });
     await c.get(cacheKey('a'), async () => rec('a', 1));
     await c.get(cacheKey('a', 1), async () => rec('a', 1));

@@ -4,7 +4,12 @@ import type { SecretRecord } from '../../src/core/service';
 
 let now = 1_000_000;
 const clock = () => now;
-const rec = (serial: number, active = true): SecretRecord => ({ name: 'a', serial, payload: active ? `p${serial}` : '', active });
+const rec = (serial: number, active = true): SecretRecord => ({
+  name: 'a',
+  serial,
+  payload: active ? `p${serial}` : '',
+  active,
+});
 
 function cache(ttlMs = 30_000, staleMs = 300_000) {
   return new SecretCache({ ttlMs, staleMs, max: 100, now: clock });
@@ -117,7 +122,11 @@ test('ttl 0 turns the cache off', async () => {
   await c.get('a', async () => rec(++loads));
   await c.get('a', async () => rec(++loads));
   expect(loads).toBe(2);
-  await expect(c.get('a', async () => { throw new AppError('unavailable', 'x'); })).rejects.toBeInstanceOf(AppError);
+  await expect(
+    c.get('a', async () => {
+      throw new AppError('unavailable', 'x');
+    }),
+  ).rejects.toBeInstanceOf(AppError);
 });
 
 test('while the backend is failing, stale values are served at once and refreshed in the background', async () => {
@@ -143,6 +152,9 @@ test('while the backend is failing, stale values are served at once and refreshe
   // A success ends the hold: an expired entry waits for the backend again.
   now += 2000;
   let waited = false;
-  await c.get('a', async () => ((waited = true), rec(3)));
+  await c.get('a', async () => {
+    waited = true;
+    return rec(3);
+  });
   expect(waited).toBe(true);
 });

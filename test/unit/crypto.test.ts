@@ -76,7 +76,8 @@ describe('format 2', () => {
 
   test('a truncated blob fails', () => {
     const raw = Buffer.from(sealed, 'base64');
-    for (const len of [0, 5, 27, raw.length - 1]) expectIntegrity(() => openV2(key, raw.subarray(0, len).toString('base64'), addr));
+    for (const len of [0, 5, 27, raw.length - 1])
+      expectIntegrity(() => openV2(key, raw.subarray(0, len).toString('base64'), addr));
   });
 
   test('a key of the wrong size is refused', () => {

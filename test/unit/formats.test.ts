@@ -4,13 +4,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
-import { AppError } from '../../src/core/errors';
+import type { AppError } from '../../src/core/errors';
+import { AWKWARD } from '../helpers/awkward';
 import { parseFormat, propertiesEscape, renderVariables } from '../../src/delivery/formats';
 
-/** Every character a shell, a parser or a terminal could trip on. */
-export const AWKWARD = `it's "quoted" $HOME \${X} $(id) \`id\` \\ \\n back\\slash\nnew line\r\n\ttab ! # = : ; & | < > * ? ~ % ' '' é ü 日本 😀 \u2028 end `;
-
-const vars = { AWKWARD, EMPTY_LOOKING: "''", DOLLAR: '$', QUOTE: "'", TRUE: 'true', NUM: '0123', LEADING: '  spaced', NL: '\n' };
+const vars = {
+  AWKWARD,
+  EMPTY_LOOKING: "''",
+  DOLLAR: '$',
+  QUOTE: "'",
+  TRUE: 'true',
+  NUM: '0123',
+  LEADING: '  spaced',
+  NL: '\n',
+};
 
 let dir: string;
 beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'formats-'))));
@@ -21,10 +28,22 @@ function sourceInBash(text: string, how: 'set-a' | 'eval'): Record<string, strin
   const file = path.join(dir, 'vars');
   fs.writeFileSync(file, text);
   const load = how === 'set-a' ? `set -a; . "$1"; set +a` : `eval "$(cat "$1")"; export ${Object.keys(vars).join(' ')}`;
-  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', `${load}; exec "$2" -e 'process.stdout.write(JSON.stringify(process.env))'`, 'bash', file, process.execPath], {
-    env: { PATH: process.env.PATH },
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    'bash',
+    [
+      '--norc',
+      '--noprofile',
+      '-c',
+      `${load}; exec "$2" -e 'process.stdout.write(JSON.stringify(process.env))'`,
+      'bash',
+      file,
+      process.execPath,
+    ],
+    {
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+    },
+  );
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return JSON.parse(r.stdout);
@@ -42,15 +61,30 @@ test('dotenv and shell round-trip every awkward character through `set -a; . FIL
 
 test('dotenv round-trips arbitrary unicode strings (property test through bash)', () => {
   fc.assert(
-    fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => !s.includes('\0')), (s) => {
-      expect(sourceInBash(renderVariables({ V: s }, 'dotenv'), 'set-a').V).toBe(s);
-    }),
+    fc.property(
+      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => !s.includes('\0')),
+      (s) => {
+        expect(sourceInBash(renderVariables({ V: s }, 'dotenv'), 'set-a').V).toBe(s);
+      },
+    ),
     { numRuns: 25 },
   );
 });
 
 test('yaml values are strings to a YAML 1.1 reader too: yes, off, 0777, 1e3, ~, a tab, all quoted', () => {
-  const vars = { A: 'yes', B: 'NO', C: 'off', D: '0777', E: '1e3', F: '~', G: 'a\tb', H: 'null', I: '2001-12-14', J: "it's \"x\"", K: 'é\u0001' };
+  const vars = {
+    A: 'yes',
+    B: 'NO',
+    C: 'off',
+    D: '0777',
+    E: '1e3',
+    F: '~',
+    G: 'a\tb',
+    H: 'null',
+    I: '2001-12-14',
+    J: 'it\'s "x"',
+    K: 'é\u0001',
+  };
   const text = renderVariables(vars, 'yaml');
   expect(parseYaml(text, { version: '1.1' })).toEqual(vars);
   expect(parseYaml(text)).toEqual(vars);
@@ -61,7 +95,7 @@ test('json and yaml parse back to the same strings', () => {
   expect(JSON.parse(renderVariables(vars, 'json'))).toEqual(vars);
   expect(renderVariables({ A: 'x' }, 'json')).toBe('{"A":"x"}\n');
   expect(parseYaml(renderVariables(vars, 'yaml'))).toEqual(vars);
-  expect(parseYaml(renderVariables({ A: 'x'.repeat(500) + ' ' + 'y'.repeat(500) }, 'yaml')).A).toHaveLength(1001);
+  expect(parseYaml(renderVariables({ A: `${'x'.repeat(500)} ${'y'.repeat(500)}` }, 'yaml')).A).toHaveLength(1001);
 });
 
 test('properties escapes as Java Properties.store does', () => {
@@ -72,26 +106,30 @@ test('properties escapes as Java Properties.store does', () => {
 
 const javaVersion = spawnSync('java', ['-version'], { encoding: 'utf8' });
 const haveJava = javaVersion.status === 0 && /version "(1[1-9]|[2-9]\d)/.test(javaVersion.stderr);
-(haveJava ? test : test.skip)('properties load back in Java exactly', () => {
-  const file = path.join(dir, 'vars.properties');
-  fs.writeFileSync(file, renderVariables(vars, 'properties'));
-  const src = path.join(dir, 'Load.java');
-  fs.writeFileSync(
-    src,
-    `import java.io.*; import java.util.*;
+(haveJava ? test : test.skip)(
+  'properties load back in Java exactly',
+  () => {
+    const file = path.join(dir, 'vars.properties');
+    fs.writeFileSync(file, renderVariables(vars, 'properties'));
+    const src = path.join(dir, 'Load.java');
+    fs.writeFileSync(
+      src,
+      `import java.io.*; import java.util.*;
      public class Load { public static void main(String[] a) throws Exception {
        Properties p = new Properties(); try (InputStream in = new FileInputStream(a[0])) { p.load(in); }
        StringBuilder sb = new StringBuilder();
        for (String k : new TreeSet<>(p.stringPropertyNames())) { sb.append(k).append('\\u0000').append(p.getProperty(k)).append('\\u0000'); }
        System.out.write(sb.toString().getBytes("UTF-8")); System.out.flush(); } }`,
-  );
-  const r = spawnSync('java', [src, file], { encoding: 'utf8' });
-  expect(r.status).toBe(0);
-  const parts = r.stdout.split('\0');
-  const got: Record<string, string> = {};
-  for (let i = 0; i + 1 < parts.length; i += 2) got[parts[i]] = parts[i + 1];
-  expect(got).toEqual(vars);
-}, 60_000);
+    );
+    const r = spawnSync('java', [src, file], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const parts = r.stdout.split('\0');
+    const got: Record<string, string> = {};
+    for (let i = 0; i + 1 < parts.length; i += 2) got[parts[i]] = parts[i + 1];
+    expect(got).toEqual(vars);
+  },
+  60_000,
+);
 
 test('unknown format: a usage error listing the formats', () => {
   try {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AppError } from '../../src/core/errors';
-import { KeyProvider, LocalKeyProvider, encryptionContext, withDataKeyCache } from '../../src/core/keys';
+import { type KeyProvider, LocalKeyProvider, encryptionContext, withDataKeyCache } from '../../src/core/keys';
 
 let dir: string;
 beforeEach(() => {
@@ -42,7 +42,9 @@ test('a data key from another master key is refused', async () => {
   const dk = await new LocalKeyProvider(dir).generateDataKey({});
   const other = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-keys2-'));
   try {
-    await expect(new LocalKeyProvider(other).decryptDataKey(dk.encrypted, {})).rejects.toMatchObject({ kind: 'integrity' });
+    await expect(new LocalKeyProvider(other).decryptDataKey(dk.encrypted, {})).rejects.toMatchObject({
+      kind: 'integrity',
+    });
   } finally {
     fs.rmSync(other, { recursive: true, force: true });
   }
@@ -62,13 +64,18 @@ test('the data key cache asks once per (blob, context) and never across contexts
   const counting: KeyProvider = {
     generateDataKey: (c) => inner.generateDataKey(c),
     describe: () => inner.describe(),
-    decryptDataKey: (b, c) => (calls++, inner.decryptDataKey(b, c)),
+    decryptDataKey: (b, c) => {
+      calls++;
+      return inner.decryptDataKey(b, c);
+    },
   };
   const cached = withDataKeyCache(counting, { max: 10, ttlMs: 60_000 });
   const ctx = encryptionContext('shop', 'a');
   const dk = await inner.generateDataKey(ctx);
   for (let i = 0; i < 5; i++) expect((await cached.decryptDataKey(dk.encrypted, ctx)).equals(dk.plaintext)).toBe(true);
   expect(calls).toBe(1);
-  await expect(cached.decryptDataKey(dk.encrypted, encryptionContext('shop', 'b'))).rejects.toMatchObject({ kind: 'integrity' });
+  await expect(cached.decryptDataKey(dk.encrypted, encryptionContext('shop', 'b'))).rejects.toMatchObject({
+    kind: 'integrity',
+  });
   expect(calls).toBe(2);
 });

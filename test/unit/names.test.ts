@@ -31,12 +31,15 @@ test('application names', () => {
   expect(validateAppName('Shop-2')).toBe('Shop-2');
   expect(validateAppName('a'.repeat(64))).toHaveLength(64);
   for (const bad of ['', '1shop', '-x', 'shop_1', 'a'.repeat(65), 'sh op', 'shop.x'])
-    expect(usage(() => validateAppName(bad))).toMatch(bad === '' ? /missing application name/ : /invalid application name/);
+    expect(usage(() => validateAppName(bad))).toMatch(
+      bad === '' ? /missing application name/ : /invalid application name/,
+    );
   expect(usage(() => validateAppName(undefined))).toMatch(/--application-name/);
 });
 
 test('secret names', () => {
-  for (const ok of ['x', 'com.foo.app1.mysql', 'A_b-c.9', 'a'.repeat(255), '...x']) expect(validateSecretName(ok)).toBe(ok);
+  for (const ok of ['x', 'com.foo.app1.mysql', 'A_b-c.9', 'a'.repeat(255), '...x'])
+    expect(validateSecretName(ok)).toBe(ok);
   for (const bad of ['', '.', '..', 'a/b', 'a b', 'a'.repeat(256), 'é', 'a%2Fb', 'a\nb'])
     expect(usage(() => validateSecretName(bad))).toMatch(/secret name/);
   // A 300-character name is shortened in the message, which stays one line.
@@ -56,13 +59,13 @@ test('serials are positive decimal integers', () => {
 test('payloads: 1 byte to 256 KiB of UTF-8', () => {
   expect(validatePayload('x')).toBe('x');
   expect(validatePayload('é'.repeat(128 * 1024))).toHaveLength(128 * 1024); // 256 KiB in UTF-8 bytes
-  expect(usage(() => validatePayload('é'.repeat(128 * 1024) + 'x'), 'too_large')).toMatch(/262145 bytes.*262144/);
+  expect(usage(() => validatePayload(`${'é'.repeat(128 * 1024)}x`), 'too_large')).toMatch(/262145 bytes.*262144/);
   expect(usage(() => validatePayload(''))).toMatch(/empty/);
   expect(usage(() => validatePayload(Buffer.from([0xff, 0xfe])))).toMatch(/UTF-8/);
   expect(validatePayload(Buffer.from('ünïcode'))).toBe('ünïcode');
 });
 
 test('no error message echoes a payload', () => {
-  const canary = 'CANARY-' + 'z'.repeat(260 * 1024);
+  const canary = `CANARY-${'z'.repeat(260 * 1024)}`;
   expect(usage(() => validatePayload(canary), 'too_large')).not.toContain('CANARY');
 });

@@ -37,7 +37,14 @@ test('a write through the daemon during a refresh wins: the refreshed value is n
   const c = cache();
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const pending = c.refresh('a', async () => (await gate, rec(1)), 18_000);
+  const pending = c.refresh(
+    'a',
+    async () => {
+      await gate;
+      return rec(1);
+    },
+    18_000,
+  );
   c.invalidateLatest('a');
   release();
   expect((await pending).record.serial).toBe(1);
@@ -48,9 +55,13 @@ test('a refresh that fails leaves the previous entry in place', async () => {
   const c = cache();
   await c.refresh('a', async () => rec(1), 18_000);
   await expect(
-    c.refresh('a', async () => {
-      throw new AppError('unavailable', 'down');
-    }, 18_000),
+    c.refresh(
+      'a',
+      async () => {
+        throw new AppError('unavailable', 'down');
+      },
+      18_000,
+    ),
   ).rejects.toThrow('down');
   expect(c.fresh('a')?.record.serial).toBe(1);
 });

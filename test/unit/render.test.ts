@@ -32,14 +32,20 @@ test('writeAtomic leaves no temp file behind when the rename fails', async () =>
 });
 
 test('render flags: kinds, paths made absolute, modes', () => {
-  const [raw, env, json] = parseRenderTargets(['out/a=db.password', '/x/b.env=dotenv:team-a.*', '/x/c.json=json:DB=db.password,api.key']);
+  const [raw, env, json] = parseRenderTargets([
+    'out/a=db.password',
+    '/x/b.env=dotenv:team-a.*',
+    '/x/c.json=json:DB=db.password,api.key',
+  ]);
   expect(raw.file).toBe(path.resolve('out/a'));
   expect(raw.source.needs).toEqual({ names: ['db.password'], prefixes: [] });
   expect(env.source.needs).toEqual({ names: [], prefixes: ['team-a.'] });
   expect(json.source.needs).toEqual({ names: ['db.password', 'api.key'], prefixes: [] });
   expect(() => parseRenderTargets(['/x/a=config:app/settings'])).toThrow(/unknown kind "config"/);
   // The extension point: another kind, passed in by the daemon, with no change to render.ts.
-  const custom = parseRenderTargets(['/x/a=config:app/settings'], { config: () => ({ needs: { names: [], prefixes: [] }, render: async () => Buffer.from('doc') }) });
+  const custom = parseRenderTargets(['/x/a=config:app/settings'], {
+    config: () => ({ needs: { names: [], prefixes: [] }, render: async () => Buffer.from('doc') }),
+  });
   expect(custom[0].source.needs.names).toEqual([]);
   expect([parseRenderMode('0440'), parseRenderMode('600')]).toEqual([0o440, 0o600]);
   for (const bad of ['0999', '4755', '', 'rw-r-----']) expect(() => parseRenderMode(bad)).toThrow(/--render-mode/);

@@ -10,12 +10,18 @@ const REDACT = { paths: ['payload', '*.payload', 'plaintext', 'token'], censor: 
 
 function capture() {
   const lines: string[] = [];
-  const base = pino({ name: 'ecs-secrets', base: { pid: 4242 }, timestamp: () => ',"time":1796062622934', redact: REDACT }, { write: (s: string) => lines.push(s) });
+  const base = pino(
+    { name: 'ecs-secrets', base: { pid: 4242 }, timestamp: () => ',"time":1796062622934', redact: REDACT },
+    { write: (s: string) => lines.push(s) },
+  );
   return { base, lines };
 }
 
 const LINES: Array<[Record<string, unknown>, string]> = [
-  [{ reqId: 'dd9e9f-1', method: 'GET', route: '/latest/secrets/:name', status: 200, ms: 0.187, cache: 'hit' }, REQUEST_MSG],
+  [
+    { reqId: 'dd9e9f-1', method: 'GET', route: '/latest/secrets/:name', status: 200, ms: 0.187, cache: 'hit' },
+    REQUEST_MSG,
+  ],
   [{ reqId: 'dd9e9f-2', method: 'POST', route: '/v1/secrets/:name', status: 201, ms: 12 }, REQUEST_MSG],
   [{ reqId: 'x"y\\z\n', method: 'GET', route: 'unmatched', status: 404, ms: 1e-7, cache: undefined }, REQUEST_MSG],
   [{ reqId: 'a', method: 'GET', route: '/health', status: 503, ms: NaN }, REQUEST_MSG], // NaN: pino writes null
@@ -37,14 +43,21 @@ test('the request logger writes exactly what pino writes, line for line', () => 
   expect(fast.lines).toEqual(plain.lines);
   expect(fast.lines).toHaveLength(LINES.length);
   expect(fast.lines.join('')).not.toContain('SECRET');
-  expect(JSON.parse(fast.lines[0])).toEqual({ level: 30, time: 1796062622934, pid: 4242, name: 'ecs-secrets', ...LINES[0][0], msg: REQUEST_MSG });
+  expect(JSON.parse(fast.lines[0])).toEqual({
+    level: 30,
+    time: 1796062622934,
+    pid: 4242,
+    name: 'ecs-secrets',
+    ...LINES[0][0],
+    msg: REQUEST_MSG,
+  });
 });
 
 test('the specialised serializer is in use for the request logger, and only there', () => {
   const { base } = capture();
   const r = requestLogger(base);
   const sym = pino.symbols.asJsonSym as unknown as symbol;
-  const own = (l: object) => Object.prototype.hasOwnProperty.call(l, sym);
+  const own = (l: object) => Object.hasOwn(l, sym);
   expect(own(r)).toBe(true);
   expect(own(base)).toBe(false);
   expect(own(base.child({}))).toBe(false);

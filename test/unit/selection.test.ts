@@ -1,5 +1,11 @@
 import { AppError } from '../../src/core/errors';
-import { parseSelection, parseSelector, resolveSelection, toEnvironment, variableName } from '../../src/delivery/selection';
+import {
+  parseSelection,
+  parseSelector,
+  resolveSelection,
+  toEnvironment,
+  variableName,
+} from '../../src/delivery/selection';
 
 function failure(fn: () => unknown): AppError {
   try {
@@ -67,13 +73,19 @@ test('two secrets mapping to one variable: a usage error naming both', () => {
 
 test('environment: a binary secret or a NUL is refused by name, never by value', () => {
   expect(toEnvironment([{ name: 'a', variable: 'A', payload: 'v' }])).toEqual({ A: 'v' });
-  const bin = failure(() => toEnvironment([{ name: 'cert.p12', variable: 'P12', payload: 'c2VjcmV0', encoding: 'base64' }]));
+  const bin = failure(() =>
+    toEnvironment([{ name: 'cert.p12', variable: 'P12', payload: 'c2VjcmV0', encoding: 'base64' }]),
+  );
   expect(bin.kind).toBe('usage');
   expect(bin.message).toMatch(/"cert\.p12" is binary/);
   expect(bin.message).not.toMatch(/c2VjcmV0/);
   // In a rendered file of variables the advice is the raw render, not "a file instead".
-  const rendered = failure(() => toEnvironment([{ name: 'cert.p12', variable: 'P12', payload: 'c2VjcmV0', encoding: 'base64' }], 'json'));
-  expect(rendered.message).toBe('secret "cert.p12" is binary and cannot go into a json file of variables: render it on its own (--render FILE=cert.p12)');
+  const rendered = failure(() =>
+    toEnvironment([{ name: 'cert.p12', variable: 'P12', payload: 'c2VjcmV0', encoding: 'base64' }], 'json'),
+  );
+  expect(rendered.message).toBe(
+    'secret "cert.p12" is binary and cannot go into a json file of variables: render it on its own (--render FILE=cert.p12)',
+  );
   const nul = failure(() => toEnvironment([{ name: 'n', variable: 'N', payload: 'zq\0xv' }]));
   expect(nul.message).toMatch(/"n" holds a NUL/);
   expect(nul.message).not.toMatch(/zq|xv/);

@@ -49,14 +49,17 @@ function expectIntegrity(fn: () => void): void {
   throw new Error('expected an integrity error');
 }
 
-const SEED = '# the seed example\nplain: hello\nsecret_ecs_secret: my-secret\nport_ecs_secret: 5432\ndb_ecs_secret:\n    # comment inside an encrypted map\n    user: admin\n    flags: [true, 1.5]\nempty_ecs_secret: ""\nnothing: null\n';
+const SEED =
+  '# the seed example\nplain: hello\nsecret_ecs_secret: my-secret\nport_ecs_secret: 5432\ndb_ecs_secret:\n    # comment inside an encrypted map\n    user: admin\n    flags: [true, 1.5]\nempty_ecs_secret: ""\nnothing: null\n';
 
 describe('value cipher (known answers: sops aes/cipher.go)', () => {
   test('a string value: ENC[] from a fixed key, IV and AAD equals an independent AES-256-GCM seal', () => {
     const aad = 'secret_ecs_secret:';
     expect(encryptValue('my-secret', 'str', KEY, aad, IV)).toBe(sopsSeal('my-secret', 'str', KEY, IV, aad));
     // The literal, so a change in both the module and the helper above still shows up.
-    expect(encryptValue('my-secret', 'str', KEY, aad, IV)).toMatch(/^ENC\[AES256_GCM,data:[A-Za-z0-9+/]{12},iv:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=,tag:[A-Za-z0-9+/]{22}==,type:str\]$/);
+    expect(encryptValue('my-secret', 'str', KEY, aad, IV)).toMatch(
+      /^ENC\[AES256_GCM,data:[A-Za-z0-9+/]{12},iv:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=,tag:[A-Za-z0-9+/]{22}==,type:str\]$/,
+    );
   });
 
   test('bools are encrypted Title-case (strings.Title(FormatBool)), empty strings not at all', () => {
@@ -78,7 +81,7 @@ describe('value cipher (known answers: sops aes/cipher.go)', () => {
     expectIntegrity(() => decryptValue(enc, KEY, 'b_ecs_secret:', 'the value at b_ecs_secret'));
   });
 
-  test('floats without exponent, as Go FormatFloat(f, \'f\', -1, 64)', () => {
+  test("floats without exponent, as Go FormatFloat(f, 'f', -1, 64)", () => {
     expect(formatFloat(1.5)).toBe('1.5');
     expect(formatFloat(1e21)).toBe('1000000000000000000000');
     expect(formatFloat(1.25e-7)).toBe('0.000000125');
@@ -121,7 +124,14 @@ describe('documents', () => {
     decryptDocument(back, KEY);
     const out = printConfig(back);
     expect(out).toContain('# comment inside an encrypted map');
-    expect(back.doc.toJSON()).toEqual({ plain: 'hello', secret_ecs_secret: 'my-secret', port_ecs_secret: 5432, db_ecs_secret: { user: 'admin', flags: [true, 1.5] }, empty_ecs_secret: '', nothing: null });
+    expect(back.doc.toJSON()).toEqual({
+      plain: 'hello',
+      secret_ecs_secret: 'my-secret',
+      port_ecs_secret: 5432,
+      db_ecs_secret: { user: 'admin', flags: [true, 1.5] },
+      empty_ecs_secret: '',
+      nothing: null,
+    });
     expect(out.indexOf('plain')).toBeLessThan(out.indexOf('secret_ecs_secret'));
   });
 
@@ -170,7 +180,10 @@ describe('documents', () => {
       return printConfig(cd);
     };
     test('one encrypted value changed', () => {
-      const text = encrypted().replace(/(secret_ecs_secret: ENC\[AES256_GCM,data:)(.)/, (_m, a, c) => a + (c === 'A' ? 'B' : 'A'));
+      const text = encrypted().replace(
+        /(secret_ecs_secret: ENC\[AES256_GCM,data:)(.)/,
+        (_m, a, c) => a + (c === 'A' ? 'B' : 'A'),
+      );
       const cd = parseConfig(text);
       expectIntegrity(() => decryptDocument(cd, KEY));
       expect(printConfig(cd)).toBe(text);
@@ -190,7 +203,9 @@ describe('documents', () => {
       const mac = /mac: (ENC\[[^\]]+\])/.exec(text)![1];
       const other = encryptValue('0'.repeat(128), 'str', KEY, '2026-11-30T12:00:00Z');
       expectIntegrity(() => decryptDocument(parseConfig(text.replace(mac, other)), KEY));
-      expectIntegrity(() => decryptDocument(parseConfig(text.replace('2026-11-30T12:00:00Z', '2026-11-30T12:00:01Z')), KEY));
+      expectIntegrity(() =>
+        decryptDocument(parseConfig(text.replace('2026-11-30T12:00:00Z', '2026-11-30T12:00:01Z')), KEY),
+      );
     });
     test('another data key', () => {
       expectIntegrity(() => decryptDocument(parseConfig(encrypted()), Buffer.alloc(32, 7)));

@@ -14,8 +14,10 @@ import { configRevokeCommand } from './config/revoke';
 
 export const configCommand = defineCommand<object>({
   command: 'config',
-  describe: 'Configuration documents with encrypted _ecs_secret fields (SOPS-compatible): push, build, encrypt, decrypt, list, history, revoke, diff',
-  builder: (c) => c.demandCommand(1, 'name a config subcommand: push, build, encrypt, decrypt, list, history, revoke or diff'),
+  describe:
+    'Configuration documents with encrypted _ecs_secret fields (SOPS-compatible): push, build, encrypt, decrypt, list, history, revoke, diff',
+  builder: (c) =>
+    c.demandCommand(1, 'name a config subcommand: push, build, encrypt, decrypt, list, history, revoke or diff'),
   run: async () => undefined,
   subcommands: [
     configPushCommand,

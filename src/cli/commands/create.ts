@@ -15,11 +15,26 @@ export const createCommand = defineCommand<CreateArgs>({
   command: ['create', 'store'],
   describe: 'Store a new version of a secret; prints {"name","serial"}',
   builder: (c) =>
-    c.option('name', nameOption)
-      .option('payload', { type: 'string', describe: 'The secret value (prefer --payload-location: argv is visible to ps)' })
-      .option('payload-location', { type: 'string', nargs: 1, describe: 'File holding the secret value; - reads standard input' })
-      .option('binary', { type: 'boolean', default: false, describe: 'Store the bytes of --payload-location as they are (a binary secret, shown as base64)' })
-      .option('payload-encoding', { type: 'string', describe: 'base64: the payload is base64 text, decoded and stored as a binary secret' }),
+    c
+      .option('name', nameOption)
+      .option('payload', {
+        type: 'string',
+        describe: 'The secret value (prefer --payload-location: argv is visible to ps)',
+      })
+      .option('payload-location', {
+        type: 'string',
+        nargs: 1,
+        describe: 'File holding the secret value; - reads standard input',
+      })
+      .option('binary', {
+        type: 'boolean',
+        default: false,
+        describe: 'Store the bytes of --payload-location as they are (a binary secret, shown as base64)',
+      })
+      .option('payload-encoding', {
+        type: 'string',
+        describe: 'base64: the payload is base64 text, decoded and stored as a binary secret',
+      }),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);

@@ -3,20 +3,26 @@ import { FORMATS, parseFormat, renderVariables } from '../../delivery/formats';
 import { toEnvironment } from '../../delivery/selection';
 import { readSelection } from '../../delivery/source';
 import { defineCommand } from '../context';
-import { DeliveryArgs, deliveryOptions, withSource } from '../delivery-options';
+import { type DeliveryArgs, deliveryOptions, withSource } from '../delivery-options';
 
 export const exportCommand = defineCommand<DeliveryArgs & { format: string }>({
   command: 'export',
   describe: 'Print the selected secrets (latest versions) as json {"VAR":"payload"}, dotenv, shell, properties or yaml',
   builder: (c) =>
     deliveryOptions(c)
-      .option('format', { type: 'string', default: 'json', describe: `Output format: ${FORMATS.join(', ')} (dotenv and shell load with: set -a; . FILE)` })
+      .option('format', {
+        type: 'string',
+        default: 'json',
+        describe: `Output format: ${FORMATS.join(', ')} (dotenv and shell load with: set -a; . FILE)`,
+      })
       .example('$0 export --prefix team-a. --format dotenv > app.env', 'team-a.db-password → DB_PASSWORD=...')
       .example('eval "$($0 export --name DB_URL=shop.db-url --format shell)"', 'into the current shell')
       .example('$0 export --daemon-url http://localhost:8080 --prefix shop.', 'through the sidecar'),
   run: async (args, ctx) => {
     const format = parseFormat(args.format);
-    const text = await withSource(args, ctx, async (source, selection) => renderVariables(toEnvironment(await readSelection(source, selection)), format));
+    const text = await withSource(args, ctx, async (source, selection) =>
+      renderVariables(toEnvironment(await readSelection(source, selection)), format),
+    );
     ctx.write(text);
   },
 });

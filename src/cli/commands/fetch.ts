@@ -5,7 +5,10 @@ import { defineCommand, nameOption, withService } from '../context';
 export const fetchCommand = defineCommand<{ name: string; serial?: string }>({
   command: ['fetch', 'get'],
   describe: 'Print a secret: the latest active version, or --serial N; prints {"name","serial","payload","active"}',
-  builder: (c) => c.option('name', nameOption).option('serial', { type: 'string', describe: 'Version to fetch (default: latest active)' }),
+  builder: (c) =>
+    c
+      .option('name', nameOption)
+      .option('serial', { type: 'string', describe: 'Version to fetch (default: latest active)' }),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);

@@ -5,7 +5,10 @@ import { defineCommand, nameOption, withService } from '../context';
 export const revokeCommand = defineCommand<{ name: string; serial: string }>({
   command: 'revoke',
   describe: 'Revoke one version of a secret; prints {"name","serial","active":false}',
-  builder: (c) => c.option('name', nameOption).option('serial', { type: 'string', describe: 'Version to revoke', demandOption: true }),
+  builder: (c) =>
+    c
+      .option('name', nameOption)
+      .option('serial', { type: 'string', describe: 'Version to revoke', demandOption: true }),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);

@@ -14,19 +14,33 @@ interface SetupArgs {
 
 export const setupCommand = defineCommand<SetupArgs>({
   command: 'setup',
-  describe: 'Create the AWS resources for an application (a CloudFormation stack); prints the table, key, alias and IAM policies as JSON',
+  describe:
+    'Create the AWS resources for an application (a CloudFormation stack); prints the table, key, alias and IAM policies as JSON',
   builder: (c) =>
     c
-      .option('create-principal', { type: 'string', describe: 'ARN of the IAM role or user that creates and revokes secrets' })
-      .option('fetch-role', { type: 'string', describe: 'ARN of the IAM role (task role) of the tasks that read secrets' })
-      .option('print-template', { type: 'boolean', default: false, describe: 'Print the CloudFormation template and exit (no AWS call)' })
-      .example('$0 setup --application-name cryptex --create-principal ADMIN_ARN --fetch-role APP_ROLE_ARN', 'stack ECS-Secrets-cryptex')
+      .option('create-principal', {
+        type: 'string',
+        describe: 'ARN of the IAM role or user that creates and revokes secrets',
+      })
+      .option('fetch-role', {
+        type: 'string',
+        describe: 'ARN of the IAM role (task role) of the tasks that read secrets',
+      })
+      .option('print-template', {
+        type: 'boolean',
+        default: false,
+        describe: 'Print the CloudFormation template and exit (no AWS call)',
+      })
+      .example(
+        '$0 setup --application-name cryptex --create-principal ADMIN_ARN --fetch-role APP_ROLE_ARN',
+        'stack ECS-Secrets-cryptex',
+      )
       .example('$0 setup --print-template > ecs-secrets.json', 'the template, to review or deploy yourself')
       .example('$0 setup --local --application-name cryptex', 'the embedded backend in ./.ecs-secrets'),
   run: async (args, ctx) => {
     // Loaded here, not at the top: the template and the CloudFormation calls are setup's alone (issue 13).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { TEMPLATE, setupLocal, setupStack, validatePrincipalArn } = require('../../setup/stack') as typeof import('../../setup/stack');
+    const { TEMPLATE, setupLocal, setupStack, validatePrincipalArn } =
+      require('../../setup/stack') as typeof import('../../setup/stack');
     if (args['print-template']) {
       ctx.print(TEMPLATE);
       return;
@@ -41,7 +55,9 @@ export const setupCommand = defineCommand<SetupArgs>({
     const createPrincipal = validatePrincipalArn(args['create-principal'], 'create-principal');
     const fetchRole = validatePrincipalArn(args['fetch-role'], 'fetch-role');
     if (createPrincipal === fetchRole)
-      process.stderr.write('ecs-secrets: warning: the create principal and the fetch role are the same: readers will be able to write\n');
+      process.stderr.write(
+        'ecs-secrets: warning: the create principal and the fetch role are the same: readers will be able to write\n',
+      );
     const cfn = cloudFormationClient({ region: args.region });
     try {
       const result = await setupStack(

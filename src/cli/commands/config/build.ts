@@ -4,14 +4,29 @@ import { parseSerial, validateAppName } from '../../../core/names';
 import { defineCommand, withBackend } from '../../context';
 import { pathOption } from './io';
 
-export const configBuildCommand = defineCommand<{ path: string; serial?: string; 'show-secrets': boolean; format?: string; 'strip-suffix': boolean }>({
+export const configBuildCommand = defineCommand<{
+  path: string;
+  serial?: string;
+  'show-secrets': boolean;
+  format?: string;
+  'strip-suffix': boolean;
+}>({
   command: 'build',
   describe: 'Print a document (secret values as stored, ENC[...], unless --show-secrets)',
   builder: (c) =>
-    c.option('path', pathOption)
+    c
+      .option('path', pathOption)
       .option('serial', { type: 'string', describe: 'A version (default: the latest active)' })
-      .option('show-secrets', { type: 'boolean', default: false, describe: 'Decrypt the _ecs_secret values (needs KMS Decrypt for this path) and check the MAC' })
-      .option('format', { type: 'string', choices: ['yaml', 'json', 'dotenv'], describe: 'Output format (default: as pushed)' })
+      .option('show-secrets', {
+        type: 'boolean',
+        default: false,
+        describe: 'Decrypt the _ecs_secret values (needs KMS Decrypt for this path) and check the MAC',
+      })
+      .option('format', {
+        type: 'string',
+        choices: ['yaml', 'json', 'dotenv'],
+        describe: 'Output format (default: as pushed)',
+      })
       .option('strip-suffix', { type: 'boolean', default: false, describe: 'Drop _ecs_secret from key names' }),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);

@@ -7,7 +7,8 @@ export const configDecryptCommand = defineCommand<{ file?: string; out?: string 
   command: 'decrypt [file]',
   describe: 'Decrypt a local SOPS file (MAC checked) to stdout or --out (written with mode 0600)',
   builder: (c) =>
-    c.positional('file', { type: 'string', describe: 'The encrypted document (- reads standard input)' })
+    c
+      .positional('file', { type: 'string', describe: 'The encrypted document (- reads standard input)' })
       .option('out', { type: 'string', describe: 'Write here (mode 0600) instead of stdout' }),
   run: async (args, ctx) => {
     const text = await readDocument(sourceOf(args, args.file));

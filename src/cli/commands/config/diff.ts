@@ -9,8 +9,15 @@ export const DRIFT_EXIT_CODE = 3;
 
 export const configDiffCommand = defineCommand<{ path: string; file: string }>({
   command: 'diff',
-  describe: 'Compare the stored latest version with FILE: prints {"added","removed","changed","notCompared"} (key paths), exit 3 on drift',
-  builder: (c) => c.option('path', pathOption).option('file', { type: 'string', demandOption: true, nargs: 1, describe: 'The document to compare (- reads standard input)' }),
+  describe:
+    'Compare the stored latest version with FILE: prints {"added","removed","changed","notCompared"} (key paths), exit 3 on drift',
+  builder: (c) =>
+    c.option('path', pathOption).option('file', {
+      type: 'string',
+      demandOption: true,
+      nargs: 1,
+      describe: 'The document to compare (- reads standard input)',
+    }),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);

@@ -8,13 +8,18 @@ export const configEncryptCommand = defineCommand<{ file?: string; path?: string
   command: 'encrypt [file]',
   describe: 'Encrypt the _ecs_secret fields of a local file (SOPS format) to stdout, --out or --in-place',
   builder: (c) =>
-    c.positional('file', { type: 'string', describe: 'The document (- reads standard input)' })
-      .option('path', { type: 'string', describe: 'Bind the data key to this configuration path (needed to push it as it is)' })
+    c
+      .positional('file', { type: 'string', describe: 'The document (- reads standard input)' })
+      .option('path', {
+        type: 'string',
+        describe: 'Bind the data key to this configuration path (needed to push it as it is)',
+      })
       .option('out', { type: 'string', describe: 'Write here instead of stdout' })
       .option('in-place', { type: 'boolean', default: false, describe: 'Replace FILE' }),
   run: async (args, ctx) => {
     if (args.out !== undefined && args['in-place']) throw new AppError('usage', 'pass only one of --out or --in-place');
-    if (args['in-place'] && (args.file ?? '-') === '-') throw new AppError('usage', '--in-place needs a FILE, not standard input');
+    if (args['in-place'] && (args.file ?? '-') === '-')
+      throw new AppError('usage', '--in-place needs a FILE, not standard input');
     const path = args.path === undefined ? undefined : validateConfigPath(args.path);
     const text = await readDocument(sourceOf(args, args.file));
     const out = await withConfigKeys(args, (keys, app) => encryptConfigText(keys, app, text, path));

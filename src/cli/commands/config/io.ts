@@ -9,7 +9,11 @@ import { AppError } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
 import type { GlobalArgs } from '../../context';
 
-export const pathOption = { type: 'string', describe: 'Configuration path (e.g. team-a/api)', demandOption: true } as const;
+export const pathOption = {
+  type: 'string',
+  describe: 'Configuration path (e.g. team-a/api)',
+  demandOption: true,
+} as const;
 
 /**
  * The document argument: a flag or positional value. yargs reads a bare `-` as an empty string
@@ -24,7 +28,8 @@ export function sourceOf(args: object, ...given: Array<string | boolean | undefi
 
 /** Read FILE (or - for standard input) as UTF-8 text, refusing anything over the input limit. */
 export async function readDocument(location: string | undefined): Promise<string> {
-  if (location === undefined || location === '') throw new AppError('usage', 'name the document: a FILE, or - for standard input');
+  if (location === undefined || location === '')
+    throw new AppError('usage', 'name the document: a FILE, or - for standard input');
   const chunks: Buffer[] = [];
   let total = 0;
   try {
@@ -40,7 +45,14 @@ export async function readDocument(location: string | undefined): Promise<string
   } catch (err) {
     if (err instanceof AppError) throw err;
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.code ?? 'unreadable';
+    const why =
+      e.code === 'ENOENT'
+        ? 'no such file'
+        : e.code === 'EACCES'
+          ? 'permission denied'
+          : e.code === 'EISDIR'
+            ? 'it is a directory'
+            : (e.code ?? 'unreadable');
     throw new AppError('usage', `cannot read document ${JSON.stringify(location)}: ${why}`);
   }
   try {
@@ -58,12 +70,18 @@ export function writeDocument(file: string, text: string, mode: number): void {
     fs.renameSync(tmp, file);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
-    throw new AppError('usage', `cannot write ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new AppError(
+      'usage',
+      `cannot write ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
   }
 }
 
 /** The key source alone (local files need no table); the application name only on AWS (the key alias). */
-export async function withConfigKeys<T>(args: GlobalArgs, fn: (keys: ConfigKeySource, app: string) => Promise<T>): Promise<T> {
+export async function withConfigKeys<T>(
+  args: GlobalArgs,
+  fn: (keys: ConfigKeySource, app: string) => Promise<T>,
+): Promise<T> {
   const app = args.local ? (args['application-name'] ?? 'local') : validateAppName(args['application-name']);
   const opened = openConfigKeys({ app, local: args.local, dataDir: args['data-dir'], region: args.region });
   try {

@@ -8,7 +8,8 @@ export const configPushCommand = defineCommand<{ path: string; file?: string; so
   command: 'push [source]',
   describe: 'Store a new version (YAML or JSON; - reads standard input); prints {"path","serial"}',
   builder: (c) =>
-    c.option('path', pathOption)
+    c
+      .option('path', pathOption)
       .option('file', { type: 'string', nargs: 1, describe: 'The document; - reads standard input' })
       .positional('source', { type: 'string', describe: '- to read standard input' }),
   run: async (args, ctx) => {

@@ -7,7 +7,10 @@ import { pathOption } from './io';
 export const configRevokeCommand = defineCommand<{ path: string; serial: string }>({
   command: 'revoke',
   describe: 'Revoke a version of a document; prints {"path","serial","active":false}',
-  builder: (c) => c.option('path', pathOption).option('serial', { type: 'string', demandOption: true, describe: 'The version to revoke' }),
+  builder: (c) =>
+    c
+      .option('path', pathOption)
+      .option('serial', { type: 'string', demandOption: true, describe: 'The version to revoke' }),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
