@@ -1,7 +1,5 @@
 /** Tests are TypeScript, transpiled by ts-jest without type checking (isolatedModules): `npm test` runs `tsc` first,
  * which type-checks everything once and builds the CLI that end-to-end tests spawn. */
-const fs = require('node:fs');
-const path = require('node:path');
 
 // Tests that build SDK clients in-process would print the SDK's Node 20 support warning; the CLI
 // silences it itself (tested by spawning it with a clean environment, see test/helpers/cli.ts).
@@ -16,51 +14,12 @@ const base = {
 };
 
 /**
- * Issue 12, property 14: every end-to-end and reliability suite that runs against the DynamoDB
- * stand-in runs twice, on dynalite and on Amazon DynamoDB Local (AWS's own engine, forwarded
- * through the same stand-in: test/standins/dynamodb-local.ts). The second run needs
- * DynamoDBLocal.jar (DYNAMODB_LOCAL_JAR, or the amplify-dynamodb-simulator package) and Java; without
- * them it is left out, and said so.
+ * Every suite runs on dynalite. To run the suites that use the stand-ins against a real DynamoDB
+ * (an AWS account), set ECS_SECRETS_TEST_DYNAMODB_ENDPOINT: the DynamoDB stand-in then relays to it
+ * (test/standins/dynamodb-upstream.ts), e.g.
+ *   ECS_SECRETS_TEST_DYNAMODB_ENDPOINT=https://dynamodb.eu-west-1.amazonaws.com npx jest test/e2e test/reliability
  */
-function dynamoDbLocalJar() {
-  if (process.env.DYNAMODB_LOCAL_JAR)
-    return fs.existsSync(process.env.DYNAMODB_LOCAL_JAR) ? process.env.DYNAMODB_LOCAL_JAR : undefined;
-  try {
-    const jar = path.join(
-      path.dirname(require.resolve('amplify-dynamodb-simulator/package.json')),
-      'emulator',
-      'DynamoDBLocal.jar',
-    );
-    return fs.existsSync(jar) ? jar : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The suites under e2e/ and reliability/ that start the stand-ins (the others use --local only). */
-function suitesOnStandIns() {
-  return ['e2e', 'reliability']
-    .flatMap((dir) =>
-      fs.readdirSync(path.join(__dirname, 'test', dir)).map((f) => path.join(__dirname, 'test', dir, f)),
-    )
-    .filter((f) => f.endsWith('.test.ts') && /\bstartStandIns\(/.test(fs.readFileSync(f, 'utf8')));
-}
-
 const projects = [{ ...base, displayName: 'dynalite', testMatch: ['**/*.test.ts'] }];
-if (dynamoDbLocalJar()) {
-  projects.push({
-    ...base,
-    displayName: 'dynamodb-local',
-    testMatch: suitesOnStandIns(),
-    setupFiles: ['<rootDir>/test/helpers/engine-dynamodb-local.js'],
-  });
-} else if (process.env.ECS_SECRETS_TEST_DYNAMODB === 'dynamodb-local') {
-  throw new Error('ECS_SECRETS_TEST_DYNAMODB=dynamodb-local, but no DynamoDBLocal.jar: set DYNAMODB_LOCAL_JAR');
-} else {
-  process.stderr.write(
-    'jest.config.js: DynamoDB Local not installed (DYNAMODB_LOCAL_JAR unset): suites run on dynalite only\n',
-  );
-}
 
 module.exports = {
   projects,

@@ -1,13 +1,13 @@
 /**
  * dynalite (a DynamoDB-compatible server on LevelDB) behind our own HTTP server, so that tests can
  * count requests per operation, inject faults and take the service down and back up with its data.
- * With `upstream` (Amazon DynamoDB Local, see dynamodb-local.ts), the same server forwards every
- * request there instead, so counting and faults work on AWS's own engine too.
+ * With an upstream endpoint (a real DynamoDB, see dynamodb-upstream.ts), the same server relays every
+ * request there instead, so counting and faults work against the real service too.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import dynalite from 'dynalite';
 import { StandInServer } from './kms';
-import { dynamoEngine, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local';
+import { type RequestListener, relayTo, upstreamDynamoEndpoint } from './dynamodb-upstream';
 
 // What dynalite 4 implements. Anything else (TransactWriteItems, ExecuteStatement,
 // UpdateTimeToLive, ...) gets a 400 UnknownOperationException from it.
@@ -31,26 +31,24 @@ const DYNALITE_OPS = [
   'UpdateTable',
 ] as const;
 
-type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-
 export class DynamoStandIn extends StandInServer {
   private readonly db: http.Server | undefined;
   private readonly forward: RequestListener;
   private dbClosed = false;
   /** Conditional writes refused (ConditionalCheckFailedException): lost races for a serial, among others. */
   conditionalCheckFailures = 0;
-  /** Which engine answers: dynalite in this process, or DynamoDB Local behind it. */
-  readonly engine: 'dynalite' | 'dynamodb-local';
+  /** Which engine answers: dynalite in this process, or the upstream endpoint it relays to. */
+  readonly engine: 'dynalite' | 'upstream';
 
   constructor(
     port: number,
     path?: string,
-    private readonly upstream?: DynamoDbLocal,
+    private readonly upstream?: string,
   ) {
     super(port, DYNALITE_OPS);
-    this.engine = upstream ? 'dynamodb-local' : 'dynalite';
+    this.engine = upstream ? 'upstream' : 'dynalite';
     if (upstream) {
-      this.forward = forwardTo(upstream.endpoint);
+      this.forward = relayTo(upstream);
       return;
     }
     // 0 ms: tables are ACTIVE right after CreateTable (the timers are setTimeout(0), nothing lingers).
@@ -108,7 +106,7 @@ export class DynamoStandIn extends StandInServer {
     // Once closed, dynalite's listen() would reopen the database: only ever do this once.
     if (this.dbClosed) return;
     this.dbClosed = true;
-    if (this.upstream) return this.upstream.close();
+    if (this.upstream) return;
     const db = this.db!;
     // dynalite only closes its database from its server's close(), and that bails out with
     // ERR_SERVER_NOT_RUNNING unless the server is listening: so listen briefly, then close.
@@ -120,45 +118,15 @@ export class DynamoStandIn extends StandInServer {
   }
 }
 
-/** Relay a request to `endpoint` and its answer back, byte for byte (a fresh connection each time). */
-function forwardTo(endpoint: string): RequestListener {
-  const target = new URL(endpoint);
-  const agent = new http.Agent({ keepAlive: false });
-  return (req, res) => {
-    const up = http.request(
-      {
-        host: target.hostname,
-        port: Number(target.port),
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-        agent,
-      },
-      (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
-      },
-    );
-    up.on('error', () => req.socket.destroy());
-    req.pipe(up);
-  };
-}
-
 /**
- * `path` (an on-disk dynalite) only applies to dynalite. With ECS_SECRETS_TEST_DYNAMODB=dynamodb-local
- * (and no `path`), a DynamoDB Local of its own is started behind the stand-in, and closed with it.
+ * `path` (an on-disk dynalite) only applies to dynalite. With ECS_SECRETS_TEST_DYNAMODB_ENDPOINT set
+ * (and no `path`), or `upstream` given, the stand-in relays to that endpoint instead.
  */
 export async function startDynamo(
-  opts: { port?: number; path?: string; engine?: 'dynalite' | 'dynamodb-local' } = {},
+  opts: { port?: number; path?: string; upstream?: string } = {},
 ): Promise<DynamoStandIn> {
-  const engine = opts.engine ?? (opts.path ? 'dynalite' : dynamoEngine());
-  const upstream = engine === 'dynamodb-local' ? await startDynamoDbLocal() : undefined;
+  const upstream = opts.path ? undefined : (opts.upstream ?? upstreamDynamoEndpoint());
   const dynamo = new DynamoStandIn(opts.port ?? 0, opts.path, upstream);
-  try {
-    await dynamo.start();
-  } catch (err) {
-    await upstream?.close();
-    throw err;
-  }
+  await dynamo.start();
   return dynamo;
 }
