@@ -55,7 +55,8 @@ export const USAGE = `Usage: node dist/bench/bench.js [flags]
   --node PATH      run the daemon, the CLI and the bare server with this node binary, e.g. the
                    image's Node 24 (default: the node running the bench)
   --soak-seconds S the memory soak: each backend's daemon under a mixed load for S seconds,
-                   its RSS slope reported (default 120; 0 skips it)
+                   its RSS slope reported (default 240: the embedded
+                   store settles after about 2 minutes; 0 skips it)
   --soak-secrets N secrets of 64 B to 64 KiB the soak stores first (default 2000)
   --soak-only      run only the soak
   --soak-backend B local, aws or both (default both)
@@ -83,7 +84,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     token: true,
     daemonNodeArgs: [],
     quotaConnections: 8,
-    soakSeconds: 120,
+    soakSeconds: 240,
     soakSecrets: 2000,
     soakOnly: false,
     soakBackends: ['local', 'aws'],

@@ -38,6 +38,8 @@ export interface SoakSample {
   t: number;
   rssMiB: number;
   heapUsedMiB: number;
+  /** The V8 heap as reserved: what of RSS is V8's, the rest being native (LevelDB, buffers, the allocator). */
+  heapTotalMiB: number;
   externalMiB: number;
 }
 
@@ -111,6 +113,7 @@ async function sample(d: DaemonProcess, t: number): Promise<SoakSample> {
     t,
     rssMiB: need(m, 'ecs_secrets_process_resident_memory_bytes') / MiB,
     heapUsedMiB: need(m, 'ecs_secrets_nodejs_heap_size_used_bytes') / MiB,
+    heapTotalMiB: need(m, 'ecs_secrets_nodejs_heap_size_total_bytes') / MiB,
     externalMiB: need(m, 'ecs_secrets_nodejs_external_memory_bytes') / MiB,
   };
 }
@@ -245,7 +248,7 @@ export async function soak(
         const s = await sample(d, (performance.now() - start) / 1000);
         samples.push(s);
         progress(
-          `soak ${backend}: ${s.t.toFixed(0)} s, RSS ${s.rssMiB.toFixed(0)} MiB, heap ${s.heapUsedMiB.toFixed(0)} MiB, external ${s.externalMiB.toFixed(0)} MiB`,
+          `soak ${backend}: ${s.t.toFixed(0)} s, RSS ${s.rssMiB.toFixed(0)} MiB, heap ${s.heapUsedMiB.toFixed(0)}/${s.heapTotalMiB.toFixed(0)} MiB, external ${s.externalMiB.toFixed(0)} MiB`,
         );
       }
     } finally {
