@@ -24,6 +24,14 @@ export interface BenchOptions {
   quotaConnections: number;
   /** The node binary for the daemon, the CLI and the bare server (default: the one running the bench). */
   node?: string;
+  /** Seconds of the memory soak on each backend (0: no soak). */
+  soakSeconds: number;
+  /** Secrets the soak stores before its load. */
+  soakSecrets: number;
+  /** Only the soak: skip the repetitions. */
+  soakOnly: boolean;
+  /** The backends the soak runs on. */
+  soakBackends: Array<'local' | 'aws'>;
 }
 
 export const USAGE = `Usage: node dist/bench/bench.js [flags]
@@ -46,6 +54,12 @@ export const USAGE = `Usage: node dist/bench/bench.js [flags]
                    connections for the --cpu-quota rows (default 8)
   --node PATH      run the daemon, the CLI and the bare server with this node binary, e.g. the
                    image's Node 24 (default: the node running the bench)
+  --soak-seconds S the memory soak: each backend's daemon under a mixed load for S seconds,
+                   its RSS slope reported (default 240: the embedded
+                   store settles after about 2 minutes; 0 skips it)
+  --soak-secrets N secrets of 64 B to 64 KiB the soak stores first (default 2000)
+  --soak-only      run only the soak
+  --soak-backend B local, aws or both (default both)
 `;
 
 export class UsageError extends Error {}
@@ -70,6 +84,10 @@ export function parseArgs(argv: string[]): BenchOptions {
     token: true,
     daemonNodeArgs: [],
     quotaConnections: 8,
+    soakSeconds: 240,
+    soakSecrets: 2000,
+    soakOnly: false,
+    soakBackends: ['local', 'aws'],
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -126,6 +144,22 @@ export function parseArgs(argv: string[]): BenchOptions {
         o.node = value();
         if (!o.node) throw new UsageError('--node needs the path of a node binary');
         break;
+      case '--soak-seconds':
+        o.soakSeconds = number('soak-seconds', value(), 0, false);
+        break;
+      case '--soak-secrets':
+        o.soakSecrets = number('soak-secrets', value(), 1, true);
+        break;
+      case '--soak-only':
+        o.soakOnly = true;
+        break;
+      case '--soak-backend': {
+        const v = value();
+        if (v !== 'local' && v !== 'aws' && v !== 'both')
+          throw new UsageError('--soak-backend needs local, aws or both');
+        o.soakBackends = v === 'both' ? ['local', 'aws'] : [v];
+        break;
+      }
       case '--help':
       case '-h':
         throw new UsageError('');
@@ -133,6 +167,7 @@ export function parseArgs(argv: string[]): BenchOptions {
         throw new UsageError(`unknown flag ${JSON.stringify(arg)}`);
     }
   }
+  if (o.soakOnly && o.soakSeconds === 0) throw new UsageError('--soak-only needs --soak-seconds above 0');
   if (Number.isNaN(o.warmup)) o.warmup = Math.min(2, o.duration);
   return o;
 }

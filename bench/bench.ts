@@ -26,6 +26,7 @@ import { type CpuQuota, openCpuQuota } from './cgroup';
 import { FIGURES, type Figures, type LabelValues, goals, medianFigures, table } from './figures';
 import { PREFETCH_SECRETS, measurePrefetch } from './prefetch';
 import { execOverhead } from './exec-overhead';
+import { type SoakResult, soak, soakLoad, soakTable } from './soak';
 import {
   CLI,
   type DaemonProcess,
@@ -449,11 +450,48 @@ async function main(): Promise<number> {
     s = await startStandIns();
     c.s = s;
     await createAppResources(s.kms, s.dynamo.endpoint, APP);
-    progress(`storing ${1 + o.cold + o.secrets} secrets`);
-    await seed(c as Context);
-
     const reps: Figures[] = [];
-    for (let rep = 0; rep < o.reps; rep++) reps.push(await repetition(c as Context, rep));
+    if (!o.soakOnly) {
+      progress(`storing ${1 + o.cold + o.secrets} secrets`);
+      await seed(c as Context);
+      for (let rep = 0; rep < o.reps; rep++) reps.push(await repetition(c as Context, rep));
+    }
+    const soaks: SoakResult[] = [];
+    if (o.soakSeconds > 0)
+      for (const backend of o.soakBackends)
+        soaks.push(
+          await soak(
+            backend,
+            daemonOptions(c as Context, ''),
+            tmp,
+            { seconds: o.soakSeconds, secrets: o.soakSecrets, sampleSeconds: Math.min(5, o.soakSeconds / 6) },
+            progress,
+          ),
+        );
+    const soakText = soaks.length
+      ? [
+          `soak: each backend's daemon under a paced mixed load for ${o.soakSeconds} s after storing ${o.soakSecrets} secrets of 64 B to 64 KiB (${soakLoad()}); RSS from its /metrics`,
+          '',
+          soakTable(soaks),
+          '',
+        ]
+      : [];
+    const soakGoals = soaks.map((r) => ({
+      key: `soak.${r.backend}.plateau`,
+      label: `soak, ${r.backend === 'local' ? 'embedded' : 'AWS'} backend: mean RSS of the last third`,
+      goal: `≤ first third × 1.2 + 16 MiB (${Math.round(r.limitMiB)} MiB)`,
+      value: r.lastThirdMiB,
+      met: r.met,
+    }));
+    if (o.soakOnly) {
+      process.stdout.write(['', `ecs-secrets bench (soak only), ${started.toISOString()}`, '', ...soakText].join('\n'));
+      if (o.out)
+        fs.writeFileSync(
+          o.out,
+          `${JSON.stringify({ date: started.toISOString(), soak: soaks, goals: soakGoals }, null, 2)}\n`,
+        );
+      return 0;
+    }
     const med = medianFigures(reps);
     const labels: LabelValues = {
       secrets: o.secrets,
@@ -485,7 +523,7 @@ async function main(): Promise<number> {
         : (quotaSkipped ?? 'not requested (--cpu-quota C)'),
     };
     const text = table(med, reps, labels, quotaSkipped);
-    const g = goals(med, labels);
+    const g = [...goals(med, labels), ...soakGoals];
     process.stdout.write(
       [
         '',
@@ -500,6 +538,7 @@ async function main(): Promise<number> {
         '',
         text,
         '',
+        ...soakText,
         `goals met: ${g.filter((x) => x.met).length} of ${g.length}${
           g.some((x) => !x.met)
             ? ` (missed: ${g
@@ -524,6 +563,7 @@ async function main(): Promise<number> {
         units: Object.fromEntries(FIGURES.map((d) => [d.key, d.unit])),
         goals: g,
         repetitions: reps,
+        soak: soaks,
       };
       fs.writeFileSync(o.out, `${JSON.stringify(result, null, 2)}\n`);
       progress(`figures written to ${o.out}`);

@@ -28,6 +28,11 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
       '5',
       '--cpu-quota',
       '0.25',
+      // The soak's shortest useful run: both backends, a few samples.
+      '--soak-seconds',
+      '6',
+      '--soak-secrets',
+      '40',
       '--out',
       out,
     ]);
@@ -59,8 +64,19 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
         'startup.healthyMs',
         'fetch.wallMs',
         ...(quotaMeasured ? ['quota.ratio'] : []),
+        'soak.local.plateau',
+        'soak.aws.plateau',
       ]),
     );
+    // The soak: both backends, each with its samples and its slope (values not checked).
+    expect(result.soak.map((x: { backend: string }) => x.backend)).toEqual(['local', 'aws']);
+    for (const x of result.soak) {
+      expect(x.samples.length).toBeGreaterThanOrEqual(3);
+      expect(Number.isFinite(x.slopeMiBPerMin)).toBe(true);
+      expect(x.errors).toBe(0);
+    }
+    expect(r.stdout).toMatch(/^\| local +\|/m);
+    expect(r.stdout).toMatch(/^\| aws +\|/m);
     expect(result.repetitions).toHaveLength(1);
     expect(Object.keys(result.units).sort()).toEqual([...keys].sort());
     for (const g of result.goals)

@@ -27,6 +27,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -38,6 +39,35 @@ import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 
 // dynalite ships no types; this is the one call we make.
 const dynalite: (opts: Record<string, unknown>) => Server = require('dynalite');
+
+/**
+ * dynalite reads LevelDB through Node streams over level iterators and ends each stream by calling
+ * the iterator's `return()`, the async-iterator way to stop early. abstract-level 3 iterators have
+ * no `return()`, only `close()`, so every Query and Scan left its iterators open: each holds a
+ * native LevelDB iterator and the implicit snapshot under it, which pins memtables and table
+ * files, and the database keeps a reference to it until it closes. Under steady reads and writes
+ * the owner's memory grew without bound outside the V8 heap (docs/embedded-store.md). Give the
+ * iterators of the abstract-level that dynalite loads (resolved through dynalite's own
+ * dependencies, not a copy of ours) the `return()` it expects. Left alone if one exists already.
+ */
+function closeLevelIteratorsOnReturn(): void {
+  const fromDynalite = createRequire(require.resolve('dynalite'));
+  const fromLevel = createRequire(fromDynalite.resolve('level'));
+  const fromClassic = createRequire(fromLevel.resolve('classic-level'));
+  const { AbstractKeyIterator, AbstractValueIterator, AbstractIterator } = fromClassic('abstract-level');
+  for (const iterator of [AbstractIterator, AbstractKeyIterator, AbstractValueIterator]) {
+    const proto = iterator.prototype as { return?: unknown; close(): Promise<void> };
+    if (typeof proto.return === 'function') continue;
+    Object.defineProperty(proto, 'return', {
+      configurable: true,
+      writable: true,
+      value: async function (this: { close(): Promise<void> }) {
+        await this.close();
+        return { done: true, value: undefined };
+      },
+    });
+  }
+}
 
 const ENDPOINT_FILE = 'endpoint.json';
 const ACQUIRE_TIMEOUT_MS = 10_000;
@@ -174,6 +204,7 @@ export class EmbeddedDynamo {
     // Files from before the umask (an older version, or a restore with cp) become private too;
     // the key files are not tightened but refused when loose, where they are read.
     tightenTree(this.dataDir, [MASTER_KEY_FILE, AGE_IDENTITY_FILE]);
+    closeLevelIteratorsOnReturn();
     const server = dynalite({
       path: path.join(this.dataDir, 'dynamodb'),
       createTableMs: 0,
