@@ -1,7 +1,7 @@
 /**
  * The DynamoDB stand-in in front of Amazon DynamoDB Local (issue 12, property 14): requests really
  * reach AWS's engine, and the stand-in's counting and fault injection still apply. Skipped, and
- * said so, when no DynamoDBLocal.jar is on this machine (README, "Two DynamoDB engines").
+ * said so, when no DynamoDBLocal.jar is on this machine (docs/development.md, "Two DynamoDB engines").
  */
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { TABLE_KEYS } from '../src/core/storage';
