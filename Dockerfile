@@ -2,7 +2,7 @@
 # and the `daemon` sidecar:  docker run [--env-file aws.env] IMAGE <command> [flags]
 #
 # Not built where it was written (no Docker there): each RUN step below was run by hand in a
-# scratch copy of the repository instead. See the README, "The Docker image".
+# scratch copy of the repository instead. See docs/operator-guide.md, "The Docker image".
 #
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -29,7 +29,7 @@ COPY package.json package-lock.json ./
 COPY --from=build /src/dist/scripts/runtime-deps.js /tmp/runtime-deps.js
 # classic-level (the embedded store) ships prebuilt binaries for linux x64/arm64: no compiler needed.
 # Then keep only what the bundle loads from disk (dynalite and classic-level, for --local, and their
-# dependencies), in the same layer: about 10 MB of node_modules instead of 61 MB (README, "Performance").
+# dependencies), in the same layer: about 10 MB of node_modules instead of 61 MB (docs/performance.md).
 RUN npm ci --omit=dev --no-audit --no-fund && node /tmp/runtime-deps.js --prune && rm /tmp/runtime-deps.js && npm cache clean --force
 COPY --from=build /src/dist ./dist
 # /data is the working directory, so `--local` keeps its data in /data/.ecs-secrets: mount a volume there.
@@ -43,7 +43,7 @@ RUN mkdir -p /app/.compile-cache && chown node:node /app/.compile-cache
 RUN mkdir -p /run/ecs-secrets && chown node:node /run/ecs-secrets && chmod 0750 /run/ecs-secrets
 VOLUME /run/ecs-secrets
 USER node
-# V8 settings measured with `npm run bench -- --node <node 24>` (README, "Performance"): a small young
+# V8 settings measured with `npm run bench -- --node <node 24>` (docs/performance.md): a small young
 # generation keeps the sidecar's memory down for a small cost in CPU per read.
 ENV NODE_OPTIONS=--max-semi-space-size=2
 # Node's compile cache (Node >= 22.1), filled at build time for the user the image runs as: the CLI's

@@ -1,5 +1,5 @@
 /**
- * The Dockerfile cannot be built here (no Docker); its steps were run by hand (README, "The Docker image").
+ * The Dockerfile cannot be built here (no Docker); its steps were run by hand (docs/operator-guide.md, "The Docker image").
  * What can be checked without Docker is checked here: the shape the issue asks for, and that every
  * file it copies exists and gets through .dockerignore.
  */
@@ -79,9 +79,9 @@ test('no parser directive: "# syntax=" makes BuildKit pull a frontend image the 
   expect(dockerfile).not.toMatch(/docker\/dockerfile:/);
 });
 
-test('the README says how to mount /data so that the image\'s user (uid 1000, "node") can write it', () => {
-  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### 1. The Docker image'), readme.indexOf('### 2. Setup'));
+test('the operator guide says how to mount /data so that the image\'s user (uid 1000, "node") can write it', () => {
+  const guide = fs.readFileSync(path.join(ROOT, 'docs', 'operator-guide.md'), 'utf8');
+  const section = guide.slice(guide.indexOf('## 1. The Docker image'), guide.indexOf('## 2. Setup'));
   expect(dockerfile).toMatch(/^RUN mkdir -p \/data && chown node:node \/data$/m);
   expect(section).toMatch(/-v [\w-]+:\/data/); // a named volume
   expect(section).toMatch(/chown 1000:1000/); // a host directory

@@ -7,7 +7,7 @@
  *   exit 2, with a message that names the source and not the token;
  * - 10: headers must arrive within the documented time (a bound derived from the constants, which
  *   would fail with Node's default 30 s connectionsCheckingInterval), --max-connections caps open
- *   connections, and README.md and SECURITY.md state the code's numbers.
+ *   connections, and docs/daemon.md and SECURITY.md state the code's numbers.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -222,14 +222,14 @@ describe('property 10: slow and greedy clients are bounded as documented', () =>
     }
   }, 60_000);
 
-  test('README.md and SECURITY.md state the numbers the code uses', () => {
+  test('docs/daemon.md and SECURITY.md state the numbers the code uses', () => {
     const root = path.join(__dirname, '..', '..');
-    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+    const daemonDoc = fs.readFileSync(path.join(root, 'docs', 'daemon.md'), 'utf8');
     const security = fs.readFileSync(path.join(root, 'SECURITY.md'), 'utf8');
     const s = (ms: number) => `${ms / 1000} s`;
     const limits = `headers within ${s(HEADERS_TIMEOUT_MS)} (checked every ${s(CONNECTIONS_CHECKING_INTERVAL_MS)}: at most ${s(HEADERS_TIMEOUT_MS + CONNECTIONS_CHECKING_INTERVAL_MS)}), the whole request within ${s(REQUEST_TIMEOUT_MS)}, idle keep-alive connections closed after ${s(KEEP_ALIVE_TIMEOUT_MS)}, headers at most ${MAX_HEADER_BYTES / 1024} KiB`;
-    expect(readme).toContain(limits);
+    expect(daemonDoc).toContain(limits);
     expect(security).toContain(limits);
-    expect(readme).toContain(`| \`--max-connections N\` | \`${DEFAULT_MAX_CONNECTIONS}\` |`);
+    expect(daemonDoc).toContain(`| \`--max-connections N\` | \`${DEFAULT_MAX_CONNECTIONS}\` |`);
   });
 });
