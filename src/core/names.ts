@@ -2,7 +2,9 @@
 import { AppError } from './errors';
 
 export const APP_NAME_RULE = /^[A-Za-z][A-Za-z0-9-]{0,63}$/;
-export const SECRET_NAME_RULE = /^[A-Za-z0-9._-]{1,255}$/;
+/** A secret name's alphabet and length as a pattern source, for the routes that embed it; SECRET_NAME_RULE anchors it. */
+export const SECRET_NAME_PATTERN = '[A-Za-z0-9._-]{1,255}';
+export const SECRET_NAME_RULE = new RegExp(`^${SECRET_NAME_PATTERN}$`);
 /**
  * The payload limit: 256 KiB, text (UTF-8 bytes) or binary, the same for the CLI and the daemon.
  * Sealed and base64-encoded that is about 350 KB, so the item stays under DynamoDB's 400 KB.

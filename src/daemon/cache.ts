@@ -1,33 +1,35 @@
 /**
- * The daemon's read cache. lru-cache holds the entries (bounded in count and in bytes, and a
- * maximum age of TTL + stale window); this class adds what a sidecar needs on top:
+ * The daemon's read caches. lru-cache holds the entries (bounded in count and in bytes, and a
+ * maximum age of TTL + stale window); ReadCache adds what a sidecar needs on top, whatever it caches:
  * - an entry is *fresh* for `ttlMs` and served without a backend call;
  * - concurrent misses for one key share one backend read;
  * - when the backend fails with "unavailable", an entry younger than TTL + `staleMs` is served and
  *   flagged stale (never for any other error: access denied or not found must surface). An entry's
  *   age counts from the moment its backend read *started*, so a version revoked elsewhere is
  *   served for at most TTL + `staleMs` after the revoke, whatever the backend's latency;
- * - a revoke this daemon learns of is remembered for the daemon's life, apart from the LRU (which
- *   may evict): that version is never served again, fresh or stale, even if the table later says
- *   it is active;
- * - invalidation is per secret: a write to one name never discards another name's entries or
+ * - invalidation is per key: a write to one name never discards another name's entries or
  *   in-flight reads.
  * Entries keep the response body already serialised, so the hot path only writes bytes.
- * The daemon's configuration documents (GET /config/*path) use a second instance, so they are
- * cached like secrets: a record per path and format whose payload is the rendered document.
+ * SecretCache holds secrets' records and adds revocation: a revoke this daemon learns of is
+ * remembered for the daemon's life, apart from the LRU (which may evict), and that version is never
+ * served again, fresh or stale, even if the table later says it is active. DocumentCache holds the
+ * rendered configuration documents of GET /config/*path.
  */
 import { LRUCache } from 'lru-cache';
 import { AppError } from '../core/errors';
 import type { SecretRecord } from '../core/service';
 
-export interface CachedSecret {
-  record: SecretRecord;
-  /** The JSON response body, serialised once. */
+export interface CacheEntry<V> {
+  /** What the backend read returned: a secret's record, or a rendered document. */
+  record: V;
+  /** The response body, serialised once. */
   body: Buffer;
   fetchedAt: number;
   /** How long this entry is fresh, when not the TTL: set by refresh() for prefetched secrets. */
   freshMs?: number;
 }
+
+export type CachedSecret = CacheEntry<SecretRecord>;
 
 /** After a failed load, how long further reads of expired entries get the stale value at once. */
 export const FAILING_HOLD_MS = 5_000;
@@ -38,11 +40,17 @@ export interface CacheOptions {
   ttlMs: number;
   staleMs: number;
   max: number;
-  /** Bound on the bytes held by entries (see entryBytes); default: no byte bound. */
+  /** Bound on the bytes held by entries (see cacheEntryBytes); default: no byte bound. */
   maxBytes?: number;
-  /** The response body of a record; default its JSON. The configuration cache keeps the rendered document. */
-  body?: (record: SecretRecord) => Buffer;
   now?: () => number;
+}
+
+/** What a ReadCache needs to know of its values. */
+export interface ValueCodec<V> {
+  /** The response body of a value. */
+  body: (value: V) => Buffer;
+  /** Bytes the value holds besides its body (its strings: two bytes per UTF-16 unit; V8 may use one). */
+  size: (value: V) => number;
 }
 
 /**
@@ -52,50 +60,66 @@ export interface CacheOptions {
 const ENTRY_OVERHEAD_BYTES = 512;
 
 /**
- * What one entry costs in memory, an upper bound: the serialised body, the payload string (two
- * bytes per UTF-16 unit; V8 may use one) and the key (twice: the LRU and its key map).
+ * What one entry costs in memory, an upper bound: the serialised body, the value's own bytes and
+ * the key (twice: the LRU and its key map, two bytes per UTF-16 unit).
  */
+function cacheEntryBytes<V>(key: string, entry: CacheEntry<V>, size: (value: V) => number): number {
+  return entry.body.length + size(entry.record) + 4 * key.length + ENTRY_OVERHEAD_BYTES;
+}
+
+const SECRET_CODEC: ValueCodec<SecretRecord> = {
+  body: (record) => Buffer.from(JSON.stringify(record)),
+  size: (record) => 2 * record.payload.length,
+};
+
+const DOCUMENT_CODEC: ValueCodec<string> = {
+  body: (document) => Buffer.from(document),
+  size: (document) => 2 * document.length,
+};
+
+/** What one cached secret costs in memory (see cacheEntryBytes). */
 export function entryBytes(key: string, entry: CachedSecret): number {
-  return entry.body.length + 2 * entry.record.payload.length + 4 * key.length + ENTRY_OVERHEAD_BYTES;
+  return cacheEntryBytes(key, entry, SECRET_CODEC.size);
 }
 
 /** One backend read in flight; `stale` once a write or revoke made its answer unfit to cache. */
-interface Flight {
-  promise: Promise<CachedSecret>;
+interface Flight<V> {
+  promise: Promise<CacheEntry<V>>;
   stale: boolean;
 }
 
 /** Cache key of the latest active version (`name`) or one serial (`name#serial`). */
 export const cacheKey = (name: string, serial?: number): string => (serial === undefined ? name : `${name}#${serial}`);
 
-export class SecretCache {
-  private readonly entries: LRUCache<string, CachedSecret> | undefined;
-  private readonly inflight = new Map<string, Flight>();
-  /**
-   * name → serials this daemon knows are revoked. Never evicted: it grows only with revoked
-   * versions that exist in the table, and forgetting one would let it be served again.
-   */
-  private readonly revoked = new Map<string, Set<number>>();
+export class ReadCache<V> {
+  protected readonly entries: LRUCache<string, CacheEntry<V>> | undefined;
+  private readonly inflight = new Map<string, Flight<V>>();
   /** Until then the backend is presumed down: set by a load failing as "unavailable", cleared by a success. */
   private failingUntil = 0;
-  private readonly now: () => number;
+  protected readonly now: () => number;
 
-  constructor(private readonly opts: CacheOptions) {
+  constructor(
+    private readonly opts: CacheOptions,
+    private readonly codec: ValueCodec<V>,
+  ) {
     this.now = opts.now ?? Date.now;
     // ttl 0 turns caching off entirely: no stale serving either, since nothing is kept.
     if (opts.ttlMs > 0)
-      this.entries = new LRUCache<string, CachedSecret>({
+      this.entries = new LRUCache<string, CacheEntry<V>>({
         max: opts.max,
         ttl: opts.ttlMs + opts.staleMs,
         ttlAutopurge: false,
         ...(opts.maxBytes === undefined
           ? {}
-          : { maxSize: opts.maxBytes, sizeCalculation: (e: CachedSecret, k: string) => entryBytes(k, e) }),
+          : {
+              maxSize: opts.maxBytes,
+              sizeCalculation: (e: CacheEntry<V>, k: string) => cacheEntryBytes(k, e, codec.size),
+            }),
       });
   }
 
   /** A fresh entry, or undefined. The hot path's only question. */
-  fresh(key: string): CachedSecret | undefined {
+  fresh(key: string): CacheEntry<V> | undefined {
     const e = this.entries?.get(key);
     return e && this.now() - e.fetchedAt < (e.freshMs ?? this.opts.ttlMs) ? e : undefined;
   }
@@ -108,9 +132,9 @@ export class SecretCache {
    */
   async get(
     key: string,
-    load: () => Promise<SecretRecord>,
+    load: () => Promise<V>,
     bypass = false,
-  ): Promise<{ entry: CachedSecret; outcome: CacheOutcome }> {
+  ): Promise<{ entry: CacheEntry<V>; outcome: CacheOutcome }> {
     if (!bypass) {
       const hit = this.fresh(key);
       if (hit) return { entry: hit, outcome: 'hit' };
@@ -130,7 +154,7 @@ export class SecretCache {
   }
 
   /** An entry past its TTL but inside the stale window: servable only while the backend fails. */
-  private stale(key: string): CachedSecret | undefined {
+  private stale(key: string): CacheEntry<V> | undefined {
     const e = this.entries?.get(key);
     return e && this.now() - e.fetchedAt < (e.freshMs ?? this.opts.ttlMs) + this.opts.staleMs ? e : undefined;
   }
@@ -141,7 +165,7 @@ export class SecretCache {
    * the key every TTL, so `freshMs` is the TTL plus a margin that covers that re-read: readers never
    * meet an expired entry, and the backend sees one read per key per TTL, not more.
    */
-  async refresh(key: string, load: () => Promise<SecretRecord>, freshMs: number): Promise<CachedSecret> {
+  async refresh(key: string, load: () => Promise<V>, freshMs: number): Promise<CacheEntry<V>> {
     const entry = await this.loadOnce(key, load);
     // Only the entry loadOnce cached (not one a concurrent write made obsolete) gets the longer life.
     if (this.entries && this.entries.peek(key) === entry) {
@@ -151,10 +175,86 @@ export class SecretCache {
     return entry;
   }
 
+  /** `key` changed in the backend through this daemon: the next read must see the change. Other keys are untouched. */
+  invalidate(key: string): void {
+    this.retire(key);
+    this.entries?.delete(key);
+  }
+
+  get size(): number {
+    return this.entries?.size ?? 0;
+  }
+
+  /** Bytes held by the entries, counted from the entries themselves (metrics, tests). */
+  get bytes(): number {
+    let total = 0;
+    if (this.entries) for (const [k, e] of this.entries.entries()) total += cacheEntryBytes(k, e, this.codec.size);
+    return total;
+  }
+
+  /** A read in flight for `key` may have read data older than a write or revoke: never cache it, and start afresh. */
+  protected retire(key: string): void {
+    const flight = this.inflight.get(key);
+    if (!flight) return;
+    flight.stale = true;
+    this.inflight.delete(key);
+  }
+
+  protected entryOf(record: V, fetchedAt: number): CacheEntry<V> {
+    return { record, body: this.codec.body(record), fetchedAt };
+  }
+
+  /** The backend read of a miss; SecretCache checks it against the revokes it knows. */
+  protected read(_key: string, load: () => Promise<V>): Promise<V> {
+    return load();
+  }
+
+  /** Keep what a read returned, unless a write or revoke made it `obsolete` while it ran. */
+  protected keep(key: string, entry: CacheEntry<V>, obsolete: boolean): void {
+    if (!obsolete) this.entries?.set(key, entry);
+  }
+
+  private loadOnce(key: string, load: () => Promise<V>): Promise<CacheEntry<V>> {
+    const pending = this.inflight.get(key);
+    if (pending) return pending.promise;
+    const flight: Flight<V> = { promise: undefined as unknown as Promise<CacheEntry<V>>, stale: false };
+    const started = this.now();
+    const p: Promise<CacheEntry<V>> = this.read(key, load)
+      .then((record) => {
+        this.failingUntil = 0;
+        const entry = this.entryOf(record, started);
+        this.keep(key, entry, flight.stale);
+        return entry;
+      })
+      .catch((err: unknown) => {
+        // Any other answer (denied, not found) means the backend is up: stop hiding behind the cache.
+        this.failingUntil = err instanceof AppError && err.kind === 'unavailable' ? this.now() + FAILING_HOLD_MS : 0;
+        throw err;
+      })
+      .finally(() => {
+        if (this.inflight.get(key) === flight) this.inflight.delete(key);
+      });
+    flight.promise = p;
+    this.inflight.set(key, flight);
+    return p;
+  }
+}
+
+/** Secrets' records by cacheKey, with the revokes this daemon knows of. */
+export class SecretCache extends ReadCache<SecretRecord> {
+  /**
+   * name → serials this daemon knows are revoked. Never evicted: it grows only with revoked
+   * versions that exist in the table, and forgetting one would let it be served again.
+   */
+  private readonly revoked = new Map<string, Set<number>>();
+
+  constructor(opts: CacheOptions) {
+    super(opts, SECRET_CODEC);
+  }
+
   /** A new version was written through this daemon: the next latest read must see it. Other names are untouched. */
   invalidateLatest(name: string): void {
-    this.retire(cacheKey(name));
-    this.entries?.delete(cacheKey(name));
+    this.invalidate(cacheKey(name));
   }
 
   /** This daemon learnt that `name` serial `serial` is revoked: never serve it again, fresh or stale. */
@@ -177,54 +277,10 @@ export class SecretCache {
     return this.revoked.get(name)?.has(serial) === true;
   }
 
-  get size(): number {
-    return this.entries?.size ?? 0;
-  }
-
-  /** Bytes held by the entries, counted from the entries themselves (metrics, tests). */
-  get bytes(): number {
-    let total = 0;
-    if (this.entries) for (const [k, e] of this.entries.entries()) total += entryBytes(k, e);
-    return total;
-  }
-
-  /** A read in flight for `key` may have read data older than a write or revoke: never cache it, and start afresh. */
-  private retire(key: string): void {
-    const flight = this.inflight.get(key);
-    if (!flight) return;
-    flight.stale = true;
-    this.inflight.delete(key);
-  }
-
-  private entryOf(record: SecretRecord, fetchedAt: number): CachedSecret {
-    return { record, body: this.opts.body ? this.opts.body(record) : Buffer.from(JSON.stringify(record)), fetchedAt };
-  }
-
-  private loadOnce(key: string, load: () => Promise<SecretRecord>): Promise<CachedSecret> {
-    const pending = this.inflight.get(key);
-    if (pending) return pending.promise;
-    const flight: Flight = { promise: undefined as unknown as Promise<CachedSecret>, stale: false };
-    const started = this.now();
-    const p: Promise<CachedSecret> = this.loadChecked(key, load)
-      .then((record) => {
-        this.failingUntil = 0;
-        const entry = this.entryOf(record, started);
-        if (!record.active) this.markRevoked(record.name, record.serial);
-        // A by-serial read that finds the version revoked also retires it as "latest" (above).
-        else if (!flight.stale) this.entries?.set(key, entry);
-        return entry;
-      })
-      .catch((err: unknown) => {
-        // Any other answer (denied, not found) means the backend is up: stop hiding behind the cache.
-        this.failingUntil = err instanceof AppError && err.kind === 'unavailable' ? this.now() + FAILING_HOLD_MS : 0;
-        throw err;
-      })
-      .finally(() => {
-        if (this.inflight.get(key) === flight) this.inflight.delete(key);
-      });
-    flight.promise = p;
-    this.inflight.set(key, flight);
-    return p;
+  /** A revoked version read is remembered as such; a by-serial read that finds it revoked also retires it as "latest". */
+  protected override keep(key: string, entry: CachedSecret, obsolete: boolean): void {
+    if (!entry.record.active) this.markRevoked(entry.record.name, entry.record.serial);
+    else super.keep(key, entry, obsolete);
   }
 
   /**
@@ -233,7 +289,7 @@ export class SecretCache {
    * through this daemon (read again: the table has the revoke by now) or a table that says a
    * revoked version is active again, which revocation never does: an integrity error.
    */
-  private async loadChecked(key: string, load: () => Promise<SecretRecord>): Promise<SecretRecord> {
+  protected override async read(key: string, load: () => Promise<SecretRecord>): Promise<SecretRecord> {
     const first = await load();
     if (!first.active || !this.isRevoked(first.name, first.serial)) return first;
     if (key !== cacheKey(first.name)) return revokedRecord(first.name, first.serial);
@@ -243,6 +299,13 @@ export class SecretCache {
       'integrity',
       `the table says ${again.name} serial ${again.serial} is active, but this daemon saw it revoked: refusing to serve it (revocation is permanent; check who wrote the table)`,
     );
+  }
+}
+
+/** Rendered configuration documents (GET /config/*path), by format and path. */
+export class DocumentCache extends ReadCache<string> {
+  constructor(opts: CacheOptions) {
+    super(opts, DOCUMENT_CODEC);
   }
 }
 

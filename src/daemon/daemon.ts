@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { openBackend, type Backend } from '../backends/open-backend';
-import { SecretCache } from './cache';
+import { DocumentCache, SecretCache } from './cache';
 import { AppError } from '../core/errors';
 import { DaemonServer } from './server';
 import { createLogger, type Logger } from '../core/log';
@@ -218,12 +218,11 @@ export async function startDaemon(
     max: cacheSize,
     maxBytes: cacheMaxBytes - dataKeyBytes - configBytes,
   });
-  const configCache = new SecretCache({
+  const configCache = new DocumentCache({
     ttlMs,
     staleMs,
     max: 1000,
     maxBytes: configBytes,
-    body: (r) => Buffer.from(r.payload),
   });
   metrics.trackCacheBytes(
     () => cache.bytes + configCache.bytes,

@@ -19,7 +19,7 @@ import type { Logger } from '../core/log';
 import { validateSecretName } from '../core/names';
 import type { SecretRecord, SecretsService } from '../core/service';
 import { type SecretCache, cacheKey } from './cache';
-import { withDeadline } from './server';
+import { withDeadline } from './deadline';
 
 /** Secrets read at once during a refresh: enough to warm hundreds quickly, few enough not to flood the SDK's sockets. */
 const CONCURRENCY = 16;

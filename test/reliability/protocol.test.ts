@@ -18,12 +18,12 @@ import { type StandIns, createAppResources, startStandIns } from '../standins';
 import { Witness, expectCleanFailure, get, rawExchange, request, statusesOf } from './support';
 import {
   CONNECTIONS_CHECKING_INTERVAL_MS,
-  DEFAULT_MAX_CONNECTIONS,
   HEADERS_TIMEOUT_MS,
   KEEP_ALIVE_TIMEOUT_MS,
   MAX_HEADER_BYTES,
   REQUEST_TIMEOUT_MS,
-} from '../../src/daemon/limits';
+} from '../../src/daemon/http/socket-limits';
+import { DEFAULT_MAX_CONNECTIONS } from '../../src/daemon/limits';
 
 const APP = 'protocol';
 const w = new Witness('protocol');

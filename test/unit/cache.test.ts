@@ -1,4 +1,4 @@
-import { FAILING_HOLD_MS, SecretCache, cacheKey } from '../../src/daemon/cache';
+import { DocumentCache, FAILING_HOLD_MS, SecretCache, cacheKey } from '../../src/daemon/cache';
 import { AppError } from '../../src/core/errors';
 import type { SecretRecord } from '../../src/core/service';
 
@@ -157,4 +157,20 @@ test('while the backend is failing, stale values are served at once and refreshe
     return rec(3);
   });
   expect(waited).toBe(true);
+});
+
+test('documents are cached as themselves: the body is the document, with the same TTL and stale rules', async () => {
+  const c = new DocumentCache({ ttlMs: 30_000, staleMs: 300_000, max: 10, maxBytes: 100_000, now: clock });
+  let loads = 0;
+  const load = async () => `doc: ${++loads}\n`;
+  const first = await c.get('yaml\0team/api', load);
+  expect([first.outcome, first.entry.record, first.entry.body.toString()]).toEqual(['miss', 'doc: 1\n', 'doc: 1\n']);
+  expect((await c.get('yaml\0team/api', load)).outcome).toBe('hit');
+  expect(c.bytes).toBeGreaterThanOrEqual(first.entry.body.length + 2 * 'doc: 1\n'.length);
+  now += 30_001;
+  const down = async (): Promise<string> => {
+    throw new AppError('unavailable', 'down');
+  };
+  const stale = await c.get('yaml\0team/api', down);
+  expect([stale.outcome, stale.entry.record]).toEqual(['stale', 'doc: 1\n']);
 });

@@ -1,6 +1,6 @@
 /**
- * Who may talk to the sidecar at all, decided before auth and routing, on the hot path and in
- * express alike (one function, so the two layers cannot disagree):
+ * Who may talk to the sidecar, on the hot path and in express alike (one class, so the two layers
+ * cannot disagree). First, before routing, whether the request may reach the sidecar at all:
  * - `Host` must be a name the sidecar is really reached by. A DNS-rebinding page (evil.example
  *   re-pointed at 127.0.0.1) reaches the port from the victim's browser, but its requests carry
  *   `Host: evil.example[:port]`, a dotted name we never answer to. Allowed: loopback names, IP
@@ -13,23 +13,33 @@
  *   refused (as the AWS Secrets Manager Agent does).
  * The usual Host values are answered by one Set lookup; others are classified once and memoised
  * (bounded, so a client spraying random names cannot grow it).
+ * Then, for every route but /health, the token of --token-file (header TOKEN_HEADER), when set.
  */
+import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import type http from 'node:http';
-import { AppError } from '../core/errors';
+import { AppError } from '../../core/errors';
+import { TOKEN_HEADER } from '../../core/http-headers';
 
 const LOOPBACK_NAMES = ['localhost', 'localhost.', '127.0.0.1', '[::1]'];
 const MEMO_MAX = 256;
 const SINGLE_LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
-export class RequestGuard {
+export class Access {
   private readonly allowed = new Set<string>();
   /** Host header value → allowed?, for values outside `allowed`. */
   private readonly memo = new Map<string, boolean>();
+  private readonly tokenDigest: Buffer | undefined;
+  /** Per connection, the token value it last proved right (see authorize). */
+  private readonly verified = new WeakMap<object, string>();
 
-  /** `names`: the bind address and --allowed-host values (names or addresses, no port). */
-  constructor(names: readonly string[]) {
+  /**
+   * `names`: the bind address and --allowed-host values (names or addresses, no port).
+   * `token`: when set, every route but /health needs it.
+   */
+  constructor(names: readonly string[], token: string | undefined) {
     for (const n of [...LOOPBACK_NAMES, ...names]) this.allowed.add(bracket(n.toLowerCase()));
+    this.tokenDigest = token === undefined ? undefined : digest(token);
   }
 
   /** After listen: the same names followed by the port, the form clients send. */
@@ -37,8 +47,8 @@ export class RequestGuard {
     for (const n of [...this.allowed]) this.allowed.add(`${n}:${port}`);
   }
 
-  /** undefined when the request may proceed; the error to answer otherwise. */
-  check(req: http.IncomingMessage): AppError | undefined {
+  /** Host, proxy and cross-site checks: undefined when the request may proceed; the error to answer otherwise. */
+  refuse(req: http.IncomingMessage): AppError | undefined {
     const h = req.headers;
     const host = h.host;
     // HTTP/1.0 without Host: no browser sends that (Node itself refuses HTTP/1.1 without Host).
@@ -61,6 +71,23 @@ export class RequestGuard {
           'cross-site write refused: requests from web pages (Origin, Sec-Fetch-Site) cannot write or revoke',
         );
     }
+    return undefined;
+  }
+
+  /** The token check: undefined when allowed; the error to answer otherwise. */
+  authorize(req: http.IncomingMessage): AppError | undefined {
+    if (!this.tokenDigest) return undefined;
+    const given = req.headers[TOKEN_HEADER];
+    if (typeof given !== 'string' || given === '')
+      return new AppError('unauthorized', `missing ${TOKEN_HEADER} header`);
+    // A keep-alive connection that has already shown the right token and shows the same value
+    // again needs no second hash. This compares the value with what the same connection sent
+    // before, never with the token: it tells a client nothing it did not already know.
+    if (this.verified.get(req.socket) === given) return undefined;
+    // Compare digests: constant time, and independent of the token's length.
+    if (!crypto.timingSafeEqual(digest(given), this.tokenDigest))
+      return new AppError('unauthorized', `wrong ${TOKEN_HEADER}`);
+    this.verified.set(req.socket, given);
     return undefined;
   }
 
@@ -100,4 +127,12 @@ function bracket(n: string): string {
 
 function quoteShort(s: string): string {
   return JSON.stringify(s.length > 80 ? `${s.slice(0, 77)}...` : s);
+}
+
+/** SHA-256 of a token; crypto.hash (Node ≥ 20.12) is the one-shot form, about twice as fast as createHash. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+function digest(token: string): Buffer {
+  return oneShotHash
+    ? oneShotHash('sha256', token, 'buffer')
+    : crypto.createHash('sha256').update(token, 'utf8').digest();
 }

@@ -1,0 +1,13 @@
+import { AppError } from '../core/errors';
+
+/** `p`, or an "unavailable" error once `ms` have passed (the SDK keeps retrying in the background). */
+export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new AppError('unavailable', `backend unavailable ${what}: no answer within ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,129 @@
+/**
+ * The secret routes under /latest and /v1: reads, the name listing, writes and revokes. Cached
+ * reads have a hot path answered before express, because a sidecar's whole job is that one
+ * request; misses and everything else go through express. Either way the response, headers,
+ * metrics and log line are the same.
+ */
+import type http from 'node:http';
+import type { NextFunction, Request, Response, Router } from 'express';
+import { AppError } from '../../core/errors';
+import type { Logger } from '../../core/log';
+import { SECRET_NAME_PATTERN, SECRET_NAME_RULE, parseSerial, validateSecretName } from '../../core/names';
+import type { SecretsService } from '../../core/service';
+import { type SecretCache, cacheKey } from '../cache';
+import { withDeadline } from '../deadline';
+import type { Metrics } from '../metrics';
+import { PerNameQueue } from '../per-name-queue';
+import type { Access } from './access';
+import { jsonBody, payloadOfBody } from './json-body';
+import type { RequestObserver } from './observer';
+import { send, sendCached } from './responses';
+
+export interface SecretRoutesOptions {
+  service: SecretsService;
+  cache: SecretCache;
+  metrics: Metrics;
+  logger: Logger;
+  readOnly: boolean;
+  readDeadlineMs: number;
+  access: Access;
+  observer: RequestObserver;
+}
+
+const HOT_PATH = new RegExp(`^/(latest|v1)/secrets/(${SECRET_NAME_PATTERN})(?:/([0-9]{1,16}))?/?(?:\\?.*)?$`);
+/** Route labels of the hot path, interned once: [prefix][by serial?]. */
+const HOT_ROUTES: Readonly<Record<string, readonly [string, string]>> = {
+  latest: ['/latest/secrets/:name', '/latest/secrets/:name/:serial'],
+  v1: ['/v1/secrets/:name', '/v1/secrets/:name/:serial'],
+};
+
+export class SecretRoutes {
+  /** Creates through this daemon, one at a time per name. */
+  private readonly writes = new PerNameQueue();
+
+  constructor(private readonly opts: SecretRoutesOptions) {}
+
+  /** Answer a cached GET of a secret without express; false hands the request on. */
+  hot(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (req.method !== 'GET' || !req.url) return false;
+    const start = process.hrtime.bigint();
+    const m = HOT_PATH.exec(req.url);
+    if (!m || (m[2] === 'version' && m[3] === undefined)) return false;
+    const { access, cache, metrics, observer } = this.opts;
+    if (access.refuse(req)) return false; // express answers the refusal, with the same check
+    const cc = req.headers['cache-control'];
+    if (cc !== undefined && /no-cache/i.test(cc)) return false;
+    const serial = m[3] === undefined ? undefined : Number(m[3]);
+    if (serial !== undefined && !(serial >= 1 && m[3][0] !== '0')) return false;
+    if (access.authorize(req)) return false; // express answers the 401, with the same check
+    const entry = cache.fresh(cacheKey(m[2], serial));
+    if (!entry) return false;
+    const reqId = observer.requestId(req);
+    metrics.cacheOutcome('hit');
+    sendCached(res, entry, 'hit', reqId);
+    observer.observe('GET', HOT_ROUTES[m[1]][serial === undefined ? 0 : 1], 200, start, reqId, 'hit');
+    return true;
+  }
+
+  /** The express routes, on the router mounted under each prefix. */
+  mount(r: Router): void {
+    // Exactly /secrets: "/secrets/" is a secret with an empty name, which does not exist (404).
+    r.get('/secrets', (req, res, next) => (req.path === '/secrets' ? this.list(req, res) : next()));
+    r.get('/secrets/:name', (req, res) => this.get(req, res, undefined));
+    r.get('/secrets/:name/:serial', (req, res) => this.get(req, res, req.params.serial as string));
+    r.post('/secrets/:name', this.refuseIfReadOnly, jsonBody(), async (req, res) => {
+      const name = validateSecretName(req.params.name);
+      const { payload, binary } = payloadOfBody(req.body as unknown);
+      const created = await this.opts.service.create(name, payload, {
+        binary,
+        serialize: (claim) => this.writes.run(name, claim),
+      });
+      this.opts.cache.invalidateLatest(name);
+      send(res, 201, Buffer.from(JSON.stringify(created)));
+    });
+    r.post('/revoke/:name/:serial', this.refuseIfReadOnly, async (req, res) => {
+      const name = validateSecretName(req.params.name);
+      const serial = parseSerial(req.params.serial);
+      const revoked = await this.opts.service.revoke(name, serial);
+      this.opts.cache.markRevoked(name, serial);
+      send(res, 200, Buffer.from(JSON.stringify(revoked)));
+    });
+  }
+
+  private readonly refuseIfReadOnly = (_req: Request, _res: Response, next: NextFunction) =>
+    next(
+      this.opts.readOnly
+        ? new AppError('forbidden', 'this daemon is read-only (--read-only): writes are refused')
+        : undefined,
+    );
+
+  /** `GET /secrets?prefix=P`: the names under P (all without it) with their latest serial, what export/exec list through a sidecar. */
+  private async list(req: Request, res: Response): Promise<void> {
+    const prefix = req.query.prefix;
+    if (prefix !== undefined && (typeof prefix !== 'string' || !SECRET_NAME_RULE.test(prefix)))
+      throw new AppError('usage', 'invalid prefix: use one ?prefix= of 1 to 255 characters from A-Z a-z 0-9 . _ -');
+    const names = await withDeadline(this.opts.service.list(), this.opts.readDeadlineMs, 'listing secrets');
+    const under = prefix === undefined ? names : names.filter((n) => n.name.startsWith(prefix));
+    send(res, 200, Buffer.from(JSON.stringify(under)));
+  }
+
+  private async get(req: Request, res: Response, serialParam: string | undefined): Promise<void> {
+    const name = validateSecretName(req.params.name);
+    const serial = serialParam === undefined ? undefined : parseSerial(serialParam);
+    const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
+    const { service, cache, metrics, readDeadlineMs, logger } = this.opts;
+    const { entry, outcome } = await cache.get(
+      cacheKey(name, serial),
+      () => withDeadline(service.fetch(name, serial), readDeadlineMs, `reading ${name}`),
+      bypass,
+    );
+    metrics.cacheOutcome(outcome);
+    res.locals.cache = outcome;
+    if (outcome === 'stale')
+      logger.warn(
+        { reqId: res.locals.reqId, name, serial: entry.record.serial },
+        'backend unavailable: serving a stale cached value',
+      );
+    sendCached(res, entry, outcome);
+  }
+}
