@@ -13,7 +13,7 @@ import * as ecs from '@aws-sdk/client-ecs';
 import { NormalizedSchema } from '@smithy/core/schema';
 import { buildParser } from '../src/cli/main';
 import { parseSerial, validateAppName, validateSecretName } from '../src/core/names';
-import { parseRenderTargets } from '../src/daemon/render';
+import { parseRenderTargets } from '../src/daemon/render-targets';
 import { CLI } from './helpers/cli';
 import { spawnDaemon } from './helpers/daemon';
 

@@ -16,7 +16,6 @@
  */
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { validateSecretName } from '../core/names';
 import type { SecretRecord, SecretsService } from '../core/service';
 import { type SecretCache, cacheKey } from './cache';
 import { withDeadline } from './deadline';
@@ -26,6 +25,7 @@ const CONCURRENCY = 16;
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 10_000;
 
+/** Secrets to keep fresh: these names, and every name under these prefixes. */
 export interface PrefetchSelection {
   names: string[];
   prefixes: string[];
@@ -55,28 +55,6 @@ interface Slot {
   failures: number;
   /** Found under a prefix after start-up: its first read is logged. */
   announce?: boolean;
-}
-
-/** Parse `--prefetch` values: each a NAME or a comma-separated list of names; duplicates collapse. */
-export function parsePrefetchNames(values: readonly string[]): string[] {
-  const names = new Set<string>();
-  for (const v of values)
-    for (const part of v.split(',')) {
-      if (part.trim() === '')
-        throw new AppError('usage', `invalid --prefetch ${JSON.stringify(v)}: expected NAME[,NAME...]`);
-      names.add(validateSecretName(part.trim()));
-    }
-  return [...names];
-}
-
-/** A prefix is the start of a secret name: the same alphabet, at least one character. */
-export function validatePrefix(flag: string, prefix: string): string {
-  if (!/^[A-Za-z0-9._-]{1,255}$/.test(prefix))
-    throw new AppError(
-      'usage',
-      `invalid ${flag} ${JSON.stringify(prefix)}: a prefix is 1 to 255 characters from A-Z a-z 0-9 . _ -`,
-    );
-  return prefix;
 }
 
 export class Prefetcher {

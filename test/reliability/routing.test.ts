@@ -4,14 +4,15 @@
  *   only the exact, lower-case `version` is the reserved version route.
  * - The hot path (cached reads answered before express) and express agree on every path: a
  *   fast-check property over generated paths sends each to two daemons on the same table, one
- *   as built, one with the hot path switched off (DaemonServer.hotPath, a switch no flag
+ *   as built, one with the hot path switched off (DaemonConfig.hotPath, a switch no flag
  *   exposes), twice each so the first daemon's second answer comes from its hot path whenever
  *   the path is a cached read, and compares status and body.
- * The two daemons run in this process (startDaemon, as the bench does) so the switch can be
+ * The two daemons run in this process (startDaemon with a daemonConfig()) so the switch can be
  * reached; they are real HTTP servers on 127.0.0.1, talking to the stand-ins through the SDK.
  */
 import fc from 'fast-check';
 import { type StandIns, createAppResources, startStandIns } from '../standins';
+import { daemonConfig } from '../../src/daemon/config';
 import { type RunningDaemon, startDaemon } from '../../src/daemon/daemon';
 import { createLogger } from '../../src/core/log';
 import { type HttpResult, get, postJson } from './support';
@@ -28,22 +29,10 @@ beforeAll(async () => {
   s = await startStandIns();
   await createAppResources(s.kms, s.dynamo.endpoint, APP);
   Object.assign(process.env, s.env); // the SDK reads the endpoints from the environment
-  const args = {
-    'application-name': APP,
-    local: false,
-    'data-dir': '.unused',
-    debug: false,
-    port: '0',
-    host: '127.0.0.1',
-    'cache-ttl': '600',
-    'stale-if-error': '0',
-    'cache-size': '10000',
-    'read-only': false,
-  };
+  const config = daemonConfig({ app: APP, port: 0, host: '127.0.0.1', cacheTtlMs: 600_000, staleIfErrorMs: 0 });
   const logger = createLogger({ level: 'silent' });
-  hot = await startDaemon(args, logger);
-  plain = await startDaemon(args, logger);
-  plain.server.hotPath = false;
+  hot = await startDaemon(config, { logger });
+  plain = await startDaemon({ ...config, hotPath: false }, { logger });
   for (const name of NAMES) {
     expect((await postJson(hot.port, `/latest/secrets/${name}`, { payload: `payload of ${name}` })).status).toBe(201);
     expect((await postJson(hot.port, `/latest/secrets/${name}`, { payload: `payload of ${name}, v2` })).status).toBe(

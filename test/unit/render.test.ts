@@ -1,8 +1,9 @@
-/** render.ts on the real file system: the atomic write, and flag parsing. */
+/** render-files.ts on the real file system (the atomic write), and render-targets.ts (the --render values). */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseRenderMode, parseRenderTargets, writeAtomic } from '../../src/daemon/render';
+import { writeAtomic } from '../../src/daemon/render-files';
+import { parseRenderTargets } from '../../src/daemon/render-targets';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-render-unit-'))));
@@ -31,22 +32,39 @@ test('writeAtomic leaves no temp file behind when the rename fails', async () =>
   expect(fs.readdirSync(dir)).toEqual(['taken']);
 });
 
-test('render flags: kinds, paths made absolute, modes', () => {
-  const [raw, env, json] = parseRenderTargets([
+test('render targets: kinds, paths made absolute, what each needs prefetched', () => {
+  const [raw, env, json, doc, docJson] = parseRenderTargets([
     'out/a=db.password',
     '/x/b.env=dotenv:team-a.*',
     '/x/c.json=json:DB=db.password,api.key',
+    '/x/settings.yaml=config:app/settings',
+    '/x/settings.JSON=config:app/settings',
   ]);
   expect(raw.file).toBe(path.resolve('out/a'));
-  expect(raw.source.needs).toEqual({ names: ['db.password'], prefixes: [] });
-  expect(env.source.needs).toEqual({ names: [], prefixes: ['team-a.'] });
-  expect(json.source.needs).toEqual({ names: ['db.password', 'api.key'], prefixes: [] });
-  expect(() => parseRenderTargets(['/x/a=config:app/settings'])).toThrow(/unknown kind "config"/);
-  // The extension point: another kind, passed in by the daemon, with no change to render.ts.
-  const custom = parseRenderTargets(['/x/a=config:app/settings'], {
-    config: () => ({ needs: { names: [], prefixes: [] }, render: async () => Buffer.from('doc') }),
-  });
-  expect(custom[0].source.needs.names).toEqual([]);
-  expect([parseRenderMode('0440'), parseRenderMode('600')]).toEqual([0o440, 0o600]);
-  for (const bad of ['0999', '4755', '', 'rw-r-----']) expect(() => parseRenderMode(bad)).toThrow(/--render-mode/);
+  expect(raw.content).toEqual({ kind: 'raw', name: 'db.password' });
+  expect(raw.needs).toEqual({ names: ['db.password'], prefixes: [] });
+  expect(env.needs).toEqual({ names: [], prefixes: ['team-a.'] });
+  expect(json.needs).toEqual({ names: ['db.password', 'api.key'], prefixes: [] });
+  // A document is read from the table at each check, never prefetched; its format follows the extension.
+  expect([doc.content, doc.needs]).toEqual([
+    { kind: 'config', path: 'app/settings', format: 'yaml' },
+    { names: [], prefixes: [] },
+  ]);
+  expect(docJson.content).toMatchObject({ format: 'json' });
+});
+
+test('render targets: every mistake is a usage error naming --render or the bad part', () => {
+  for (const [spec, message] of [
+    ['/x/a', /invalid --render "\/x\/a": expected FILE=NAME/],
+    ['=db.password', /expected FILE=NAME/],
+    ['/x/a=', /expected FILE=NAME/],
+    ['/x/a=xml:app.*', /unknown kind "xml" \(use NAME or one of: dotenv:, json:, config:\)/],
+    ['/x/a=constructor:x', /unknown kind "constructor"/],
+    ['/x/a=bad name', /invalid secret name/],
+    ['/x/a=dotenv:app.,,x', /selector/],
+    ['/x/a=dotenv:A=x,A=y', /both map to the variable A/],
+    ['/x/a=config:../up', /path/],
+  ] as Array<[string, RegExp]>)
+    expect(() => parseRenderTargets([spec])).toThrow(message);
+  expect(() => parseRenderTargets(['/x/a=x', '/x/./a=y'])).toThrow(/--render names "\/x\/a" twice/);
 });

@@ -1,45 +1,108 @@
-/** `ecs-secrets daemon`: the sidecar's flags; runs the daemon until SIGTERM or SIGINT, then stops it gracefully. */
-import { createLogger } from '../../core/log';
-import type { DaemonArgs } from '../../daemon/daemon';
-import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_MAX_CONNECTIONS } from '../../daemon/limits';
-import { defineCommand } from '../context';
+/**
+ * `ecs-secrets daemon`: the sidecar's flags, turned into its typed configuration (daemon/config.ts
+ * holds the defaults and the parsers); runs the daemon until SIGTERM or SIGINT, then stops it
+ * gracefully.
+ */
+import { validateAppName } from '../../core/names';
+import {
+  DAEMON_DEFAULTS,
+  type DaemonConfig,
+  daemonConfig,
+  formatRenderMode,
+  parseAllowedHosts,
+  parseCacheMaxBytes,
+  parsePrefetchNames,
+  parsePrefetchPrefixes,
+  parseRenderMode,
+  parseWholeNumber,
+  readToken,
+} from '../../daemon/config';
+import { parseRenderTargets } from '../../daemon/render-targets';
+import { type GlobalArgs, defineCommand } from '../context';
 
-export const daemonCommand = defineCommand<DaemonArgs>({
+/** The daemon's flags as yargs gives them (strings: each is parsed into the configuration, refused naming its flag). */
+export interface DaemonFlags extends GlobalArgs {
+  port: string;
+  host: string;
+  'cache-ttl': string;
+  'stale-if-error': string;
+  'cache-size': string;
+  'cache-max-bytes': string;
+  'token-file'?: string;
+  'read-only': boolean;
+  'allowed-host'?: string[];
+  'max-connections': string;
+  prefetch?: string[];
+  'prefetch-prefix'?: string[];
+  render?: string[];
+  'render-mode': string;
+}
+
+/** The configuration the flags describe; the token is read from --token-file, or else from `env`. */
+export function daemonConfigFromFlags(f: DaemonFlags, env: NodeJS.ProcessEnv = process.env): DaemonConfig {
+  return daemonConfig({
+    app: validateAppName(f['application-name']),
+    local: f.local,
+    dataDir: f['data-dir'],
+    region: f.region,
+    debug: f.debug,
+    port: parseWholeNumber('port', f.port),
+    host: f.host,
+    cacheTtlMs: parseWholeNumber('cacheTtlMs', f['cache-ttl']),
+    staleIfErrorMs: parseWholeNumber('staleIfErrorMs', f['stale-if-error']),
+    cacheSize: parseWholeNumber('cacheSize', f['cache-size']),
+    cacheMaxBytes: parseCacheMaxBytes(f['cache-max-bytes']),
+    maxConnections: parseWholeNumber('maxConnections', f['max-connections']),
+    allowedHosts: parseAllowedHosts(f['allowed-host'] ?? []),
+    token: readToken(f['token-file'], env.ECS_SECRETS_TOKEN),
+    readOnly: f['read-only'],
+    render: parseRenderTargets(f.render ?? []),
+    renderMode: parseRenderMode(f['render-mode']),
+    prefetch: {
+      names: parsePrefetchNames(f.prefetch ?? []),
+      prefixes: parsePrefetchPrefixes(f['prefetch-prefix'] ?? []),
+    },
+  });
+}
+
+const D = DAEMON_DEFAULTS;
+
+export const daemonCommand = defineCommand<DaemonFlags>({
   command: 'daemon',
   describe: 'Serve secrets over HTTP to the containers of this task (the sidecar)',
   builder: (c) =>
     c
-      .option('port', { type: 'string', default: '8080', describe: 'TCP port' })
+      .option('port', { type: 'string', default: String(D.port), describe: 'TCP port' })
       .option('host', {
         type: 'string',
-        default: '0.0.0.0',
+        default: D.host,
         describe: 'Address to bind (127.0.0.1: this task only on awsvpc)',
       })
       .option('cache-ttl', {
         type: 'string',
-        default: '30',
+        default: String(D.cacheTtlMs / 1000),
         describe: 'Seconds a read is served from memory; 0 turns the cache off',
       })
       .option('stale-if-error', {
         type: 'string',
-        default: '300',
+        default: String(D.staleIfErrorMs / 1000),
         describe: 'Seconds past the TTL a cached value may be served while the backend fails',
       })
       .option('cache-size', {
         type: 'string',
-        default: '10000',
+        default: String(D.cacheSize),
         describe: 'Maximum cached secret versions (and data keys)',
       })
       .option('cache-max-bytes', {
         type: 'string',
-        default: `${DEFAULT_CACHE_MAX_BYTES / 1024 ** 2}MiB`,
+        default: `${D.cacheMaxBytes / 1024 ** 2}MiB`,
         describe: 'Memory for cached secrets and data keys together, in bytes or KiB/MiB/GiB',
       })
       .option('token-file', {
         type: 'string',
         describe: 'File holding the token required in X-ECS-Secrets-Token (or ECS_SECRETS_TOKEN)',
       })
-      .option('read-only', { type: 'boolean', default: false, describe: 'Refuse POST routes with 403' })
+      .option('read-only', { type: 'boolean', default: D.readOnly, describe: 'Refuse POST routes with 403' })
       .option('allowed-host', {
         type: 'string',
         array: true,
@@ -48,7 +111,7 @@ export const daemonCommand = defineCommand<DaemonArgs>({
       })
       .option('max-connections', {
         type: 'string',
-        default: String(DEFAULT_MAX_CONNECTIONS),
+        default: String(D.maxConnections),
         describe: 'Open connections at most; more are closed at once',
       })
       .option('prefetch', {
@@ -67,13 +130,17 @@ export const daemonCommand = defineCommand<DaemonArgs>({
         describe:
           'Write secrets to a file, atomically, rewritten when they change: FILE=NAME (raw payload), FILE=dotenv:SELECTOR or FILE=json:SELECTOR (SELECTOR: PREFIX* or NAME,NAME) (repeatable)',
       })
-      .option('render-mode', { type: 'string', default: '0440', describe: 'Permissions of rendered files (octal)' }),
+      .option('render-mode', {
+        type: 'string',
+        default: formatRenderMode(D.renderMode),
+        describe: 'Permissions of rendered files (octal)',
+      }),
   run: async (args) => {
+    const config = daemonConfigFromFlags(args);
     // Loaded here, not at the top: express, prom-client and the server are the daemon's alone, and
-    // every one-shot command (fetch, create, ...) would otherwise load them at start (issue 13).
+    // every one-shot command (fetch, create, ...) would otherwise load them at start.
     const { startDaemon } = require('../../daemon/daemon') as typeof import('../../daemon/daemon');
-    const logger = createLogger({ debug: args.debug, daemon: true });
-    const daemon = await startDaemon(args, logger);
+    const daemon = await startDaemon(config);
     await new Promise<void>((resolve) => {
       const onSignal = (signal: NodeJS.Signals) => {
         daemon.stop(signal).then(resolve, resolve);
