@@ -24,6 +24,8 @@ import {
 
 export const CONFIG_PATH_RULE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
 export const CONFIG_NAME_PREFIX = 'config/';
+/** The table items that hold configuration documents (what the store checks as documents). */
+export const isConfigItemName = (name: string): boolean => name.startsWith(CONFIG_NAME_PREFIX);
 /** The stored (encrypted) document's limit: DynamoDB's item limit is 400 KB; keep well under it. */
 export const MAX_DOCUMENT_BYTES = 256 * 1024;
 /** What we read from a file before refusing it: encryption roughly doubles short values. */
