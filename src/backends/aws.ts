@@ -10,6 +10,7 @@ import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
+import { AppError } from '../core/errors';
 
 // The SDK warns on every process start that Node 20 support ends; that is for us to act on
 // (the Docker image runs a newer LTS), not noise for every user's stderr.
@@ -21,7 +22,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
  * at most a few hundred ms, up to 3 s when throttled) bound one failing call to about 6.5 s:
  * a CLI command fails in well under 10 s, and the daemon's 4 s read deadline (daemon/server.ts) still
  * gets a second attempt. Writes have no deadline of their own: they are bounded by these limits.
- * (Before: 3 s, and the SDK only *warned* when it passed, so a slow backend hung the CLI.)
  */
 export const CONNECT_TIMEOUT_MS = 1000;
 export const REQUEST_TIMEOUT_MS = 2000;
@@ -62,16 +62,42 @@ function common(opts: ClientOptions) {
 }
 
 /**
- * Each SDK package is loaded when its first client is built, not when this module is imported
- * (issue 13): `fetch` never pays for CloudFormation, the daemon neither, and `--help` or a usage
- * error pays for no SDK at all. A plain require, so the bundle (dist/src/cli.js, esbuild) still
- * contains the packages and only defers running them (literal names: esbuild follows those).
+ * A client whose region cannot be resolved fails its first call with a usage error saying how to
+ * give one. The SDK's own error for that is a plain Error with nothing but its message to tell it
+ * apart, so it is caught here, where the region is resolved, rather than recognised later by text.
+ */
+function requireRegion<C extends { config: { region: () => Promise<string> } }>(client: C): C {
+  const resolve = client.config.region;
+  client.config.region = async () => {
+    let region: string | undefined;
+    try {
+      region = await resolve();
+    } catch (err) {
+      throw new AppError('usage', NO_REGION, { cause: err });
+    }
+    if (!region) throw new AppError('usage', NO_REGION);
+    return region;
+  };
+  return client;
+}
+
+const NO_REGION = 'no AWS region: pass --region or set AWS_REGION';
+
+/**
+ * Each SDK package is loaded when its first client is built, not when this module is imported:
+ * `fetch` never pays for CloudFormation, the daemon neither, and `--help` or a usage error pays
+ * for no SDK at all. A plain require, so the bundle (dist/src/cli.js, esbuild) still contains the
+ * packages and only defers running them (literal names: esbuild follows those).
  */
 export const dynamoClient = (opts: ClientOptions): DynamoDBClient =>
-  new (require('@aws-sdk/client-dynamodb') as typeof import('@aws-sdk/client-dynamodb')).DynamoDBClient(common(opts));
+  requireRegion(
+    new (require('@aws-sdk/client-dynamodb') as typeof import('@aws-sdk/client-dynamodb')).DynamoDBClient(common(opts)),
+  );
 export const kmsClient = (opts: ClientOptions): KMSClient =>
-  new (require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms')).KMSClient(common(opts));
+  requireRegion(new (require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms')).KMSClient(common(opts)));
 export const cloudFormationClient = (opts: ClientOptions): CloudFormationClient =>
-  new (
-    require('@aws-sdk/client-cloudformation') as typeof import('@aws-sdk/client-cloudformation')
-  ).CloudFormationClient(common(opts));
+  requireRegion(
+    new (
+      require('@aws-sdk/client-cloudformation') as typeof import('@aws-sdk/client-cloudformation')
+    ).CloudFormationClient(common(opts)),
+  );

@@ -11,7 +11,7 @@ import type { MiddlewareStack } from '@smithy/types';
 import { dynamoClient, kmsClient } from './aws';
 import type { EmbeddedDynamo as EmbeddedDynamoType } from './embedded';
 import { AgeConfigKeys, type ConfigKeySource, KmsConfigKeys } from '../config/keysource';
-import { ConfigService } from '../config/service';
+import { ConfigService, isConfigItemName } from '../config/service';
 import {
   type DataKeyCacheOptions,
   type KeyProvider,
@@ -96,7 +96,7 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
     const embedded = new EmbeddedDynamo(dataDir);
     const client = dynamoClient({ embedded: { endpoint: embedded.endpoint, requestHandler: embedded.requestHandler } });
     instrument(client, 'dynamodb', opts.onBackendCall);
-    const store = new SecretStore(client, table);
+    const store = new SecretStore(client, table, { isDocument: isConfigItemName });
     const keys = cache(new LocalKeyProvider(dataDir));
     try {
       await store.ensureTable();
@@ -121,7 +121,7 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
   instrument(ddb, 'dynamodb', opts.onBackendCall);
   instrument(kms, 'kms', opts.onBackendCall);
   const alias = keyAlias(opts.app);
-  const store = new SecretStore(ddb, table);
+  const store = new SecretStore(ddb, table, { isDocument: isConfigItemName });
   return {
     service: new SecretsService(opts.app, store, cache(new KmsKeyProvider(kms, alias))),
     config: new ConfigService(opts.app, store, new KmsConfigKeys(kms, alias)),

@@ -74,7 +74,8 @@ export class KmsConfigKeys implements ConfigKeySource {
       const got = entries[0].context ?? {};
       throw new AppError(
         'usage',
-        `the document was encrypted for application ${JSON.stringify(got['ecs-secrets:application'] ?? null)} and path ${JSON.stringify(got['ecs-secrets:config'] ?? null)}, not application ${JSON.stringify(app)} and path ${JSON.stringify(configPath ?? null)}; decrypt it and push the plain file`,
+        `the document was encrypted for application ${JSON.stringify(got['ecs-secrets:application'] ?? null)} and path ${JSON.stringify(got['ecs-secrets:config'] ?? null)}, not application ${JSON.stringify(app)} and path ${JSON.stringify(configPath ?? null)}`,
+        { remedy: 'decrypt it and push the plain file' },
       );
     }
     try {

@@ -4,10 +4,9 @@
  * secrets, the SOPS format (sops.ts) and a key source (keysource.ts: KMS or age). Both front ends,
  * the CLI and the daemon, go through this class.
  */
-import { randomInt } from 'node:crypto';
 import { AppError } from '../core/errors';
 import { parseSerial } from '../core/names';
-import type { SecretItem, SecretStore, VersionInfo } from '../core/storage';
+import { RECORD_FORMAT, type SecretItem, type SecretStore, type VersionInfo } from '../core/storage';
 import type { ConfigKeySource } from './keysource';
 import {
   type ConfigDoc,
@@ -25,12 +24,12 @@ import {
 
 export const CONFIG_PATH_RULE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
 export const CONFIG_NAME_PREFIX = 'config/';
+/** The table items that hold configuration documents (what the store checks as documents). */
+export const isConfigItemName = (name: string): boolean => name.startsWith(CONFIG_NAME_PREFIX);
 /** The stored (encrypted) document's limit: DynamoDB's item limit is 400 KB; keep well under it. */
 export const MAX_DOCUMENT_BYTES = 256 * 1024;
 /** What we read from a file before refusing it: encryption roughly doubles short values. */
 export const MAX_INPUT_BYTES = 1024 * 1024;
-const FORMAT_V2 = 2;
-const MAX_PUSH_ATTEMPTS = 100;
 
 export type OutputFormat = DocFormat | 'dotenv';
 
@@ -87,26 +86,21 @@ export class ConfigService {
       : await this.encryptText(text, path);
     checkSize(stored);
     const name = CONFIG_NAME_PREFIX + path;
-    let serial = (await this.store.latestSerial(name)) + 1;
-    for (let attempt = 1; attempt <= MAX_PUSH_ATTEMPTS; attempt++) {
-      const item: SecretItem = {
+    const serial = await this.store.claimNextSerial(
+      name,
+      (serial) => ({
         name,
         serial,
         encryptedData: '',
         encryptedDataKey: '',
         document: stored,
         active: true,
-        format: FORMAT_V2,
+        format: RECORD_FORMAT,
         createdAt: new Date().toISOString(),
-      };
-      if (await this.store.putNew(item)) return { path, serial };
-      await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
-      serial = Math.max(serial + 1, (await this.store.latestSerial(name)) + 1);
-    }
-    throw new AppError(
-      'conflict',
-      `could not store a new version of configuration ${path}: too many concurrent writers, try again`,
+      }),
+      `configuration ${path}`,
     );
+    return { path, serial };
   }
 
   /**
@@ -203,16 +197,17 @@ export class ConfigService {
     return item;
   }
 
-  /** For stored items: a document whose key names another path or app was moved there, an integrity failure (exit 1). */
+  /**
+   * For stored items: what is a usage error in a file given to us (bound to another path or app,
+   * a bad sops block) means a stored document was moved or altered, an integrity failure (exit 1).
+   * The remedy for a file someone passed in does not apply to a stored item, so only the detail is kept.
+   */
   private async decryptInPlace(cd: ConfigDoc, path: string | undefined): Promise<void> {
     try {
       await decryptInPlace(this.keys, this.app, cd, path);
     } catch (err) {
       if (err instanceof AppError && err.kind === 'usage')
-        throw new AppError(
-          'integrity',
-          `integrity check failed: ${err.message.replace(/; decrypt it and push the plain file$/, '')}`,
-        );
+        throw new AppError('integrity', `integrity check failed: ${err.detail}`, { cause: err });
       throw err;
     }
   }

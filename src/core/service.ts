@@ -3,14 +3,11 @@
  * (storage.ts), a key provider (keys.ts) and payload sealing (crypto.ts). Both front ends, the
  * CLI and the daemon, go through this class and nothing below it.
  */
-import { randomInt } from 'node:crypto';
 import { openLegacy, openV2, sealV2 } from './crypto';
 import { AppError } from './errors';
 import { type DataKey, type EncryptionContext, type KeyProvider, encryptionContext } from './keys';
 import { validateBinaryPayload, validatePayload, validateSecretName } from './names';
-import type { SecretItem, SecretStore, VersionInfo } from './storage';
-
-export const FORMAT_V2 = 2;
+import { RECORD_FORMAT, type SecretItem, type SecretStore, type VersionInfo } from './storage';
 
 /**
  * The JSON shape of a fetched secret, as the original printed and served it. A binary secret adds
@@ -45,9 +42,6 @@ export interface CreateOptions {
   binary?: boolean;
 }
 
-/** How many times a create retries when another writer took its serial. */
-const MAX_CREATE_ATTEMPTS = 100;
-
 export class SecretsService {
   constructor(
     readonly app: string,
@@ -56,10 +50,9 @@ export class SecretsService {
   ) {}
 
   /**
-   * Store a new version. The serial is the latest + 1, claimed by a conditional put; when another
-   * writer claims it first we re-read the latest and try again, so concurrent creates never
-   * overwrite each other. The data key is made once per call (its context names the secret, not
-   * the serial); the payload is re-sealed for each serial tried, since the serial is in the AAD.
+   * Store a new version under the next serial (SecretStore.claimNextSerial). The data key is made
+   * once per call (its context names the secret, not the serial); the payload is sealed again for
+   * each serial tried, since the serial is in the AAD.
    * `binary`: the payload is bytes stored as they are (a Buffer; item attribute Binary true);
    * otherwise it must be UTF-8 text.
    */
@@ -80,26 +73,22 @@ export class SecretsService {
     }
   }
 
-  /** Read the latest serial and claim the next one with a conditional put, retrying on a lost race. */
   private async claimSerial(name: string, plaintext: Buffer, dataKey: DataKey, binary: boolean): Promise<Created> {
-    let serial = (await this.store.latestSerial(name)) + 1;
-    for (let attempt = 1; attempt <= MAX_CREATE_ATTEMPTS; attempt++) {
-      const item: SecretItem = {
+    const serial = await this.store.claimNextSerial(
+      name,
+      (serial): SecretItem => ({
         name,
         serial,
         encryptedData: sealV2(dataKey.plaintext, plaintext, { app: this.app, name, serial }),
         encryptedDataKey: dataKey.encrypted.toString('base64'),
         active: true,
-        format: FORMAT_V2,
+        format: RECORD_FORMAT,
         createdAt: new Date().toISOString(),
         binary: binary || undefined,
-      };
-      if (await this.store.putNew(item)) return { name, serial };
-      // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
-      await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
-      serial = Math.max(serial + 1, (await this.store.latestSerial(name)) + 1);
-    }
-    throw new AppError('conflict', `could not store a new version of ${name}: too many concurrent writers, try again`);
+      }),
+      name,
+    );
+    return { name, serial };
   }
 
   /** The latest active version, or one serial (a revoked one comes back with an empty payload). */
@@ -125,7 +114,7 @@ export class SecretsService {
     if (item.format === undefined) {
       const dataKey = await this.keys.decryptDataKey(encryptedKey, undefined);
       payload = openLegacy(dataKey, item.encryptedData, `${name} serial ${serial}`);
-    } else if (item.format === FORMAT_V2) {
+    } else if (item.format === RECORD_FORMAT) {
       const dataKey = await this.keys.decryptDataKey(encryptedKey, this.context(name));
       payload = openV2(dataKey, item.encryptedData, { app: this.app, name, serial });
     } else {

@@ -17,7 +17,14 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { randomInt } from 'node:crypto';
 import { AppError, fromAwsError } from './errors';
+
+/** The `Format` of every item this project writes (absent: written by the original). */
+export const RECORD_FORMAT = 2;
+
+/** How many times a new version retries when another writer took its serial. */
+const MAX_CLAIM_ATTEMPTS = 100;
 
 /** A stored version, as the table holds it. `format` undefined = written by the original. */
 export interface SecretItem {
@@ -31,7 +38,7 @@ export interface SecretItem {
   revokedAt?: string;
   /** Item attribute `Binary` (BOOL): the payload is bytes, shown as base64. Absent on text secrets. */
   binary?: boolean;
-  /** Configuration documents (`config/` names): the encrypted SOPS text; encryptedData is then empty. */
+  /** Document items (see StoreOptions.isDocument): the encrypted document text; encryptedData is then empty. */
   document?: string;
 }
 
@@ -66,14 +73,26 @@ export const TABLE_KEYS = {
   ],
 } satisfies Pick<CreateTableCommandInput, 'KeySchema' | 'AttributeDefinitions'>;
 
+export interface StoreOptions {
+  /**
+   * Which names hold a document (attribute Document) rather than a sealed payload: their items
+   * need Active, and Document while active, instead of the ciphertext attributes. The kinds of
+   * item other than secrets are their owners' business (config/documents-service.ts).
+   */
+  isDocument?: (name: string) => boolean;
+}
+
 export class SecretStore {
   readonly doc: DynamoDBDocumentClient;
+  readonly isDocument: (name: string) => boolean;
 
   constructor(
     client: DynamoDBClient,
     readonly table: string,
+    opts: StoreOptions = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.isDocument = opts.isDocument ?? (() => false);
   }
 
   /** Write a new version; false if (Name, Serial) already exists (another writer won it). */
@@ -101,6 +120,24 @@ export class SecretStore {
     }
   }
 
+  /**
+   * Store a new version of `name` under the next serial: the latest + 1, claimed by a conditional
+   * put. When another writer claims it first we re-read the latest and try again, so concurrent
+   * writers never overwrite each other. `build` makes the item for a serial (a secret's payload is
+   * sealed again for each serial tried, since the serial is in its AAD). `what` names the thing in
+   * the error ("db.password", "configuration team-a/api").
+   */
+  async claimNextSerial(name: string, build: (serial: number) => SecretItem, what: string): Promise<number> {
+    let serial = (await this.latestSerial(name)) + 1;
+    for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
+      if (await this.putNew(build(serial))) return serial;
+      // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
+      await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
+      serial = Math.max(serial + 1, (await this.latestSerial(name)) + 1);
+    }
+    throw new AppError('conflict', `could not store a new version of ${what}: too many concurrent writers, try again`);
+  }
+
   /** The highest serial of a name, active or not; 0 when there is none. */
   async latestSerial(name: string): Promise<number> {
     const out = await this.query(name, { Limit: 1, ProjectionExpression: '#n, #s' }, `reading ${name}`);
@@ -115,8 +152,8 @@ export class SecretStore {
       const page = await this.query(name, { Limit: 4, ExclusiveStartKey: startKey }, `reading ${name}`);
       // Each item is checked before its Active is believed: an Active of the wrong type must not
       // make a revoked version look active, or the other way round.
-      const hit = page.items.find((i) => checkItem(this.table, i).active);
-      if (hit) return fromRaw(this.table, hit);
+      const hit = page.items.find((i) => checkItem(this, i).active);
+      if (hit) return checkItem(this, hit);
       startKey = page.lastKey;
     } while (startKey);
     return undefined;
@@ -127,7 +164,7 @@ export class SecretStore {
       const out = await this.doc.send(
         new GetCommand({ TableName: this.table, Key: { Name: name, Serial: serial }, ConsistentRead: true }),
       );
-      return out.Item ? fromRaw(this.table, out.Item as RawItem) : undefined;
+      return out.Item ? checkItem(this, out.Item as RawItem) : undefined;
     } catch (err) {
       throw fromAwsError(err, `reading ${name} serial ${serial}`);
     }
@@ -167,7 +204,7 @@ export class SecretStore {
         `reading the history of ${name}`,
       );
       for (const i of page.items) {
-        const { serial, active, createdAt } = checkItem(this.table, i, ['Serial', 'Active', 'CreatedAt']);
+        const { serial, active, createdAt } = checkItem(this, i, ['Serial', 'Active', 'CreatedAt']);
         versions.push({ serial, active, createdAt: createdAt ?? null });
       }
       startKey = page.lastKey;
@@ -319,7 +356,7 @@ const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   CreatedAt: { type: 'string', required: false },
   RevokedAt: { type: 'string', required: false },
   Binary: { type: 'boolean', required: false },
-  // Configuration documents (`config/` names) hold their SOPS text here instead of EncryptedData.
+  // Document items hold their text here instead of EncryptedData.
   Document: { type: 'string', required: false },
 };
 const DYNAMO_TYPE: Record<string, string> = { number: 'N', boolean: 'BOOL', string: 'S' };
@@ -348,7 +385,12 @@ function checkSerial(table: string, r: RawItem): number {
   return serial;
 }
 
-function checkItem(table: string, r: RawItem, attrs: readonly Checked[] = ALL_CHECKED): SecretItem {
+function checkItem(
+  store: Pick<SecretStore, 'table' | 'isDocument'>,
+  r: RawItem,
+  attrs: readonly Checked[] = ALL_CHECKED,
+): SecretItem {
+  const table = store.table;
   const serial = checkSerial(table, r);
   for (const a of attrs) {
     if (a === 'Serial') continue;
@@ -358,7 +400,7 @@ function checkItem(table: string, r: RawItem, attrs: readonly Checked[] = ALL_CH
       // A revoked version is never decrypted, and the original's revoke of an unknown serial left
       // phantom items with only Name, Serial and Active=false: the ciphertext may be missing there.
       const ciphertext = a === 'EncryptedData' || a === 'EncryptedDataKey';
-      const document = typeof r.Name === 'string' && r.Name.startsWith('config/');
+      const document = typeof r.Name === 'string' && store.isDocument(r.Name);
       const required = document
         ? a === 'Active' || (a === 'Document' && r.Active !== false)
         : want.required && !(r.Active === false && ciphertext);
@@ -381,8 +423,4 @@ function checkItem(table: string, r: RawItem, attrs: readonly Checked[] = ALL_CH
     binary: r.Binary === true ? true : undefined,
     document: r.Document,
   };
-}
-
-function fromRaw(table: string, r: RawItem): SecretItem {
-  return checkItem(table, r);
 }

@@ -4,7 +4,7 @@
  * application container needs no AWS permissions of its own. Both give the same records and the
  * same errors (AppError kinds), and `readSelection` turns a selection into values with either.
  */
-import { AppError, type ErrorKind, oneLine } from '../core/errors';
+import { AppError, kindOfStatus, oneLine } from '../core/errors';
 import type { SecretRecord, SecretsService } from '../core/service';
 import { type SelectedValue, type Selection, needsListing, resolveSelection } from './selection';
 
@@ -26,16 +26,6 @@ export function serviceSource(service: SecretsService): SecretSource {
 /** A daemon that does not answer within this long is "unavailable" (its own read deadline is 4 s). */
 export const DAEMON_REQUEST_TIMEOUT_MS = 15_000;
 const TOKEN_HEADER = 'X-ECS-Secrets-Token';
-
-/** The daemon's status, back to the kind it came from, so exit codes match a direct read. */
-const KIND_OF_STATUS: Record<number, ErrorKind> = {
-  400: 'usage',
-  401: 'unauthorized',
-  403: 'access_denied',
-  404: 'not_found',
-  413: 'too_large',
-  503: 'unavailable',
-};
 
 /** Validate `--daemon-url`: an http(s) URL with no query or fragment; the base the routes hang off. */
 export function parseDaemonUrl(value: string): URL {
@@ -101,7 +91,7 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
     } catch {
       // not our daemon's error shape: the status says enough
     }
-    const kind = KIND_OF_STATUS[res.status] ?? (res.status >= 500 ? 'unavailable' : 'internal');
+    const kind = kindOfStatus(res.status);
     const hint = res.status === 401 ? ' (set ECS_SECRETS_TOKEN to the daemon token)' : '';
     throw new AppError(kind, `daemon at ${root} ${what}: ${message}${hint}`);
   };

@@ -14,7 +14,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { AppError } from '../core/errors';
+import { AppError, ERROR_TABLE } from '../core/errors';
 import type { Logger } from '../core/log';
 
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
@@ -122,7 +122,7 @@ export class Supervisor {
       await this.start(env);
     } catch (err) {
       this.opts.logger.error({ err: (err as Error).message }, 'restart failed: the command could not be started again');
-      this.finish(127);
+      this.finish(ERROR_TABLE.command_not_found.exitCode);
     }
   }
 

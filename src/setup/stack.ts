@@ -497,14 +497,9 @@ function report(
   return result;
 }
 
-async function resolveRegion(cfn: CloudFormationClient): Promise<string> {
-  try {
-    const region = await cfn.config.region();
-    if (region) return region;
-  } catch {
-    // reported below
-  }
-  throw new AppError('usage', 'no AWS region: pass --region or set AWS_REGION');
+/** The client's region (backends/aws.ts turns a missing one into a usage error). */
+function resolveRegion(cfn: CloudFormationClient): Promise<string> {
+  return cfn.config.region();
 }
 
 async function describeStack(cfn: CloudFormationClient, nameOrId: string): Promise<Stack | undefined> {

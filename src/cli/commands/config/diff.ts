@@ -1,11 +1,9 @@
 /** `ecs-secrets config diff`: drift between the stored latest version and a file; key paths only, never values. */
 import { validateConfigPath } from '../../../config/service';
+import { OUTCOME_EXIT_CODES } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
 import { defineCommand, withBackend } from '../../context';
 import { pathOption, readDocument, sourceOf } from './io';
-
-/** Exit code when the file differs from what is stored (0: the same; 1 and 2 stay errors). */
-export const DRIFT_EXIT_CODE = 3;
 
 export const configDiffCommand = defineCommand<{ path: string; file: string }>({
   command: 'diff',
@@ -24,6 +22,7 @@ export const configDiffCommand = defineCommand<{ path: string; file: string }>({
     const text = await readDocument(sourceOf(args, args.file));
     const result = await withBackend(args, ctx, (b) => b.config.diff(path, text));
     ctx.print(result);
-    if (result.added.length + result.removed.length + result.changed.length > 0) ctx.setExitCode(DRIFT_EXIT_CODE);
+    if (result.added.length + result.removed.length + result.changed.length > 0)
+      ctx.setExitCode(OUTCOME_EXIT_CODES.drift);
   },
 });
