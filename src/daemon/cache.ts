@@ -155,6 +155,15 @@ export class SecretCache {
   invalidateLatest(name: string): void {
     this.retire(cacheKey(name));
     this.entries?.delete(cacheKey(name));
+    // NAME@previous follows the latest: drop the name's pinned reads too (writes are rare).
+    this.dropPinned(name);
+  }
+
+  /** Entries and reads under the name's `NAME@LABEL` keys. */
+  private dropPinned(name: string): void {
+    const prefix = `${name}@`;
+    for (const key of [...this.inflight.keys()]) if (key.startsWith(prefix)) this.retire(key);
+    if (this.entries) for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
   }
 
   /** This daemon learnt that `name` serial `serial` is revoked: never serve it again, fresh or stale. */
@@ -170,6 +179,9 @@ export class SecretCache {
     if (!this.entries) return;
     const latest = this.entries.get(cacheKey(name));
     if (latest && latest.record.serial === serial) this.entries.delete(cacheKey(name));
+    // A label left on the revoked version must fail from now on, and `previous` may have moved:
+    // every pinned read of the name goes back to the table.
+    this.dropPinned(name);
     this.entries.set(cacheKey(name, serial), this.entryOf(revokedRecord(name, serial), this.now()));
   }
 
@@ -236,7 +248,8 @@ export class SecretCache {
   private async loadChecked(key: string, load: () => Promise<SecretRecord>): Promise<SecretRecord> {
     const first = await load();
     if (!first.active || !this.isRevoked(first.name, first.serial)) return first;
-    if (key !== cacheKey(first.name)) return revokedRecord(first.name, first.serial);
+    // By serial, the version is shown revoked; as latest or through a label it is read again.
+    if (key === cacheKey(first.name, first.serial)) return revokedRecord(first.name, first.serial);
     const again = await load();
     if (!again.active || !this.isRevoked(again.name, again.serial)) return again;
     throw new AppError(

@@ -210,6 +210,7 @@ export async function startDaemon(
     region: args.region,
     dataKeyCache: { max: cacheSize, ttlMs: DATA_KEY_TTL_MS, maxBytes: dataKeyBytes },
     onBackendCall: (service, operation, error) => metrics.backendCall(service, operation, error),
+    logger,
   });
   backendForRender = backend;
   const cache = new SecretCache({

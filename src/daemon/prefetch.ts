@@ -16,7 +16,7 @@
  */
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { validateSecretName } from '../core/names';
+import { validateSecretRef } from '../core/labels';
 import type { SecretRecord, SecretsService } from '../core/service';
 import { type SecretCache, cacheKey } from './cache';
 import { withDeadline } from './server';
@@ -64,7 +64,7 @@ export function parsePrefetchNames(values: readonly string[]): string[] {
     for (const part of v.split(',')) {
       if (part.trim() === '')
         throw new AppError('usage', `invalid --prefetch ${JSON.stringify(v)}: expected NAME[,NAME...]`);
-      names.add(validateSecretName(part.trim()));
+      names.add(validateSecretRef(part.trim()));
     }
   return [...names];
 }

@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { validateSecretName } from '../core/names';
+import { validateSecretRef } from '../core/labels';
 import { type SecretRecord, payloadBytes } from '../core/service';
 import { type Format, renderVariables } from '../delivery/formats';
 import { type SelectedValue, parseSelector, resolveSelection, toEnvironment } from '../delivery/selection';
@@ -51,7 +51,7 @@ export type RenderKind = (arg: string, file: string) => RenderSource;
 
 /** The raw kind: a secret's payload bytes, decoded from base64 for a binary secret. */
 export function rawSource(nameIn: string): RenderSource {
-  const name = validateSecretName(nameIn);
+  const name = validateSecretRef(nameIn);
   return {
     needs: { names: [name], prefixes: [] },
     render: async (inputs) => {

@@ -14,6 +14,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type CacheOutcome, type CachedSecret, type SecretCache, cacheKey } from './cache';
 import { AppError } from '../core/errors';
+import { validateReadLabel } from '../core/labels';
 import { type Logger, REQUEST_MSG, requestLogger } from '../core/log';
 import type { Metrics } from './metrics';
 import { RequestGuard } from './guard';
@@ -280,6 +281,7 @@ export class DaemonServer {
     const start = process.hrtime.bigint();
     const m = HOT_PATH.exec(req.url);
     if (!m || (m[2] === 'version' && m[3] === undefined)) return false;
+    if (req.url.includes('label=')) return false; // a pinned read: express, keyed by name and label
     if (this.guard.check(req)) return false; // express answers the refusal, with the same guard
     const cc = req.headers['cache-control'];
     if (cc !== undefined && /no-cache/i.test(cc)) return false;
@@ -493,11 +495,15 @@ export class DaemonServer {
   private async getSecret(req: Request, res: Response, serialParam: string | undefined): Promise<void> {
     const name = validateSecretName(req.params.name);
     const serial = serialParam === undefined ? undefined : parseSerial(serialParam);
+    // ?label=L (GET /secrets/:name only): NAME@L, cached under that key, as prefetch caches it.
+    const label =
+      req.query.label === undefined || serial !== undefined ? undefined : validateReadLabel(req.query.label);
+    const ref = label === undefined ? name : `${name}@${label}`;
     const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
     const { service, cache, metrics, readDeadlineMs, logger } = this.opts;
     const { entry, outcome } = await cache.get(
-      cacheKey(name, serial),
-      () => withDeadline(service.fetch(name, serial), readDeadlineMs, `reading ${name}`),
+      cacheKey(ref, serial),
+      () => withDeadline(service.fetch(ref, serial), readDeadlineMs, `reading ${ref}`),
       bypass,
     );
     metrics.cacheOutcome(outcome);
