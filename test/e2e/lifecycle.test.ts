@@ -326,6 +326,26 @@ describe.each(backends)('%s backend', (_label, make) => {
     const exported = await b.cli(['export', '--name', `PINNED=${n}@previous`, '--name', n]);
     expect(json(exported)).toEqual({ PINNED: 'p2', [n.toUpperCase().replace(/-/g, '_')]: 'p3' });
   }, 180_000);
+
+  test('daemon --prefetch and --render take NAME@LABEL: the pinned version, not the latest', async () => {
+    const n = fresh('pin');
+    await b.cli(['create', '--name', n, '--payload', 'pinned']);
+    await b.cli(['create', '--name', n, '--payload', 'newest']);
+    await b.cli(['label', 'set', '--name', n, '--label', 'prod', '--serial', '1']);
+    const file = path.join(tmpDir(), 'value');
+    const d = await spawnDaemon(
+      [...b.daemonArgs, '--read-only', '--prefetch', `${n}@previous`, '--render', `${file}=${n}@prod`],
+      { env: b.env(), waitHealthy: true },
+    );
+    try {
+      expect(fs.readFileSync(file, 'utf8')).toBe('pinned');
+      const r = await fetch(`${d.url}/v1/secrets/${n}?label=previous`);
+      expect(r.headers.get('x-ecs-secrets-cache')).toBe('hit');
+      expect(await r.json()).toMatchObject({ serial: 1, payload: 'pinned' });
+    } finally {
+      await d.stop();
+    }
+  }, 120_000);
 });
 
 describe('aws only', () => {
