@@ -46,6 +46,7 @@ test('the four task definitions are there', () => {
     'app-with-sidecar.json',
     'bridge-app-with-links.json',
     'revoke-secret.json',
+    'rotate-scheduled.json',
   ]);
 });
 
@@ -157,6 +158,15 @@ describe('what each task is for', () => {
       expect(load(file).taskRoleArn).toBe('arn:aws:iam::123456789012:role/SecretsAdmin');
     expect(daemonOf(load('admin-create-secret.json')).command).not.toContain('--read-only');
     expect(containers(load('revoke-secret.json'))[0].command.slice(0, 1)).toEqual(['revoke']);
+  });
+
+  test('the scheduled rotation runs as the create principal: rotate with a generated value, the hook after --', () => {
+    const td = load('rotate-scheduled.json');
+    expect(td.taskRoleArn).toBe('arn:aws:iam::123456789012:role/SecretsAdmin');
+    const [c] = containers(td);
+    expect(c.command.slice(0, 1)).toEqual(['rotate']);
+    expect(c.command).toContain('--generate');
+    expect(c.command.slice(c.command.indexOf('--') + 1)).toEqual(['/hooks/set-db-password']);
   });
 });
 

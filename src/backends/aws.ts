@@ -9,6 +9,7 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
+import type { STSClient } from '@aws-sdk/client-sts';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
 import { AppError } from '../core/errors';
 
@@ -101,3 +102,5 @@ export const cloudFormationClient = (opts: ClientOptions): CloudFormationClient 
       require('@aws-sdk/client-cloudformation') as typeof import('@aws-sdk/client-cloudformation')
     ).CloudFormationClient(common(opts)),
   );
+export const stsClient = (opts: ClientOptions): STSClient =>
+  requireRegion(new (require('@aws-sdk/client-sts') as typeof import('@aws-sdk/client-sts')).STSClient(common(opts)));

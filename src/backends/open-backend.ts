@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { MiddlewareStack } from '@smithy/types';
-import { dynamoClient, kmsClient } from './aws';
+import { dynamoClient, kmsClient, stsClient } from './aws';
 import type { EmbeddedDynamo as EmbeddedDynamoType } from './embedded';
 import { AgeConfigKeys, type ConfigKeySource, KmsConfigKeys } from '../config/keysource';
 import { ConfigService, isConfigItemName } from '../config/service';
@@ -19,6 +19,8 @@ import {
   LocalKeyProvider,
   withDataKeyCache,
 } from '../core/keys';
+import { principalResolver } from '../core/identity';
+import type { Logger } from '../core/log';
 import { keyAlias, tableName } from '../core/names';
 import { SecretsService } from '../core/service';
 import { SecretStore } from '../core/storage';
@@ -34,6 +36,8 @@ export interface BackendOptions {
   dataKeyCache?: DataKeyCacheOptions;
   /** Called after every DynamoDB/KMS call (metrics). `error` is the error name on failure. */
   onBackendCall?: BackendCallHook;
+  /** Where a failed caller-identity lookup is reported (core/identity.ts). */
+  logger?: Logger;
 }
 
 export type BackendCallHook = (service: 'dynamodb' | 'kms', operation: string, error?: string) => void;
@@ -97,6 +101,7 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
     const client = dynamoClient({ embedded: { endpoint: embedded.endpoint, requestHandler: embedded.requestHandler } });
     instrument(client, 'dynamodb', opts.onBackendCall);
     const store = new SecretStore(client, table, { isDocument: isConfigItemName });
+    store.principal = principalResolver({ local: true });
     const keys = cache(new LocalKeyProvider(dataDir));
     try {
       await store.ensureTable();
@@ -122,6 +127,11 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
   instrument(kms, 'kms', opts.onBackendCall);
   const alias = keyAlias(opts.app);
   const store = new SecretStore(ddb, table, { isDocument: isConfigItemName });
+  store.principal = principalResolver({
+    local: false,
+    sts: () => stsClient({ region: opts.region }),
+    logger: opts.logger,
+  });
   return {
     service: new SecretsService(opts.app, store, cache(new KmsKeyProvider(kms, alias))),
     config: new ConfigService(opts.app, store, new KmsConfigKeys(kms, alias)),

@@ -58,6 +58,13 @@ export const nameOption = {
   demandOption: true,
 } as const;
 
+/** `--generate [--length N] [--charset C]`: create and rotate (core/generate.ts checks the values). */
+export const GENERATE_OPTIONS = {
+  generate: { type: 'boolean', default: false, describe: 'Store a crypto-random value (never printed: fetch it)' },
+  length: { type: 'string', describe: 'With --generate: characters, 8 to 4096 (default 32)' },
+  charset: { type: 'string', describe: 'With --generate: alnum (default), hex, base64url or printable' },
+} as const;
+
 /** Open the backend for the application, run `fn` with the service, always close. */
 export async function withService<T>(
   args: GlobalArgs,
@@ -74,7 +81,13 @@ export async function withBackend<T>(
   fn: (b: Backend) => Promise<T>,
 ): Promise<T> {
   const app = validateAppName(args['application-name']);
-  const backend = await openBackend({ app, local: args.local, dataDir: args['data-dir'], region: args.region });
+  const backend = await openBackend({
+    app,
+    local: args.local,
+    dataDir: args['data-dir'],
+    region: args.region,
+    logger: ctx.logger,
+  });
   ctx.logger.debug({ backend: backend.description }, 'backend opened');
   try {
     return await fn(backend);

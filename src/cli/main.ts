@@ -15,8 +15,11 @@ import { execCommand } from './commands/exec';
 import { exportCommand } from './commands/export';
 import { fetchCommand } from './commands/fetch';
 import { historyCommand } from './commands/history';
+import { labelCommand } from './commands/label';
 import { listCommand } from './commands/list';
 import { revokeCommand } from './commands/revoke';
+import { rollbackCommand } from './commands/rollback';
+import { rotateCommand } from './commands/rotate';
 import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './context';
@@ -29,6 +32,9 @@ export const COMMANDS: readonly Command[] = [
   revokeCommand,
   listCommand,
   historyCommand,
+  labelCommand,
+  rollbackCommand,
+  rotateCommand,
   daemonCommand,
   setupCommand,
   exportCommand,
@@ -98,7 +104,10 @@ export function buildParser(
     .version(VERSION)
     .alias('help', 'h')
     .strict()
-    .demandCommand(1, 'name a command: setup, create, fetch, revoke, list, history, daemon, export, exec or config')
+    .demandCommand(
+      1,
+      'name a command: setup, create, fetch, revoke, list, history, label, rollback, rotate, daemon, export, exec or config',
+    )
     .recommendCommands()
     .parserConfiguration(PARSER_CONFIGURATION)
     // Before validation, so `--name a --name b` is reported as what it is. yargs passes itself here,

@@ -6,6 +6,7 @@
 import { openLegacy, openV2, sealV2 } from './crypto';
 import { AppError } from './errors';
 import { type DataKey, type EncryptionContext, type KeyProvider, encryptionContext } from './keys';
+import { type LabelEvent, LabelStore, parseSecretRef, validateLabel } from './labels';
 import { validateBinaryPayload, validatePayload, validateSecretName } from './names';
 import { RECORD_FORMAT, type SecretItem, type SecretStore, type VersionInfo } from './storage';
 
@@ -40,6 +41,8 @@ export interface CreateOptions {
   serialize?: (claim: () => Promise<Created>) => Promise<Created>;
   /** The payload is bytes stored as they are (item attribute Binary true); otherwise UTF-8 text. */
   binary?: boolean;
+  /** A rollback: the serial whose payload this version repeats (item attribute RestoredFrom). */
+  restoredFrom?: number;
 }
 
 export class SecretsService {
@@ -66,14 +69,20 @@ export class SecretsService {
     const serialize = opts.serialize ?? ((claim) => claim());
     try {
       // Only the claim of a serial is serialised: the data key above needs no serial.
-      return await serialize(() => this.claimSerial(name, plaintext, dataKey, binary));
+      return await serialize(() => this.claimSerial(name, plaintext, dataKey, binary, opts.restoredFrom));
     } finally {
       dataKey.plaintext.fill(0);
       plaintext.fill(0);
     }
   }
 
-  private async claimSerial(name: string, plaintext: Buffer, dataKey: DataKey, binary: boolean): Promise<Created> {
+  private async claimSerial(
+    name: string,
+    plaintext: Buffer,
+    dataKey: DataKey,
+    binary: boolean,
+    restoredFrom?: number,
+  ): Promise<Created> {
     const serial = await this.store.claimNextSerial(
       name,
       (serial): SecretItem => ({
@@ -85,14 +94,20 @@ export class SecretsService {
         format: RECORD_FORMAT,
         createdAt: new Date().toISOString(),
         binary: binary || undefined,
+        restoredFrom,
       }),
       name,
     );
     return { name, serial };
   }
 
-  /** The latest active version, or one serial (a revoked one comes back with an empty payload). */
+  /**
+   * The latest active version, or one serial (a revoked one comes back with an empty payload).
+   * `NAME@LABEL` (and `NAME@previous`) reads through a label: every delivery takes such references.
+   */
   async fetch(nameIn: string, serial?: number): Promise<SecretRecord> {
+    const ref = parseSecretRef(nameIn);
+    if (ref.label !== undefined && serial === undefined) return this.fetchLabel(ref.name, ref.label);
     const name = validateSecretName(nameIn);
     const item = serial === undefined ? await this.store.latestActive(name) : await this.store.get(name, serial);
     if (!item)
@@ -128,10 +143,18 @@ export class SecretsService {
     return { name, serial, payload: payload.toString('utf8'), active: true };
   }
 
-  async revoke(nameIn: string, serial: number): Promise<{ name: string; serial: number; active: false }> {
+  /**
+   * Revoke one version. Always allowed, labelled or not (a leaked secret must go at once); the
+   * labels left on it are named in the answer (absent when there are none) and fail when read.
+   */
+  async revoke(
+    nameIn: string,
+    serial: number,
+  ): Promise<{ name: string; serial: number; active: false; labels?: string[] }> {
     const name = validateSecretName(nameIn);
     await this.store.revoke(name, serial);
-    return { name, serial, active: false };
+    const left = labelsOf((await this.labelStore.read(name)).labels, serial);
+    return left.length === 0 ? { name, serial, active: false } : { name, serial, active: false, labels: left };
   }
 
   async list(): Promise<Array<{ name: string; latestSerial: number }>> {
@@ -143,8 +166,89 @@ export class SecretsService {
     const name = validateSecretName(nameIn);
     const versions = await this.store.history(name);
     if (versions.length === 0) throw new AppError('not_found', `secret ${name} not found`);
+    const { labels } = await this.labelStore.read(name);
+    for (const v of versions) {
+      const on = labelsOf(labels, v.serial);
+      if (on.length > 0) v.labels = on;
+    }
     return versions;
   }
+
+  /** Labels and their last moves: `label list`. */
+  async labelList(nameIn: string): Promise<{ name: string; labels: Record<string, number>; events: LabelEvent[] }> {
+    const name = validateSecretName(nameIn);
+    const { labels, events } = await this.labelStore.read(name);
+    // Printed in the contract's key order whatever order the table kept.
+    const ordered = events.map(({ label, from, to, at, by }) => ({ label, from, to, at, by }));
+    return { name, labels: Object.fromEntries(Object.entries(labels).sort()), events: ordered };
+  }
+
+  /** Point a label at an active version (moving it if it was elsewhere). */
+  async setLabel(
+    nameIn: string,
+    labelIn: string,
+    serial: number,
+  ): Promise<{ name: string; label: string; serial: number; from?: number }> {
+    const name = validateSecretName(nameIn);
+    const label = validateLabel(labelIn);
+    const item = await this.store.get(name, serial);
+    if (!item) throw new AppError('not_found', `secret ${name} has no serial ${serial}`);
+    if (!item.active)
+      throw new AppError('usage', `${name} serial ${serial} is revoked: a label may point only at an active version`);
+    const from = await this.labelStore.move(name, label, serial);
+    return { name, label, serial, from };
+  }
+
+  async removeLabel(nameIn: string, labelIn: string): Promise<{ name: string; label: string; from: number }> {
+    const name = validateSecretName(nameIn);
+    const label = validateLabel(labelIn);
+    const from = (await this.labelStore.move(name, label, undefined)) as number;
+    return { name, label, from };
+  }
+
+  /**
+   * Read through a label. `latest` is the latest active version; `previous` the newest active one
+   * older than it. A label left on a revoked version fails naming that serial, and never falls
+   * back to another version.
+   */
+  async fetchLabel(nameIn: string, label: string): Promise<SecretRecord> {
+    const name = validateSecretName(nameIn);
+    if (label === 'latest') return this.fetch(name);
+    if (label === 'previous') {
+      const item = await this.store.latestActive(name, 1);
+      if (!item) throw new AppError('not_found', `secret ${name} has no previous version (fewer than two active)`);
+      return this.open(item);
+    }
+    const serial = (await this.labelStore.read(name)).labels[label];
+    if (serial === undefined) throw new AppError('not_found', `secret ${name} has no label ${label}`);
+    const item = await this.store.get(name, serial);
+    if (!item)
+      throw new AppError('not_found', `label ${label} of ${name} points at serial ${serial}, which does not exist`);
+    if (!item.active)
+      throw new AppError('not_found', `label ${label} of ${name} points at serial ${serial}, which is revoked`);
+    return this.open(item);
+  }
+
+  /**
+   * Write a NEW version holding the payload of `to` (default: previous), recording RestoredFrom:
+   * readers of latest see a change, and history keeps every step.
+   */
+  async rollback(nameIn: string, to?: number): Promise<Created & { restoredFrom: number }> {
+    const name = validateSecretName(nameIn);
+    const source = to === undefined ? await this.fetchLabel(name, 'previous') : await this.fetch(name, to);
+    if (!source.active)
+      throw new AppError('usage', `${name} serial ${source.serial} is revoked: a revoked value is never restored`);
+    const binary = source.encoding === 'base64';
+    const payload = binary ? Buffer.from(source.payload, 'base64') : source.payload;
+    const created = await this.create(name, payload, { binary, restoredFrom: source.serial });
+    return { ...created, restoredFrom: source.serial };
+  }
+
+  private get labelStore(): LabelStore {
+    this.labelItems ??= new LabelStore(this.store);
+    return this.labelItems;
+  }
+  private labelItems: LabelStore | undefined;
 
   /** Reaches the table and the key once: what /health and setup --local check. */
   async check(): Promise<void> {
@@ -155,4 +259,11 @@ export class SecretsService {
   private context(name: string): EncryptionContext {
     return encryptionContext(this.app, name);
   }
+}
+
+/** The labels pointing at `serial`, sorted. */
+function labelsOf(labels: Record<string, number>, serial: number): string[] {
+  return Object.keys(labels)
+    .filter((l) => labels[l] === serial)
+    .sort();
 }

@@ -40,13 +40,30 @@ export interface SecretItem {
   binary?: boolean;
   /** Document items (see StoreOptions.isDocument): the encrypted document text; encryptedData is then empty. */
   document?: string;
+  /** Who wrote the version (an ARN, or `local:<user>`); set by putNew from the store's principal. */
+  createdBy?: string;
+  revokedBy?: string;
+  /** A rollback's copy: the serial whose payload this version repeats. */
+  restoredFrom?: number;
 }
 
 export interface VersionInfo {
   serial: number;
   active: boolean;
   createdAt: string | null;
+  // Optional: absent on the original's records, and then absent from `history` too.
+  createdBy?: string;
+  revokedAt?: string;
+  revokedBy?: string;
+  source?: string;
+  sourceAuthor?: string;
+  sourceCreatedAt?: string;
+  restoredFrom?: number;
+  labels?: string[];
 }
+
+/** The per-name item that holds labels (core/labels.ts): never a version, since serials start at 1. */
+export const LABEL_SERIAL = 0;
 
 interface RawItem {
   Name: string;
@@ -59,6 +76,9 @@ interface RawItem {
   RevokedAt?: string;
   Binary?: boolean;
   Document?: string;
+  CreatedBy?: string;
+  RevokedBy?: string;
+  RestoredFrom?: number;
 }
 
 /** The table's keys, the original's layout: what setup's template and the embedded store create. */
@@ -85,6 +105,8 @@ export interface StoreOptions {
 export class SecretStore {
   readonly doc: DynamoDBDocumentClient;
   readonly isDocument: (name: string) => boolean;
+  /** Who is writing (core/identity.ts), recorded as CreatedBy and RevokedBy; undefined: not recorded. */
+  principal: () => Promise<string | undefined> = async () => undefined;
 
   constructor(
     client: DynamoDBClient,
@@ -97,11 +119,12 @@ export class SecretStore {
 
   /** Write a new version; false if (Name, Serial) already exists (another writer won it). */
   async putNew(item: SecretItem): Promise<boolean> {
+    const createdBy = item.createdBy ?? (await this.principal());
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.table,
-          Item: toRaw(item),
+          Item: toRaw({ ...item, createdBy }),
           ConditionExpression: 'attribute_not_exists(#n)',
           ExpressionAttributeNames: { '#n': 'Name' },
         }),
@@ -144,15 +167,19 @@ export class SecretStore {
     return out.items[0] ? checkSerial(this.table, out.items[0]) : 0;
   }
 
-  /** The newest active version, skipping revoked ones (the original returned a revoked latest). */
-  async latestActive(name: string): Promise<SecretItem | undefined> {
+  /**
+   * The newest active version, skipping revoked ones (the original returned a revoked latest).
+   * `skip` active versions are passed over first: 1 gives `previous`.
+   */
+  async latestActive(name: string, skip = 0): Promise<SecretItem | undefined> {
     let startKey: Record<string, unknown> | undefined;
+    let toSkip = skip;
     do {
       // Small pages: the newest version is almost always active, so one round trip reads one item.
       const page = await this.query(name, { Limit: 4, ExclusiveStartKey: startKey }, `reading ${name}`);
       // Each item is checked before its Active is believed: an Active of the wrong type must not
       // make a revoked version look active, or the other way round.
-      const hit = page.items.find((i) => checkItem(this, i).active);
+      const hit = page.items.find((i) => checkItem(this, i).active && toSkip-- === 0);
       if (hit) return checkItem(this, hit);
       startKey = page.lastKey;
     } while (startKey);
@@ -175,15 +202,26 @@ export class SecretStore {
    * nothing (the original's unconditional update created a phantom item). Idempotent.
    */
   async revoke(name: string, serial: number): Promise<void> {
+    const by = await this.principal();
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { Name: name, Serial: serial },
-          UpdateExpression: 'SET #a = :f, #r = if_not_exists(#r, :now)',
+          // The first revoke's time and author stay: a repeated revoke changes nothing.
+          UpdateExpression: `SET #a = :f, #r = if_not_exists(#r, :now)${by === undefined ? '' : ', #b = if_not_exists(#b, :by)'}`,
           ConditionExpression: 'attribute_exists(#n)',
-          ExpressionAttributeNames: { '#a': 'Active', '#r': 'RevokedAt', '#n': 'Name' },
-          ExpressionAttributeValues: { ':f': false, ':now': new Date().toISOString() },
+          ExpressionAttributeNames: {
+            '#a': 'Active',
+            '#r': 'RevokedAt',
+            '#n': 'Name',
+            ...(by === undefined ? {} : { '#b': 'RevokedBy' }),
+          },
+          ExpressionAttributeValues: {
+            ':f': false,
+            ':now': new Date().toISOString(),
+            ...(by === undefined ? {} : { ':by': by }),
+          },
         }),
       );
     } catch (err) {
@@ -200,12 +238,39 @@ export class SecretStore {
     do {
       const page = await this.query(
         name,
-        { ScanIndexForward: true, ProjectionExpression: '#n, #s, Active, CreatedAt', ExclusiveStartKey: startKey },
+        {
+          ScanIndexForward: true,
+          ProjectionExpression:
+            '#n, #s, Active, CreatedAt, CreatedBy, RevokedAt, RevokedBy, RestoredFrom, #src, SourceAuthor, SourceCreatedAt',
+          ExclusiveStartKey: startKey,
+        },
         `reading the history of ${name}`,
       );
       for (const i of page.items) {
-        const { serial, active, createdAt } = checkItem(this, i, ['Serial', 'Active', 'CreatedAt']);
-        versions.push({ serial, active, createdAt: createdAt ?? null });
+        const c = checkItem(this, i, [
+          'Serial',
+          'Active',
+          'CreatedAt',
+          'CreatedBy',
+          'RevokedAt',
+          'RevokedBy',
+          'RestoredFrom',
+        ]);
+        const origin = i as { Source?: unknown; SourceAuthor?: unknown; SourceCreatedAt?: unknown };
+        const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+        // The original's records have only serial, active and createdAt (null): printed as before.
+        versions.push({
+          serial: c.serial,
+          active: c.active,
+          createdAt: c.createdAt ?? null,
+          createdBy: c.createdBy,
+          revokedAt: c.revokedAt,
+          revokedBy: c.revokedBy,
+          source: text(origin.Source),
+          sourceAuthor: text(origin.SourceAuthor),
+          sourceCreatedAt: text(origin.SourceCreatedAt),
+          restoredFrom: c.restoredFrom,
+        });
       }
       startKey = page.lastKey;
     } while (startKey);
@@ -227,7 +292,8 @@ export class SecretStore {
           }),
         );
         for (const i of (page.Items ?? []) as RawItem[])
-          latest.set(i.Name, Math.max(latest.get(i.Name) ?? 0, checkSerial(this.table, i)));
+          if (i.Serial !== LABEL_SERIAL)
+            latest.set(i.Name, Math.max(latest.get(i.Name) ?? 0, checkSerial(this.table, i)));
         startKey = page.LastEvaluatedKey;
       } while (startKey);
     } catch (err) {
@@ -286,12 +352,14 @@ export class SecretStore {
       const out = await this.doc.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: '#n = :n',
+          // Versions only: the label item (Serial 0) is no version, in any order or page.
+          KeyConditionExpression: '#n = :n AND #s >= :first',
           ExpressionAttributeNames: {
             '#n': 'Name',
-            ...(extra.ProjectionExpression?.includes('#s') ? { '#s': 'Serial' } : {}),
+            '#s': 'Serial',
+            ...(extra.ProjectionExpression?.includes('#src') ? { '#src': 'Source' } : {}),
           },
-          ExpressionAttributeValues: { ':n': name },
+          ExpressionAttributeValues: { ':n': name, ':first': 1 },
           ScanIndexForward: false,
           ConsistentRead: true,
           ...extra,
@@ -317,6 +385,9 @@ function toRaw(i: SecretItem): RawItem {
     // Only on binary items: text items keep exactly the attributes they had before binary existed.
     Binary: i.binary === true ? true : undefined,
     Document: i.document,
+    CreatedBy: i.createdBy,
+    RevokedBy: i.revokedBy,
+    RestoredFrom: i.restoredFrom,
   };
 }
 
@@ -335,7 +406,10 @@ type Checked =
   | 'CreatedAt'
   | 'RevokedAt'
   | 'Binary'
-  | 'Document';
+  | 'Document'
+  | 'CreatedBy'
+  | 'RevokedBy'
+  | 'RestoredFrom';
 const ALL_CHECKED: readonly Checked[] = [
   'Serial',
   'Active',
@@ -346,6 +420,9 @@ const ALL_CHECKED: readonly Checked[] = [
   'RevokedAt',
   'Binary',
   'Document',
+  'CreatedBy',
+  'RevokedBy',
+  'RestoredFrom',
 ];
 const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   Serial: { type: 'number', required: true },
@@ -358,6 +435,9 @@ const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   Binary: { type: 'boolean', required: false },
   // Document items hold their text here instead of EncryptedData.
   Document: { type: 'string', required: false },
+  CreatedBy: { type: 'string', required: false },
+  RevokedBy: { type: 'string', required: false },
+  RestoredFrom: { type: 'number', required: false },
 };
 const DYNAMO_TYPE: Record<string, string> = { number: 'N', boolean: 'BOOL', string: 'S' };
 
@@ -422,5 +502,8 @@ function checkItem(
     revokedAt: r.RevokedAt,
     binary: r.Binary === true ? true : undefined,
     document: r.Document,
+    createdBy: r.CreatedBy,
+    revokedBy: r.RevokedBy,
+    restoredFrom: r.RestoredFrom,
   };
 }

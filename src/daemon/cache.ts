@@ -181,6 +181,12 @@ export class ReadCache<V> {
     this.entries?.delete(key);
   }
 
+  /** Every entry and read whose key matches (a scan of the keys: for rare events such as writes). */
+  invalidateWhere(matches: (key: string) => boolean): void {
+    for (const key of [...this.inflight.keys()]) if (matches(key)) this.retire(key);
+    if (this.entries) for (const key of [...this.entries.keys()]) if (matches(key)) this.entries.delete(key);
+  }
+
   get size(): number {
     return this.entries?.size ?? 0;
   }
@@ -255,6 +261,14 @@ export class SecretCache extends ReadCache<SecretRecord> {
   /** A new version was written through this daemon: the next latest read must see it. Other names are untouched. */
   invalidateLatest(name: string): void {
     this.invalidate(cacheKey(name));
+    // NAME@previous follows the latest: drop the name's pinned reads too (writes are rare).
+    this.dropPinned(name);
+  }
+
+  /** Entries and reads under the name's `NAME@LABEL` keys. */
+  private dropPinned(name: string): void {
+    const prefix = `${name}@`;
+    this.invalidateWhere((key) => key.startsWith(prefix));
   }
 
   /** This daemon learnt that `name` serial `serial` is revoked: never serve it again, fresh or stale. */
@@ -270,6 +284,9 @@ export class SecretCache extends ReadCache<SecretRecord> {
     if (!this.entries) return;
     const latest = this.entries.get(cacheKey(name));
     if (latest && latest.record.serial === serial) this.entries.delete(cacheKey(name));
+    // A label left on the revoked version must fail from now on, and `previous` may have moved:
+    // every pinned read of the name goes back to the table.
+    this.dropPinned(name);
     this.entries.set(cacheKey(name, serial), this.entryOf(revokedRecord(name, serial), this.now()));
   }
 
@@ -292,7 +309,8 @@ export class SecretCache extends ReadCache<SecretRecord> {
   protected override async read(key: string, load: () => Promise<SecretRecord>): Promise<SecretRecord> {
     const first = await load();
     if (!first.active || !this.isRevoked(first.name, first.serial)) return first;
-    if (key !== cacheKey(first.name)) return revokedRecord(first.name, first.serial);
+    // By serial, the version is shown revoked; as latest or through a label it is read again.
+    if (key === cacheKey(first.name, first.serial)) return revokedRecord(first.name, first.serial);
     const again = await load();
     if (!again.active || !this.isRevoked(again.name, again.serial)) return again;
     throw new AppError(

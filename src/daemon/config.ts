@@ -11,7 +11,8 @@
  */
 import * as fs from 'node:fs';
 import { AppError } from '../core/errors';
-import { MAX_PAYLOAD_BYTES, SECRET_NAME_RULE, validateSecretName } from '../core/names';
+import { validateSecretRef } from '../core/labels';
+import { MAX_PAYLOAD_BYTES, SECRET_NAME_RULE } from '../core/names';
 import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_MAX_CONNECTIONS } from './limits';
 import type { PrefetchSelection } from './prefetch';
 import type { RenderTarget } from './render-targets';
@@ -208,7 +209,7 @@ export function parsePrefetchNames(values: readonly string[]): string[] {
     for (const part of v.split(',')) {
       if (part.trim() === '')
         throw new AppError('usage', `invalid ${FLAG.prefetchNames} ${JSON.stringify(v)}: expected NAME[,NAME...]`);
-      names.add(validateSecretName(part.trim()));
+      names.add(validateSecretRef(part.trim()));
     }
   return [...names];
 }

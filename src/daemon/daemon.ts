@@ -61,6 +61,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     region: config.region,
     dataKeyCache: { max: cacheSize, ttlMs: DATA_KEY_TTL_MS, maxBytes: dataKeyBytes },
     onBackendCall: (service, operation, error) => metrics.backendCall(service, operation, error),
+    logger,
   });
   const cache = new SecretCache({
     ttlMs,

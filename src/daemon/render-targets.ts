@@ -10,7 +10,7 @@
  */
 import * as path from 'node:path';
 import { AppError } from '../core/errors';
-import { validateSecretName } from '../core/names';
+import { validateSecretRef } from '../core/labels';
 import { type OutputFormat, validateConfigPath } from '../config/service';
 import { type Selection, parseSelector, resolveSelection } from '../delivery/selection';
 import type { PrefetchSelection } from './prefetch';
@@ -83,7 +83,7 @@ export function parseRenderTargets(values: readonly string[]): RenderTarget[] {
     seen.add(file);
     const colon = what.indexOf(':');
     let content: RenderContent;
-    if (colon < 0) content = { kind: 'raw', name: validateSecretName(what) };
+    if (colon < 0) content = { kind: 'raw', name: validateSecretRef(what) };
     else {
       const kind = Object.hasOwn(KINDS, what.slice(0, colon)) ? KINDS[what.slice(0, colon)] : undefined;
       if (!kind)

@@ -10,7 +10,7 @@
  * land on one variable would silently shadow each other, so that is a usage error naming both.
  */
 import { AppError } from '../core/errors';
-import { validateSecretName } from '../core/names';
+import { parseSecretRef, validateSecretRef } from '../core/labels';
 
 export const VARIABLE_RULE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** A prefix is the start of a secret name, so it uses the same characters. */
@@ -76,17 +76,20 @@ export function parseSelector(selector: string): Selection {
   return { names: parts.map(parseNameSpec), prefixes: [] };
 }
 
-/** `NAME` or `VAR=NAME`. Secret names cannot hold `=`, so the first `=` is unambiguous. */
+/**
+ * `NAME` or `VAR=NAME`. Secret names cannot hold `=`, so the first `=` is unambiguous. NAME may be
+ * `NAME@LABEL` or `NAME@previous` (a pinned version): its variable is still the name's.
+ */
 export function parseNameSpec(spec: string): NamedSelection {
   const eq = spec.indexOf('=');
-  if (eq < 0) return { name: validateSecretName(spec) };
+  if (eq < 0) return { name: validateSecretRef(spec) };
   const variable = spec.slice(0, eq);
   if (!VARIABLE_RULE.test(variable))
     throw new AppError(
       'usage',
       `invalid variable name ${JSON.stringify(variable)} in --name ${JSON.stringify(spec)}: it must match ${VARIABLE_RULE.source}`,
     );
-  return { name: validateSecretName(spec.slice(eq + 1)), variable };
+  return { name: validateSecretRef(spec.slice(eq + 1)), variable };
 }
 
 function validatePrefix(prefix: string): string {
@@ -126,7 +129,7 @@ export const needsListing = (selection: Selection): boolean => selection.prefixe
 export function resolveSelection(selection: Selection, available: readonly string[] = []): SelectedSecret[] {
   const pairs: SelectedSecret[] = selection.names.map((n) => ({
     name: n.name,
-    variable: n.variable ?? variableName(n.name),
+    variable: n.variable ?? variableName(parseSecretRef(n.name).name),
   }));
   for (const prefix of selection.prefixes) {
     const matched = available.filter((name) => name.startsWith(prefix));

@@ -5,6 +5,7 @@
  * same errors (AppError kinds), and `readSelection` turns a selection into values with either.
  */
 import { AppError, kindOfStatus, oneLine } from '../core/errors';
+import { parseSecretRef } from '../core/labels';
 import type { SecretRecord, SecretsService } from '../core/service';
 import { type SelectedValue, type Selection, needsListing, resolveSelection } from './selection';
 
@@ -110,10 +111,12 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
       throw notOurs(what);
     return names as Array<{ name: string; latestSerial: number }>;
   };
-  const bySerial = async (name: string, serial?: number): Promise<SecretRecord> => {
-    const what = `reading ${name}`;
+  const bySerial = async (ref: string, serial?: number): Promise<SecretRecord> => {
+    const what = `reading ${ref}`;
+    // NAME@LABEL is read as ?label=LABEL on the name's route.
+    const { name, label } = parseSecretRef(ref);
     const record = await call(
-      `/v1/secrets/${encodeURIComponent(name)}${serial === undefined ? '' : `/${serial}`}`,
+      `/v1/secrets/${encodeURIComponent(name)}${serial === undefined ? '' : `/${serial}`}${label === undefined ? '' : `?label=${label}`}`,
       what,
     );
     if (!isRecord(record, name)) throw notOurs(what);

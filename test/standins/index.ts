@@ -14,9 +14,11 @@ import {
 import { TABLE_KEYS } from '../../src/core/storage';
 import { startDynamo, type DynamoStandIn } from './dynamodb';
 import { startKms, type KmsStandIn } from './kms';
+import { startSts, type StsStandIn } from './sts';
 
 export { startDynamo, DynamoStandIn } from './dynamodb';
 export { startKms, KmsStandIn, KmsError, type ContextCondition, type Fault, type KmsKey } from './kms';
+export { startSts, type StsStandIn, principalArn } from './sts';
 
 export const REGION = 'us-east-1';
 /** Unrestricted unless kms.setPermissions says otherwise. */
@@ -41,6 +43,7 @@ export function credentialsEnv(accessKeyId: string, secretAccessKey = 'secret'):
 export interface StandIns {
   kms: KmsStandIn;
   dynamo: DynamoStandIn;
+  sts: StsStandIn;
   /** Merge over process.env for a spawned CLI: `{ ...process.env, ...s.env }`. */
   env: Record<string, string>;
   close(): Promise<void>;
@@ -52,9 +55,11 @@ export async function startStandIns(): Promise<StandIns> {
     await kms.close();
     throw err;
   });
+  const sts = await startSts();
   const env: Record<string, string> = {
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_KMS: kms.endpoint,
+    AWS_ENDPOINT_URL_STS: sts.endpoint,
     AWS_ENDPOINT_URL: '', // a generic endpoint from the parent must not catch other services
     AWS_REGION: REGION,
     AWS_DEFAULT_REGION: REGION,
@@ -67,9 +72,10 @@ export async function startStandIns(): Promise<StandIns> {
   return {
     kms,
     dynamo,
+    sts,
     env,
     async close() {
-      await Promise.all([kms.close(), dynamo.close()]);
+      await Promise.all([kms.close(), dynamo.close(), sts.close()]);
     },
   };
 }

@@ -1,7 +1,8 @@
 /** `ecs-secrets create` (alias `store`): store a new version of a secret. */
 import { AppError } from '../../core/errors';
+import { generateValue } from '../../core/generate';
 import { validateAppName, validateSecretName } from '../../core/names';
-import { defineCommand, nameOption, readBinaryPayload, readPayload, withService } from '../context';
+import { GENERATE_OPTIONS, defineCommand, nameOption, readBinaryPayload, readPayload, withService } from '../context';
 
 interface CreateArgs {
   name: string;
@@ -9,6 +10,9 @@ interface CreateArgs {
   'payload-location'?: string;
   binary: boolean;
   'payload-encoding'?: string;
+  generate: boolean;
+  length?: string;
+  charset?: string;
 }
 
 export const createCommand = defineCommand<CreateArgs>({
@@ -34,7 +38,8 @@ export const createCommand = defineCommand<CreateArgs>({
       .option('payload-encoding', {
         type: 'string',
         describe: 'base64: the payload is base64 text, decoded and stored as a binary secret',
-      }),
+      })
+      .options(GENERATE_OPTIONS),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);
@@ -42,7 +47,16 @@ export const createCommand = defineCommand<CreateArgs>({
     if (encoding !== undefined && encoding !== 'base64')
       throw new AppError('usage', `unknown --payload-encoding ${JSON.stringify(encoding)}: the one encoding is base64`);
     const binary = args.binary || encoding === 'base64';
-    const payload = binary ? await readBinaryPayload(args) : await readPayload(args);
+    if (args.generate && (binary || args.payload !== undefined || args['payload-location'] !== undefined))
+      throw new AppError('usage', 'pass --generate or a payload (--payload, --payload-location, --binary), not both');
+    if (!args.generate && (args.length !== undefined || args.charset !== undefined))
+      throw new AppError('usage', '--length and --charset go with --generate');
+    // A generated value is never printed: fetch it.
+    const payload = args.generate
+      ? generateValue(args)
+      : binary
+        ? await readBinaryPayload(args)
+        : await readPayload(args);
     const created = await withService(args, ctx, (s) => s.create(name, payload, { binary }));
     ctx.logger.debug({ name: created.name, serial: created.serial }, 'secret created');
     ctx.print(created);

@@ -8,6 +8,7 @@ import type http from 'node:http';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { AppError } from '../../core/errors';
 import type { Logger } from '../../core/log';
+import { validateReadLabel } from '../../core/labels';
 import { SECRET_NAME_PATTERN, SECRET_NAME_RULE, parseSerial, validateSecretName } from '../../core/names';
 import type { SecretsService } from '../../core/service';
 import { type SecretCache, cacheKey } from '../cache';
@@ -48,6 +49,7 @@ export class SecretRoutes {
     if (req.method !== 'GET' || !req.url) return false;
     const start = process.hrtime.bigint();
     const m = HOT_PATH.exec(req.url);
+    if (req.url.includes('label=')) return false; // a pinned read: express, keyed by name and label
     if (!m || (m[2] === 'version' && m[3] === undefined)) return false;
     const { access, cache, metrics, observer } = this.opts;
     if (access.refuse(req)) return false; // express answers the refusal, with the same check
@@ -110,11 +112,15 @@ export class SecretRoutes {
   private async get(req: Request, res: Response, serialParam: string | undefined): Promise<void> {
     const name = validateSecretName(req.params.name);
     const serial = serialParam === undefined ? undefined : parseSerial(serialParam);
+    // ?label=L (GET /secrets/:name only): NAME@L, cached under that key, as prefetch caches it.
+    const label =
+      req.query.label === undefined || serial !== undefined ? undefined : validateReadLabel(req.query.label);
+    const ref = label === undefined ? name : `${name}@${label}`;
     const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
     const { service, cache, metrics, readDeadlineMs, logger } = this.opts;
     const { entry, outcome } = await cache.get(
-      cacheKey(name, serial),
-      () => withDeadline(service.fetch(name, serial), readDeadlineMs, `reading ${name}`),
+      cacheKey(ref, serial),
+      () => withDeadline(service.fetch(ref, serial), readDeadlineMs, `reading ${ref}`),
       bypass,
     );
     metrics.cacheOutcome(outcome);

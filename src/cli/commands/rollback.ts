@@ -1,0 +1,19 @@
+/** `ecs-secrets rollback --name N [--to SERIAL]`: a new version with an earlier one's payload. */
+import { parseSerial, validateAppName, validateSecretName } from '../../core/names';
+import { defineCommand, nameOption, withService } from '../context';
+
+export const rollbackCommand = defineCommand<{ name: string; to?: string }>({
+  command: 'rollback',
+  describe:
+    'Store a NEW version holding the payload of --to SERIAL (default: previous, the newest active before the latest); prints {"name","serial","restoredFrom"}',
+  builder: (c) =>
+    c
+      .option('name', nameOption)
+      .option('to', { type: 'string', describe: 'The serial to restore (default: previous)' }),
+  run: async (args, ctx) => {
+    validateAppName(args['application-name']);
+    const name = validateSecretName(args.name);
+    const to = args.to === undefined ? undefined : parseSerial(args.to);
+    ctx.print(await withService(args, ctx, (s) => s.rollback(name, to)));
+  },
+});
