@@ -87,6 +87,8 @@ test('create two versions, revoke 1, fetch latest and by serial, list, history',
     [2, true],
   ]);
   for (const h of history) expect(Date.parse(h.createdAt)).not.toBeNaN();
+  // New versions say who wrote them (the stand-in's principal for the caller's access key).
+  for (const h of history as Array<{ createdBy?: string }>) expect(h.createdBy).toMatch(/^arn:aws:/);
   // Stored as the contract says: format 2, the original's attributes, no plaintext.
   const item = await ddb.send(
     new GetItemCommand({ TableName: TABLE, Key: { Name: { S: 'db.password' }, Serial: { N: '2' } } }),
