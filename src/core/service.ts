@@ -43,6 +43,8 @@ export interface CreateOptions {
   serialize?: (claim: () => Promise<Created>) => Promise<Created>;
   /** The payload is bytes stored as they are (item attribute Binary true); otherwise UTF-8 text. */
   binary?: boolean;
+  /** An imported version: its origin, stored in the same conditional put as the version (import/run.ts). */
+  origin?: Pick<SecretItem, 'source' | 'sourceAuthor' | 'sourceCreatedAt'>;
 }
 
 /** How many times a create retries when another writer took its serial. */
@@ -73,7 +75,7 @@ export class SecretsService {
     const serialize = opts.serialize ?? ((claim) => claim());
     try {
       // Only the claim of a serial is serialised: the data key above needs no serial.
-      return await serialize(() => this.claimSerial(name, plaintext, dataKey, binary));
+      return await serialize(() => this.claimSerial(name, plaintext, dataKey, binary, opts.origin));
     } finally {
       dataKey.plaintext.fill(0);
       plaintext.fill(0);
@@ -81,7 +83,13 @@ export class SecretsService {
   }
 
   /** Read the latest serial and claim the next one with a conditional put, retrying on a lost race. */
-  private async claimSerial(name: string, plaintext: Buffer, dataKey: DataKey, binary: boolean): Promise<Created> {
+  private async claimSerial(
+    name: string,
+    plaintext: Buffer,
+    dataKey: DataKey,
+    binary: boolean,
+    origin?: CreateOptions['origin'],
+  ): Promise<Created> {
     let serial = (await this.store.latestSerial(name)) + 1;
     for (let attempt = 1; attempt <= MAX_CREATE_ATTEMPTS; attempt++) {
       const item: SecretItem = {
@@ -93,6 +101,7 @@ export class SecretsService {
         format: FORMAT_V2,
         createdAt: new Date().toISOString(),
         binary: binary || undefined,
+        ...origin,
       };
       if (await this.store.putNew(item)) return { name, serial };
       // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.

@@ -33,12 +33,21 @@ export interface SecretItem {
   binary?: boolean;
   /** Configuration documents (`config/` names): the encrypted SOPS text; encryptedData is then empty. */
   document?: string;
+  /** Where an imported version came from (`ssm:/prod/db#3`), written with the version itself. */
+  source?: string;
+  /** The source's own author and date of that version, where it knows them. */
+  sourceAuthor?: string;
+  sourceCreatedAt?: string;
 }
 
 export interface VersionInfo {
   serial: number;
   active: boolean;
   createdAt: string | null;
+  /** Imported versions only: absent on every other record, so their history reads as before. */
+  source?: string;
+  sourceAuthor?: string;
+  sourceCreatedAt?: string;
 }
 
 interface RawItem {
@@ -52,6 +61,9 @@ interface RawItem {
   RevokedAt?: string;
   Binary?: boolean;
   Document?: string;
+  Source?: string;
+  SourceAuthor?: string;
+  SourceCreatedAt?: string;
 }
 
 /** The table's keys, the original's layout: what setup's template and the embedded store create. */
@@ -163,16 +175,44 @@ export class SecretStore {
     do {
       const page = await this.query(
         name,
-        { ScanIndexForward: true, ProjectionExpression: '#n, #s, Active, CreatedAt', ExclusiveStartKey: startKey },
+        {
+          ScanIndexForward: true,
+          ProjectionExpression: '#n, #s, Active, CreatedAt, #src, SourceAuthor, SourceCreatedAt',
+          ExclusiveStartKey: startKey,
+        },
         `reading the history of ${name}`,
       );
       for (const i of page.items) {
-        const { serial, active, createdAt } = checkItem(this.table, i, ['Serial', 'Active', 'CreatedAt']);
-        versions.push({ serial, active, createdAt: createdAt ?? null });
+        const { serial, active, createdAt, source, sourceAuthor, sourceCreatedAt } = checkItem(this.table, i, [
+          'Serial',
+          'Active',
+          'CreatedAt',
+          ...SOURCE_ATTRIBUTES,
+        ]);
+        versions.push({ serial, active, createdAt: createdAt ?? null, source, sourceAuthor, sourceCreatedAt });
       }
       startKey = page.lastKey;
     } while (startKey);
     return versions;
+  }
+
+  /** The `Source` of every imported version of a name: what an import has already written. */
+  async sources(name: string): Promise<Set<string>> {
+    const found = new Set<string>();
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.query(
+        name,
+        { ProjectionExpression: '#n, #s, #src', ExclusiveStartKey: startKey },
+        `reading the imported versions of ${name}`,
+      );
+      for (const i of page.items) {
+        const { source } = checkItem(this.table, i, ['Serial', 'Source']);
+        if (source !== undefined) found.add(source);
+      }
+      startKey = page.lastKey;
+    } while (startKey);
+    return found;
   }
 
   /** All names with their highest serial, by a paginated scan of the keys only. */
@@ -253,6 +293,8 @@ export class SecretStore {
           ExpressionAttributeNames: {
             '#n': 'Name',
             ...(extra.ProjectionExpression?.includes('#s') ? { '#s': 'Serial' } : {}),
+            // `Source` is a DynamoDB reserved word.
+            ...(extra.ProjectionExpression?.includes('#src') ? { '#src': 'Source' } : {}),
           },
           ExpressionAttributeValues: { ':n': name },
           ScanIndexForward: false,
@@ -280,6 +322,9 @@ function toRaw(i: SecretItem): RawItem {
     // Only on binary items: text items keep exactly the attributes they had before binary existed.
     Binary: i.binary === true ? true : undefined,
     Document: i.document,
+    Source: i.source,
+    SourceAuthor: i.sourceAuthor,
+    SourceCreatedAt: i.sourceCreatedAt,
   };
 }
 
@@ -298,7 +343,11 @@ type Checked =
   | 'CreatedAt'
   | 'RevokedAt'
   | 'Binary'
-  | 'Document';
+  | 'Document'
+  | 'Source'
+  | 'SourceAuthor'
+  | 'SourceCreatedAt';
+const SOURCE_ATTRIBUTES = ['Source', 'SourceAuthor', 'SourceCreatedAt'] as const;
 const ALL_CHECKED: readonly Checked[] = [
   'Serial',
   'Active',
@@ -309,6 +358,7 @@ const ALL_CHECKED: readonly Checked[] = [
   'RevokedAt',
   'Binary',
   'Document',
+  ...SOURCE_ATTRIBUTES,
 ];
 const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   Serial: { type: 'number', required: true },
@@ -321,6 +371,9 @@ const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   Binary: { type: 'boolean', required: false },
   // Configuration documents (`config/` names) hold their SOPS text here instead of EncryptedData.
   Document: { type: 'string', required: false },
+  Source: { type: 'string', required: false },
+  SourceAuthor: { type: 'string', required: false },
+  SourceCreatedAt: { type: 'string', required: false },
 };
 const DYNAMO_TYPE: Record<string, string> = { number: 'N', boolean: 'BOOL', string: 'S' };
 
@@ -380,6 +433,9 @@ function checkItem(table: string, r: RawItem, attrs: readonly Checked[] = ALL_CH
     revokedAt: r.RevokedAt,
     binary: r.Binary === true ? true : undefined,
     document: r.Document,
+    source: r.Source,
+    sourceAuthor: r.SourceAuthor,
+    sourceCreatedAt: r.SourceCreatedAt,
   };
 }
 
