@@ -15,6 +15,7 @@ import { execCommand } from './commands/exec';
 import { exportCommand } from './commands/export';
 import { fetchCommand } from './commands/fetch';
 import { historyCommand } from './commands/history';
+import { importCommand } from './commands/import';
 import { labelCommand } from './commands/label';
 import { listCommand } from './commands/list';
 import { revokeCommand } from './commands/revoke';
@@ -40,6 +41,7 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   execCommand,
   configCommand,
+  importCommand,
 ];
 
 export function buildParser(

@@ -43,6 +43,8 @@ export interface CreateOptions {
   binary?: boolean;
   /** A rollback: the serial whose payload this version repeats (item attribute RestoredFrom). */
   restoredFrom?: number;
+  /** An imported version: its origin, stored in the same conditional put as the version (import/run.ts). */
+  origin?: Pick<SecretItem, 'source' | 'sourceAuthor' | 'sourceCreatedAt'>;
 }
 
 export class SecretsService {
@@ -69,7 +71,9 @@ export class SecretsService {
     const serialize = opts.serialize ?? ((claim) => claim());
     try {
       // Only the claim of a serial is serialised: the data key above needs no serial.
-      return await serialize(() => this.claimSerial(name, plaintext, dataKey, binary, opts.restoredFrom));
+      return await serialize(() =>
+        this.claimSerial(name, plaintext, dataKey, binary, { restoredFrom: opts.restoredFrom, ...opts.origin }),
+      );
     } finally {
       dataKey.plaintext.fill(0);
       plaintext.fill(0);
@@ -81,7 +85,7 @@ export class SecretsService {
     plaintext: Buffer,
     dataKey: DataKey,
     binary: boolean,
-    restoredFrom?: number,
+    extra: Pick<SecretItem, 'restoredFrom' | 'source' | 'sourceAuthor' | 'sourceCreatedAt'>,
   ): Promise<Created> {
     const serial = await this.store.claimNextSerial(
       name,
@@ -94,7 +98,7 @@ export class SecretsService {
         format: RECORD_FORMAT,
         createdAt: new Date().toISOString(),
         binary: binary || undefined,
-        restoredFrom,
+        ...extra,
       }),
       name,
     );

@@ -45,6 +45,11 @@ export interface SecretItem {
   revokedBy?: string;
   /** A rollback's copy: the serial whose payload this version repeats. */
   restoredFrom?: number;
+  /** Where an imported version came from (`ssm:/prod/db#3`), written with the version itself. */
+  source?: string;
+  /** The source's own author and date of that version, where it knows them. */
+  sourceAuthor?: string;
+  sourceCreatedAt?: string;
 }
 
 export interface VersionInfo {
@@ -79,6 +84,9 @@ interface RawItem {
   CreatedBy?: string;
   RevokedBy?: string;
   RestoredFrom?: number;
+  Source?: string;
+  SourceAuthor?: string;
+  SourceCreatedAt?: string;
 }
 
 /** The table's keys, the original's layout: what setup's template and the embedded store create. */
@@ -255,9 +263,8 @@ export class SecretStore {
           'RevokedAt',
           'RevokedBy',
           'RestoredFrom',
+          ...SOURCE_ATTRIBUTES,
         ]);
-        const origin = i as { Source?: unknown; SourceAuthor?: unknown; SourceCreatedAt?: unknown };
-        const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
         // The original's records have only serial, active and createdAt (null): printed as before.
         versions.push({
           serial: c.serial,
@@ -266,15 +273,34 @@ export class SecretStore {
           createdBy: c.createdBy,
           revokedAt: c.revokedAt,
           revokedBy: c.revokedBy,
-          source: text(origin.Source),
-          sourceAuthor: text(origin.SourceAuthor),
-          sourceCreatedAt: text(origin.SourceCreatedAt),
+          source: c.source,
+          sourceAuthor: c.sourceAuthor,
+          sourceCreatedAt: c.sourceCreatedAt,
           restoredFrom: c.restoredFrom,
         });
       }
       startKey = page.lastKey;
     } while (startKey);
     return versions;
+  }
+
+  /** The `Source` of every imported version of a name: what an import has already written. */
+  async sources(name: string): Promise<Set<string>> {
+    const found = new Set<string>();
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.query(
+        name,
+        { ProjectionExpression: '#n, #s, #src', ExclusiveStartKey: startKey },
+        `reading the imported versions of ${name}`,
+      );
+      for (const i of page.items) {
+        const { source } = checkItem(this, i, ['Serial', 'Source']);
+        if (source !== undefined) found.add(source);
+      }
+      startKey = page.lastKey;
+    } while (startKey);
+    return found;
   }
 
   /** All names with their highest serial, by a paginated scan of the keys only. */
@@ -357,6 +383,7 @@ export class SecretStore {
           ExpressionAttributeNames: {
             '#n': 'Name',
             '#s': 'Serial',
+            // `Source` is a DynamoDB reserved word.
             ...(extra.ProjectionExpression?.includes('#src') ? { '#src': 'Source' } : {}),
           },
           ExpressionAttributeValues: { ':n': name, ':first': 1 },
@@ -388,6 +415,9 @@ function toRaw(i: SecretItem): RawItem {
     CreatedBy: i.createdBy,
     RevokedBy: i.revokedBy,
     RestoredFrom: i.restoredFrom,
+    Source: i.source,
+    SourceAuthor: i.sourceAuthor,
+    SourceCreatedAt: i.sourceCreatedAt,
   };
 }
 
@@ -409,7 +439,11 @@ type Checked =
   | 'Document'
   | 'CreatedBy'
   | 'RevokedBy'
-  | 'RestoredFrom';
+  | 'RestoredFrom'
+  | 'Source'
+  | 'SourceAuthor'
+  | 'SourceCreatedAt';
+const SOURCE_ATTRIBUTES = ['Source', 'SourceAuthor', 'SourceCreatedAt'] as const;
 const ALL_CHECKED: readonly Checked[] = [
   'Serial',
   'Active',
@@ -423,6 +457,7 @@ const ALL_CHECKED: readonly Checked[] = [
   'CreatedBy',
   'RevokedBy',
   'RestoredFrom',
+  ...SOURCE_ATTRIBUTES,
 ];
 const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   Serial: { type: 'number', required: true },
@@ -438,6 +473,9 @@ const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   CreatedBy: { type: 'string', required: false },
   RevokedBy: { type: 'string', required: false },
   RestoredFrom: { type: 'number', required: false },
+  Source: { type: 'string', required: false },
+  SourceAuthor: { type: 'string', required: false },
+  SourceCreatedAt: { type: 'string', required: false },
 };
 const DYNAMO_TYPE: Record<string, string> = { number: 'N', boolean: 'BOOL', string: 'S' };
 
@@ -505,5 +543,8 @@ function checkItem(
     createdBy: r.CreatedBy,
     revokedBy: r.RevokedBy,
     restoredFrom: r.RestoredFrom,
+    source: r.Source,
+    sourceAuthor: r.SourceAuthor,
+    sourceCreatedAt: r.SourceCreatedAt,
   };
 }

@@ -96,6 +96,7 @@ test('create two versions, revoke 1, fetch latest and by serial, list, history',
   expect(Object.keys(item.Item ?? {}).sort()).toEqual([
     'Active',
     'CreatedAt',
+    'CreatedBy',
     'EncryptedData',
     'EncryptedDataKey',
     'Format',

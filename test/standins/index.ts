@@ -14,11 +14,15 @@ import {
 import { TABLE_KEYS } from '../../src/core/storage';
 import { startDynamo, type DynamoStandIn } from './dynamodb';
 import { startKms, type KmsStandIn } from './kms';
+import { startSecretsManager, type SecretsManagerStandIn } from './secrets-manager';
+import { startSsm, type SsmStandIn } from './ssm';
 import { startSts, type StsStandIn } from './sts';
 
 export { startDynamo, DynamoStandIn } from './dynamodb';
 export { startKms, KmsStandIn, KmsError, type ContextCondition, type Fault, type KmsKey } from './kms';
 export { startSts, type StsStandIn, principalArn } from './sts';
+export { startSsm, SsmStandIn } from './ssm';
+export { startSecretsManager, SecretsManagerStandIn } from './secrets-manager';
 
 export const REGION = 'us-east-1';
 /** Unrestricted unless kms.setPermissions says otherwise. */
@@ -44,6 +48,9 @@ export interface StandIns {
   kms: KmsStandIn;
   dynamo: DynamoStandIn;
   sts: StsStandIn;
+  /** The import sources (`import ssm|chamber|secretsmanager`). */
+  ssm: SsmStandIn;
+  secretsManager: SecretsManagerStandIn;
   /** Merge over process.env for a spawned CLI: `{ ...process.env, ...s.env }`. */
   env: Record<string, string>;
   close(): Promise<void>;
@@ -56,10 +63,14 @@ export async function startStandIns(): Promise<StandIns> {
     throw err;
   });
   const sts = await startSts();
+  const ssm = await startSsm();
+  const secretsManager = await startSecretsManager({ region: REGION });
   const env: Record<string, string> = {
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_KMS: kms.endpoint,
     AWS_ENDPOINT_URL_STS: sts.endpoint,
+    AWS_ENDPOINT_URL_SSM: ssm.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
     AWS_ENDPOINT_URL: '', // a generic endpoint from the parent must not catch other services
     AWS_REGION: REGION,
     AWS_DEFAULT_REGION: REGION,
@@ -73,9 +84,11 @@ export async function startStandIns(): Promise<StandIns> {
     kms,
     dynamo,
     sts,
+    ssm,
+    secretsManager,
     env,
     async close() {
-      await Promise.all([kms.close(), dynamo.close(), sts.close()]);
+      await Promise.all([kms.close(), dynamo.close(), sts.close(), ssm.close(), secretsManager.close()]);
     },
   };
 }

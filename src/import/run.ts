@@ -1,0 +1,103 @@
+/**
+ * The writer: each planned secret, a few at a time, read whole from its source and then written
+ * version by version, oldest first, each with its `Source` in the same conditional put. A secret
+ * whose versions cannot all be read, verified or decrypted writes nothing and is reported under
+ * `failed`; the others go on. Values never leave this module but into the store.
+ */
+import type { SecretsService } from '../core/service';
+import { AppError } from '../core/errors';
+import { type PlannedSecret, pendingVersions } from './plan';
+import type { Progress } from './progress';
+import type { ImportSource, SourceValue } from './source';
+
+/**
+ * Secrets imported at once. A few: enough to hide the source's and the store's latency, few
+ * enough to stay under SSM's and KMS's request rates without leaning on throttling.
+ */
+export const IMPORT_CONCURRENCY = 4;
+
+export interface ImportSummary {
+  imported: Array<{ source: string; name: string; serials: number[] }>;
+  skipped: Array<{ source: string; name: string }>;
+  failed: Array<{ source: string; name: string; error: string; message: string }>;
+}
+
+export interface DryRunPlan {
+  plan: Array<{ source: string; name: string; versions: string[] }>;
+  skipped: Array<{ source: string; name: string }>;
+}
+
+/** Run `fn` over `items` with at most `limit` in flight, keeping results in input order. */
+async function eachLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export async function dryRun(
+  service: SecretsService,
+  source: ImportSource,
+  planned: PlannedSecret[],
+): Promise<DryRunPlan> {
+  const out: DryRunPlan = { plan: [], skipped: [] };
+  const pending = await eachLimited(planned, IMPORT_CONCURRENCY, (p) => pendingVersions(service, source, p));
+  planned.forEach((p, i) => {
+    const entry = { source: p.secret.source, name: p.name };
+    if (pending[i].length === 0) out.skipped.push(entry);
+    else out.plan.push({ ...entry, versions: pending[i].map((v) => v.source) });
+  });
+  return out;
+}
+
+export async function runImport(
+  service: SecretsService,
+  source: ImportSource,
+  planned: PlannedSecret[],
+  progress: Progress,
+): Promise<ImportSummary> {
+  const summary: ImportSummary = { imported: [], skipped: [], failed: [] };
+  const outcomes = await eachLimited(planned, IMPORT_CONCURRENCY, async (p) => {
+    const entry = { source: p.secret.source, name: p.name };
+    try {
+      const todo = await pendingVersions(service, source, p);
+      if (todo.length === 0) {
+        progress.secretDone(entry, 'skipped');
+        return { kind: 'skipped' as const, entry };
+      }
+      // Read every version before writing one: a secret is imported whole or not at all.
+      const values: SourceValue[] = await source.read(p.secret, todo);
+      const serials: number[] = [];
+      try {
+        for (const [i, v] of todo.entries()) {
+          const created = await service.create(p.name, values[i].bytes, {
+            binary: values[i].binary,
+            origin: { source: v.source, sourceAuthor: v.author, sourceCreatedAt: v.createdAt },
+          });
+          serials.push(created.serial);
+        }
+      } finally {
+        for (const v of values) v.bytes.fill(0);
+      }
+      progress.secretDone(entry, `${serials.length} version(s) written`);
+      return { kind: 'imported' as const, entry: { ...entry, serials } };
+    } catch (err) {
+      const e =
+        err instanceof AppError ? err : new AppError('internal', `unexpected error: ${(err as Error)?.message}`);
+      progress.secretDone(entry, `failed: ${e.kind}`);
+      return { kind: 'failed' as const, entry: { ...entry, error: e.kind, message: e.message } };
+    }
+  });
+  for (const o of outcomes) {
+    if (o.kind === 'imported') summary.imported.push(o.entry);
+    else if (o.kind === 'skipped') summary.skipped.push(o.entry);
+    else summary.failed.push(o.entry);
+  }
+  return summary;
+}

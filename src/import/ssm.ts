@@ -1,0 +1,121 @@
+/**
+ * SSM Parameter Store (`import ssm --path`) and chamber's layout on it (`import chamber --service`):
+ * parameters listed by path, versions from GetParameterHistory, SecureString values decrypted only
+ * when read for writing.
+ */
+import {
+  GetParameterHistoryCommand,
+  type GetParameterHistoryCommandOutput,
+  GetParametersByPathCommand,
+  type GetParametersByPathCommandOutput,
+  type ParameterHistory,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { AppError, fromAwsError } from '../core/errors';
+import {
+  type ImportSource,
+  type SourceSecret,
+  type SourceValue,
+  type SourceVersion,
+  isoDate,
+  ssmClient,
+} from './source';
+
+export interface SsmOptions {
+  path: string;
+  recursive: boolean;
+  history: boolean;
+  /** `ssm`, or `chamber` (same layout, chamber's word in each `Source`). */
+  label: 'ssm' | 'chamber';
+  region?: string;
+}
+
+/** SSM paths: `/` or `/a/b/`, as GetParametersByPath takes them; the trailing `/` is added if missing. */
+export function normalizePath(p: string): string {
+  if (!p.startsWith('/')) throw new AppError('usage', `invalid --path ${JSON.stringify(p)}: an SSM path starts with /`);
+  return p.endsWith('/') ? p : `${p}/`;
+}
+
+export class SsmSource implements ImportSource {
+  readonly versioned = true;
+  private readonly client: SSMClient;
+  private readonly path: string;
+  constructor(private readonly opts: SsmOptions) {
+    this.path = normalizePath(opts.path);
+    this.client = ssmClient(opts.region);
+  }
+
+  async list(): Promise<SourceSecret[]> {
+    const found: SourceSecret[] = [];
+    let token: string | undefined;
+    do {
+      let page: GetParametersByPathCommandOutput;
+      try {
+        page = await this.client.send(
+          new GetParametersByPathCommand({
+            Path: this.path,
+            Recursive: this.opts.recursive,
+            WithDecryption: false,
+            NextToken: token,
+          }),
+        );
+      } catch (err) {
+        throw fromAwsError(err, `listing SSM parameters under ${this.path}`);
+      }
+      // One page's histories at a time: a few requests in flight, which SSM's rate allows.
+      const secrets = (page.Parameters ?? []).map(async (p): Promise<SourceSecret> => {
+        const name = p.Name ?? '';
+        const versions = this.opts.history
+          ? (await this.history(name, false)).map((h) => this.version(name, h))
+          : [this.version(name, { Version: p.Version, LastModifiedDate: p.LastModifiedDate })];
+        return { source: `${this.opts.label}:${name}`, relativeName: name.slice(this.path.length), versions };
+      });
+      found.push(...(await Promise.all(secrets)));
+      token = page.NextToken;
+    } while (token);
+    return found;
+  }
+
+  async read(secret: SourceSecret, versions: SourceVersion[]): Promise<SourceValue[]> {
+    const name = secret.source.slice(this.opts.label.length + 1);
+    const byVersion = new Map((await this.history(name, true)).map((h) => [this.version(name, h).source, h]));
+    return versions.map((v) => {
+      const value = byVersion.get(v.source)?.Value;
+      if (value === undefined) throw new AppError('not_found', `${v.source} is no longer in the parameter's history`);
+      return { bytes: Buffer.from(value, 'utf8'), binary: false };
+    });
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+
+  private version(name: string, h: Pick<ParameterHistory, 'Version' | 'LastModifiedDate' | 'LastModifiedUser'>) {
+    return {
+      source: `${this.opts.label}:${name}#${h.Version}`,
+      author: h.LastModifiedUser,
+      createdAt: isoDate(h.LastModifiedDate),
+    };
+  }
+
+  /** Every version of one parameter, oldest first (as SSM lists them). */
+  private async history(name: string, decrypt: boolean): Promise<ParameterHistory[]> {
+    const out: ParameterHistory[] = [];
+    let token: string | undefined;
+    do {
+      let page: GetParameterHistoryCommandOutput;
+      try {
+        page = await this.client.send(
+          new GetParameterHistoryCommand({ Name: name, WithDecryption: decrypt, NextToken: token }),
+        );
+      } catch (err) {
+        if ((err as Error).name === 'ParameterNotFound')
+          throw new AppError('not_found', `SSM parameter ${name} is gone`);
+        throw fromAwsError(err, `reading the history of SSM parameter ${name}`);
+      }
+      out.push(...(page.Parameters ?? []));
+      token = page.NextToken;
+    } while (token);
+    return out.sort((a, b) => (a.Version ?? 0) - (b.Version ?? 0));
+  }
+}
