@@ -5,6 +5,7 @@
  * same errors (AppError kinds), and `readSelection` turns a selection into values with either.
  */
 import { AppError, kindOfStatus, oneLine } from '../core/errors';
+import { TOKEN_HEADER } from '../core/http-headers';
 import { parseSecretRef } from '../core/labels';
 import type { SecretRecord, SecretsService } from '../core/service';
 import { type SelectedValue, type Selection, needsListing, resolveSelection } from './selection';
@@ -26,7 +27,6 @@ export function serviceSource(service: SecretsService): SecretSource {
 
 /** A daemon that does not answer within this long is "unavailable" (its own read deadline is 4 s). */
 export const DAEMON_REQUEST_TIMEOUT_MS = 15_000;
-const TOKEN_HEADER = 'X-ECS-Secrets-Token';
 
 /** Validate `--daemon-url`: an http(s) URL with no query or fragment; the base the routes hang off. */
 export function parseDaemonUrl(value: string): URL {
