@@ -12,8 +12,7 @@
 import { AppError } from '../core/errors';
 import { parseSecretRef, validateSecretRef } from '../core/labels';
 import { SECRET_NAME_RULE } from '../core/names';
-
-export const VARIABLE_RULE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+import { VARIABLE_RULE, toVariableChars } from '../core/variables';
 
 /** One explicitly named secret; `variable` only when given as VAR=NAME. */
 export interface NamedSelection {
@@ -107,7 +106,7 @@ function validatePrefix(prefix: string): string {
  */
 export function variableName(name: string, prefix = ''): string {
   const rest = prefix !== '' && name.startsWith(prefix) ? name.slice(prefix.length) : name;
-  const variable = rest.replace(/[^A-Za-z0-9_]/g, '_').toUpperCase();
+  const variable = toVariableChars(rest).toUpperCase();
   if (!VARIABLE_RULE.test(variable))
     throw new AppError(
       'usage',
