@@ -1,10 +1,9 @@
 /** What the config subcommands share: read a document (file or stdin, capped), write one atomically. */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { openConfigKeys } from '../../../backends/open-backend';
 import type { ConfigKeySource } from '../../../config/keysource';
 import { MAX_INPUT_BYTES } from '../../../config/service';
+import { writeFileAtomic } from '../../../core/atomic-file';
 import { AppError } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
 import type { GlobalArgs } from '../../context';
@@ -62,14 +61,11 @@ export async function readDocument(location: string | undefined): Promise<string
   }
 }
 
-/** Write atomically (temp file in the same directory, then rename), with `mode`. */
-export function writeDocument(file: string, text: string, mode: number): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+/** Write atomically (core/atomic-file.ts), with `mode`. */
+export async function writeDocument(file: string, text: string, mode: number): Promise<void> {
   try {
-    fs.writeFileSync(tmp, text, { mode, flag: 'wx' });
-    fs.renameSync(tmp, file);
+    await writeFileAtomic(file, text, mode);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new AppError(
       'usage',
       `cannot write ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
