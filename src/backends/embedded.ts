@@ -32,9 +32,10 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ClassicLevel } from 'classic-level';
+import { AGE_IDENTITY_FILE } from '../config/keysource';
 import { writeFileAtomic } from '../core/atomic-file';
 import { AppError } from '../core/errors';
-import { AGE_IDENTITY_FILE, MASTER_KEY_FILE } from '../core/keys';
+import { MASTER_KEY_FILE } from '../core/keys';
 import { ensurePrivateDir, tightenTree } from '../core/private-files';
 import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 
