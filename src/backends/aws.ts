@@ -21,7 +21,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
  * The limits, chosen for an operator: DynamoDB and KMS answer in tens of milliseconds, so an
  * attempt that takes 2 s is broken, not slow. Three attempts (the SDK's backoff between them is
  * at most a few hundred ms, up to 3 s when throttled) bound one failing call to about 6.5 s:
- * a CLI command fails in well under 10 s, and the daemon's 4 s read deadline (daemon/server.ts) still
+ * a CLI command fails in well under 10 s, and the daemon's 4 s read deadline (READ_DEADLINE_MS, daemon/daemon.ts) still
  * gets a second attempt. Writes have no deadline of their own: they are bounded by these limits.
  */
 export const CONNECT_TIMEOUT_MS = 1000;

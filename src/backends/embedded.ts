@@ -32,8 +32,10 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ClassicLevel } from 'classic-level';
+import { AGE_IDENTITY_FILE } from '../config/keysource';
+import { writeFileAtomic } from '../core/atomic-file';
 import { AppError } from '../core/errors';
-import { AGE_IDENTITY_FILE, MASTER_KEY_FILE } from '../core/keys';
+import { MASTER_KEY_FILE } from '../core/keys';
 import { ensurePrivateDir, tightenTree } from '../core/private-files';
 import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 
@@ -220,10 +222,8 @@ export class EmbeddedDynamo {
     // The store must not keep a finished one-shot command alive: close() ends it explicitly.
     server.unref();
     const port = (server.address() as net.AddressInfo).port;
-    const tmp = path.join(this.dataDir, `${ENDPOINT_FILE}.${process.pid}.tmp`);
     const ep: Endpoint = { pid: process.pid, port, key };
-    fs.writeFileSync(tmp, JSON.stringify(ep), { mode: 0o600 });
-    fs.renameSync(tmp, path.join(this.dataDir, ENDPOINT_FILE));
+    await writeFileAtomic(path.join(this.dataDir, ENDPOINT_FILE), JSON.stringify(ep), 0o600);
     this.owned = { server, lock };
     return ep;
   }

@@ -3,9 +3,9 @@
  * printer), the command module shape the parser reads, and the two helpers most commands use
  * (open the backend for one operation; read a payload from a flag, file or stdin).
  */
-import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
 import { type Backend, openBackend } from '../backends/open-backend';
+import { readCapped as readInput } from '../core/capped-input';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import {
@@ -146,44 +146,12 @@ const STDIN_COUNT_LIMIT = 16 * 1024 * 1024;
  * follows, so "the payload is N bytes" names the input's real size, not how much was read.
  */
 async function readCapped(location: string, cap: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let kept = 0;
-  let total = 0;
-  const stream = location === '-' ? process.stdin : fs.createReadStream(location, { highWaterMark: 16 * 1024 });
-  try {
-    for await (const chunk of stream) {
-      const buf = chunk as Buffer;
-      total += buf.length;
-      if (kept < cap) {
-        chunks.push(buf);
-        kept += buf.length;
-      }
-      if (total < cap) continue;
-      if (location !== '-') {
-        total = (await fs.promises.stat(location)).size; // the file's size, not the bytes read so far
-        break;
-      }
-      if (total > STDIN_COUNT_LIMIT) break;
-    }
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why =
-      e.code === 'ENOENT'
-        ? 'no such file'
-        : e.code === 'EACCES'
-          ? 'permission denied'
-          : e.code === 'EISDIR'
-            ? 'it is a directory'
-            : (e.code ?? e.message);
-    throw new AppError('usage', `cannot read payload file ${JSON.stringify(location)}: ${why}`);
-  } finally {
-    if (location !== '-') (stream as fs.ReadStream).destroy();
+  const { data, size } = await readInput(location, cap, 'payload file', STDIN_COUNT_LIMIT);
+  if (size > MAX_PAYLOAD_BYTES && size >= cap) {
+    const shown = size > STDIN_COUNT_LIMIT && location === '-' ? `over ${STDIN_COUNT_LIMIT}` : `${size}`;
+    throw new AppError('too_large', `the payload is ${shown} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes (256 KiB)`);
   }
-  if (total > MAX_PAYLOAD_BYTES && total >= cap) {
-    const size = total > STDIN_COUNT_LIMIT && location === '-' ? `over ${STDIN_COUNT_LIMIT}` : `${total}`;
-    throw new AppError('too_large', `the payload is ${size} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes (256 KiB)`);
-  }
-  return Buffer.concat(chunks);
+  return data;
 }
 
 /**

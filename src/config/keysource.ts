@@ -9,9 +9,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { AppError, fromAwsError } from '../core/errors';
-import { AGE_IDENTITY_FILE, type EncryptionContext } from '../core/keys';
+import type { EncryptionContext } from '../core/keys';
 import { readOrCreatePrivateFile } from '../core/private-files';
 import { type AgeEntry, type KmsEntry, type SopsMetadata, rfc3339 } from './sops';
+
+/** The age identity of `--local` configuration documents, in the data dir: a key file like the master key. */
+export const AGE_IDENTITY_FILE = 'age.key';
 
 /** The context every config data key is bound to: which application, which path. */
 export function configContext(app: string, configPath: string | undefined): EncryptionContext {

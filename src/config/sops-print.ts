@@ -1,6 +1,7 @@
 /** Printing a configuration document: YAML (sops' 4-space indentation), JSON (key order kept), dotenv. */
 import type { Document } from 'yaml';
 import { AppError } from '../core/errors';
+import { VARIABLE_RULE, shellQuote, toVariableChars } from '../core/variables';
 import {
   type ConfigDoc,
   type DocFormat,
@@ -81,8 +82,8 @@ function dotenvOf(doc: Document): string {
   walk(doc.contents, (s) => {
     if (isMap(s.node)) return true;
     const keyPath = s.path.join('.');
-    const name = s.path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    const name = toVariableChars(s.path.join('_'));
+    if (!VARIABLE_RULE.test(name))
       throw new AppError(
         'usage',
         `cannot print the document as dotenv: key ${JSON.stringify(keyPath || '(the whole document)')} does not make a variable name (${JSON.stringify(name)}); use --format yaml or json`,
@@ -99,7 +100,7 @@ function dotenvOf(doc: Document): string {
       : isScalar(s.node) && s.node.value !== null
         ? String(s.node.value)
         : '';
-    lines.push(`${name}='${value.replace(/'/g, `'\\''`)}'`);
+    lines.push(`${name}=${shellQuote(value)}`);
     return false;
   });
   return lines.length ? `${lines.join('\n')}\n` : '';

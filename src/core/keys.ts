@@ -74,8 +74,6 @@ export class KmsKeyProvider implements KeyProvider {
 
 const LOCAL_BLOB_VERSION = 1;
 export const MASTER_KEY_FILE = 'master.key';
-/** The age identity of `--local` configuration documents (config/keysource.ts), a key file like the master key. */
-export const AGE_IDENTITY_FILE = 'age.key';
 
 export class LocalKeyProvider implements KeyProvider {
   private masterKey: Buffer | undefined;

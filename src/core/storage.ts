@@ -14,8 +14,9 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
-  ScanCommand,
   UpdateCommand,
+  paginateQuery,
+  paginateScan,
 } from '@aws-sdk/lib-dynamodb';
 import { randomInt } from 'node:crypto';
 import { AppError, fromAwsError } from './errors';
@@ -242,19 +243,17 @@ export class SecretStore {
   /** Every version of a name, oldest first, without the encrypted fields. */
   async history(name: string): Promise<VersionInfo[]> {
     const versions: VersionInfo[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.query(
-        name,
-        {
-          ScanIndexForward: true,
-          ProjectionExpression:
-            '#n, #s, Active, CreatedAt, CreatedBy, RevokedAt, RevokedBy, RestoredFrom, #src, SourceAuthor, SourceCreatedAt',
-          ExclusiveStartKey: startKey,
-        },
-        `reading the history of ${name}`,
-      );
-      for (const i of page.items) {
+    const pages = this.queryAll(
+      name,
+      {
+        ScanIndexForward: true,
+        ProjectionExpression:
+          '#n, #s, Active, CreatedAt, CreatedBy, RevokedAt, RevokedBy, RestoredFrom, #src, SourceAuthor, SourceCreatedAt',
+      },
+      `reading the history of ${name}`,
+    );
+    for await (const items of pages) {
+      for (const i of items) {
         const c = checkItem(this, i, [
           'Serial',
           'Active',
@@ -279,49 +278,42 @@ export class SecretStore {
           restoredFrom: c.restoredFrom,
         });
       }
-      startKey = page.lastKey;
-    } while (startKey);
+    }
     return versions;
   }
 
   /** The `Source` of every imported version of a name: what an import has already written. */
   async sources(name: string): Promise<Set<string>> {
     const found = new Set<string>();
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.query(
-        name,
-        { ProjectionExpression: '#n, #s, #src', ExclusiveStartKey: startKey },
-        `reading the imported versions of ${name}`,
-      );
-      for (const i of page.items) {
+    const pages = this.queryAll(
+      name,
+      { ProjectionExpression: '#n, #s, #src' },
+      `reading the imported versions of ${name}`,
+    );
+    for await (const items of pages)
+      for (const i of items) {
         const { source } = checkItem(this, i, ['Serial', 'Source']);
         if (source !== undefined) found.add(source);
       }
-      startKey = page.lastKey;
-    } while (startKey);
     return found;
   }
 
   /** All names with their highest serial, by a paginated scan of the keys only. */
   async listNames(): Promise<Array<{ name: string; latestSerial: number }>> {
     const latest = new Map<string, number>();
-    let startKey: Record<string, unknown> | undefined;
     try {
-      do {
-        const page = await this.doc.send(
-          new ScanCommand({
-            TableName: this.table,
-            ProjectionExpression: '#n, #s',
-            ExpressionAttributeNames: { '#n': 'Name', '#s': 'Serial' },
-            ExclusiveStartKey: startKey,
-          }),
-        );
+      const pages = paginateScan(
+        { client: this.doc },
+        {
+          TableName: this.table,
+          ProjectionExpression: '#n, #s',
+          ExpressionAttributeNames: { '#n': 'Name', '#s': 'Serial' },
+        },
+      );
+      for await (const page of pages)
         for (const i of (page.Items ?? []) as RawItem[])
           if (i.Serial !== LABEL_SERIAL)
             latest.set(i.Name, Math.max(latest.get(i.Name) ?? 0, checkSerial(this.table, i)));
-        startKey = page.LastEvaluatedKey;
-      } while (startKey);
     } catch (err) {
       throw fromAwsError(err, 'listing secrets');
     }
@@ -369,30 +361,44 @@ export class SecretStore {
     throw new AppError('unavailable', `table ${this.table} did not become ACTIVE`);
   }
 
+  /** The versions of one name, newest first unless `extra` says otherwise. */
+  private queryInput(name: string, extra: Partial<QueryCommandInput>): QueryCommandInput {
+    return {
+      TableName: this.table,
+      // Versions only: the label item (Serial 0) is no version, in any order or page.
+      KeyConditionExpression: '#n = :n AND #s >= :first',
+      ExpressionAttributeNames: {
+        '#n': 'Name',
+        '#s': 'Serial',
+        // `Source` is a DynamoDB reserved word.
+        ...(extra.ProjectionExpression?.includes('#src') ? { '#src': 'Source' } : {}),
+      },
+      ExpressionAttributeValues: { ':n': name, ':first': 1 },
+      ScanIndexForward: false,
+      ConsistentRead: true,
+      ...extra,
+    };
+  }
+
+  /** One page: for reads that stop early by their own Limit (the latest version, the next active one). */
   private async query(
     name: string,
     extra: Partial<QueryCommandInput>,
     what: string,
   ): Promise<{ items: RawItem[]; lastKey?: Record<string, unknown> }> {
     try {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          // Versions only: the label item (Serial 0) is no version, in any order or page.
-          KeyConditionExpression: '#n = :n AND #s >= :first',
-          ExpressionAttributeNames: {
-            '#n': 'Name',
-            '#s': 'Serial',
-            // `Source` is a DynamoDB reserved word.
-            ...(extra.ProjectionExpression?.includes('#src') ? { '#src': 'Source' } : {}),
-          },
-          ExpressionAttributeValues: { ':n': name, ':first': 1 },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          ...extra,
-        }),
-      );
+      const out = await this.doc.send(new QueryCommand(this.queryInput(name, extra)));
       return { items: (out.Items ?? []) as RawItem[], lastKey: out.LastEvaluatedKey };
+    } catch (err) {
+      throw fromAwsError(err, what);
+    }
+  }
+
+  /** Every page, each page's items as they come. */
+  private async *queryAll(name: string, extra: Partial<QueryCommandInput>, what: string): AsyncGenerator<RawItem[]> {
+    try {
+      for await (const page of paginateQuery({ client: this.doc }, this.queryInput(name, extra)))
+        yield (page.Items ?? []) as RawItem[];
     } catch (err) {
       throw fromAwsError(err, what);
     }

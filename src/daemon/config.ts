@@ -13,7 +13,6 @@ import * as fs from 'node:fs';
 import { AppError } from '../core/errors';
 import { validateSecretRef } from '../core/labels';
 import { MAX_PAYLOAD_BYTES, SECRET_NAME_RULE } from '../core/names';
-import { DEFAULT_CACHE_MAX_BYTES, DEFAULT_MAX_CONNECTIONS } from './limits';
 import type { PrefetchSelection } from './prefetch';
 import type { RenderTarget } from './render-targets';
 
@@ -60,6 +59,17 @@ export interface DaemonConfig {
 }
 
 type Defaulted = Omit<DaemonConfig, 'app' | 'dataDir' | 'region' | 'token'>;
+
+/**
+ * 32 MiB for the caches, 7/8 for secrets, 1/16 for data keys, 1/16 for decrypted configuration
+ * documents (GET /config). A 512 MiB Fargate task keeps over 350 MiB for its application: the
+ * daemon idles at about 75 MiB RSS, and V8 needs room about the size of the live data on top of it
+ * to collect garbage. 28 MiB hold thousands of typical secrets (about 1 KiB each with their JSON),
+ * or a dozen at the worst case (MAX_ENTRY_BYTES below).
+ */
+const DEFAULT_CACHE_MAX_BYTES = 32 * 1024 * 1024;
+/** Far above what one task's containers open, far below a container's file limit. */
+const DEFAULT_MAX_CONNECTIONS = 512;
 
 /** Every default, once: the `daemon` command's flags show these in their help. */
 export const DAEMON_DEFAULTS: Readonly<Defaulted> = Object.freeze({

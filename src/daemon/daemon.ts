@@ -110,8 +110,8 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     maxConnections: config.maxConnections,
     config: backend.config,
     configCache,
+    hotPath: config.hotPath,
   });
-  server.hotPath = config.hotPath;
   let address: Awaited<ReturnType<typeof server.listen>>;
   try {
     address = await server.listen(port, host);
@@ -154,7 +154,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   let reached = false;
   let renderTimer: NodeJS.Timeout | undefined;
   const updateHealth = () => {
-    if (server.ready) return; // once healthy, healthy for good (see the README, Health)
+    if (server.ready) return; // once healthy, healthy for good (see docs/daemon.md, Health)
     const waiting = reached ? (prefetcher.waitingFor() ?? renderer?.waitingFor()) : undefined;
     if (!reached || waiting !== undefined) {
       if (waiting !== undefined) server.notReadyReason = waiting;

@@ -14,6 +14,7 @@
  * A secret that cannot be read yet (missing, or the backend failing) is retried with a backoff,
  * alone: the others keep their one-read-per-TTL rhythm.
  */
+import { mapLimited } from '../core/concurrency';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import type { SecretRecord, SecretsService } from '../core/service';
@@ -159,12 +160,9 @@ export class Prefetcher {
     if (this.prefixes.length > 0 && this.listDueAt <= start) await this.list(start);
     const due = [...this.slots.values()].filter((s) => s.dueAt <= start);
     this.roundFailures = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(CONCURRENCY, due.length) }, async () => {
-        while (next < due.length && !this.stopped) await this.read(due[next++]);
-      }),
-    );
+    await mapLimited(due, CONCURRENCY, async (slot) => {
+      if (!this.stopped) await this.read(slot);
+    });
     // One line per round for backend trouble, not one per secret: an outage with hundreds of
     // prefetched secrets must not flood the log (each secret is named at debug level).
     if (this.roundFailures.length > 0)

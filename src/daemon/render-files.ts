@@ -2,24 +2,18 @@
  * The file side of `daemon --render`: how a rendered file reaches the disk, and what is checked
  * before and between writes (render.ts decides what to write and when).
  *
- * - Every file is written atomically: a temp file in the same directory (so the rename cannot
- *   cross file systems), created with the final mode, written, fsynced, renamed over the target,
- *   then the directory fsynced so the rename itself survives a crash. A reader sees the old file
- *   or the new one, never a mix. A temp file left by a crash (ours are named
- *   `.<file>.ecs-secrets-tmp-*`) is removed at the next start, before anything is written.
+ * - Every file is written atomically (core/atomic-file.ts). A temp file left by a crash (ours are
+ *   named `.<file>.ecs-secrets-tmp-*`) is removed at the next start, before anything is written.
  * - A file found at start is kept only if it is a regular file of our own user with the very
  *   bytes we would write; a file changed on disk since we wrote it is noticed by its stamp.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { tempPrefix } from '../core/atomic-file';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import type { RenderTarget } from './render-targets';
-
-const TEMP_MARK = '.ecs-secrets-tmp-';
-
-const tempPrefix = (file: string) => `.${path.basename(file)}${TEMP_MARK}`;
 
 /** What rendered bytes are compared by: a digest, so that no secret is kept twice in memory. */
 export const digest = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -89,34 +83,6 @@ function describeFsError(err: unknown): string {
   if (code === 'ENOTDIR') return 'is not a directory';
   if (code === 'EACCES') return 'cannot be reached (permission denied)';
   return `cannot be used (${code ?? 'error'})`;
-}
-
-/** Write `data` to `file` atomically with `mode`. Never leaves the temp file behind. */
-export async function writeAtomic(file: string, data: Buffer, mode: number): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `${tempPrefix(file)}${process.pid}-${randomBytes(6).toString('hex')}`);
-  let renamed = false;
-  try {
-    const fh = await fs.promises.open(tmp, 'wx', mode);
-    try {
-      await fh.chmod(mode); // the umask may have taken bits away at creation
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.promises.rename(tmp, file);
-    renamed = true;
-  } finally {
-    if (!renamed) await fs.promises.rm(tmp, { force: true });
-  }
-  // The rename is durable only once the directory entry is on disk.
-  const dh = await fs.promises.open(dir, 'r');
-  try {
-    await dh.sync().catch(() => undefined); // some file systems refuse fsync on a directory: nothing more to do there
-  } finally {
-    await dh.close();
-  }
 }
 
 /** Who and what a path is now, without following a link: compared with what we left. */

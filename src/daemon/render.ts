@@ -9,13 +9,14 @@
  * - Until every file has been written once, /health answers 503 (the application's
  *   `dependsOn: HEALTHY` then guarantees the files exist when it starts).
  */
+import { writeFileAtomic } from '../core/atomic-file';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { type SecretRecord, payloadBytes } from '../core/service';
 import { type ConfigService, renderConfig } from '../config/service';
 import { renderVariables } from '../delivery/formats';
 import { type SelectedValue, resolveSelection, toEnvironment } from '../delivery/selection';
-import { digest, keepIfSame, stampOf, writeAtomic } from './render-files';
+import { digest, keepIfSame, stampOf } from './render-files';
 import type { RenderContent, RenderTarget } from './render-targets';
 
 /** What a render source may read: the prefetched secrets (kept fresh by the prefetcher). */
@@ -142,7 +143,7 @@ export class Renderer {
         if (sum === s.written && !changedOnDisk) continue;
         if (changedOnDisk && sum === s.written)
           logger.warn({ file }, 'render: the file was changed on disk by someone else; writing it again');
-        await writeAtomic(file, data, mode);
+        await writeFileAtomic(file, data, mode);
         data.fill(0);
         logger.info({ file, bytes: data.length, first: s.written === undefined }, 'render: file written');
         s.written = sum;

@@ -46,6 +46,11 @@ export interface DaemonOptions {
   config?: ConfigService;
   /** Decrypted documents by path and format, with the daemon's TTL and stale window and their share of --cache-max-bytes. */
   configCache?: DocumentCache;
+  /**
+   * Cached reads answered before express (default on). Off only in tests, to compare the hot
+   * path's answers with express's on the same requests (test/reliability/routing.test.ts).
+   */
+  hotPath?: boolean;
 }
 
 const HEALTH_PATH = /^(?:\/(?:latest|v1))?\/health\/?(?:\?.*)?$/;
@@ -62,11 +67,6 @@ export class DaemonServer {
   private readonly observer: RequestObserver;
   private readonly secrets: SecretRoutes;
   private readonly configs: ConfigRoutes;
-  /**
-   * Off only in tests, to compare the hot path's answers with express's on the same requests
-   * (test/reliability/routing.test.ts): a switch, not a flag, so no user ever turns it off.
-   */
-  hotPath = true;
   /** Set by close(): every response from then on says `Connection: close`. */
   private draining = false;
   /** Responses express has not finished, so close() can mark those still to send their headers. */
@@ -78,6 +78,7 @@ export class DaemonServer {
     this.secrets = new SecretRoutes({ ...opts, access: this.access, observer: this.observer });
     this.configs = new ConfigRoutes(opts);
     this.app = this.buildApp();
+    const hotPath = opts.hotPath ?? true;
     // Slow-loris and idle-socket bounds for a server that lives next to the application (http/socket-limits.ts).
     this.server = http.createServer(
       {
@@ -89,7 +90,7 @@ export class DaemonServer {
       },
       (req, res) => {
         if (this.draining) res.setHeader('Connection', 'close');
-        if (!this.hotPath || !this.secrets.hot(req, res)) this.app(req, res);
+        if (!hotPath || !this.secrets.hot(req, res)) this.app(req, res);
       },
     );
     if (opts.maxConnections !== undefined) this.server.maxConnections = opts.maxConnections;

@@ -11,6 +11,7 @@
  */
 import { Document } from 'yaml';
 import { AppError } from '../core/errors';
+import { shellQuote } from '../core/variables';
 
 export const FORMATS = ['json', 'dotenv', 'shell', 'properties', 'yaml'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -40,11 +41,6 @@ export function renderVariables(vars: Readonly<Record<string, string>>, format: 
       return new Document(vars).toString({ lineWidth: 0, defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' });
     }
   }
-}
-
-/** POSIX single-quoting: exact for every character; `'` closes, is escaped, reopens. */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /**

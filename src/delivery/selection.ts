@@ -11,10 +11,8 @@
  */
 import { AppError } from '../core/errors';
 import { parseSecretRef, validateSecretRef } from '../core/labels';
-
-export const VARIABLE_RULE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** A prefix is the start of a secret name, so it uses the same characters. */
-const PREFIX_RULE = /^[A-Za-z0-9._-]{1,255}$/;
+import { SECRET_NAME_RULE } from '../core/names';
+import { VARIABLE_RULE, toVariableChars } from '../core/variables';
 
 /** One explicitly named secret; `variable` only when given as VAR=NAME. */
 export interface NamedSelection {
@@ -93,7 +91,7 @@ export function parseNameSpec(spec: string): NamedSelection {
 }
 
 function validatePrefix(prefix: string): string {
-  if (typeof prefix !== 'string' || !PREFIX_RULE.test(prefix))
+  if (typeof prefix !== 'string' || !SECRET_NAME_RULE.test(prefix))
     throw new AppError(
       'usage',
       `invalid prefix ${JSON.stringify(String(prefix))}: use 1 to 255 characters from A-Z a-z 0-9 . _ - (e.g. team-a.)`,
@@ -108,7 +106,7 @@ function validatePrefix(prefix: string): string {
  */
 export function variableName(name: string, prefix = ''): string {
   const rest = prefix !== '' && name.startsWith(prefix) ? name.slice(prefix.length) : name;
-  const variable = rest.replace(/[^A-Za-z0-9_]/g, '_').toUpperCase();
+  const variable = toVariableChars(rest).toUpperCase();
   if (!VARIABLE_RULE.test(variable))
     throw new AppError(
       'usage',

@@ -4,7 +4,9 @@
  * application container needs no AWS permissions of its own. Both give the same records and the
  * same errors (AppError kinds), and `readSelection` turns a selection into values with either.
  */
+import { mapLimited } from '../core/concurrency';
 import { AppError, kindOfStatus, oneLine } from '../core/errors';
+import { TOKEN_HEADER } from '../core/http-headers';
 import { parseSecretRef } from '../core/labels';
 import type { SecretRecord, SecretsService } from '../core/service';
 import { type SelectedValue, type Selection, needsListing, resolveSelection } from './selection';
@@ -26,7 +28,6 @@ export function serviceSource(service: SecretsService): SecretSource {
 
 /** A daemon that does not answer within this long is "unavailable" (its own read deadline is 4 s). */
 export const DAEMON_REQUEST_TIMEOUT_MS = 15_000;
-const TOKEN_HEADER = 'X-ECS-Secrets-Token';
 
 /** Validate `--daemon-url`: an http(s) URL with no query or fragment; the base the routes hang off. */
 export function parseDaemonUrl(value: string): URL {
@@ -165,28 +166,23 @@ export async function readSelection(source: SecretSource, selection: Selection):
     for (const prefix of selection.prefixes) for (const n of await source.list(prefix)) available.push(n.name);
   const pairs = resolveSelection(selection, available);
   const explicit = new Set(selection.names.map((n) => n.name));
-  const values: Array<SelectedValue | undefined> = new Array(pairs.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < pairs.length; i = next++) {
-      let record: SecretRecord;
-      try {
-        record = await source.latest(pairs[i].name);
-      } catch (err) {
-        // A name listed under a prefix whose every version is revoked is gone, not missing:
-        // skip it. A name asked for explicitly must exist.
-        if (err instanceof AppError && err.kind === 'not_found' && !explicit.has(pairs[i].name)) continue;
-        throw err;
-      }
-      values[i] = {
-        ...pairs[i],
-        payload: record.payload,
-        serial: record.serial,
-        ...(record.encoding ? { encoding: record.encoding } : {}),
-      };
+  const values = await mapLimited(pairs, 8, async (pair): Promise<SelectedValue | undefined> => {
+    let record: SecretRecord;
+    try {
+      record = await source.latest(pair.name);
+    } catch (err) {
+      // A name listed under a prefix whose every version is revoked is gone, not missing:
+      // skip it. A name asked for explicitly must exist.
+      if (err instanceof AppError && err.kind === 'not_found' && !explicit.has(pair.name)) return undefined;
+      throw err;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, pairs.length) }, worker));
+    return {
+      ...pair,
+      payload: record.payload,
+      serial: record.serial,
+      ...(record.encoding ? { encoding: record.encoding } : {}),
+    };
+  });
   const found = values.filter((v): v is SelectedValue => v !== undefined);
   if (found.length === 0)
     throw new AppError(

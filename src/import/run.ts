@@ -5,6 +5,7 @@
  * `failed`; the others go on. Values never leave this module but into the store.
  */
 import type { SecretsService } from '../core/service';
+import { mapLimited } from '../core/concurrency';
 import { AppError } from '../core/errors';
 import { type PlannedSecret, pendingVersions } from './plan';
 import type { Progress } from './progress';
@@ -27,27 +28,13 @@ export interface DryRunPlan {
   skipped: Array<{ source: string; name: string }>;
 }
 
-/** Run `fn` over `items` with at most `limit` in flight, keeping results in input order. */
-async function eachLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
 export async function dryRun(
   service: SecretsService,
   source: ImportSource,
   planned: PlannedSecret[],
 ): Promise<DryRunPlan> {
   const out: DryRunPlan = { plan: [], skipped: [] };
-  const pending = await eachLimited(planned, IMPORT_CONCURRENCY, (p) => pendingVersions(service, source, p));
+  const pending = await mapLimited(planned, IMPORT_CONCURRENCY, (p) => pendingVersions(service, source, p));
   planned.forEach((p, i) => {
     const entry = { source: p.secret.source, name: p.name };
     if (pending[i].length === 0) out.skipped.push(entry);
@@ -63,7 +50,7 @@ export async function runImport(
   progress: Progress,
 ): Promise<ImportSummary> {
   const summary: ImportSummary = { imported: [], skipped: [], failed: [] };
-  const outcomes = await eachLimited(planned, IMPORT_CONCURRENCY, async (p) => {
+  const outcomes = await mapLimited(planned, IMPORT_CONCURRENCY, async (p) => {
     const entry = { source: p.secret.source, name: p.name };
     try {
       const todo = await pendingVersions(service, source, p);

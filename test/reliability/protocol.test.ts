@@ -23,7 +23,7 @@ import {
   MAX_HEADER_BYTES,
   REQUEST_TIMEOUT_MS,
 } from '../../src/daemon/http/socket-limits';
-import { DEFAULT_MAX_CONNECTIONS } from '../../src/daemon/limits';
+import { DAEMON_DEFAULTS } from '../../src/daemon/config';
 
 const APP = 'protocol';
 const w = new Witness('protocol');
@@ -230,6 +230,6 @@ describe('property 10: slow and greedy clients are bounded as documented', () =>
     const limits = `headers within ${s(HEADERS_TIMEOUT_MS)} (checked every ${s(CONNECTIONS_CHECKING_INTERVAL_MS)}: at most ${s(HEADERS_TIMEOUT_MS + CONNECTIONS_CHECKING_INTERVAL_MS)}), the whole request within ${s(REQUEST_TIMEOUT_MS)}, idle keep-alive connections closed after ${s(KEEP_ALIVE_TIMEOUT_MS)}, headers at most ${MAX_HEADER_BYTES / 1024} KiB`;
     expect(daemonDoc).toContain(limits);
     expect(security).toContain(limits);
-    expect(daemonDoc).toContain(`| \`--max-connections N\` | \`${DEFAULT_MAX_CONNECTIONS}\` |`);
+    expect(daemonDoc).toContain(`| \`--max-connections N\` | \`${DAEMON_DEFAULTS.maxConnections}\` |`);
   });
 });

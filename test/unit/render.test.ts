@@ -1,21 +1,21 @@
-/** render-files.ts on the real file system (the atomic write), and render-targets.ts (the --render values). */
+/** core/atomic-file.ts on the real file system (the atomic write), and render-targets.ts (the --render values). */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeAtomic } from '../../src/daemon/render-files';
+import { writeFileAtomic } from '../../src/core/atomic-file';
 import { parseRenderTargets } from '../../src/daemon/render-targets';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-render-unit-'))));
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-test('writeAtomic sets the exact mode whatever the umask, and replaces the file by a rename', async () => {
+test('writeFileAtomic sets the exact mode whatever the umask, and replaces the file by a rename', async () => {
   const file = path.join(dir, 'f');
   const old = process.umask(0o077);
   try {
-    await writeAtomic(file, Buffer.from('one'), 0o644);
+    await writeFileAtomic(file, Buffer.from('one'), 0o644);
     const first = fs.statSync(file);
-    await writeAtomic(file, Buffer.from('two'), 0o644);
+    await writeFileAtomic(file, Buffer.from('two'), 0o644);
     expect([fs.readFileSync(file, 'utf8'), fs.statSync(file).mode & 0o777]).toEqual(['two', 0o644]);
     expect(fs.statSync(file).ino).not.toBe(first.ino);
   } finally {
@@ -24,11 +24,11 @@ test('writeAtomic sets the exact mode whatever the umask, and replaces the file 
   expect(fs.readdirSync(dir)).toEqual(['f']);
 });
 
-test('writeAtomic leaves no temp file behind when the rename fails', async () => {
+test('writeFileAtomic leaves no temp file behind when the rename fails', async () => {
   const target = path.join(dir, 'taken');
   fs.mkdirSync(target);
   fs.writeFileSync(path.join(target, 'x'), 'x'); // a non-empty directory: rename over it fails
-  await expect(writeAtomic(target, Buffer.from('secret'), 0o440)).rejects.toThrow();
+  await expect(writeFileAtomic(target, Buffer.from('secret'), 0o440)).rejects.toThrow();
   expect(fs.readdirSync(dir)).toEqual(['taken']);
 });
 

@@ -1,6 +1,6 @@
 /**
  * The daemon's socket limits, in one place: the server applies them and a test checks that
- * README.md and SECURITY.md state these very numbers.
+ * docs/daemon.md and SECURITY.md state these very numbers.
  */
 
 /** A client must send its complete request headers within this time (slow-loris bound). */

@@ -13,7 +13,7 @@ export const configDecryptCommand = defineCommand<{ file?: string; out?: string 
   run: async (args, ctx) => {
     const text = await readDocument(sourceOf(args, args.file));
     const out = await withConfigKeys(args, (keys, app) => decryptConfigText(keys, app, text));
-    if (args.out !== undefined) writeDocument(args.out, out, 0o600);
+    if (args.out !== undefined) await writeDocument(args.out, out, 0o600);
     else ctx.write(out);
   },
 });

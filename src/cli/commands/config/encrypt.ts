@@ -24,7 +24,7 @@ export const configEncryptCommand = defineCommand<{ file?: string; path?: string
     const text = await readDocument(sourceOf(args, args.file));
     const out = await withConfigKeys(args, (keys, app) => encryptConfigText(keys, app, text, path));
     const target = args['in-place'] ? (args.file as string) : args.out;
-    if (target !== undefined) writeDocument(target, out, 0o644);
+    if (target !== undefined) await writeDocument(target, out, 0o644);
     else ctx.write(out);
   },
 });

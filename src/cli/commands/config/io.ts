@@ -1,10 +1,9 @@
 /** What the config subcommands share: read a document (file or stdin, capped), write one atomically. */
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { openConfigKeys } from '../../../backends/open-backend';
 import type { ConfigKeySource } from '../../../config/keysource';
 import { MAX_INPUT_BYTES } from '../../../config/service';
+import { writeFileAtomic } from '../../../core/atomic-file';
+import { readCapped } from '../../../core/capped-input';
 import { AppError } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
 import type { GlobalArgs } from '../../context';
@@ -30,46 +29,21 @@ export function sourceOf(args: object, ...given: Array<string | boolean | undefi
 export async function readDocument(location: string | undefined): Promise<string> {
   if (location === undefined || location === '')
     throw new AppError('usage', 'name the document: a FILE, or - for standard input');
-  const chunks: Buffer[] = [];
-  let total = 0;
+  const { data, size } = await readCapped(location, MAX_INPUT_BYTES + 1, 'document');
+  if (size > MAX_INPUT_BYTES)
+    throw new AppError('too_large', `the document is over ${MAX_INPUT_BYTES} bytes (1 MiB), the input limit`);
   try {
-    const stream = location === '-' ? process.stdin : fs.createReadStream(location);
-    for await (const chunk of stream) {
-      chunks.push(chunk as Buffer);
-      total += (chunk as Buffer).length;
-      if (total > MAX_INPUT_BYTES) {
-        if (location !== '-') (stream as fs.ReadStream).destroy();
-        throw new AppError('too_large', `the document is over ${MAX_INPUT_BYTES} bytes (1 MiB), the input limit`);
-      }
-    }
-  } catch (err) {
-    if (err instanceof AppError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    const why =
-      e.code === 'ENOENT'
-        ? 'no such file'
-        : e.code === 'EACCES'
-          ? 'permission denied'
-          : e.code === 'EISDIR'
-            ? 'it is a directory'
-            : (e.code ?? 'unreadable');
-    throw new AppError('usage', `cannot read document ${JSON.stringify(location)}: ${why}`);
-  }
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+    return new TextDecoder('utf-8', { fatal: true }).decode(data);
   } catch {
     throw new AppError('usage', 'the document is not valid UTF-8 text');
   }
 }
 
-/** Write atomically (temp file in the same directory, then rename), with `mode`. */
-export function writeDocument(file: string, text: string, mode: number): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+/** Write atomically (core/atomic-file.ts), with `mode`. */
+export async function writeDocument(file: string, text: string, mode: number): Promise<void> {
   try {
-    fs.writeFileSync(tmp, text, { mode, flag: 'wx' });
-    fs.renameSync(tmp, file);
+    await writeFileAtomic(file, text, mode);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new AppError(
       'usage',
       `cannot write ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
