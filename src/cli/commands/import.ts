@@ -35,7 +35,8 @@ export const importCommand = defineCommand<ImportArgs>({
   builder: (c) =>
     c
       .positional('source', { type: 'string', describe: `Where from: ${SOURCES.join(', ')}` })
-      .positional('file', { type: 'string', describe: 'dotenv/json/yaml: the file (- reads standard input)' })
+      // Untyped: a typed string positional turns a lone `-` into '' (see openSource).
+      .positional('file', { describe: 'dotenv/json/yaml: the file (- reads standard input)' })
       .option('path', { type: 'string', describe: 'ssm: the parameter path, e.g. /prod/' })
       .option('recursive', { type: 'boolean', default: false, describe: 'ssm: also parameters below sub-paths' })
       .option('service', { type: 'string', describe: 'chamber: the service (parameters /SERVICE/KEY)' })
