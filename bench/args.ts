@@ -32,6 +32,8 @@ export interface BenchOptions {
   soakOnly: boolean;
   /** The backends the soak runs on. */
   soakBackends: Array<'local' | 'aws'>;
+  /** SSM parameters (3 versions each) the import figure imports. */
+  importParameters: number;
 }
 
 export const USAGE = `Usage: node dist/bench/bench.js [flags]
@@ -60,6 +62,8 @@ export const USAGE = `Usage: node dist/bench/bench.js [flags]
   --soak-secrets N secrets of 64 B to 64 KiB the soak stores first (default 2000)
   --soak-only      run only the soak
   --soak-backend B local, aws or both (default both)
+  --import-parameters N
+                   SSM parameters of 3 versions each the import figure imports (default 1000)
 `;
 
 export class UsageError extends Error {}
@@ -88,6 +92,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     soakSecrets: 2000,
     soakOnly: false,
     soakBackends: ['local', 'aws'],
+    importParameters: 1000,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -149,6 +154,9 @@ export function parseArgs(argv: string[]): BenchOptions {
         break;
       case '--soak-secrets':
         o.soakSecrets = number('soak-secrets', value(), 1, true);
+        break;
+      case '--import-parameters':
+        o.importParameters = number('import-parameters', value(), 1, true);
         break;
       case '--soak-only':
         o.soakOnly = true;

@@ -26,6 +26,7 @@ import { type CpuQuota, openCpuQuota } from './cgroup';
 import { FIGURES, type Figures, type LabelValues, goals, medianFigures, table } from './figures';
 import { PREFETCH_SECRETS, measurePrefetch } from './prefetch';
 import { execOverhead } from './exec-overhead';
+import { measureImport } from './import';
 import { type SoakResult, soak, soakLoad, soakTable } from './soak';
 import {
   CLI,
@@ -395,6 +396,8 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
   fs.rmSync(logFile, { force: true }); // hundreds of MB after a full run
   progress(`repetition ${rep + 1}/${o.reps}: prefetching ${PREFETCH_SECRETS} secrets`);
   Object.assign(f, await measurePrefetch(daemonOptions(c, path.join(c.tmp, `prefetch-${rep}.log`)), s));
+  progress(`repetition ${rep + 1}/${o.reps}: importing ${o.importParameters} SSM parameters × 3 versions into --local`);
+  Object.assign(f, await measureImport(s, c.tmp, APP, o.importParameters));
   return f;
 }
 

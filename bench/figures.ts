@@ -162,6 +162,13 @@ export const FIGURES: FigureDef[] = [
     digits: 0,
     goal: zero,
   },
+  {
+    key: 'import.versionsPerSecond',
+    label: '`import ssm --history` into --local: N parameters × 3 versions, versions per second (wall)',
+    unit: 'versions/s',
+    digits: 0,
+    goal: atLeast(300, ' versions/s'),
+  },
 ];
 
 export type Figures = Record<string, number>;

@@ -33,6 +33,8 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
       '6',
       '--soak-secrets',
       '40',
+      '--import-parameters',
+      '50',
       '--out',
       out,
     ]);

@@ -181,6 +181,10 @@ test('chamber: /<service>/<key> becomes <key>, with chamber:/svc/key#version sou
   expect(r.imported).toEqual([{ source: 'chamber:/billing/stripe_key', name: 'stripe_key', serials: [1, 2] }]);
   const history = json<HistoryEntry[]>(await aws(['history', '--name', 'stripe_key']));
   expect(history.map((h) => h.source)).toEqual(['chamber:/billing/stripe_key#1', 'chamber:/billing/stripe_key#2']);
+  // Into --local, the current version only.
+  const cur = ok(await local(['import', 'chamber', '--service', 'billing']));
+  expect(cur.imported).toEqual([{ source: 'chamber:/billing/stripe_key', name: 'stripe_key', serials: [1] }]);
+  expect(await payload(local, 'stripe_key')).toBe('sk-2');
 });
 
 test('secretsmanager: AWSPREVIOUS then AWSCURRENT (never AWSPENDING), SecretBinary stays binary, --name maps the whole name', async () => {
@@ -217,7 +221,7 @@ test('secretsmanager: AWSPREVIOUS then AWSCURRENT (never AWSPENDING), SecretBina
   );
 });
 
-test.skip('credstash: nodecredstash items and a hand-computed one; a tampered item fails alone with "integrity", nothing of it written', async () => {
+test('credstash: nodecredstash items and a hand-computed one; a tampered item fails alone with "integrity", nothing of it written', async () => {
   const table = 'credential-store';
   await ddb.send(
     new CreateTableCommand({
@@ -237,28 +241,15 @@ test.skip('credstash: nodecredstash items and a hand-computed one; a tampered it
   const key = s.kms.createKey({ description: 'credstash' });
   s.kms.createAlias('alias/credstash', key.KeyId as string);
 
-  // nodecredstash's KMS client takes its settings from the environment, as credstash's does.
-  const saved = { ...process.env };
-  Object.assign(process.env, s.env);
-  try {
-    const CredStash = loadCredStash();
-    const cs = new CredStash({
-      dynamoOpts: {
-        endpoint: s.dynamo.endpoint,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'AKIDADMIN', secretAccessKey: 'x' },
-      },
-    });
-    const context = { env: 'prod' };
-    await cs.putSecret({ name: 'db.password', secret: 'cs-one', version: 1, context });
-    await cs.putSecret({ name: 'db.password', secret: 'cs-two', version: 2, context });
-    await cs.putSecret({ name: 'db.password', secret: 'cs-ten', version: 10, context });
-    await cs.putSecret({ name: 'api/token', secret: 'tok', context });
-    await cs.putSecret({ name: 'tampered', secret: 'evil', context });
-  } finally {
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-  }
+  const cfg = { region: 'us-east-1', credentials: { accessKeyId: 'AKIDADMIN', secretAccessKey: 'x' } };
+  const CredStash = loadCredStash({ ...cfg, endpoint: s.kms.endpoint });
+  const cs = new CredStash({ dynamoOpts: { ...cfg, endpoint: s.dynamo.endpoint } });
+  const context = { env: 'prod' };
+  await cs.putSecret({ name: 'db.password', secret: 'cs-one', version: 1, context });
+  await cs.putSecret({ name: 'db.password', secret: 'cs-two', version: 2, context });
+  await cs.putSecret({ name: 'db.password', secret: 'cs-ten', version: 10, context });
+  await cs.putSecret({ name: 'api/token', secret: 'tok', context });
+  await cs.putSecret({ name: 'tampered', secret: 'evil', context });
   // Flip one byte of the tampered item's ciphertext: its HMAC no longer matches.
   const scanned = await ddb.send(new ScanCommand({ TableName: table }));
   const bad = (scanned.Items ?? []).find((i) => i.name.S === 'tampered');
@@ -317,6 +308,20 @@ test.skip('credstash: nodecredstash items and a hand-computed one; a tampered it
     'credstash:credential-store/db.password#0000000000000000010',
   ]);
 
+  // Into --local without --history: the newest version of each; the tampered one fails alone there too.
+  const cur = await local(['import', 'credstash', '--context', 'env=prod', '--prefix', 'cs.']);
+  expect(cur.code).toBe(1);
+  expect(json<Summary>(cur).failed.map((f) => [f.name, f.error])).toEqual([['cs.tampered', 'integrity']]);
+  expect(json<Summary>(cur).imported.map((i) => [i.name, i.serials])).toEqual([
+    ['cs.api.token', [1]],
+    ['cs.db.password', [1]],
+    ['cs.known.answer', [1]],
+  ]);
+  expect(await payload(local, 'cs.db.password')).toBe('cs-ten');
+  expect(json<HistoryEntry[]>(await local(['history', '--name', 'cs.db.password']))[0].source).toBe(
+    'credstash:credential-store/db.password#0000000000000000010',
+  );
+
   // Without the context the keys do not decrypt: every secret fails, named, and nothing is written.
   const noCtx = await local(['import', 'credstash']);
   expect(noCtx.code).toBe(1);
@@ -357,6 +362,9 @@ test('dotenv with quotes, export, comments, $ and multi-line values round-trips 
   const again = ok(await local(['import', 'dotenv', back]));
   expect([again.imported, again.skipped.length]).toEqual([[], 5]);
   for (const [k, v] of Object.entries(want)) expect(await payload(local, k)).toBe(v);
+  // The same file into AWS.
+  expect(ok(await aws(['import', 'dotenv', file])).imported.map((i) => i.name)).toEqual(Object.keys(want));
+  for (const [k, v] of Object.entries(want)) expect(await payload(aws, k)).toBe(v);
 
   const viaStdin = ok(await local(['import', 'json', '-'], JSON.stringify({ PLAIN: 'changed', NEW: 'n' })));
   expect(viaStdin.imported.map((i) => [i.name, i.serials])).toEqual([
@@ -366,6 +374,8 @@ test('dotenv with quotes, export, comments, $ and multi-line values round-trips 
   const yml = path.join(dir, 'a.yaml');
   fs.writeFileSync(yml, 'NEW: n\nYAML_ONE: "1"\n');
   expect(ok(await local(['import', 'yaml', yml])).imported.map((i) => i.name)).toEqual(['YAML_ONE']);
+  expect(ok(await aws(['import', 'yaml', yml])).imported.map((i) => i.name)).toEqual(['NEW', 'YAML_ONE']);
+  expect(ok(await aws(['import', 'json', '-'], '{"NEW":"n"}')).skipped).toHaveLength(1);
   fs.writeFileSync(yml, 'NUM: 1\n');
   expectOneLineError(await local(['import', 'yaml', yml]), 2, /NUM.*not a string/);
   fs.writeFileSync(file, "BROKEN='never closed\n");

@@ -5,7 +5,7 @@ import { defineCommand, nameOption, withService } from '../context';
 export const historyCommand = defineCommand<{ name: string }>({
   command: 'history',
   describe:
-    'List the versions of a secret, never payloads; prints [{"serial","active","createdAt"}] plus, when known, createdBy, revokedAt, revokedBy, source, restoredFrom, labels',
+    'List the versions of a secret, never payloads; prints [{"serial","active","createdAt"}] plus, when known, createdBy, revokedAt, revokedBy, source, sourceAuthor, sourceCreatedAt, restoredFrom, labels',
   builder: (c) => c.option('name', nameOption),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);

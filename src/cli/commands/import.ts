@@ -5,15 +5,11 @@
  */
 import { AppError } from '../../core/errors';
 import { validateAppName } from '../../core/names';
-import { chamberSource } from '../../import/chamber';
 import { CredstashSource, DEFAULT_CREDSTASH_TABLE } from '../../import/credstash';
-import { FileSource } from '../../import/files';
 import { planNames } from '../../import/plan';
 import { createProgress } from '../../import/progress';
 import { dryRun, runImport } from '../../import/run';
-import { SecretsManagerSource } from '../../import/secrets-manager';
 import type { ImportSource } from '../../import/source';
-import { SsmSource } from '../../import/ssm';
 import { type GlobalArgs, defineCommand, withService } from '../context';
 
 const SOURCES = ['ssm', 'chamber', 'secretsmanager', 'credstash', 'dotenv', 'json', 'yaml'] as const;
@@ -39,7 +35,8 @@ export const importCommand = defineCommand<ImportArgs>({
   builder: (c) =>
     c
       .positional('source', { type: 'string', describe: `Where from: ${SOURCES.join(', ')}` })
-      .positional('file', { type: 'string', describe: 'dotenv/json/yaml: the file (- reads standard input)' })
+      // Untyped: a typed string positional turns a lone `-` into '' (see openSource).
+      .positional('file', { describe: 'dotenv/json/yaml: the file (- reads standard input)' })
       .option('path', { type: 'string', describe: 'ssm: the parameter path, e.g. /prod/' })
       .option('recursive', { type: 'boolean', default: false, describe: 'ssm: also parameters below sub-paths' })
       .option('service', { type: 'string', describe: 'chamber: the service (parameters /SERVICE/KEY)' })
@@ -95,21 +92,32 @@ function openSource(args: ImportArgs & GlobalArgs): ImportSource {
   };
   if (args.file !== undefined && !['dotenv', 'json', 'yaml'].includes(args.source))
     throw new AppError('usage', `import ${args.source} takes no FILE argument`);
+  // Each source's module is loaded here, not at the top: the SSM and Secrets Manager clients are
+  // import's alone, and every other command (the daemon first) starts without them.
   switch (args.source) {
-    case 'ssm':
+    case 'ssm': {
       if (!args.path) throw new AppError('usage', 'import ssm needs --path /PATH/');
+      const { SsmSource } = require('../../import/ssm') as typeof import('../../import/ssm');
       return new SsmSource({ path: args.path, recursive: args.recursive, history, label: 'ssm', region });
-    case 'chamber':
+    }
+    case 'chamber': {
       if (!args.service) throw new AppError('usage', 'import chamber needs --service SERVICE');
+      const { chamberSource } = require('../../import/chamber') as typeof import('../../import/chamber');
       return chamberSource({ service: args.service, history, region });
-    case 'secretsmanager':
+    }
+    case 'secretsmanager': {
+      const { SecretsManagerSource } =
+        require('../../import/secrets-manager') as typeof import('../../import/secrets-manager');
       return new SecretsManagerSource({ namePrefix: args['name-prefix'], names: args.name, history, region });
+    }
     case 'credstash':
       return new CredstashSource({ table: args.table, context: parseContext(args.context ?? []), history, region });
     case 'dotenv':
     case 'json':
-    case 'yaml':
+    case 'yaml': {
+      const { FileSource } = require('../../import/files') as typeof import('../../import/files');
       return new FileSource(args.source, needFile());
+    }
     default:
       throw new AppError(
         'usage',
