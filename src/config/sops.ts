@@ -246,7 +246,12 @@ export function decryptDocument(cd: ConfigDoc, dataKey: Buffer): void {
       p = typedValue(type, text, where);
       const { scalar } = leaf;
       const v = p.v;
-      updates.push(() => (scalar.value = v));
+      // A time prints as the timestamp it is (unquoted): it reads as written, as sops prints it.
+      const time = p.kind === 'time';
+      updates.push(() => {
+        scalar.value = v;
+        if (time) (scalar as { source?: unknown }).source = v;
+      });
     }
     if (leaf.encrypted || !rule.macOnlyEncrypted) hash.update(macBytes(p), 'utf8');
   }

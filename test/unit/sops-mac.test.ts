@@ -88,3 +88,24 @@ test('a multi-line comment in an encrypted map: one ENC per line, as sops writes
   );
   expect(decrypted).toBe(text);
 });
+
+describe('decrypted strings in YAML are quoted where a YAML 1.1 reader would misread them', () => {
+  const risky = ['yes', '1:20', '2024-01-01', '0777', 'on', '1_000'];
+  test('YAML: secrets quoted, the author’s own plain text kept', () => {
+    const text = `${risky.map((v, i) => `s${i}_ecs_secret: "${v}"`).join('\n')}\nplain: yes\n`;
+    const { decrypted } = roundTrip(text);
+    expect(decrypted).toBe(text);
+    const y11 = require('yaml').parse(decrypted, { version: '1.1' });
+    expect(risky.map((_, i) => y11[`s${i}_ecs_secret`])).toEqual(risky);
+  });
+
+  test('a JSON document printed as YAML (config build --format yaml, GET /config, rendered .yaml)', () => {
+    const cd = parseConfig(`{"a_ecs_secret": ${JSON.stringify(risky)}, "b": "plain text"}`);
+    encryptDocument(cd, KEY, AGE);
+    const back = parseConfig(printConfig(cd));
+    decryptDocument(back, KEY);
+    const yaml = printConfig(back, 'yaml');
+    expect(require('yaml').parse(yaml, { version: '1.1' }).a_ecs_secret).toEqual(risky);
+    expect(yaml).toContain('b: plain text');
+  });
+});
