@@ -32,7 +32,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ClassicLevel } from 'classic-level';
-import { AGE_IDENTITY_FILE } from '../config/keysource';
+import { AGE_IDENTITY_FILE } from '../config/age-identities';
 import { writeFileAtomic } from '../core/atomic-file';
 import { AppError } from '../core/errors';
 import { MASTER_KEY_FILE } from '../core/keys';

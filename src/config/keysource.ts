@@ -11,10 +11,8 @@ import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-
 import { AppError, fromAwsError } from '../core/errors';
 import type { EncryptionContext } from '../core/keys';
 import { readOrCreatePrivateFile } from '../core/private-files';
+import { AGE_IDENTITY_FILE, ageIdentities } from './age-identities';
 import { type AgeEntry, type KmsEntry, type SopsMetadata, rfc3339 } from './sops';
-
-/** The age identity of `--local` configuration documents, in the data dir: a key file like the master key. */
-export const AGE_IDENTITY_FILE = 'age.key';
 
 /** The context every config data key is bound to: which application, which path. */
 export function configContext(app: string, configPath: string | undefined): EncryptionContext {
@@ -131,25 +129,26 @@ export class AgeConfigKeys implements ConfigKeySource {
         'usage',
         'the document has no sops.age entry: it was not encrypted with --local (was it made with KMS?)',
       );
+    // Every identity we hold (the environment's and the data dir's), never a new one: decrypt creates no keys.
     const age = await loadAge();
-    const identity = await this.identity(age);
-    const recipient = await age.identityToRecipient(identity);
-    const entry = entries.find((e) => e.recipient === recipient);
+    const identities = ageIdentities(this.dataDir);
+    const mine = await Promise.all(identities.map((i) => age.identityToRecipient(i)));
+    const entry = entries.find((e) => mine.includes(e.recipient));
     if (!entry)
       throw new AppError(
         'access_denied',
-        `the document was encrypted for age recipient ${entries[0].recipient}, not this data dir's (${recipient})`,
+        `the document was encrypted for age recipient ${entries.map((e) => e.recipient).join(', ')}, and no identity here (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, the data dir's age.key) matches`,
       );
     try {
       const d = new age.Decrypter();
-      d.addIdentity(identity);
+      for (const identity of identities) d.addIdentity(identity);
       const key = Buffer.from(await d.decrypt(age.armor.decode(entry.enc)));
       if (key.length !== 32) throw new Error('size');
       return key;
     } catch {
       throw new AppError(
         'integrity',
-        "integrity check failed: the sops.age entry could not be decrypted with this data dir's identity",
+        `integrity check failed: the sops.age entry for ${entry.recipient} could not be decrypted with its identity`,
       );
     }
   }

@@ -17,6 +17,7 @@ import {
   hasSopsBlock,
   parseConfig,
   printConfig,
+  readAnyMetadata,
   readMetadata,
   stripMetadata,
   stripSuffix,
@@ -252,13 +253,38 @@ export async function encryptConfigText(
   return printConfig(cd);
 }
 
-/** `config decrypt`: a local file, no table; the path is the one the file says it was encrypted for. */
+/**
+ * `config decrypt`: a local file, no table, written by us or by sops itself under any of its rules
+ * (the file's own sops block says which); the path is the one the file says it was encrypted for.
+ */
 export async function decryptConfigText(keys: ConfigKeySource, app: string, text: string): Promise<string> {
   const cd = parseConfig(text);
   if (!hasSopsBlock(cd)) throw new AppError('usage', 'the document is not encrypted (it has no sops block)');
-  const ctx = readMetadata(cd).kms?.[0]?.context;
-  await decryptInPlace(keys, app, cd, ctx?.['ecs-secrets:config']);
+  const meta = readAnyMetadata(cd);
+  if (!meta.kms?.length && !meta.age?.length)
+    throw new AppError(
+      'usage',
+      meta.pgp?.length
+        ? "the document's data key is wrapped only with PGP (sops.pgp), which ecs-secrets does not support: decrypt it with sops"
+        : 'the document has no sops.kms or sops.age entry to take its data key from',
+    );
+  const dataKey = await keys.dataKey(meta, app, meta.kms?.[0]?.context?.['ecs-secrets:config']);
+  try {
+    decryptDocument(cd, dataKey);
+  } finally {
+    dataKey.fill(0);
+  }
   return printConfig(cd);
+}
+
+/** Whether a sops file's data key can only come from age (no KMS entry): decrypt then reads age identities. */
+export function wrappedOnlyForAge(text: string): boolean {
+  try {
+    const meta = readAnyMetadata(parseConfig(text));
+    return !meta.kms?.length && (meta.age?.length ?? 0) > 0;
+  } catch {
+    return false; // the decrypt itself reports what is wrong with the file
+  }
 }
 
 function parseStored(item: SecretItem, path: string): ConfigDoc {

@@ -13,11 +13,13 @@ import {
   isSopsBlock,
   keyOf,
   walk,
+  Y,
 } from './sops-tree';
+import { resolvePlain } from './sops-cipher';
 
 export function printConfig(cd: ConfigDoc, format: DocFormat | 'dotenv' = cd.format): string {
   if (format === 'yaml' && cd.format === 'json') return blockStyle(cd.doc).toString({ indent: 4, lineWidth: 0 });
-  if (format === 'yaml') return cd.doc.toString({ indent: 4, lineWidth: 0 });
+  if (format === 'yaml') return quoteMisread(cd.doc).toString({ indent: 4, lineWidth: 0 });
   if (format === 'json') return `${jsonOf(cd.doc.contents)}\n`;
   return dotenvOf(cd.doc);
 }
@@ -29,7 +31,37 @@ function blockStyle(doc: Document): Document {
     if (isSopsBlock(s)) return false; // written as sops writes it
     if (isScalar(s.pair?.key)) s.pair.key.type = undefined;
     if (isCollection(s.node)) s.node.flow = false;
-    else if (isScalar(s.node) && s.node.type === 'QUOTE_DOUBLE') s.node.type = undefined;
+    else if (isScalar(s.node) && s.node.type === 'QUOTE_DOUBLE' && !misread(s.node.value)) s.node.type = undefined;
+    return true;
+  });
+  return copy;
+}
+
+let yaml11Tags: RegExp[] | undefined;
+
+/**
+ * Whether a string printed unquoted would be read as something else by a YAML 1.1 reader (PyYAML,
+ * older Go and Ruby readers: `yes`, `1:20`, `2024-01-01`, `0777`) or by sops' yaml.v3.
+ */
+function misread(v: unknown): boolean {
+  if (typeof v !== 'string') return false;
+  yaml11Tags ??= new (Y().Document)(null, { version: '1.1' }).schema.tags
+    .filter((t) => t.default && t.test && !t.tag.endsWith(':str'))
+    .map((t) => t.test as RegExp);
+  return yaml11Tags.some((re) => re.test(v)) || resolvePlain(v)?.kind !== 'str';
+}
+
+/**
+ * A copy with each string quoted that was not written as it now reads (a decrypted secret: its
+ * text was ENC[...]) and that another YAML reader would misread; strings as the author wrote them stay.
+ */
+function quoteMisread(doc: Document): Document {
+  const copy = doc.clone();
+  walk(copy.contents, (s) => {
+    if (isSopsBlock(s)) return false;
+    const n = s.node as { value?: unknown; source?: unknown; type?: string };
+    if (isScalar(s.node) && n.source !== n.value && misread(n.value) && n.type !== 'QUOTE_SINGLE')
+      s.node.type = 'QUOTE_DOUBLE';
     return true;
   });
   return copy;

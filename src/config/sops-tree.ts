@@ -84,7 +84,12 @@ export function parseConfig(text: string, format?: DocFormat): ConfigDoc {
       throw new AppError('usage', `malformed JSON document${where}`);
     }
   }
-  const doc = Y().parseDocument(text, { uniqueKeys: true, prettyErrors: true, version: '1.2' });
+  const doc = Y().parseDocument(text, {
+    uniqueKeys: true,
+    prettyErrors: true,
+    version: '1.2',
+    customTags: keepNumberText,
+  });
   const err = doc.errors[0];
   if (err) {
     const line = err.linePos?.[0];
@@ -114,6 +119,38 @@ export function parseConfig(text: string, format?: DocFormat): ConfigDoc {
     throw new AppError('usage', 'a configuration document must be a mapping (key: value pairs) at the top level');
   if (doc.contents === null) doc.contents = new (Y().YAMLMap)() as never;
   return { doc, format: fmt };
+}
+
+type Tag = import('yaml').ScalarTag;
+
+/**
+ * The number tags, printing a number as it was written (`1e3`, `.5`, `+5`, `0755`) while its value
+ * is unchanged: re-serialising it would change what other readers (sops among them) take it for.
+ */
+function keepNumberText(tags: import('yaml').Tags): import('yaml').Tags {
+  const isNumberTag = (t: unknown): t is Tag =>
+    typeof t === 'object' && /:(int|float)$/.test((t as Tag).tag ?? '') && !!(t as Tag).test && !!(t as Tag).resolve;
+  const numberTags = tags.filter(isNumberTag);
+  // The tag that prints a number is not always the one that read it (any float tag identifies a float).
+  const writtenAs = (src: string, value: unknown): boolean =>
+    numberTags.some((t) => {
+      if (!t.test?.test(src)) return false;
+      const again = t.resolve(src, () => undefined, {} as never);
+      return (isScalar(again) ? again.value : again) === value;
+    });
+  return tags.map((t) => {
+    if (!isNumberTag(t) || !t.stringify) return t;
+    const stringify = t.stringify;
+    const wrapped: Tag = {
+      ...t,
+      stringify(item, ctx, onComment, onChompKeep) {
+        const src = (item as { source?: unknown }).source;
+        if (typeof src === 'string' && writtenAs(src, item.value)) return src;
+        return stringify(item, ctx, onComment, onChompKeep);
+      },
+    };
+    return wrapped;
+  });
 }
 
 function lineOf(text: string, pos: number): number {

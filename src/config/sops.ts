@@ -16,6 +16,7 @@ import {
   isEncryptedValue,
   macBytes,
   plainOf,
+  resolvePlain,
   rfc3339,
   typedValue,
 } from './sops-cipher';
@@ -37,8 +38,11 @@ export { printConfig } from './sops-print';
 export { type ConfigDoc, type DocFormat, hasSopsBlock, keyOf, parseConfig, stripMetadata } from './sops-tree';
 
 export const ENCRYPTED_SUFFIX = '_ecs_secret';
-/** The sops version we write in the metadata (the format has not changed since 3.0; 3.9 readers and up). */
-export const SOPS_VERSION = '3.9.4';
+/**
+ * The sops version whose layout we write: values typed and hashed as yaml.v3 reads them, plain
+ * dates as `type:time` (which sops reads since 3.10), 4-space YAML, one ENC per comment line.
+ */
+export const SOPS_VERSION = '3.10.2';
 
 export interface KmsEntry {
   arn: string;
@@ -130,6 +134,14 @@ function valuesOf(
   const collections: Array<{ node: YAMLMap | YAMLSeq; path: string[] }> = [];
   walk(cd.doc.contents, (s) => {
     if (isSopsBlock(s)) return false;
+    if (cd.format === 'yaml' && isScalar(s.pair?.key) && s.pair.key.type === 'PLAIN') {
+      const k = s.pair.key as { source?: string; value: unknown };
+      if (resolvePlain(k.source ?? String(k.value))?.kind !== 'str')
+        throw new AppError(
+          'usage',
+          `the key ${JSON.stringify(s.label)} is not a string (sops reads an unquoted ${JSON.stringify(keyOf(s.pair))} as a number, bool, date or null, and refuses it): quote it`,
+        );
+    }
     const encrypted = rule.encrypts(s.path);
     if (isCollection(s.node)) {
       if (encrypted) collections.push({ node: s.node, path: s.path });
@@ -188,7 +200,7 @@ export function encryptDocument(
   checkPlain(cd, leaves);
   const hash = createHash('sha512');
   for (const leaf of leaves) {
-    const p = plainOf(leaf.scalar);
+    const p = plainOf(leaf.scalar, cd.format);
     if (!p) continue; // nulls: neither hashed nor encrypted
     hash.update(macBytes(p), 'utf8');
     if (!leaf.encrypted) continue;
@@ -196,7 +208,7 @@ export function encryptDocument(
     leaf.scalar.type = 'PLAIN';
   }
   for (const { node, path } of collections)
-    transformComments(node, (c) => `${encryptValue(c, 'comment', dataKey, aadOf(path))}`);
+    transformComments(node, (c) => eachLine(c, (line) => encryptValue(line, 'comment', dataKey, aadOf(path))));
   const lastmodified = rfc3339(now);
   const mac = encryptValue(hash.digest('hex').toUpperCase(), 'str', dataKey, lastmodified);
   const meta: Record<string, unknown> = {};
@@ -226,7 +238,7 @@ export function decryptDocument(cd: ConfigDoc, dataKey: Buffer): void {
   const updates: Array<() => void> = [];
   for (const leaf of leaves) {
     const where = `the value at ${leaf.path.join('.')}`;
-    const p0 = plainOf(leaf.scalar);
+    const p0 = plainOf(leaf.scalar, cd.format);
     if (!p0) continue;
     let p: Plain = p0;
     if (leaf.encrypted && p.kind === 'str' && p.v !== '') {
@@ -234,7 +246,12 @@ export function decryptDocument(cd: ConfigDoc, dataKey: Buffer): void {
       p = typedValue(type, text, where);
       const { scalar } = leaf;
       const v = p.v;
-      updates.push(() => (scalar.value = v));
+      // A time prints as the timestamp it is (unquoted): it reads as written, as sops prints it.
+      const time = p.kind === 'time';
+      updates.push(() => {
+        scalar.value = v;
+        if (time) (scalar as { source?: unknown }).source = v;
+      });
     }
     if (leaf.encrypted || !rule.macOnlyEncrypted) hash.update(macBytes(p), 'utf8');
   }
@@ -246,12 +263,19 @@ export function decryptDocument(cd: ConfigDoc, dataKey: Buffer): void {
     );
   for (const { node, path } of collections)
     transformComments(node, (c) =>
-      isEncryptedValue(c.trim())
-        ? decryptValue(c.trim(), dataKey, aadOf(path), `a comment under ${path.join('.')}`).text
-        : c,
+      eachLine(c, (line) =>
+        isEncryptedValue(line.trim())
+          ? decryptValue(line.trim(), dataKey, aadOf(path), `a comment under ${path.join('.')}`).text
+          : line,
+      ),
     );
   for (const u of updates) u();
   (cd.doc.contents as YAMLMap).delete('sops');
+}
+
+/** sops keeps a comment line by line (one `#` line, one value): so does its cipher. */
+function eachLine(comment: string, fn: (line: string) => string): string {
+  return comment.split('\n').map(fn).join('\n');
 }
 
 /** Rename `x_ecs_secret` keys to `x` (build --strip-suffix). */

@@ -1,5 +1,5 @@
 /** `ecs-secrets config decrypt`: a local SOPS file back to plain text, MAC checked; no table involved. */
-import { decryptConfigText } from '../../../config/service';
+import { decryptConfigText, wrappedOnlyForAge } from '../../../config/service';
 import { defineCommand } from '../../context';
 import { readDocument, sourceOf, withConfigKeys, writeDocument } from './io';
 
@@ -12,7 +12,9 @@ export const configDecryptCommand = defineCommand<{ file?: string; out?: string 
       .option('out', { type: 'string', describe: 'Write here (mode 0600) instead of stdout' }),
   run: async (args, ctx) => {
     const text = await readDocument(sourceOf(args, args.file));
-    const out = await withConfigKeys(args, (keys, app) => decryptConfigText(keys, app, text));
+    // A file sops wrote for age recipients only opens with age identities, whether or not --local was given.
+    const local = args.local || wrappedOnlyForAge(text);
+    const out = await withConfigKeys({ ...args, local }, (keys, app) => decryptConfigText(keys, app, text));
     if (args.out !== undefined) await writeDocument(args.out, out, 0o600);
     else ctx.write(out);
   },
