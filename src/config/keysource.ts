@@ -84,7 +84,9 @@ export class KmsConfigKeys implements ConfigKeySource {
         new DecryptCommand({
           CiphertextBlob: Buffer.from(entry.enc, 'base64'),
           EncryptionContext: entry.context,
-          KeyId: entry.arn,
+          // The application's key, not the ARN the document names: a document wrapped under
+          // another key is IncorrectKeyException, an integrity error.
+          KeyId: this.keyId,
         }),
       );
       if (out.Plaintext?.length !== 32)

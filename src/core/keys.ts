@@ -54,7 +54,11 @@ export class KmsKeyProvider implements KeyProvider {
 
   async decryptDataKey(encrypted: Buffer, context: EncryptionContext | undefined): Promise<Buffer> {
     try {
-      const out = await this.kms.send(new DecryptCommand({ CiphertextBlob: encrypted, EncryptionContext: context }));
+      // KeyId pins the key: a data key wrapped under any other key (by someone who may write the
+      // table and use some key) is IncorrectKeyException, an integrity error, never a secret.
+      const out = await this.kms.send(
+        new DecryptCommand({ CiphertextBlob: encrypted, EncryptionContext: context, KeyId: this.keyId }),
+      );
       if (!out.Plaintext) throw new AppError('internal', 'KMS returned no plaintext');
       return Buffer.from(out.Plaintext);
     } catch (err) {

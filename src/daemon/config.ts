@@ -207,20 +207,33 @@ export function readToken(file: string | undefined, fromEnv: string | undefined)
       : checkTokenText(fromEnv.trim(), 'ECS_SECRETS_TOKEN');
   const source = `${FLAG.token} ${JSON.stringify(file)}`;
   let text: string;
+  let fd: number | undefined;
   try {
-    // A token file others may write is a token others may choose: refused, as ssh refuses a
-    // writable authorized_keys. (Owner and readers are left to the deployment: secrets mounted
-    // by a runtime are often root's and readable by the sidecar's group.)
-    const st = fs.statSync(file);
-    if (st.isFile() && (st.mode & 0o022) !== 0)
+    // Opened without blocking (a FIFO would hold the start until someone writes to it) and checked
+    // on the descriptor, so what is checked is what is read. A token file another user owns or
+    // may write is a token they may choose: refused, as ssh refuses such an authorized_keys.
+    // (Readers are left to the deployment: secrets mounted by a runtime are often root's and
+    // readable by the sidecar's group.)
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new AppError('usage', `refusing ${source}: it is not a regular file`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid && st.uid !== 0)
+      throw new AppError(
+        'usage',
+        `refusing ${source}: it is owned by uid ${st.uid}, neither this user (${uid}) nor root`,
+      );
+    if ((st.mode & 0o022) !== 0)
       throw new AppError(
         'usage',
         `refusing ${source}: it is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod go-w it`,
       );
-    text = fs.readFileSync(file, 'utf8');
+    text = fs.readFileSync(fd, 'utf8');
   } catch (err) {
     if (err instanceof AppError) throw err;
     throw new AppError('usage', `cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   const token = text.trim();
   if (token === '') throw new AppError('usage', `${source} is empty`);
@@ -257,7 +270,15 @@ export function parseRenderMode(text: string): number {
       'usage',
       `invalid ${FLAG.renderMode} ${JSON.stringify(text)}: expected octal permissions such as 0440`,
     );
-  return parseInt(text, 8);
+  const mode = parseInt(text, 8);
+  // A rendered file others may write is a file others may fill: a dotenv file the application
+  // sources would run their commands. Readers are the deployment's choice; writers are not.
+  if ((mode & 0o022) !== 0)
+    throw new AppError(
+      'usage',
+      `invalid ${FLAG.renderMode} ${JSON.stringify(text)}: rendered files must not be writable by group or others`,
+    );
+  return mode;
 }
 
 /** Permission bits as `--render-mode` writes them (0440). */

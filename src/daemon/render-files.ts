@@ -37,6 +37,13 @@ export function prepareTargets(targets: readonly Pick<RenderTarget, 'file' | 'sp
     }
     if (!st.isDirectory())
       throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: ${JSON.stringify(dir)} is not a directory`);
+    // In a directory anyone may write without the sticky bit, anyone may rename or remove our
+    // file and put theirs in its place between two writes (as /tmp would allow without +t).
+    if ((st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0)
+      throw new AppError(
+        'usage',
+        `--render ${JSON.stringify(t.spec)}: directory ${JSON.stringify(dir)} is writable by everyone without the sticky bit (mode ${(st.mode & 0o7777).toString(8)}); chmod o-w or +t it`,
+      );
     try {
       if (fs.statSync(t.file).isDirectory())
         throw new AppError('usage', `--render ${JSON.stringify(t.spec)}: ${JSON.stringify(t.file)} is a directory`);
@@ -101,12 +108,22 @@ export async function stampOf(file: string): Promise<string | undefined> {
  * user's file with the right bytes is replaced, so the file the application reads is always ours.
  */
 export async function keepIfSame(file: string, sum: string, mode: number): Promise<boolean> {
+  let fh: fs.promises.FileHandle;
   try {
-    const st = await fs.promises.lstat(file);
-    if (!st.isFile() || st.uid !== process.getuid?.() || digest(await fs.promises.readFile(file)) !== sum) return false;
-    if ((st.mode & 0o777) !== mode) await fs.promises.chmod(file, mode);
+    // Checked, read and chmod-ed through one descriptor opened without following a link: a path
+    // swapped for a link between a check and a chmod by path would lend our mode to its target.
+    fh = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.uid !== process.getuid?.() || digest(await fh.readFile()) !== sum) return false;
+    if ((st.mode & 0o777) !== mode) await fh.chmod(mode);
     return true;
   } catch {
     return false;
+  } finally {
+    await fh.close();
   }
 }

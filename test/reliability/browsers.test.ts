@@ -4,7 +4,7 @@
  *   express (cache cold) alike; loopback, IP literals, single-label link names, the bind address
  *   and --allowed-host are served.
  * - Cross-site writes (Origin, Sec-Fetch-Site) are 403 and change nothing.
- * - X-Forwarded-For is 400.
+ * - X-Forwarded-For is 400, and so is an absolute-form request target (only proxies receive one).
  * - `curl -X POST -d @password.txt ecs-secrets:8080/latest/secrets/password` (form content type,
  *   JSON body, Host ecs-secrets:8080) stores a version.
  */
@@ -97,6 +97,26 @@ describe('Host header', () => {
       'GET /latest/secrets/s HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n',
     );
     expect(statusesOf(reply)).toEqual([421]);
+  });
+
+  test.each([
+    ['warm cache (hot path)', ''],
+    ['cold cache (express)', 'Cache-Control: no-cache\r\n'],
+  ])('%s: an absolute-form target is 400 whatever its Host, and serves nothing', async (_label, extra) => {
+    await read(undefined); // warm
+    for (const target of [
+      'http://evil.example/latest/secrets/s',
+      `http://localhost:${d.port}/latest/secrets/s`,
+      'HTTP://evil.example/metrics',
+      '*',
+    ]) {
+      const { reply } = await rawExchange(
+        d.port,
+        `GET ${target} HTTP/1.1\r\nHost: localhost\r\n${extra}Connection: close\r\n\r\n`,
+      );
+      expect({ target, statuses: statusesOf(reply) }).toEqual({ target, statuses: [400] });
+      expect(reply).not.toContain('value-1');
+    }
   });
 
   test('HTTP/1.0 without a Host header is served (no browser sends that)', async () => {

@@ -3,6 +3,7 @@
  * shows and the CLI applies; every bad value is a usage error naming the flag an operator would
  * fix; the CLI's flags become nothing but typed fields (milliseconds, bytes, parsed selections).
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -193,6 +194,30 @@ test('the token file: empty, writable by others, or not ASCII is refused; withou
     undefined,
     't',
   ]);
+});
+
+test("the token file must be a regular file (a FIFO is refused without blocking), ours or root's, not writable by others", () => {
+  const fifo = path.join(dir, 'token-fifo');
+  fs.rmSync(fifo, { force: true });
+  execFileSync('mkfifo', ['-m', '0666', fifo]);
+  expect(refusal(() => readToken(fifo, undefined))).toMatch(/^usage: refusing --token-file .*not a regular file/);
+  const other = path.join(dir, 'token-other');
+  fs.writeFileSync(other, 'chosen-by-them', { mode: 0o644 });
+  fs.chmodSync(other, 0o644);
+  if (process.getuid?.() === 0) {
+    fs.chownSync(other, 65534, 65534);
+    expect(refusal(() => readToken(other, undefined))).toMatch(/^usage: refusing --token-file .*owned by uid 65534/);
+    fs.chownSync(other, 0, 0);
+  }
+  expect(readToken(other, undefined)).toBe('chosen-by-them');
+});
+
+test('--render-mode refuses modes that let group or others write a rendered file', () => {
+  for (const text of ['0666', '0620', '0602', '622'])
+    expect(refusal(() => parseRenderMode(text))).toMatch(
+      /^usage: invalid --render-mode .*not be writable by group or others/,
+    );
+  expect(parseRenderMode('0644')).toBe(0o644);
 });
 
 test('through the CLI: the first bad flag is the one named, and the token comes from the environment only without --token-file', async () => {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../src/core/atomic-file';
+import { digest, keepIfSame, prepareTargets } from '../../src/daemon/render-files';
 import { parseRenderTargets } from '../../src/daemon/render-targets';
 
 let dir: string;
@@ -67,4 +68,46 @@ test('render targets: every mistake is a usage error naming --render or the bad 
   ] as Array<[string, RegExp]>)
     expect(() => parseRenderTargets([spec])).toThrow(message);
   expect(() => parseRenderTargets(['/x/a=x', '/x/./a=y'])).toThrow(/--render names "\/x\/a" twice/);
+});
+
+test("a kept file's mode is fixed on the file that was checked: a path swapped for a link meanwhile lends nothing", async () => {
+  const file = path.join(dir, 'app.env');
+  const victim = path.join(dir, 'victim');
+  fs.writeFileSync(file, 'A=1\n', { mode: 0o600 });
+  fs.writeFileSync(victim, 'A=1\n', { mode: 0o600 });
+  // Swap the path for a link to the victim right after the first thing keepIfSame does with it.
+  const swap = () => {
+    fs.rmSync(file);
+    fs.symlinkSync(victim, file);
+  };
+  const spies = (['lstat', 'stat', 'open'] as const).map((name) => {
+    const real = fs.promises[name] as (...a: unknown[]) => Promise<unknown>;
+    let done = false;
+    return jest.spyOn(fs.promises, name).mockImplementation((async (...a: unknown[]) => {
+      const r = await real.apply(fs.promises, a);
+      if (!done && a[0] === file) {
+        done = true;
+        swap();
+      }
+      return r;
+    }) as never);
+  });
+  try {
+    await keepIfSame(file, digest(Buffer.from('A=1\n')), 0o644);
+  } finally {
+    for (const s of spies) s.mockRestore();
+  }
+  expect(fs.statSync(victim).mode & 0o777).toBe(0o600);
+  expect(await keepIfSame(file, digest(Buffer.from('A=1\n')), 0o644)).toBe(false); // a link is never kept
+});
+
+test('a render directory everyone may write is refused unless it has the sticky bit', () => {
+  const shared = path.join(dir, 'shared');
+  fs.mkdirSync(shared);
+  fs.chmodSync(shared, 0o777);
+  expect(() => prepareTargets([{ file: path.join(shared, 'a'), spec: 'a=x' }])).toThrow(
+    /writable by everyone without the sticky bit/,
+  );
+  fs.chmodSync(shared, 0o1777);
+  expect(() => prepareTargets([{ file: path.join(shared, 'a'), spec: 'a=x' }])).not.toThrow();
 });

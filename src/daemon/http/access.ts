@@ -9,6 +9,8 @@
  *   public DNS never resolves those), the bind address, and every `--allowed-host`.
  * - Writes (any method but GET/HEAD) carrying `Origin` or a `Sec-Fetch-Site` other than `none` come
  *   from a web page: refused. curl, the SDKs and the original's admin task send neither.
+ * - The request target must be a path: an absolute-form target (what a proxy receives) carries an
+ *   authority of its own that the Host check would not see.
  * - `X-Forwarded-For`: a sidecar is never behind a proxy, so a request that went through one is
  *   refused (as the AWS Secrets Manager Agent does).
  * The usual Host values are answered by one Set lookup; others are classified once and memoised
@@ -50,6 +52,10 @@ export class Access {
   /** Host, proxy and cross-site checks: undefined when the request may proceed; the error to answer otherwise. */
   refuse(req: http.IncomingMessage): AppError | undefined {
     const h = req.headers;
+    // An absolute-form target (`GET http://evil.example/... HTTP/1.1`) names its own authority,
+    // which would outrank Host: only proxies receive that form, and the sidecar is never one.
+    if (req.url === undefined || req.url.charCodeAt(0) !== 0x2f /* '/' */)
+      return new AppError('usage', 'the request target must be a path starting with "/" (this sidecar is not a proxy)');
     const host = h.host;
     // HTTP/1.0 without Host: no browser sends that (Node itself refuses HTTP/1.1 without Host).
     if (host !== undefined && !this.allowed.has(host) && !this.hostAllowed(host))
