@@ -15,7 +15,7 @@ import {
   validateBinaryPayload,
   validatePayload,
 } from '../core/names';
-import type { SecretsService } from '../core/service';
+import type { SecretsService } from '../core/secrets-service';
 
 export interface GlobalArgs {
   'application-name'?: string;

@@ -5,7 +5,7 @@
 import type { Argv } from 'yargs';
 import { validateAppName } from '../core/names';
 import { type Selection, parseSelection } from '../delivery/selection';
-import { type SecretSource, daemonSource, parseDaemonUrl, serviceSource } from '../delivery/source';
+import { type SecretSource, daemonSource, parseDaemonUrl, serviceSource } from '../delivery/secret-reader';
 import { type CommandContext, type GlobalArgs, withService } from './context';
 
 export interface DeliveryArgs {

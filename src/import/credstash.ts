@@ -16,7 +16,7 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoClient, kmsClient } from '../backends/aws';
 import { AppError, fromAwsError } from '../core/errors';
-import type { ImportSource, SourceSecret, SourceValue, SourceVersion } from './source';
+import type { ImportSource, SourceSecret, SourceValue, SourceVersion } from './import-source';
 
 export const DEFAULT_CREDSTASH_TABLE = 'credential-store';
 

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../core/errors';
-import type { ImportSource, SourceSecret, SourceValue, SourceVersion } from './source';
+import type { ImportSource, SourceSecret, SourceValue, SourceVersion } from './import-source';
 
 export type FileFormat = 'dotenv' | 'json' | 'yaml';
 

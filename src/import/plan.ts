@@ -5,8 +5,8 @@
  */
 import { AppError } from '../core/errors';
 import { SECRET_NAME_RULE, validateSecretName } from '../core/names';
-import { type SecretsService, payloadBytes } from '../core/service';
-import type { ImportSource, SourceSecret, SourceVersion } from './source';
+import { type SecretsService, payloadBytes } from '../core/secrets-service';
+import type { ImportSource, SourceSecret, SourceVersion } from './import-source';
 
 export interface PlannedSecret {
   secret: SourceSecret;

@@ -19,7 +19,7 @@ import {
   type SourceVersion,
   isoDate,
   ssmClient,
-} from './source';
+} from './import-source';
 
 export interface SsmOptions {
   path: string;

@@ -15,7 +15,7 @@ import { SecretCache, cacheKey, entryBytes } from '../../src/daemon/cache';
 import { LocalKeyProvider, encryptionContext, withDataKeyCache } from '../../src/core/keys';
 import { MAX_PAYLOAD_BYTES } from '../../src/core/names';
 import { AppError } from '../../src/core/errors';
-import type { SecretRecord } from '../../src/core/service';
+import type { SecretRecord } from '../../src/core/secrets-service';
 
 let now = 5_000_000;
 const clock = () => now;

@@ -1,7 +1,7 @@
 /** `ecs-secrets export`: the selected secrets as json, dotenv, shell, properties or yaml on stdout. */
 import { FORMATS, parseFormat, renderVariables } from '../../delivery/formats';
 import { toEnvironment } from '../../delivery/selection';
-import { readSelection } from '../../delivery/source';
+import { readSelection } from '../../delivery/secret-reader';
 import { defineCommand } from '../context';
 import { type DeliveryArgs, deliveryOptions, withSource } from '../delivery-options';
 

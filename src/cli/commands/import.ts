@@ -12,7 +12,7 @@ import { planNames } from '../../import/plan';
 import { createProgress } from '../../import/progress';
 import { dryRun, runImport } from '../../import/run';
 import { SecretsManagerSource } from '../../import/secrets-manager';
-import type { ImportSource } from '../../import/source';
+import type { ImportSource } from '../../import/import-source';
 import { SsmSource } from '../../import/ssm';
 import { type GlobalArgs, defineCommand, withService } from '../context';
 

@@ -6,7 +6,7 @@
  */
 import { AppError, kindOfStatus, oneLine } from '../core/errors';
 import { parseSecretRef } from '../core/labels';
-import type { SecretRecord, SecretsService } from '../core/service';
+import type { SecretRecord, SecretsService } from '../core/secrets-service';
 import { type SelectedValue, type Selection, needsListing, resolveSelection } from './selection';
 
 export interface SecretSource {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openConfigKeys } from '../../../backends/open-backend';
 import type { ConfigKeySource } from '../../../config/keysource';
-import { MAX_INPUT_BYTES } from '../../../config/service';
+import { MAX_INPUT_BYTES } from '../../../config/documents-service';
 import { AppError } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
 import type { GlobalArgs } from '../../context';
