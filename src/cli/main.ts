@@ -23,7 +23,7 @@ import { rollbackCommand } from './commands/rollback';
 import { rotateCommand } from './commands/rotate';
 import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
-import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './context';
+import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './command';
 import { type DeclaredOptions, refuseRepeatedFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */

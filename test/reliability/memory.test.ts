@@ -7,7 +7,7 @@
 import type { SpawnedDaemon } from '../helpers/daemon';
 import { type StandIns, createAppResources, startStandIns } from '../standins';
 import { Witness, get, postJson, range } from './support';
-import { MAX_PAYLOAD_BYTES } from '../../src/core/names';
+import { MAX_PAYLOAD_BYTES } from '../../src/core/payload';
 import { MIN_CACHE_MAX_BYTES } from '../../src/daemon/config';
 
 const APP = 'memory';

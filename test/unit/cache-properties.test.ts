@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SecretCache, cacheKey, entryBytes } from '../../src/daemon/cache';
 import { LocalKeyProvider, encryptionContext, withDataKeyCache } from '../../src/core/keys';
-import { MAX_PAYLOAD_BYTES } from '../../src/core/names';
+import { MAX_PAYLOAD_BYTES } from '../../src/core/payload';
 import { AppError } from '../../src/core/errors';
 import type { SecretRecord } from '../../src/core/secrets-service';
 

@@ -2,7 +2,7 @@
 import { FORMATS, parseFormat, renderVariables } from '../../delivery/formats';
 import { toEnvironment } from '../../delivery/selection';
 import { readSelection } from '../../delivery/secret-reader';
-import { defineCommand } from '../context';
+import { defineCommand } from '../command';
 import { type DeliveryArgs, deliveryOptions, withSource } from '../delivery-options';
 
 export const exportCommand = defineCommand<DeliveryArgs & { format: string }>({

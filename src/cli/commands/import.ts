@@ -14,7 +14,8 @@ import { dryRun, runImport } from '../../import/run';
 import { SecretsManagerSource } from '../../import/secrets-manager';
 import type { ImportSource } from '../../import/import-source';
 import { SsmSource } from '../../import/ssm';
-import { type GlobalArgs, defineCommand, withService } from '../context';
+import { type GlobalArgs, defineCommand } from '../command';
+import { withService } from '../backend-scope';
 
 const SOURCES = ['ssm', 'chamber', 'secretsmanager', 'credstash', 'dotenv', 'json', 'yaml'] as const;
 

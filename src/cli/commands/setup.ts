@@ -4,7 +4,7 @@
  */
 import { cloudFormationClient } from '../../backends/aws';
 import { validateAppName } from '../../core/names';
-import { defineCommand } from '../context';
+import { defineCommand } from '../command';
 
 interface SetupArgs {
   'create-principal'?: string;

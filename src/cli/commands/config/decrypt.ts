@@ -1,6 +1,6 @@
 /** `ecs-secrets config decrypt`: a local SOPS file back to plain text, MAC checked; no table involved. */
 import { decryptConfigText } from '../../../config/documents-service';
-import { defineCommand } from '../../context';
+import { defineCommand } from '../../command';
 import { readDocument, sourceOf, withConfigKeys, writeDocument } from './document-files';
 
 export const configDecryptCommand = defineCommand<{ file?: string; out?: string }>({

@@ -2,7 +2,8 @@
 import { validateConfigPath } from '../../../config/documents-service';
 import { OUTCOME_EXIT_CODES } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
 import { pathOption, readDocument, sourceOf } from './document-files';
 
 export const configDiffCommand = defineCommand<{ path: string; file: string }>({

@@ -7,7 +7,7 @@ import type { ConfigKeySource } from '../../../config/keysource';
 import { MAX_INPUT_BYTES } from '../../../config/documents-service';
 import { AppError } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
-import type { GlobalArgs } from '../../context';
+import type { GlobalArgs } from '../../command';
 
 export const pathOption = {
   type: 'string',

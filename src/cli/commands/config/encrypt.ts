@@ -1,7 +1,7 @@
 /** `ecs-secrets config encrypt`: a local file to a SOPS file (for git), no table involved. */
 import { encryptConfigText, validateConfigPath } from '../../../config/documents-service';
 import { AppError } from '../../../core/errors';
-import { defineCommand } from '../../context';
+import { defineCommand } from '../../command';
 import { readDocument, sourceOf, withConfigKeys, writeDocument } from './document-files';
 
 export const configEncryptCommand = defineCommand<{ file?: string; path?: string; out?: string; 'in-place': boolean }>({

@@ -1,7 +1,8 @@
 /** `ecs-secrets config history`: the versions of one document, never its content. */
 import { validateConfigPath } from '../../../config/documents-service';
 import { validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
 import { pathOption } from './document-files';
 
 export const configHistoryCommand = defineCommand<{ path: string }>({

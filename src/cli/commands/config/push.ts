@@ -1,7 +1,8 @@
 /** `ecs-secrets config push`: store a new version of a configuration document, its `_ecs_secret` fields encrypted. */
 import { validateConfigPath } from '../../../config/documents-service';
 import { validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
 import { pathOption, readDocument, sourceOf } from './document-files';
 
 export const configPushCommand = defineCommand<{ path: string; file?: string; source?: string }>({

@@ -1,7 +1,8 @@
 /** `ecs-secrets config revoke`: mark one version of a document revoked. */
 import { validateConfigPath } from '../../../config/documents-service';
 import { parseSerial, validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
 import { pathOption } from './document-files';
 
 export const configRevokeCommand = defineCommand<{ path: string; serial: string }>({
