@@ -1,5 +1,5 @@
 /**
- * The soak (issue 24): one daemon under a sustained mixed load for minutes, its memory sampled,
+ * The soak: one daemon under a sustained mixed load for minutes, its memory sampled,
  * to tell a plateau from a leak. Self-contained: each run stores its own secrets through the
  * daemon, on a fresh data dir for the embedded backend (`--local`) or under its own prefix on
  * the stand-ins for the AWS backend.

@@ -1,5 +1,5 @@
 /**
- * Shared plumbing for the reliability suite (issue 6):
+ * Shared plumbing for the reliability suite:
  * - Witness: every process a suite spawns goes through it, so that at the end every byte they
  *   wrote to stdout/stderr (but fetch results) can be scanned for the suite's canary payload;
  * - raw HTTP helpers that send bytes exactly as written (fetch would normalise paths);
