@@ -15,8 +15,8 @@ export type { Logger };
  * shutdown (daemon/daemon.ts) and, synchronously, by pino's exit hook if the process ends any other way.
  * Writes stay asynchronous: a stalled log pipe must not stall the event loop serving secrets.
  */
-export const DAEMON_LOG_BUFFER_BYTES = 8192;
-export const DAEMON_LOG_FLUSH_MS = 100;
+const DAEMON_LOG_BUFFER_BYTES = 8192;
+const DAEMON_LOG_FLUSH_MS = 100;
 /** The message of the per-request line, the only line the daemon buffers. */
 export const REQUEST_MSG = 'request';
 

@@ -105,7 +105,7 @@ export function ensurePrivateDir(dir: string): void {
  * permission bits for group or others. `lstat` first: following a link would check its target,
  * which whoever controls the link chooses.
  */
-export function checkPrivateFile(file: string, what: string): void {
+function checkPrivateFile(file: string, what: string): void {
   const st = lstat(file);
   if (!st) throw new AppError('access_denied', `${what} ${file} does not exist`);
   if (st.isSymbolicLink())

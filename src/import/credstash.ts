@@ -49,7 +49,7 @@ interface CredstashItem {
 }
 
 /** credstash's order of versions: DynamoDB's order of strings (UTF-8 bytes), not numbers. */
-export const compareVersions = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+const compareVersions = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 export class CredstashSource implements ImportSource {
   readonly versioned = true;

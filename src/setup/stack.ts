@@ -217,7 +217,7 @@ async function recentEvents(cfn: CloudFormationClient, stackId: string): Promise
   return (out.StackEvents ?? []).reverse();
 }
 
-export function formatEvent(e: StackEvent): string {
+function formatEvent(e: StackEvent): string {
   const time = (e.Timestamp instanceof Date ? e.Timestamp.toISOString() : String(e.Timestamp ?? '')).replace(
     /\.\d{3}Z$/,
     'Z',
