@@ -1,4 +1,4 @@
-/** What the bench reports: every figure once, with its unit and the goal where there is one. */
+/** What the bench reports: every figure once, with its unit and its goal where there is one. */
 
 export interface Goal {
   text: string;
@@ -173,7 +173,7 @@ export const FIGURES: FigureDef[] = [
 
 export type Figures = Record<string, number>;
 
-export function median(values: number[]): number {
+function median(values: number[]): number {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return NaN;
   const mid = Math.floor(v.length / 2);
@@ -208,7 +208,7 @@ export function labelOf(f: FigureDef, v: LabelValues): string {
 }
 
 /** Half the range of the repetitions, relative to their median: how far to trust the median. */
-export function spread(values: number[]): number {
+function spread(values: number[]): number {
   const v = values.filter((x) => Number.isFinite(x));
   const m = median(v);
   if (v.length < 2 || !Number.isFinite(m) || m === 0) return NaN;

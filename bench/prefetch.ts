@@ -1,5 +1,5 @@
 /**
- * Bench figures of the daemon's prefetch (issue 10): how long a sidecar told to prefetch 100
+ * Bench figures of the daemon's prefetch: how long a sidecar told to prefetch 100
  * secrets takes from spawn to /health 200, what that costs the backend, and that every first read
  * is then a cache hit. Self-contained: it stores its own secrets (under their own prefix) once.
  */

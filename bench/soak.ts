@@ -1,5 +1,5 @@
 /**
- * The soak (issue 24): one daemon under a sustained mixed load for minutes, its memory sampled,
+ * The soak: one daemon under a sustained mixed load for minutes, its memory sampled,
  * to tell a plateau from a leak. Self-contained: each run stores its own secrets through the
  * daemon, on a fresh data dir for the embedded backend (`--local`) or under its own prefix on
  * the stand-ins for the AWS backend.
@@ -22,8 +22,8 @@ export interface SoakOptions {
   sampleSeconds: number;
 }
 
-/** Per second: the issue's mix, hot reads halved for a 2-core machine shared with the load generator. */
-export const SOAK_RATES = { hot: 200, cold: 25, write: 5, revoke: 1, list: 0.5 } as const;
+/** Per second: the soak's mix of requests, hot reads halved for a 2-core machine shared with the load generator. */
+const SOAK_RATES = { hot: 200, cold: 25, write: 5, revoke: 1, list: 0.5 } as const;
 type Kind = keyof typeof SOAK_RATES;
 /** Requests of one kind in flight at most; a slower daemon gets fewer requests, never a growing queue. */
 const IN_FLIGHT: Record<Kind, number> = { hot: 16, cold: 4, write: 2, revoke: 1, list: 1 };
@@ -80,7 +80,7 @@ const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)];
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Least-squares slope of y over t (per second). */
-export function slope(points: Array<{ t: number; y: number }>): number {
+function slope(points: Array<{ t: number; y: number }>): number {
   if (points.length < 2) return NaN;
   const mt = mean(points.map((p) => p.t));
   const my = mean(points.map((p) => p.y));
@@ -93,10 +93,8 @@ export function slope(points: Array<{ t: number; y: number }>): number {
   return den === 0 ? NaN : num / den;
 }
 
-/** The issue's plateau test over the samples taken under load. */
-export function plateau(
-  samples: SoakSample[],
-): Pick<SoakResult, 'firstThirdMiB' | 'lastThirdMiB' | 'limitMiB' | 'met'> {
+/** The plateau check over the samples taken under load (the soak's pass or fail). */
+function plateau(samples: SoakSample[]): Pick<SoakResult, 'firstThirdMiB' | 'lastThirdMiB' | 'limitMiB' | 'met'> {
   const under = samples.filter((s) => s.t >= 0);
   const end = Math.max(...under.map((s) => s.t));
   const first = under.filter((s) => s.t <= end / 3).map((s) => s.rssMiB);

@@ -2,7 +2,7 @@
  * The image's node_modules: only what the bundled CLI (dist/src/cli.js, `npm run bundle`) still
  * loads from disk, that is the packages left out of the bundle and what they depend on. Everything
  * else is inside the bundle, so the Dockerfile's runtime stage runs this right after
- * `npm ci --omit=dev`, in the same layer, and the image carries no second copy (issue 13).
+ * `npm ci --omit=dev`, in the same layer, and the image carries no second copy.
  *
  *   node dist/scripts/runtime-deps.js           lists what is kept, with sizes
  *   node dist/scripts/runtime-deps.js --prune   deletes the rest from ./node_modules

@@ -55,7 +55,7 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
         else expect([key, Number.isFinite(figures[key])]).toEqual([key, true]);
       }
     }
-    // Every figure of issue 13's table, with its goal.
+    // Every figure of the footprint table in bench/RESULTS.md, with its goal.
     const goalKeys = result.goals.map((g: { key: string }) => g.key);
     expect(goalKeys).toEqual(
       expect.arrayContaining([

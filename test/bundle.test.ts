@@ -1,5 +1,5 @@
 /**
- * The shipped CLI is one esbuild bundle (issue 13): dist/src/cli.js loads nothing from disk but
+ * The shipped CLI is one esbuild bundle (fast start-up, a small image): dist/src/cli.js loads nothing from disk but
  * node's built-in modules and the packages left out on purpose (scripts/runtime-deps.ts EXTERNAL),
  * and the image keeps exactly those packages and their dependencies.
  */
@@ -32,7 +32,7 @@ test('the built CLI requires only node built-ins and the EXTERNAL packages', () 
   const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
   for (const id of optionalAbsent) expect(lock.packages[`node_modules/${id}`]).toBeUndefined();
   expect(other.filter((id) => !optionalAbsent.includes(id)).sort()).toEqual([...EXTERNAL].sort());
-  // Loaded lazily, by their commands only (issue 13): still inside the bundle.
+  // Loaded lazily, by their commands only (so other commands start without them): still inside the bundle.
   expect(text).toContain('CloudFormationClient');
   expect(text).toContain('express');
 });

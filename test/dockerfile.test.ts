@@ -1,6 +1,6 @@
 /**
  * The Dockerfile cannot be built here (no Docker); its steps were run by hand (docs/operator-guide.md, "The Docker image").
- * What can be checked without Docker is checked here: the shape the issue asks for, and that every
+ * What can be checked without Docker is checked here: the image's required shape, and that every
  * file it copies exists and gets through .dockerignore.
  */
 import * as fs from 'node:fs';

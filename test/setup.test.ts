@@ -14,7 +14,8 @@ import {
   DescribeStacksCommand,
 } from '@aws-sdk/client-cloudformation';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type SetupResult, setupStack, validatePrincipalArn } from '../src/setup/stack';
+import { validatePrincipalArn } from '../src/setup/principals';
+import { type SetupResult, setupStack } from '../src/setup/stack';
 import { CLI, type CliResult, baseEnv, json, runCli } from './helpers/cli';
 import { spawnDaemon } from './helpers/daemon';
 import { REGION, type StandIns, credentialsEnv, startStandIns } from './standins';

@@ -17,7 +17,9 @@ import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { openBackend } from '../src/backends/open-backend';
 import { APP_NAME_RULE, keyAlias, stackName, tableName } from '../src/core/names';
-import { TEMPLATE, policyDocuments, validatePrincipalArn } from '../src/setup/stack';
+import { policyDocuments } from '../src/setup/policies';
+import { validatePrincipalArn } from '../src/setup/principals';
+import { TEMPLATE } from '../src/setup/template';
 import { runCli } from './helpers/cli';
 import { REGION, type StandIns, credentialsEnv, startStandIns } from './standins';
 import {

@@ -11,7 +11,7 @@ import type { MiddlewareStack } from '@smithy/types';
 import { dynamoClient, kmsClient, stsClient } from './aws';
 import type { EmbeddedDynamo as EmbeddedDynamoType } from './embedded';
 import { AgeConfigKeys, type ConfigKeySource, KmsConfigKeys } from '../config/keysource';
-import { ConfigService, isConfigItemName } from '../config/service';
+import { ConfigService, isConfigItemName } from '../config/documents-service';
 import {
   type DataKeyCacheOptions,
   type KeyProvider,
@@ -22,7 +22,7 @@ import {
 import { principalResolver } from '../core/identity';
 import type { Logger } from '../core/log';
 import { keyAlias, tableName } from '../core/names';
-import { SecretsService } from '../core/service';
+import { SecretsService } from '../core/secrets-service';
 import { SecretStore } from '../core/storage';
 
 export const DEFAULT_DATA_DIR = '.ecs-secrets';

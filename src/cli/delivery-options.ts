@@ -5,8 +5,9 @@
 import type { Argv } from 'yargs';
 import { validateAppName } from '../core/names';
 import { type Selection, parseSelection } from '../delivery/selection';
-import { type SecretSource, daemonSource, parseDaemonUrl, serviceSource } from '../delivery/source';
-import { type CommandContext, type GlobalArgs, withService } from './context';
+import { type SecretSource, daemonSource, parseDaemonUrl, serviceSource } from '../delivery/secret-reader';
+import type { CommandContext, GlobalArgs } from './command';
+import { withService } from './backend-scope';
 
 export interface DeliveryArgs {
   name?: string | string[];

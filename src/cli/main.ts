@@ -23,11 +23,11 @@ import { rollbackCommand } from './commands/rollback';
 import { rotateCommand } from './commands/rotate';
 import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
-import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './context';
+import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './command';
 import { type DeclaredOptions, refuseRepeatedFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [
+const COMMANDS: readonly Command[] = [
   createCommand,
   fetchCommand,
   revokeCommand,
@@ -158,7 +158,7 @@ function hidePayloadFragments(message: string, argv: string[]): string {
  * `--payload -x` as two flags. Rewritten to `--payload=VALUE` before parsing; `--` still ends the
  * flags.
  */
-export function joinPayloadValue(argv: readonly string[]): string[] {
+function joinPayloadValue(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--') return [...out, ...argv.slice(i)];

@@ -18,10 +18,10 @@ export const CHARSETS: Readonly<Record<string, string>> = {
   printable: Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i)).join(''),
 };
 
-export const DEFAULT_LENGTH = 32;
+const DEFAULT_LENGTH = 32;
 /** Shorter is no secret worth generating; longer than any password field takes. */
-export const MIN_LENGTH = 8;
-export const MAX_LENGTH = 4096;
+const MIN_LENGTH = 8;
+const MAX_LENGTH = 4096;
 
 export interface GenerateOptions {
   length?: unknown;

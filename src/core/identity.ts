@@ -16,7 +16,7 @@ export interface IdentityOptions {
 }
 
 /** `local:<user>` for the embedded backend: the OS account that ran the command or daemon. */
-export function localPrincipal(): string {
+function localPrincipal(): string {
   let user: string;
   try {
     user = os.userInfo().username;

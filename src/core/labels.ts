@@ -11,10 +11,10 @@ import { AppError, fromAwsError } from './errors';
 import { validateSecretName } from './names';
 import { LABEL_SERIAL, type SecretStore } from './storage';
 
-export const LABEL_RULE = /^[a-z][a-z0-9-]{0,31}$/;
+const LABEL_RULE = /^[a-z][a-z0-9-]{0,31}$/;
 /** Names a reader may use after `@` but no one may set: they follow the versions by themselves. */
-export const RESERVED_LABELS: readonly string[] = ['latest', 'previous'];
-export const MAX_LABEL_EVENTS = 100;
+const RESERVED_LABELS: readonly string[] = ['latest', 'previous'];
+const MAX_LABEL_EVENTS = 100;
 const MAX_MOVE_ATTEMPTS = 200;
 
 export interface LabelEvent {

@@ -15,8 +15,8 @@ export type { Logger };
  * shutdown (daemon/daemon.ts) and, synchronously, by pino's exit hook if the process ends any other way.
  * Writes stay asynchronous: a stalled log pipe must not stall the event loop serving secrets.
  */
-export const DAEMON_LOG_BUFFER_BYTES = 8192;
-export const DAEMON_LOG_FLUSH_MS = 100;
+const DAEMON_LOG_BUFFER_BYTES = 8192;
+const DAEMON_LOG_FLUSH_MS = 100;
 /** The message of the per-request line, the only line the daemon buffers. */
 export const REQUEST_MSG = 'request';
 
@@ -99,8 +99,8 @@ type AsJson = (obj: Record<string, unknown>, msg: unknown, num: number, time: st
 const REQUEST_FIELDS = new Set(['reqId', 'method', 'route', 'status', 'ms', 'cache']);
 
 /**
- * pino's line builder, specialised for the request line (issue 13: with it, the log line was the
- * largest part of a hot read's CPU after node's own HTTP work). pino's general builder looks up a
+ * pino's line builder, specialised for the request line (with pino's general builder, the log line
+ * is the largest part of a hot read's CPU after node's own HTTP work). pino's general builder looks up a
  * serializer and a redaction stringifier for every field of every line; the request line has six
  * fixed fields of strings and finite numbers, none of them redacted, so this builds the same text
  * directly. Anything else (another message, another field, an object value) falls back to pino.

@@ -17,7 +17,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { AppError } from '../core/errors';
-import type { SecretRecord } from '../core/service';
+import type { SecretRecord } from '../core/secrets-service';
 
 export interface CacheEntry<V> {
   /** What the backend read returned: a secret's record, or a rendered document. */

@@ -12,7 +12,8 @@
 import * as fs from 'node:fs';
 import { AppError } from '../core/errors';
 import { validateSecretRef } from '../core/labels';
-import { MAX_PAYLOAD_BYTES, SECRET_NAME_RULE } from '../core/names';
+import { SECRET_NAME_RULE } from '../core/names';
+import { MAX_PAYLOAD_BYTES } from '../core/payload';
 import type { PrefetchSelection } from './prefetch';
 import type { RenderTarget } from './render-targets';
 

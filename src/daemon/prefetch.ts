@@ -17,7 +17,7 @@
 import { mapLimited } from '../core/concurrency';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import type { SecretRecord, SecretsService } from '../core/service';
+import type { SecretRecord, SecretsService } from '../core/secrets-service';
 import { type SecretCache, cacheKey } from './cache';
 import { withDeadline } from './deadline';
 

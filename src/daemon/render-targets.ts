@@ -11,7 +11,7 @@
 import * as path from 'node:path';
 import { AppError } from '../core/errors';
 import { validateSecretRef } from '../core/labels';
-import { type OutputFormat, validateConfigPath } from '../config/service';
+import { type OutputFormat, validateConfigPath } from '../config/documents-service';
 import { type Selection, parseSelector, resolveSelection } from '../delivery/selection';
 import type { PrefetchSelection } from './prefetch';
 

@@ -12,8 +12,8 @@
 import { writeFileAtomic } from '../core/atomic-file';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { type SecretRecord, payloadBytes } from '../core/service';
-import { type ConfigService, renderConfig } from '../config/service';
+import { type SecretRecord, payloadBytes } from '../core/secrets-service';
+import { type ConfigService, renderConfig } from '../config/documents-service';
 import { renderVariables } from '../delivery/formats';
 import { type SelectedValue, resolveSelection, toEnvironment } from '../delivery/selection';
 import { digest, keepIfSame, stampOf } from './render-files';

@@ -7,10 +7,10 @@
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { ConfigService } from '../config/service';
+import type { ConfigService } from '../config/documents-service';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import type { SecretsService } from '../core/service';
+import type { SecretsService } from '../core/secrets-service';
 import { API_VERSION, VERSION } from '../core/version';
 import type { DocumentCache, SecretCache } from './cache';
 import { Access } from './http/access';

@@ -7,7 +7,7 @@
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { type SelectedValue, type Selection, toEnvironment } from './selection';
-import { type SecretSource, readSelection } from './source';
+import { type SecretSource, readSelection } from './secret-reader';
 import { Supervisor, parseSignal } from './supervisor';
 
 export type OnChange = { action: 'restart' } | { action: 'exit' } | { action: 'signal'; signal: NodeJS.Signals };

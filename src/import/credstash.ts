@@ -16,7 +16,7 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoClient, kmsClient } from '../backends/aws';
 import { AppError, fromAwsError } from '../core/errors';
-import type { ImportSource, SourceSecret, SourceValue, SourceVersion } from './source';
+import type { ImportSource, SourceSecret, SourceValue, SourceVersion } from './import-source';
 
 export const DEFAULT_CREDSTASH_TABLE = 'credential-store';
 
@@ -49,7 +49,7 @@ interface CredstashItem {
 }
 
 /** credstash's order of versions: DynamoDB's order of strings (UTF-8 bytes), not numbers. */
-export const compareVersions = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+const compareVersions = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 export class CredstashSource implements ImportSource {
   readonly versioned = true;

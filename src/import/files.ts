@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../core/errors';
-import type { ImportSource, SourceSecret, SourceValue, SourceVersion } from './source';
+import type { ImportSource, SourceSecret, SourceValue, SourceVersion } from './import-source';
 
 export type FileFormat = 'dotenv' | 'json' | 'yaml';
 
@@ -72,7 +72,7 @@ async function readInput(file: string): Promise<string> {
 }
 
 /** The entries of a file, in file order. Errors name the line or key, never a value. */
-export function parseEntries(format: FileFormat, text: string, file: string): Map<string, string> {
+function parseEntries(format: FileFormat, text: string, file: string): Map<string, string> {
   if (format === 'dotenv') return parseDotenv(text, file);
   let doc: unknown;
   try {
@@ -105,7 +105,7 @@ const DOTENV_KEY = /^(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=/;
  * - bare values end at whitespace before a `#`, and are trimmed.
  * `$` is never expanded: a secret holding `$HOME` is imported as those five characters.
  */
-export function parseDotenv(text: string, file: string): Map<string, string> {
+function parseDotenv(text: string, file: string): Map<string, string> {
   const out = new Map<string, string>();
   let i = 0;
   let line = 1;

@@ -5,8 +5,8 @@
  */
 import { AppError } from '../core/errors';
 import { SECRET_NAME_RULE, validateSecretName } from '../core/names';
-import { type SecretsService, payloadBytes } from '../core/service';
-import type { ImportSource, SourceSecret, SourceVersion } from './source';
+import { type SecretsService, payloadBytes } from '../core/secrets-service';
+import type { ImportSource, SourceSecret, SourceVersion } from './import-source';
 
 export interface PlannedSecret {
   secret: SourceSecret;
@@ -20,7 +20,7 @@ const NAMED_IN_ERROR = 5;
  * The secret name of a source name: relative to the path/service/prefix, `/` becoming `.`,
  * then `prefix` in front (`/prod/app/db/password` under `/prod/` → `app.db.password`).
  */
-export function mapName(relativeName: string, prefix: string): string {
+function mapName(relativeName: string, prefix: string): string {
   return `${prefix}${relativeName.replace(/^\/+/, '').replace(/\//g, '.')}`;
 }
 

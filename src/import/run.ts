@@ -4,12 +4,12 @@
  * whose versions cannot all be read, verified or decrypted writes nothing and is reported under
  * `failed`; the others go on. Values never leave this module but into the store.
  */
-import type { SecretsService } from '../core/service';
 import { mapLimited } from '../core/concurrency';
+import type { SecretsService } from '../core/secrets-service';
 import { AppError } from '../core/errors';
 import { type PlannedSecret, pendingVersions } from './plan';
 import type { Progress } from './progress';
-import type { ImportSource, SourceValue } from './source';
+import type { ImportSource, SourceValue } from './import-source';
 
 /**
  * Secrets imported at once. A few: enough to hide the source's and the store's latency, few

@@ -20,7 +20,7 @@ import {
   type SourceVersion,
   isoDate,
   secretsManagerClient,
-} from './source';
+} from './import-source';
 
 export interface SecretsManagerOptions {
   /** Exactly one of these two. */

@@ -19,7 +19,7 @@ import {
   type SourceVersion,
   isoDate,
   ssmClient,
-} from './source';
+} from './import-source';
 
 export interface SsmOptions {
   path: string;
@@ -31,7 +31,7 @@ export interface SsmOptions {
 }
 
 /** SSM paths: `/` or `/a/b/`, as GetParametersByPath takes them; the trailing `/` is added if missing. */
-export function normalizePath(p: string): string {
+function normalizePath(p: string): string {
   if (!p.startsWith('/')) throw new AppError('usage', `invalid --path ${JSON.stringify(p)}: an SSM path starts with /`);
   return p.endsWith('/') ? p : `${p}/`;
 }

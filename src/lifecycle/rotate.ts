@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import type { SecretsService } from '../core/service';
+import type { SecretsService } from '../core/secrets-service';
 import { exitCodeOf } from '../delivery/supervisor';
 
 export interface RotateOptions {

@@ -6,12 +6,10 @@
  *
  * - An existing stack is reported, never changed (one still being created is followed to the end).
  * - A stack that fails is reported with the resource that failed and CloudFormation's reason (exit 1).
- * - ARNs and the application name are checked before any AWS call (usage error, exit 2).
- * - The template is printed as it is by `--print-template`; `setupLocal` prepares the embedded backend.
+ * - ARNs and the application name are checked before any AWS call (principals.ts; usage error, exit 2).
+ * - The template is printed as it is by `--print-template` (template.ts); local.ts prepares the embedded backend.
  */
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import {
   type CloudFormationClient,
   CreateStackCommand,
@@ -21,113 +19,12 @@ import {
   type Stack,
   type StackEvent,
 } from '@aws-sdk/client-cloudformation';
-import template from '../../cloudformation/ecs-secrets.json';
-import { openBackend } from '../backends/open-backend';
 import { AppError, fromAwsError, oneLine } from '../core/errors';
-import { MASTER_KEY_FILE } from '../core/keys';
 import { keyAlias, stackName, tableName } from '../core/names';
 import { VERSION } from '../core/version';
-
-/** The template, as shipped in cloudformation/ (compiled into dist/ next to this module). */
-export const TEMPLATE: Readonly<Record<string, unknown>> = template;
-
-// ---------------------------------------------------------------------------------------------
-// Principal ARNs
-
-// arn:<partition>:iam::<account>:role|user/<path/>name — IAM paths are printable ASCII, names [\w+=,.@-]{1,64}.
-const IAM_ARN =
-  /^arn:(aws(?:-[a-z]+)*):iam::([0-9]{12}):(role|user)\/((?:[\x21-\x2e\x30-\x7e]+\/)*)([\w+=,.@-]{1,64})$/;
-
-const FLAG_HELP = {
-  'create-principal': {
-    what: 'the IAM role or user that creates and revokes secrets',
-    example: 'arn:aws:iam::123456789012:role/SecretsAdmin',
-    kinds: ['role', 'user'],
-  },
-  'fetch-role': {
-    what: 'the IAM role (task role) of the tasks that read secrets',
-    example: 'arn:aws:iam::123456789012:role/MyApplicationRole',
-    kinds: ['role'],
-  },
-} as const;
-
-export type PrincipalFlag = keyof typeof FLAG_HELP;
-
-/**
- * Check a principal ARN the way the key policy needs it: a role (or, for the create principal, a
- * user) in IAM. Common mistakes get a specific hint. Throws a usage error naming the flag.
- */
-export function validatePrincipalArn(value: unknown, flag: PrincipalFlag): string {
-  const help = FLAG_HELP[flag];
-  const expected = `pass the ARN of ${help.what}, e.g. ${help.example}`;
-  if (typeof value !== 'string' || value.trim() === '') throw new AppError('usage', `missing --${flag}: ${expected}`);
-  const shown = JSON.stringify(value.length > 100 ? `${value.slice(0, 97)}...` : value);
-  const bad = (why: string) => new AppError('usage', `invalid --${flag} ${shown}: ${why}`);
-  if (!value.startsWith('arn:')) throw bad(`not an ARN; ${expected}`);
-  const assumed = /^arn:aws[a-z-]*:sts::([0-9]{12}):assumed-role\/([^/]+)\//.exec(value);
-  if (assumed)
-    throw bad(
-      `this is a session (assumed-role) ARN; pass the role's own ARN, arn:aws:iam::${assumed[1]}:role/${assumed[2]} (with its path, if it has one)`,
-    );
-  if (/^arn:[^:]*:iam::[^:]*:instance-profile\//.test(value))
-    throw bad(`this is an instance profile; pass the ARN of its role`);
-  if (/^arn:[^:]*:iam::[^:]*:group\//.test(value))
-    throw bad(`IAM groups cannot be principals in a key policy; ${expected}`);
-  const m = IAM_ARN.exec(value);
-  if (!m) throw bad(`not an IAM ${help.kinds.join(' or ')} ARN; ${expected}`);
-  if (!(help.kinds as readonly string[]).includes(m[3])) throw bad(`a ${m[3]} cannot be the fetch role; ${expected}`);
-  return value;
-}
-
-/** The last part of an IAM ARN: what `aws iam attach-role-policy --role-name` wants. */
-const entityName = (arn: string): string => arn.slice(arn.lastIndexOf('/') + 1);
-const entityKind = (arn: string): 'role' | 'user' => (/:user\//.test(arn) ? 'user' : 'role');
-
-// ---------------------------------------------------------------------------------------------
-// IAM policies
-
-export interface PolicyDocument {
-  Version: string;
-  Statement: Array<Record<string, unknown>>;
-}
-
-/**
- * The IAM policy each principal needs, taken from the template's managed policies (one source of
- * truth) with the table ARN, key ARN and application name filled in. Used for stacks of either
- * origin: an original ecs-secrets stack has no managed policies, so these are what to attach there.
- */
-export function policyDocuments(
-  app: string,
-  tableArn: string,
-  keyArn: string,
-): { fetch: PolicyDocument; create: PolicyDocument } {
-  const resources = (TEMPLATE as { Resources: Record<string, { Properties: { PolicyDocument: unknown } }> }).Resources;
-  const fill = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(fill);
-    if (typeof value !== 'object' || value === null) return value;
-    const o = value as Record<string, unknown>;
-    const keys = Object.keys(o);
-    if (keys.length === 1 && keys[0] === 'Ref' && o.Ref === 'ApplicationName') return app;
-    if (keys.length === 1 && keys[0] === 'Fn::GetAtt') {
-      const [res, attr] = o['Fn::GetAtt'] as [string, string];
-      if (res === 'ECSSecretsTable' && attr === 'Arn') return tableArn;
-      if (res === 'ECSSecretsMasterKey' && attr === 'Arn') return keyArn;
-    }
-    if (keys.length === 1 && (keys[0] === 'Ref' || keys[0].startsWith('Fn::')))
-      throw new AppError(
-        'internal',
-        `the template's IAM policies use ${JSON.stringify(o)}, which setup cannot fill in`,
-      );
-    return Object.fromEntries(keys.map((k) => [k, fill(o[k])]));
-  };
-  return {
-    fetch: fill(resources.ECSSecretsFetchPolicy.Properties.PolicyDocument) as PolicyDocument,
-    create: fill(resources.ECSSecretsCreatePolicy.Properties.PolicyDocument) as PolicyDocument,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The stack
+import { type ConfigAccessExamples, type PolicyDocument, configAccessExamples, policyDocuments } from './policies';
+import { entityKind, entityName } from './principals';
+import { TEMPLATE } from './template';
 
 export interface PrincipalReport {
   arn: string | null;
@@ -156,59 +53,6 @@ export interface SetupResult {
   fetchRole: PrincipalReport;
   /** Example IAM policies for configuration documents, per path prefix (the example: team-a/). */
   configAccess: ConfigAccessExamples;
-}
-
-export interface ConfigAccessExamples {
-  prefix: string;
-  /** The example role these statements are for (replace with yours). */
-  role: string;
-  /** "reads team-a's configuration": an IAM policy for the role: its items, secret values as ENC[...] (config build). */
-  readsConfiguration: PolicyDocument;
-  /**
-   * "also reads its secrets": a statement to add to the key policy (the key policy is the one list
-   * of who may use the key), KMS Decrypt of data keys whose context names a path under the prefix
-   * (config build --show-secrets).
-   */
-  readsConfigurationSecrets: Record<string, unknown>;
-}
-
-/**
- * The seed's access model for configuration documents, for one path prefix: reading a path's
- * items is `dynamodb:LeadingKeys` on `config/PREFIX*` (IAM); reading its secrets ("read-secrets")
- * is KMS Decrypt conditioned on `kms:EncryptionContext:ecs-secrets:config` (key policy). The fetch
- * role and create principal need nothing more: their key-policy statements cover every context of
- * the application, configuration documents included.
- */
-export function configAccessExamples(app: string, tableArn: string, prefix = 'team-a/'): ConfigAccessExamples {
-  const account = tableArn.split(':')[4] || '123456789012';
-  const role = `arn:aws:iam::${account}:role/TeamA`;
-  return {
-    prefix,
-    role,
-    readsConfiguration: {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'ReadConfigurationUnderPrefix',
-          Effect: 'Allow',
-          Action: ['dynamodb:GetItem', 'dynamodb:Query'],
-          Resource: tableArn,
-          Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`config/${prefix}*`] } },
-        },
-      ],
-    },
-    readsConfigurationSecrets: {
-      Sid: 'TeamAReadsItsConfigurationSecrets',
-      Effect: 'Allow',
-      Principal: { AWS: role },
-      Action: 'kms:Decrypt',
-      Resource: '*',
-      Condition: {
-        StringEquals: { 'kms:EncryptionContext:ecs-secrets:application': app },
-        StringLike: { 'kms:EncryptionContext:ecs-secrets:config': `${prefix}*` },
-      },
-    },
-  };
 }
 
 export interface SetupInput {
@@ -373,7 +217,7 @@ async function recentEvents(cfn: CloudFormationClient, stackId: string): Promise
   return (out.StackEvents ?? []).reverse();
 }
 
-export function formatEvent(e: StackEvent): string {
+function formatEvent(e: StackEvent): string {
   const time = (e.Timestamp instanceof Date ? e.Timestamp.toISOString() : String(e.Timestamp ?? '')).replace(
     /\.\d{3}Z$/,
     'Z',
@@ -532,32 +376,3 @@ function cfnError(err: unknown, what: string): AppError {
   if (mapped.kind !== 'internal' || !e?.$metadata) return mapped;
   return new AppError('not_set_up', `CloudFormation refused ${what}: ${e.name}: ${oneLine(e.message)}`, { cause: err });
 }
-
-// ---------------------------------------------------------------------------------------------
-// setup --local
-
-export interface LocalSetupResult {
-  application: string;
-  local: true;
-  /** false: the data dir already held a master key (setup --local is idempotent). */
-  created: boolean;
-  dataDir: string;
-  tableName: string;
-  keyFile: string;
-}
-
-export async function setupLocal(app: string, dataDir: string): Promise<LocalSetupResult> {
-  const dir = path.resolve(dataDir);
-  const keyFile = path.join(dir, MASTER_KEY_FILE);
-  const existed = fs.existsSync(keyFile);
-  const backend = await openBackend({ app, local: true, dataDir: dir });
-  try {
-    await backend.service.check();
-  } finally {
-    await backend.close();
-  }
-  return { application: app, local: true, created: !existed, dataDir: dir, tableName: tableName(app), keyFile };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The command

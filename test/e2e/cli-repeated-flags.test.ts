@@ -1,5 +1,5 @@
 /**
- * The CLI refuses ambiguity (issue 12, property 12): a flag given twice is a usage error naming
+ * The CLI refuses ambiguity: a flag given twice is a usage error naming
  * the flag, before anything is read or written; flags declared as arrays may repeat.
  */
 import * as fs from 'node:fs';

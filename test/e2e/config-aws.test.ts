@@ -11,7 +11,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dyn
 import { decrypt as sopsDecrypt } from 'sops-decoder';
 import { json, runCli } from '../helpers/cli';
 import { spawnDaemon } from '../helpers/daemon';
-import { configAccessExamples } from '../../src/setup/stack';
+import { configAccessExamples } from '../../src/setup/policies';
 import { keyPolicyPermissions } from '../standins/cloudformation';
 import {
   ADMIN_ACCESS_KEY_ID,

@@ -371,7 +371,7 @@ describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps s
     ],
     ['empty payload', 'POST', '/latest/secrets/a', 400, '{"payload":""}', { 'content-type': 'application/json' }],
     ['wrong content type', 'POST', '/latest/secrets/a', 415, '{"payload":"x"}', { 'content-type': 'text/plain' }],
-    // curl -d's form type is read as JSON (the original's admin task, issue 12): a form body is not JSON.
+    // curl -d's form type is read as JSON (the original's admin task sends one): a form body is not JSON.
     [
       'form content type, form body',
       'POST',

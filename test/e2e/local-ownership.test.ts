@@ -1,6 +1,6 @@
 /**
- * The embedded store belongs to its owner (issue 12, property 1), and operators get clear errors
- * for their own mistakes with the data dir (property 13).
+ * The embedded store belongs to its owner, and operators get clear errors for their own mistakes
+ * with the data dir.
  *
  * The "other local user" is uid/gid 65534 (nobody), spawned with setpriv: the suite runs as root,
  * as CI does. It finds the store's port the way an attacker would (here: the test hands it over,
@@ -291,7 +291,7 @@ describe('a data dir or master key that is not ours alone is refused, as ssh doe
   });
 });
 
-describe('a data dir that is not writable is reported as exactly that (property 13)', () => {
+describe('a data dir that is not writable is reported as exactly that', () => {
   const expectNotWritable = (r: CliResult, pattern: RegExp) => {
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: '' });
     expect(r.stderr.trim().split('\n')).toHaveLength(1);

@@ -1,5 +1,5 @@
 /**
- * Property 4 (issue 12): browsers cannot reach the daemon, and the original's admin task still can.
+ * Browsers cannot reach the daemon, and the original's admin task still can.
  * - DNS rebinding: a Host the sidecar is not reached by is 421, on the hot path (cache warm) and in
  *   express (cache cold) alike; loopback, IP literals, single-label link names, the bind address
  *   and --allowed-host are served.

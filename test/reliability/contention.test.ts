@@ -1,5 +1,5 @@
 /**
- * Property 11 (issue 12, first half) and property 8, end to end: contention is cheap, caching is per secret.
+ * End to end: contention is cheap, caching is per secret.
  * - 50 concurrent POSTs to one name through one daemon get serials 1..50, each once, and the table
  *   never refuses a conditional put: the daemon queues writes per name instead of letting them race
  *   (the DynamoDB stand-in counts ConditionalCheckFailedException answers);

@@ -1,5 +1,5 @@
 /**
- * The embedded store's memory (issue 24): every Query and Scan dynalite serves reads LevelDB
+ * The embedded store's memory: every Query and Scan dynalite serves reads LevelDB
  * through iterators, and each iterator left open holds a native LevelDB iterator and its snapshot
  * until the database closes, so an owner that leaks them grows without bound. Counted here at the
  * source: the LevelDB resources (iterators) open on the store's database, through the

@@ -252,7 +252,7 @@ describe('writes whose answers are lost (they happened; the daemon never heard)'
   });
 
   test('20 concurrent POSTs to one name with 6 lost answers: serials 1..20, each payload exactly once', async () => {
-    // One lost answer in every two puts: the daemon queues writes to one name (issue 12), so the
+    // One lost answer in every two puts: the daemon queues writes to one name, so the
     // put after a lost one is that same write's retry, which then lands. Six losses in a row would
     // all hit one write and exhaust the SDK's three attempts: a backend outage, not this case.
     proxy.loseNext('PutItem', 6, 2);

@@ -1,5 +1,5 @@
 /**
- * A malformed item in the table (issue 12, property 11): a non-integer serial, a wrong attribute
+ * A malformed item in the table: a non-integer serial, a wrong attribute
  * type or a missing attribute is an integrity error (CLI exit 1, daemon HTTP 500 with a clear
  * message), never a wrong serial, a revoked version taken for active, or an "internal" error.
  * The items are written straight into the DynamoDB stand-in with the SDK, as a migration script

@@ -1,5 +1,5 @@
 /**
- * Property 3 (issue 12), end to end: --cache-max-bytes bounds the read cache and the data-key
+ * End to end: --cache-max-bytes bounds the read cache and the data-key
  * cache in bytes. Payloads at the maximum size, made of control characters (six bytes each in
  * JSON: "\u0001"), written and read through a daemon at the smallest allowed setting: the bytes
  * the caches hold, measured by the daemon from the entries themselves (/metrics), stay within it.
@@ -7,7 +7,7 @@
 import type { SpawnedDaemon } from '../helpers/daemon';
 import { type StandIns, createAppResources, startStandIns } from '../standins';
 import { Witness, get, postJson, range } from './support';
-import { MAX_PAYLOAD_BYTES } from '../../src/core/names';
+import { MAX_PAYLOAD_BYTES } from '../../src/core/payload';
 import { MIN_CACHE_MAX_BYTES } from '../../src/daemon/config';
 
 const APP = 'memory';

@@ -45,7 +45,7 @@ function bodyOf(reply: string): string {
   return reply.slice(reply.indexOf('\r\n\r\n') + 4);
 }
 
-describe('property 5: bad bytes are refused, not repaired', () => {
+describe('bad bytes are refused, not repaired', () => {
   test.each([
     ['a lone continuation byte', Buffer.from([0x80])],
     ['a truncated sequence', Buffer.from([0xe2, 0x82])],
@@ -103,7 +103,7 @@ describe('property 5: bad bytes are refused, not repaired', () => {
   });
 });
 
-describe('property 7: a token that cannot be sent is refused at start', () => {
+describe('a token that cannot be sent is refused at start', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-token-'));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   const start = (args: string[], env: Record<string, string> = {}) =>
@@ -152,7 +152,7 @@ describe('property 7: a token that cannot be sent is refused at start', () => {
   });
 });
 
-describe('property 10: slow and greedy clients are bounded as documented', () => {
+describe('slow and greedy clients are bounded as documented', () => {
   test(
     `headers not complete within ${HEADERS_TIMEOUT_MS} ms: a 408 JSON answer and the connection closed, within the documented bound`,
     async () => {

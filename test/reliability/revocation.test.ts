@@ -1,5 +1,5 @@
 /**
- * Property 2 (issue 12), end to end: a daemon never serves what it knows is revoked, on any route,
+ * End to end: a daemon never serves what it knows is revoked, on any route,
  * fresh or stale, even after its LRU evicted the version (--cache-size 1) and even when the table
  * is later changed to say the version is active again.
  */

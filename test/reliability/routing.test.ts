@@ -1,5 +1,5 @@
 /**
- * Property 6 (issue 12): routing is one thing.
+ * Routing is one thing.
  * - Secret names are case-sensitive everywhere: `VERSION`, `Version` are secrets like any other;
  *   only the exact, lower-case `version` is the reserved version route.
  * - The hot path (cached reads answered before express) and express agree on every path: a

@@ -1,5 +1,5 @@
 /**
- * Property 9 (issue 12): shutdown loses nothing. Requests sent before SIGTERM complete (here:
+ * Shutdown loses nothing. Requests sent before SIGTERM complete (here:
  * reads waiting on a slow DynamoDB when the signal arrives), their responses say
  * `Connection: close` so a keep-alive client never sends into a closing socket, idle keep-alive
  * connections are closed cleanly (FIN, not RST), no client sees a reset, and the daemon exits 0.

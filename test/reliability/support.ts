@@ -1,5 +1,5 @@
 /**
- * Shared plumbing for the reliability suite (issue 6):
+ * Shared plumbing for the reliability suite:
  * - Witness: every process a suite spawns goes through it, so that at the end every byte they
  *   wrote to stdout/stderr (but fetch results) can be scanned for the suite's canary payload;
  * - raw HTTP helpers that send bytes exactly as written (fetch would normalise paths);
@@ -19,7 +19,7 @@ import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { ADMIN_ACCESS_KEY_ID, REGION } from '../standins';
 
 import { openBackend } from '../../src/backends/open-backend';
-import type { SecretsService } from '../../src/core/service';
+import type { SecretsService } from '../../src/core/secrets-service';
 
 // The in-process SDK clients below would print the SDK's Node-version notice into the test output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -1,21 +1,21 @@
 /**
- * The read cache's promises from issue 12, on the real SecretCache with a controlled clock:
+ * The read cache's promises, on the real SecretCache with a controlled clock:
  * - a revoke it learns of is remembered for good: no route, fresh or stale, serves that version
- *   again, even after the LRU evicted everything and the table says it is active again (property 2);
+ *   again, even after the LRU evicted everything and the table says it is active again;
  * - a version revoked elsewhere is served at most --cache-ttl + --stale-if-error after the revoke,
- *   counted from the start of the read that fetched it (property 2, the documented bound);
+ *   counted from the start of the read that fetched it (the documented bound);
  * - invalidation is per secret: a write to one name keeps other names' entries and in-flight
- *   reads (property 8);
- * - the bytes held stay within maxBytes, counted from the entries themselves (property 3).
+ *   reads;
+ * - the bytes held stay within maxBytes, counted from the entries themselves.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SecretCache, cacheKey, entryBytes } from '../../src/daemon/cache';
 import { LocalKeyProvider, encryptionContext, withDataKeyCache } from '../../src/core/keys';
-import { MAX_PAYLOAD_BYTES } from '../../src/core/names';
+import { MAX_PAYLOAD_BYTES } from '../../src/core/payload';
 import { AppError } from '../../src/core/errors';
-import type { SecretRecord } from '../../src/core/service';
+import type { SecretRecord } from '../../src/core/secrets-service';
 
 let now = 5_000_000;
 const clock = () => now;
@@ -29,7 +29,7 @@ const down = async (): Promise<SecretRecord> => {
   throw new AppError('unavailable', 'down');
 };
 
-describe('property 2: a revoked version this daemon knows of is never served again', () => {
+describe('a revoked version this daemon knows of is never served again', () => {
   test('not after eviction, and not when the table later says it is active', async () => {
     const c = new SecretCache({ ttlMs: 1000, staleMs: 60_000, max: 1, now: clock });
     c.markRevoked('a', 2); // revoked through this daemon
@@ -89,7 +89,7 @@ describe('property 2: a revoked version this daemon knows of is never served aga
   });
 });
 
-describe('property 8: caching is per secret', () => {
+describe('caching is per secret', () => {
   test("a write to one name keeps another name's in-flight read (it is cached when it lands)", async () => {
     const c = new SecretCache({ ttlMs: 30_000, staleMs: 0, max: 100, now: clock });
     let release!: () => void;
@@ -115,7 +115,7 @@ describe('property 8: caching is per secret', () => {
   });
 });
 
-describe('property 3: bytes, not only entries', () => {
+describe('bytes, not only entries', () => {
   const MAX_PAYLOAD = MAX_PAYLOAD_BYTES;
   test('payloads at the maximum size, escaped six-fold in JSON, stay within maxBytes', async () => {
     const maxBytes = 8 * 1024 * 1024;
@@ -139,7 +139,7 @@ describe('property 3: bytes, not only entries', () => {
   });
 });
 
-test('property 3: the data-key cache stays within its bytes too', async () => {
+test('the data-key cache stays within its bytes too', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-dk-'));
   try {
     const inner = new LocalKeyProvider(dir);

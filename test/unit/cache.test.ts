@@ -1,6 +1,6 @@
 import { DocumentCache, FAILING_HOLD_MS, SecretCache, cacheKey } from '../../src/daemon/cache';
 import { AppError } from '../../src/core/errors';
-import type { SecretRecord } from '../../src/core/service';
+import type { SecretRecord } from '../../src/core/secrets-service';
 
 let now = 1_000_000;
 const clock = () => now;

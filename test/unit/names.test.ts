@@ -1,13 +1,6 @@
 import { AppError } from '../../src/core/errors';
-import {
-  keyAlias,
-  parseSerial,
-  stackName,
-  tableName,
-  validateAppName,
-  validatePayload,
-  validateSecretName,
-} from '../../src/core/names';
+import { keyAlias, parseSerial, stackName, tableName, validateAppName, validateSecretName } from '../../src/core/names';
+import { validatePayload } from '../../src/core/payload';
 
 function usage(fn: () => unknown, kind = 'usage'): string {
   try {

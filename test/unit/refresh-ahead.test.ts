@@ -1,7 +1,7 @@
 /** SecretCache.refresh, the cache side of refresh-ahead (daemon/prefetch.ts), on a fake clock. */
 import { SecretCache, cacheKey } from '../../src/daemon/cache';
 import { AppError } from '../../src/core/errors';
-import type { SecretRecord } from '../../src/core/service';
+import type { SecretRecord } from '../../src/core/secrets-service';
 
 let now = 1_000_000;
 const rec = (serial: number): SecretRecord => ({ name: 'a', serial, payload: `p${serial}`, active: true });

@@ -1,5 +1,5 @@
 /**
- * The daemon's request line is built by a specialised serializer (core/log.ts, issue 13). The
+ * The daemon's request line is built by a specialised serializer (core/log.ts). The
  * promise: the same bytes as pino's own serializer for every line, and pino's own handling (and
  * redaction) for anything that is not a plain request line.
  */

@@ -2,7 +2,7 @@
  * `ecs-secrets config`: configuration documents (YAML/JSON, `_ecs_secret` fields encrypted, SOPS
  * files). The subcommands are their own modules in config/; the parser registers them here.
  */
-import { defineCommand } from '../context';
+import { defineCommand } from '../command';
 import { configBuildCommand } from './config/build';
 import { configDecryptCommand } from './config/decrypt';
 import { configDiffCommand } from './config/diff';

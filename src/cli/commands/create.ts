@@ -2,7 +2,9 @@
 import { AppError } from '../../core/errors';
 import { generateValue } from '../../core/generate';
 import { validateAppName, validateSecretName } from '../../core/names';
-import { GENERATE_OPTIONS, defineCommand, nameOption, readBinaryPayload, readPayload, withService } from '../context';
+import { GENERATE_OPTIONS, defineCommand, nameOption } from '../command';
+import { readBinaryPayload, readPayload } from '../payload-input';
+import { withService } from '../backend-scope';
 
 interface CreateArgs {
   name: string;

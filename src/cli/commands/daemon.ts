@@ -19,7 +19,7 @@ import {
   readToken,
 } from '../../daemon/config';
 import { parseRenderTargets } from '../../daemon/render-targets';
-import { type GlobalArgs, defineCommand } from '../context';
+import { type GlobalArgs, defineCommand } from '../command';
 
 /** The daemon's flags as yargs gives them (strings: each is parsed into the configuration, refused naming its flag). */
 export interface DaemonFlags extends GlobalArgs {

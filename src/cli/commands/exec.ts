@@ -2,7 +2,7 @@
 import { AppError } from '../../core/errors';
 import { createLogger } from '../../core/log';
 import { parseOnChange, runExec } from '../../delivery/exec';
-import { defineCommand } from '../context';
+import { defineCommand } from '../command';
 import { type DeliveryArgs, deliveryOptions, withSource } from '../delivery-options';
 
 interface ExecArgs extends DeliveryArgs {

@@ -1,8 +1,8 @@
 /** `ecs-secrets export`: the selected secrets as json, dotenv, shell, properties or yaml on stdout. */
 import { FORMATS, parseFormat, renderVariables } from '../../delivery/formats';
 import { toEnvironment } from '../../delivery/selection';
-import { readSelection } from '../../delivery/source';
-import { defineCommand } from '../context';
+import { readSelection } from '../../delivery/secret-reader';
+import { defineCommand } from '../command';
 import { type DeliveryArgs, deliveryOptions, withSource } from '../delivery-options';
 
 export const exportCommand = defineCommand<DeliveryArgs & { format: string }>({

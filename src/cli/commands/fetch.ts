@@ -2,7 +2,8 @@
 import { AppError } from '../../core/errors';
 import { validateReadLabel } from '../../core/labels';
 import { parseSerial, validateAppName, validateSecretName } from '../../core/names';
-import { defineCommand, nameOption, withService } from '../context';
+import { defineCommand, nameOption } from '../command';
+import { withService } from '../backend-scope';
 
 export const fetchCommand = defineCommand<{ name: string; serial?: string; label?: string }>({
   command: ['fetch', 'get'],

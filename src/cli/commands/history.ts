@@ -1,6 +1,7 @@
 /** `ecs-secrets history`: the versions of one secret, never their payloads. */
 import { validateAppName, validateSecretName } from '../../core/names';
-import { defineCommand, nameOption, withService } from '../context';
+import { defineCommand, nameOption } from '../command';
+import { withService } from '../backend-scope';
 
 export const historyCommand = defineCommand<{ name: string }>({
   command: 'history',

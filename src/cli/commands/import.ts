@@ -9,8 +9,9 @@ import { CredstashSource, DEFAULT_CREDSTASH_TABLE } from '../../import/credstash
 import { planNames } from '../../import/plan';
 import { createProgress } from '../../import/progress';
 import { dryRun, runImport } from '../../import/run';
-import type { ImportSource } from '../../import/source';
-import { type GlobalArgs, defineCommand, withService } from '../context';
+import type { ImportSource } from '../../import/import-source';
+import { withService } from '../backend-scope';
+import { type GlobalArgs, defineCommand } from '../command';
 
 const SOURCES = ['ssm', 'chamber', 'secretsmanager', 'credstash', 'dotenv', 'json', 'yaml'] as const;
 

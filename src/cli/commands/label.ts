@@ -2,7 +2,8 @@
 import { AppError } from '../../core/errors';
 import { parseSerial, validateAppName, validateSecretName } from '../../core/names';
 import { validateLabel } from '../../core/labels';
-import { defineCommand, nameOption, withService } from '../context';
+import { defineCommand, nameOption } from '../command';
+import { withService } from '../backend-scope';
 
 const labelOption = {
   type: 'string',

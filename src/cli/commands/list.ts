@@ -1,5 +1,6 @@
 /** `ecs-secrets list`: every secret name with its latest serial. */
-import { defineCommand, withService } from '../context';
+import { defineCommand } from '../command';
+import { withService } from '../backend-scope';
 
 export const listCommand = defineCommand({
   command: 'list',

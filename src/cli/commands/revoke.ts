@@ -1,6 +1,7 @@
 /** `ecs-secrets revoke`: mark one version of a secret inactive (a conditional update: never a phantom item). */
 import { parseSerial, validateAppName, validateSecretName } from '../../core/names';
-import { defineCommand, nameOption, withService } from '../context';
+import { defineCommand, nameOption } from '../command';
+import { withService } from '../backend-scope';
 
 export const revokeCommand = defineCommand<{ name: string; serial: string }>({
   command: 'revoke',

@@ -1,6 +1,7 @@
 /** `ecs-secrets rollback --name N [--to SERIAL]`: a new version with an earlier one's payload. */
 import { parseSerial, validateAppName, validateSecretName } from '../../core/names';
-import { defineCommand, nameOption, withService } from '../context';
+import { defineCommand, nameOption } from '../command';
+import { withService } from '../backend-scope';
 
 export const rollbackCommand = defineCommand<{ name: string; to?: string }>({
   command: 'rollback',

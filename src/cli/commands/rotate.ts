@@ -4,7 +4,9 @@ import { generateValue, validateGenerateOptions } from '../../core/generate';
 import { validateLabel } from '../../core/labels';
 import { validateAppName, validateSecretName } from '../../core/names';
 import { rotate } from '../../lifecycle/rotate';
-import { GENERATE_OPTIONS, defineCommand, nameOption, readPayload, withService } from '../context';
+import { GENERATE_OPTIONS, defineCommand, nameOption } from '../command';
+import { readPayload } from '../payload-input';
+import { withService } from '../backend-scope';
 
 interface RotateArgs {
   name: string;

@@ -1,10 +1,10 @@
 /**
- * `ecs-secrets setup`: the flags and output of stack creation (the work is in setup/stack.ts).
+ * `ecs-secrets setup`: the flags and output of stack creation (the work is in src/setup/).
  * `--print-template` prints the template and calls nothing; `--local` prepares the embedded backend.
  */
 import { cloudFormationClient } from '../../backends/aws';
 import { validateAppName } from '../../core/names';
-import { defineCommand } from '../context';
+import { defineCommand } from '../command';
 
 interface SetupArgs {
   'create-principal'?: string;
@@ -38,20 +38,22 @@ export const setupCommand = defineCommand<SetupArgs>({
       .example('$0 setup --print-template > ecs-secrets.json', 'the template, to review or deploy yourself')
       .example('$0 setup --local --application-name cryptex', 'the embedded backend in ./.ecs-secrets'),
   run: async (args, ctx) => {
-    // Loaded here, not at the top: the template and the CloudFormation calls are setup's alone (issue 13).
-    const { TEMPLATE, setupLocal, setupStack, validatePrincipalArn } =
-      require('../../setup/stack') as typeof import('../../setup/stack');
+    // Loaded here, not at the top: the template and the CloudFormation calls are setup's alone, so
+    // every other command starts without parsing them.
     if (args['print-template']) {
-      ctx.print(TEMPLATE);
+      ctx.print((require('../../setup/template') as typeof import('../../setup/template')).TEMPLATE);
       return;
     }
     const app = validateAppName(args['application-name']);
     if (args.local) {
+      const { setupLocal } = require('../../setup/local') as typeof import('../../setup/local');
       if (args['create-principal'] !== undefined || args['fetch-role'] !== undefined)
         process.stderr.write('ecs-secrets: note: --create-principal and --fetch-role are not used with --local\n');
       ctx.print(await setupLocal(app, args['data-dir']));
       return;
     }
+    const { validatePrincipalArn } = require('../../setup/principals') as typeof import('../../setup/principals');
+    const { setupStack } = require('../../setup/stack') as typeof import('../../setup/stack');
     const createPrincipal = validatePrincipalArn(args['create-principal'], 'create-principal');
     const fetchRole = validatePrincipalArn(args['fetch-role'], 'fetch-role');
     if (createPrincipal === fetchRole)

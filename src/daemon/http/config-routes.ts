@@ -9,7 +9,7 @@ import {
   renderConfig,
   validateConfigPath,
   validateOutputFormat,
-} from '../../config/service';
+} from '../../config/documents-service';
 import { AppError } from '../../core/errors';
 import type { Logger } from '../../core/log';
 import type { DocumentCache } from '../cache';

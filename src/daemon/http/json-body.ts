@@ -2,7 +2,7 @@
 import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AppError } from '../../core/errors';
-import { MAX_PAYLOAD_BYTES, decodeBase64Payload, validatePayload } from '../../core/names';
+import { MAX_PAYLOAD_BYTES, decodeBase64Payload, validatePayload } from '../../core/payload';
 
 /**
  * JSON bodies may escape a 256 KiB payload to several times its size ("\u0000"); the body limit

@@ -10,7 +10,7 @@ import { AppError } from '../../core/errors';
 import type { Logger } from '../../core/log';
 import { validateReadLabel } from '../../core/labels';
 import { SECRET_NAME_PATTERN, SECRET_NAME_RULE, parseSerial, validateSecretName } from '../../core/names';
-import type { SecretsService } from '../../core/service';
+import type { SecretsService } from '../../core/secrets-service';
 import { type SecretCache, cacheKey } from '../cache';
 import { withDeadline } from '../deadline';
 import type { Metrics } from '../metrics';

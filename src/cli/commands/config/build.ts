@@ -1,8 +1,9 @@
 /** `ecs-secrets config build`: print a stored document; secret values decrypted only with --show-secrets. */
-import { validateConfigPath, validateOutputFormat } from '../../../config/service';
+import { validateConfigPath, validateOutputFormat } from '../../../config/documents-service';
 import { parseSerial, validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
-import { pathOption } from './io';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
+import { pathOption } from './document-files';
 
 export const configBuildCommand = defineCommand<{
   path: string;

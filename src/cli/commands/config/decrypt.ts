@@ -1,7 +1,7 @@
 /** `ecs-secrets config decrypt`: a local SOPS file back to plain text, MAC checked; no table involved. */
-import { decryptConfigText, wrappedOnlyForAge } from '../../../config/service';
-import { defineCommand } from '../../context';
-import { readDocument, sourceOf, withConfigKeys, writeDocument } from './io';
+import { decryptConfigText, wrappedOnlyForAge } from '../../../config/documents-service';
+import { defineCommand } from '../../command';
+import { readDocument, sourceOf, withConfigKeys, writeDocument } from './document-files';
 
 export const configDecryptCommand = defineCommand<{ file?: string; out?: string }>({
   command: 'decrypt [file]',

@@ -1,9 +1,10 @@
 /** `ecs-secrets config diff`: drift between the stored latest version and a file; key paths only, never values. */
-import { validateConfigPath } from '../../../config/service';
+import { validateConfigPath } from '../../../config/documents-service';
 import { OUTCOME_EXIT_CODES } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
-import { pathOption, readDocument, sourceOf } from './io';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
+import { pathOption, readDocument, sourceOf } from './document-files';
 
 export const configDiffCommand = defineCommand<{ path: string; file: string }>({
   command: 'diff',

@@ -1,8 +1,8 @@
 /** `ecs-secrets config encrypt`: a local file to a SOPS file (for git), no table involved. */
-import { encryptConfigText, validateConfigPath } from '../../../config/service';
+import { encryptConfigText, validateConfigPath } from '../../../config/documents-service';
 import { AppError } from '../../../core/errors';
-import { defineCommand } from '../../context';
-import { readDocument, sourceOf, withConfigKeys, writeDocument } from './io';
+import { defineCommand } from '../../command';
+import { readDocument, sourceOf, withConfigKeys, writeDocument } from './document-files';
 
 export const configEncryptCommand = defineCommand<{ file?: string; path?: string; out?: string; 'in-place': boolean }>({
   command: 'encrypt [file]',

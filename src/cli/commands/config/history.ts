@@ -1,8 +1,9 @@
 /** `ecs-secrets config history`: the versions of one document, never its content. */
-import { validateConfigPath } from '../../../config/service';
+import { validateConfigPath } from '../../../config/documents-service';
 import { validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
-import { pathOption } from './io';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
+import { pathOption } from './document-files';
 
 export const configHistoryCommand = defineCommand<{ path: string }>({
   command: 'history',

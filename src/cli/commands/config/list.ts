@@ -1,6 +1,7 @@
 /** `ecs-secrets config list`: the configuration paths with their latest serial. */
 import { validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
 
 export const configListCommand = defineCommand<{ prefix?: string }>({
   command: 'list',

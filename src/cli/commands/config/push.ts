@@ -1,8 +1,9 @@
 /** `ecs-secrets config push`: store a new version of a configuration document, its `_ecs_secret` fields encrypted. */
-import { validateConfigPath } from '../../../config/service';
+import { validateConfigPath } from '../../../config/documents-service';
 import { validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
-import { pathOption, readDocument, sourceOf } from './io';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
+import { pathOption, readDocument, sourceOf } from './document-files';
 
 export const configPushCommand = defineCommand<{ path: string; file?: string; source?: string }>({
   command: 'push [source]',

@@ -1,8 +1,9 @@
 /** `ecs-secrets config revoke`: mark one version of a document revoked. */
-import { validateConfigPath } from '../../../config/service';
+import { validateConfigPath } from '../../../config/documents-service';
 import { parseSerial, validateAppName } from '../../../core/names';
-import { defineCommand, withBackend } from '../../context';
-import { pathOption } from './io';
+import { defineCommand } from '../../command';
+import { withBackend } from '../../backend-scope';
+import { pathOption } from './document-files';
 
 export const configRevokeCommand = defineCommand<{ path: string; serial: string }>({
   command: 'revoke',

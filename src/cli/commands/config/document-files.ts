@@ -1,12 +1,12 @@
 /** What the config subcommands share: read a document (file or stdin, capped), write one atomically. */
 import { openConfigKeys } from '../../../backends/open-backend';
 import type { ConfigKeySource } from '../../../config/keysource';
-import { MAX_INPUT_BYTES } from '../../../config/service';
+import { MAX_INPUT_BYTES } from '../../../config/documents-service';
 import { writeFileAtomic } from '../../../core/atomic-file';
 import { readCapped } from '../../../core/capped-input';
 import { AppError } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
-import type { GlobalArgs } from '../../context';
+import type { GlobalArgs } from '../../command';
 
 export const pathOption = {
   type: 'string',

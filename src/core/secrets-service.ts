@@ -7,7 +7,8 @@ import { openLegacy, openV2, sealV2 } from './crypto';
 import { AppError } from './errors';
 import { type DataKey, type EncryptionContext, type KeyProvider, encryptionContext } from './keys';
 import { type LabelEvent, LabelStore, parseSecretRef, validateLabel } from './labels';
-import { validateBinaryPayload, validatePayload, validateSecretName } from './names';
+import { validateSecretName } from './names';
+import { validateBinaryPayload, validatePayload } from './payload';
 import { RECORD_FORMAT, type SecretItem, type SecretStore, type VersionInfo } from './storage';
 
 /**

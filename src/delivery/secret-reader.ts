@@ -8,7 +8,7 @@ import { mapLimited } from '../core/concurrency';
 import { AppError, kindOfStatus, oneLine } from '../core/errors';
 import { TOKEN_HEADER } from '../core/http-headers';
 import { parseSecretRef } from '../core/labels';
-import type { SecretRecord, SecretsService } from '../core/service';
+import type { SecretRecord, SecretsService } from '../core/secrets-service';
 import { type SelectedValue, type Selection, needsListing, resolveSelection } from './selection';
 
 export interface SecretSource {

@@ -1,0 +1,68 @@
+/**
+ * What every command shares: the global flags, the context a handler gets (logger, result
+ * printer), the command module shape the parser reads, the flags several commands declare, and
+ * the parser's settings.
+ */
+import type { Argv } from 'yargs';
+import type { Logger } from '../core/log';
+
+export interface GlobalArgs {
+  'application-name'?: string;
+  region?: string;
+  local: boolean;
+  'data-dir': string;
+  debug: boolean;
+}
+
+/** What a command handler gets: parsed flags, a logger, and a way to print its result. */
+export interface CommandContext {
+  logger: Logger;
+  print(result: unknown): void;
+  /** Write text to stdout as it is (export's formats, `config build`'s documents); print() is for JSON results. */
+  write(text: string): void;
+  /** A successful outcome with another exit code than 0 (`config diff`: 3 on drift). */
+  setExitCode(code: number): void;
+}
+
+/**
+ * One CLI command, as a plain value the parser imports (cli/main.ts lists them in help order).
+ * `builder` declares the flags; `run` does the work and reports errors by throwing AppError.
+ */
+export interface Command<A = object> {
+  command: string | readonly string[];
+  describe: string;
+  builder: (y: Argv<GlobalArgs>) => Argv<unknown>;
+  /** Resolves to nothing (exit 0) or, for a command that ends with another's code (exec), the exit code. */
+  run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void | number>;
+  /** Subcommands (`config push`, ...): the parser registers them under this command. */
+  subcommands?: readonly Command[];
+}
+
+/** Declare a command with its own flag type; the parser sees them all as Command<object>. */
+export const defineCommand = <A>(c: Command<A>): Command => c as unknown as Command;
+
+export const nameOption = {
+  type: 'string',
+  describe: 'Name of the secret (A-Z a-z 0-9 . _ -, dots for namespaces)',
+  demandOption: true,
+} as const;
+
+/** `--generate [--length N] [--charset C]`: create and rotate (core/generate.ts checks the values). */
+export const GENERATE_OPTIONS = {
+  generate: { type: 'boolean', default: false, describe: 'Store a crypto-random value (never printed: fetch it)' },
+  length: { type: 'string', describe: 'With --generate: characters, 8 to 4096 (default 32)' },
+  charset: { type: 'string', describe: 'With --generate: alnum (default), hex, base64url or printable' },
+} as const;
+
+/**
+ * yargs' parser settings (main.ts). Repeats collect into arrays so flags declared `array: true`
+ * (--name on export/exec, --render, --prefetch...) keep every value; a repeat of any other flag is
+ * refused before that matters (repeated-flags.ts).
+ */
+export const PARSER_CONFIGURATION = {
+  'duplicate-arguments-array': true,
+  'parse-numbers': false,
+  'parse-positional-numbers': false,
+  // Flags are read by their kebab-case names only; camelCase copies would double every error ("Unknown arguments: fetch-roles, fetchRoles").
+  'camel-case-expansion': false,
+} as const;
