@@ -127,8 +127,9 @@ export class ReadCache<V> {
   /**
    * Serve `key` from the cache or load it. `bypass` (Cache-Control: no-cache) forces a backend
    * read but still refreshes the entry and may still fall back to a stale one on failure.
-   * While the backend is known to be failing, an expired entry within the stale window is served
-   * at once and refreshed in the background, so readers do not each wait out the read deadline.
+   * While the backend is known to be failing, or when the entry is a prefetched one whose refresh is
+   * late, an expired entry within the stale window is served at once and refreshed in the
+   * background, so readers do not each wait out the read deadline.
    */
   async get(
     key: string,
@@ -139,7 +140,10 @@ export class ReadCache<V> {
       const hit = this.fresh(key);
       if (hit) return { entry: hit, outcome: 'hit' };
       const old = this.stale(key);
-      if (old && this.now() < this.failingUntil) {
+      // A prefetched entry (freshMs set by refresh) is promised to readers: when its refresh is late
+      // (a stalled event loop, a slow backend), serve it now and reload in the background rather
+      // than make readers wait on the backend.
+      if (old && (old.freshMs !== undefined || this.now() < this.failingUntil)) {
         this.loadOnce(key, load).catch(() => undefined); // single-flight: at most one probe per key
         return { entry: old, outcome: 'stale' };
       }

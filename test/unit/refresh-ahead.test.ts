@@ -65,3 +65,26 @@ test('a refresh that fails leaves the previous entry in place', async () => {
   ).rejects.toThrow('down');
   expect(c.fresh('a')?.record.serial).toBe(1);
 });
+
+test('a prefetched entry whose refresh is late is served at once, never a miss that waits on the backend', async () => {
+  const c = cache();
+  await c.refresh('a', async () => rec(1), 18_000);
+  now += 18_001; // the prefetcher's next read is late (a stalled event loop, a slow backend)
+  let release!: (r: SecretRecord) => void;
+  let loads = 0;
+  const slow = () => {
+    loads++;
+    return new Promise<SecretRecord>((resolve) => (release = resolve));
+  };
+  const served = await Promise.race([
+    c.get('a', slow),
+    new Promise<'waited'>((resolve) => setImmediate(() => resolve('waited'))),
+  ]);
+  expect(served === 'waited' ? served : [served.outcome, served.entry.record.serial]).toEqual(['stale', 1]);
+  // One backend read started in the background, shared by further readers, who are served at once too.
+  const again = await c.get('a', slow);
+  expect([again.outcome, loads]).toEqual(['stale', 1]);
+  release(rec(2));
+  await new Promise((r) => setImmediate(r));
+  expect(c.fresh('a')?.record.serial).toBe(2);
+});
