@@ -110,7 +110,8 @@ test('a principal whose KMS permission is conditioned on another path builds but
   // Its own path works.
   expect((await cli(['config', 'push', '--path', 'team-b/api', '-'], 'AKIDTEAMB', 'x_ecs_secret: y\n')).code).toBe(0);
   expect((await cli(['config', 'build', '--path', 'team-b/api', '--show-secrets'], 'AKIDTEAMB')).stdout).toBe(
-    'x_ecs_secret: y\n',
+    // `y` is a boolean to YAML 1.1 readers: a decrypted secret string prints quoted.
+    'x_ecs_secret: "y"\n',
   );
 });
 
