@@ -7,7 +7,6 @@ import { validateAppName } from '../../core/names';
 import {
   DAEMON_DEFAULTS,
   type DaemonConfig,
-  UNWATCHED_CACHE_TTL_MS,
   daemonConfig,
   formatRenderMode,
   parseAllowedHosts,
@@ -25,8 +24,7 @@ import { type GlobalArgs, defineCommand } from '../command';
 export interface DaemonFlags extends GlobalArgs {
   port: string;
   host: string;
-  'cache-ttl'?: string;
-  'watch-interval': string;
+  'cache-ttl': string;
   'stale-if-error': string;
   'cache-size': string;
   'cache-max-bytes': string;
@@ -50,8 +48,7 @@ export function daemonConfigFromFlags(f: DaemonFlags, env: NodeJS.ProcessEnv = p
     debug: f.debug,
     port: parseWholeNumber('port', f.port),
     host: f.host,
-    cacheTtlMs: f['cache-ttl'] === undefined ? undefined : parseWholeNumber('cacheTtlMs', f['cache-ttl']),
-    watchIntervalMs: parseWholeNumber('watchIntervalMs', f['watch-interval']),
+    cacheTtlMs: parseWholeNumber('cacheTtlMs', f['cache-ttl']),
     staleIfErrorMs: parseWholeNumber('staleIfErrorMs', f['stale-if-error']),
     cacheSize: parseWholeNumber('cacheSize', f['cache-size']),
     cacheMaxBytes: parseCacheMaxBytes(f['cache-max-bytes']),
@@ -83,13 +80,8 @@ export const daemonCommand = defineCommand<DaemonFlags>({
       })
       .option('cache-ttl', {
         type: 'string',
-        describe: `Seconds a read is served from memory; 0 turns the cache off [default: ${D.cacheTtlMs / 1000} while watching, else ${UNWATCHED_CACHE_TTL_MS / 1000}]`,
-      })
-      .option('watch-interval', {
-        type: 'string',
-        default: String(D.watchIntervalMs / 1000),
-        describe:
-          'Seconds between reads of the change record, which drop changed secrets at once; 0 turns watching off',
+        default: String(D.cacheTtlMs / 1000),
+        describe: 'Seconds a read is served from memory; 0 turns the cache off',
       })
       .option('stale-if-error', {
         type: 'string',
