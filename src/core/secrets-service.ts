@@ -46,6 +46,8 @@ export interface CreateOptions {
   restoredFrom?: number;
   /** An imported version: its origin, stored in the same conditional put as the version (import/run.ts). */
   origin?: Pick<SecretItem, 'source' | 'sourceAuthor' | 'sourceCreatedAt'>;
+  /** The serial the caller expects to be next (it wrote the one before): tried without reading first. */
+  nextSerial?: number;
 }
 
 export class SecretsService {
@@ -73,7 +75,14 @@ export class SecretsService {
     try {
       // Only the claim of a serial is serialised: the data key above needs no serial.
       return await serialize(() =>
-        this.claimSerial(name, plaintext, dataKey, binary, { restoredFrom: opts.restoredFrom, ...opts.origin }),
+        this.claimSerial(
+          name,
+          plaintext,
+          dataKey,
+          binary,
+          { restoredFrom: opts.restoredFrom, ...opts.origin },
+          opts.nextSerial,
+        ),
       );
     } finally {
       dataKey.plaintext.fill(0);
@@ -87,6 +96,7 @@ export class SecretsService {
     dataKey: DataKey,
     binary: boolean,
     extra: Pick<SecretItem, 'restoredFrom' | 'source' | 'sourceAuthor' | 'sourceCreatedAt'>,
+    expected: number | undefined,
   ): Promise<Created> {
     const serial = await this.store.claimNextSerial(
       name,
@@ -102,6 +112,7 @@ export class SecretsService {
         ...extra,
       }),
       name,
+      expected,
     );
     return { name, serial };
   }

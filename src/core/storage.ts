@@ -159,8 +159,15 @@ export class SecretStore {
    * sealed again for each serial tried, since the serial is in its AAD). `what` names the thing in
    * the error ("db.password", "configuration team-a/api").
    */
-  async claimNextSerial(name: string, build: (serial: number) => SecretItem, what: string): Promise<number> {
-    let serial = (await this.latestSerial(name)) + 1;
+  async claimNextSerial(
+    name: string,
+    build: (serial: number) => SecretItem,
+    what: string,
+    expected?: number,
+  ): Promise<number> {
+    // A writer that knows what comes next (it just wrote the serial before) tries it first and
+    // saves a read; the put is conditional all the same, so a wrong guess only costs the retry.
+    let serial = expected ?? (await this.latestSerial(name)) + 1;
     for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
       if (await this.putNew(build(serial))) return serial;
       // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
@@ -283,8 +290,9 @@ export class SecretStore {
   }
 
   /** The `Source` of every imported version of a name: what an import has already written. */
-  async sources(name: string): Promise<Set<string>> {
+  async sources(name: string): Promise<{ recorded: Set<string>; latestSerial: number }> {
     const found = new Set<string>();
+    let latestSerial = 0;
     const pages = this.queryAll(
       name,
       { ProjectionExpression: '#n, #s, #src' },
@@ -292,10 +300,11 @@ export class SecretStore {
     );
     for await (const items of pages)
       for (const i of items) {
-        const { source } = checkItem(this, i, ['Serial', 'Source']);
+        const { serial, source } = checkItem(this, i, ['Serial', 'Source']);
         if (source !== undefined) found.add(source);
+        latestSerial = Math.max(latestSerial, serial);
       }
-    return found;
+    return { recorded: found, latestSerial };
   }
 
   /** All names with their highest serial, by a paginated scan of the keys only. */

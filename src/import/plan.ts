@@ -50,6 +50,12 @@ function list(items: string[]): string {
   return items.length > NAMED_IN_ERROR ? `${shown}; and ${items.length - NAMED_IN_ERROR} more` : shown;
 }
 
+/** What is left to write of one secret, and the name's highest serial when the check read it. */
+export interface Pending {
+  todo: SourceVersion[];
+  latestSerial?: number;
+}
+
 /**
  * The versions of one secret not yet in the store. Versioned sources: those whose `Source` is not
  * recorded on any version of the name (so a re-run, or a run after a kill, resumes). Files: the
@@ -60,18 +66,18 @@ export async function pendingVersions(
   service: SecretsService,
   source: ImportSource,
   p: PlannedSecret,
-): Promise<SourceVersion[]> {
+): Promise<Pending> {
   const name = validateSecretName(p.name);
   if (source.versioned) {
-    const recorded = await service.store.sources(name);
-    return p.secret.versions.filter((v) => !recorded.has(v.source));
+    const { recorded, latestSerial } = await service.store.sources(name);
+    return { todo: p.secret.versions.filter((v) => !recorded.has(v.source)), latestSerial };
   }
   const latest = await service.store.latestActive(name);
-  if (!latest) return p.secret.versions;
+  if (!latest) return { todo: p.secret.versions };
   const [value] = await source.read(p.secret, p.secret.versions);
   const current = payloadBytes(await service.open(latest));
   const same = current.equals(value.bytes);
   current.fill(0);
   value.bytes.fill(0);
-  return same ? [] : p.secret.versions;
+  return { todo: same ? [] : p.secret.versions };
 }

@@ -37,8 +37,9 @@ export async function dryRun(
   const pending = await mapLimited(planned, IMPORT_CONCURRENCY, (p) => pendingVersions(service, source, p));
   planned.forEach((p, i) => {
     const entry = { source: p.secret.source, name: p.name };
-    if (pending[i].length === 0) out.skipped.push(entry);
-    else out.plan.push({ ...entry, versions: pending[i].map((v) => v.source) });
+    const { todo } = pending[i];
+    if (todo.length === 0) out.skipped.push(entry);
+    else out.plan.push({ ...entry, versions: todo.map((v) => v.source) });
   });
   return out;
 }
@@ -53,7 +54,7 @@ export async function runImport(
   const outcomes = await mapLimited(planned, IMPORT_CONCURRENCY, async (p) => {
     const entry = { source: p.secret.source, name: p.name };
     try {
-      const todo = await pendingVersions(service, source, p);
+      const { todo, latestSerial } = await pendingVersions(service, source, p);
       if (todo.length === 0) {
         progress.secretDone(entry, 'skipped');
         return { kind: 'skipped' as const, entry };
@@ -61,13 +62,18 @@ export async function runImport(
       // Read every version before writing one: a secret is imported whole or not at all.
       const values: SourceValue[] = await source.read(p.secret, todo);
       const serials: number[] = [];
+      // Each version goes under the serial after the last one written, without re-reading the
+      // end of the name first (a concurrent writer only costs the conditional put's retry).
+      let next = latestSerial === undefined ? undefined : latestSerial + 1;
       try {
         for (const [i, v] of todo.entries()) {
           const created = await service.create(p.name, values[i].bytes, {
             binary: values[i].binary,
             origin: { source: v.source, sourceAuthor: v.author, sourceCreatedAt: v.createdAt },
+            nextSerial: next,
           });
           serials.push(created.serial);
+          next = created.serial + 1;
         }
       } finally {
         for (const v of values) v.bytes.fill(0);

@@ -14,6 +14,7 @@ import { EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CLI, type CliResult, baseEnv, json, runCli } from '../helpers/cli';
 import { loadCredStash } from '../helpers/nodecredstash';
 import { type StandIns, createAppResources, startStandIns, waitForActiveTable } from '../standins';
+import { withService } from '../reliability/support';
 
 jest.setTimeout(180_000);
 
@@ -134,6 +135,27 @@ test('ssm --history: every version oldest first with its source, author and date
   const cur = ok(await local(['import', 'ssm', '--path', '/prod/app/db', '--prefix', 'legacy.']));
   expect(cur.imported).toEqual([{ source: 'ssm:/prod/app/db/password', name: 'legacy.password', serials: [1] }]);
   expect(await payload(local, 'legacy.password')).toBe('pw-four');
+});
+
+test('each imported version is one conditional put after one read of the name; a serial taken meanwhile moves a version on, never over', async () => {
+  for (const p of ['before-1', 'before-2'])
+    expect((await aws(['create', '--name', 'seq.token', '--payload', p])).code).toBe(0);
+  for (const v of ['t1', 't2', 't3']) s.ssm.put('/seq/token', v, { type: 'SecureString' });
+  s.dynamo.resetCounts();
+  const sum = ok(await aws(['import', 'ssm', '--path', '/seq/', '--history', '--prefix', 'seq.']));
+  expect(sum.imported).toEqual([{ source: 'ssm:/seq/token', name: 'seq.token', serials: [3, 4, 5] }]);
+  // The name's end is read once (with the sources already imported), not before every version.
+  expect({ query: s.dynamo.counts.Query, put: s.dynamo.counts.PutItem }).toEqual({ query: 1, put: 3 });
+  expect(await payload(aws, 'seq.token', 2)).toBe('before-2');
+  expect(await payload(aws, 'seq.token')).toBe('t3');
+
+  // A guess at the next serial that another writer took: the conditional put refuses it and the
+  // version goes after the end instead.
+  s.dynamo.conditionalCheckFailures = 0;
+  const created = await withService(APP, s.env, (svc) => svc.create('seq.token', 'late', { nextSerial: 4 }));
+  expect(created.serial).toBe(6);
+  expect(s.dynamo.conditionalCheckFailures).toBe(1);
+  expect(await payload(aws, 'seq.token', 4)).toBe('t2');
 });
 
 test('ssm throttling is retried with backoff; a source that is down is one line, exit 1', async () => {
