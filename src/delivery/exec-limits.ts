@@ -20,22 +20,21 @@ const MAX_TOTAL_BYTES = ((8 * 1024 * 1024) / 4) * 3;
 const POINTER_BYTES = 8;
 
 /** The bound on all strings and pointers: a quarter of the soft stack limit, within the kernel's floor and cap. */
-export function totalLimit(stackLimit: number | undefined = softStackLimit()): number {
-  const quarter = stackLimit === undefined ? MAX_TOTAL_BYTES : Math.floor(stackLimit / 4);
-  return Math.max(MIN_TOTAL_BYTES, Math.min(MAX_TOTAL_BYTES, quarter));
+export function totalLimit(stackLimit: number = softStackLimit()): number {
+  return Math.max(MIN_TOTAL_BYTES, Math.min(MAX_TOTAL_BYTES, Math.floor(stackLimit / 4)));
 }
 
-/** The soft stack limit from /proc/self/limits (children inherit it); undefined when unlimited or unknown. */
-function softStackLimit(): number | undefined {
+/** The soft stack limit from /proc/self/limits (children inherit it); Infinity when unlimited or unknown. */
+function softStackLimit(): number {
   try {
     const line = fs
       .readFileSync('/proc/self/limits', 'utf8')
       .split('\n')
       .find((l) => l.startsWith('Max stack size'));
     const soft = line?.slice('Max stack size'.length).trim().split(/\s+/)[0];
-    return soft !== undefined && /^[0-9]+$/.test(soft) ? Number(soft) : undefined;
+    return soft !== undefined && /^[0-9]+$/.test(soft) ? Number(soft) : Number.POSITIVE_INFINITY;
   } catch {
-    return undefined;
+    return Number.POSITIVE_INFINITY;
   }
 }
 

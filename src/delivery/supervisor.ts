@@ -260,12 +260,31 @@ export class Supervisor {
   }
 }
 
-/** True while any process of the group exists (one we may not signal counts as gone: we cannot stop it). */
+/**
+ * True while a live process of the group exists. One we may not signal counts as gone (we cannot
+ * stop it), and so does a zombie: an orphan that ended waits for a reaper that may never come
+ * (exec as PID 1 without an init), and kill(2) still finds it.
+ */
 function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch {
     return false;
   }
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((f) => /^[0-9]+$/.test(f));
+  } catch {
+    return true; // no /proc: the signal's answer is all there is
+  }
+  return pids.some((pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(pgrp) === pgid && state !== 'Z' && state !== 'X';
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
 }
