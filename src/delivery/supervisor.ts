@@ -101,14 +101,13 @@ export class Supervisor {
     }
   }
 
-  /** Start the child with this environment. Rejects (exit 127 not found, 126 not executable) when it cannot be spawned. */
+  /** Start the child with this environment. Rejects (exit 127 not found, 126 not executable, 2 too large) when it cannot be spawned. */
   async start(env: NodeJS.ProcessEnv): Promise<void> {
     const child = this.spawnWithUmask(env);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (err: NodeJS.ErrnoException) => {
-        // 127 and 126 as a shell, env(1) and `docker run` report them, so an entrypoint's
-        // failure reads the same whichever of them started it.
+        // checkExecSize refuses this first; should a system's limit be lower still, it is no 126.
         if (err.code === 'E2BIG')
           return reject(
             new AppError(
@@ -116,6 +115,8 @@ export class Supervisor {
               `cannot run ${JSON.stringify(this.opts.command)}: its arguments and environment are too large`,
             ),
           );
+        // 127 and 126 as a shell, env(1) and `docker run` report them, so an entrypoint's
+        // failure reads the same whichever of them started it.
         const kind = err.code === 'ENOENT' ? 'command_not_found' : 'command_not_executable';
         const why =
           err.code === 'ENOENT'
