@@ -1,11 +1,11 @@
 /**
  * What export and exec share: the selection flags (--name, --prefix), where to read from
- * (--daemon-url or the backend), and opening that source for the command's lifetime.
+ * (--daemon-url or the backend), and reading the selection with the backend open only during a read.
  */
 import type { Argv } from 'yargs';
 import { validateAppName } from '../core/names';
-import { type Selection, parseSelection } from '../delivery/selection';
-import { type SecretSource, daemonSource, parseDaemonUrl, serviceSource } from '../delivery/secret-reader';
+import { type SelectedValue, parseSelection } from '../delivery/selection';
+import { daemonSource, parseDaemonUrl, readSelection, serviceSource } from '../delivery/secret-reader';
 import type { CommandContext, GlobalArgs } from './command';
 import { withService } from './backend-scope';
 
@@ -40,15 +40,23 @@ export function deliveryOptions<T>(y: Argv<T>): Argv<T> {
   );
 }
 
-/** Parse the selection and run `fn` with the source: the daemon when --daemon-url is given, else the backend. */
-export async function withSource<R>(
+/**
+ * Parse the selection and run `fn` with a reader of it: from the daemon when --daemon-url is given,
+ * else from the backend, opened for each read and closed before the read returns. So nothing of
+ * the backend is open between reads: exec starts CMD only then, and a descriptor open at that
+ * moment (the embedded store's write-ahead log, for one) would be inherited by CMD.
+ */
+export async function withSelectionReader<R>(
   args: DeliveryArgs & GlobalArgs,
   ctx: CommandContext,
-  fn: (source: SecretSource, selection: Selection) => Promise<R>,
+  fn: (read: () => Promise<SelectedValue[]>) => Promise<R>,
 ): Promise<R> {
   const selection = parseSelection(args);
   const url = args['daemon-url'] ?? (process.env.ECS_SECRETS_DAEMON_URL || undefined);
-  if (url !== undefined) return fn(daemonSource(parseDaemonUrl(url), process.env.ECS_SECRETS_TOKEN), selection);
+  if (url !== undefined) {
+    const source = daemonSource(parseDaemonUrl(url), process.env.ECS_SECRETS_TOKEN);
+    return fn(() => readSelection(source, selection));
+  }
   validateAppName(args['application-name']);
-  return withService(args, ctx, (service) => fn(serviceSource(service), selection));
+  return fn(() => withService(args, ctx, (service) => readSelection(serviceSource(service), selection)));
 }

@@ -1,7 +1,7 @@
 /** Printing a configuration document: YAML (sops' 4-space indentation), JSON (key order kept), dotenv. */
 import type { Document } from 'yaml';
 import { AppError } from '../core/errors';
-import { VARIABLE_RULE, shellQuote, toVariableChars } from '../core/variables';
+import { VARIABLE_RULE, checkVariableValue, shellQuote, toVariableChars } from '../core/variables';
 import {
   type ConfigDoc,
   type DocFormat,
@@ -104,9 +104,10 @@ function scalarJson(node: unknown): string {
 /**
  * dotenv: one KEY=value line per leaf; nested keys joined with `_`, characters outside
  * [A-Za-z0-9_] become `_`; lists as JSON. Values single-quoted so `set -a; . file` round-trips.
- * A key that cannot be a variable (empty, or starting with a digit, e.g. `"10"`) and two keys that
- * become one variable are usage errors naming the key paths (never a value): a file that `set -a;
- * . file` rejects or silently reads as the wrong variable is worse than no file.
+ * A key that cannot be a variable (empty, or starting with a digit, e.g. `"10"`), two keys that
+ * become one variable and a value holding NUL (as export refuses it) are usage errors naming the
+ * key paths (never a value): a file that `set -a; . file` rejects, truncates or silently reads as
+ * the wrong variable is worse than no file.
  */
 function dotenvOf(doc: Document): string {
   const lines: string[] = [];
@@ -132,7 +133,9 @@ function dotenvOf(doc: Document): string {
       : isScalar(s.node) && s.node.value !== null
         ? String(s.node.value)
         : '';
-    lines.push(`${name}=${shellQuote(value)}`);
+    lines.push(
+      `${name}=${shellQuote(checkVariableValue(value, `cannot print the document as dotenv: key ${JSON.stringify(keyPath)}`))}`,
+    );
     return false;
   });
   return lines.length ? `${lines.join('\n')}\n` : '';

@@ -20,10 +20,20 @@ export function validatePayload(payload: Buffer | string): string {
       throw new AppError('usage', 'the payload is not valid Unicode text (it holds a lone surrogate)');
     return payload;
   }
+  return decodeUtf8(bytes, 'payload');
+}
+
+/**
+ * The one decoding of input bytes as text: strict UTF-8 (an invalid sequence is a usage error
+ * naming `what`, never echoing the bytes), and every byte kept. TextDecoder drops a leading
+ * byte-order mark unless told not to, which would store a secret one character shorter than the
+ * file it came from, and different from the same bytes sent over HTTP.
+ */
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
-    throw new AppError('usage', 'the payload is not valid UTF-8 text');
+    throw new AppError('usage', `the ${what} is not valid UTF-8 text`);
   }
 }
 

@@ -3,11 +3,13 @@
  * `--watch` re-read every few seconds and apply `--on-change` when a selected secret has a new
  * version (or the set under a prefix changed). A failed re-read is a warning, never a reason to
  * touch a running application: the backend being down must not take the service down with it.
+ * Likewise a new environment that could not be delivered (too large, binary) is checked before
+ * CMD is stopped, and refused with a warning: CMD keeps running on the one it has.
  */
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { type SelectedValue, type Selection, toEnvironment } from './selection';
-import { type SecretSource, readSelection } from './secret-reader';
+import { checkExecSize } from './exec-limits';
+import { type SelectedValue, toEnvironment } from './selection';
 import { Supervisor, parseSignal } from './supervisor';
 
 export type OnChange = { action: 'restart' } | { action: 'exit' } | { action: 'signal'; signal: NodeJS.Signals };
@@ -23,8 +25,11 @@ export function parseOnChange(value: string): OnChange {
 }
 
 export interface ExecOptions {
-  source: SecretSource;
-  selection: Selection;
+  /**
+   * Reads the selection, holding nothing open afterwards: CMD is started after it returns, and a
+   * descriptor open during a spawn (the embedded store's log, say) could end up in CMD.
+   */
+  read: () => Promise<SelectedValue[]>;
   command: string;
   args: readonly string[];
   /** Only the secrets and PATH in the child's environment. */
@@ -33,6 +38,8 @@ export interface ExecOptions {
   watchSeconds?: number;
   onChange: OnChange;
   stopTimeoutMs: number;
+  /** The umask CMD starts with (exec's caller's). */
+  umask?: number;
   logger: Logger;
 }
 
@@ -42,9 +49,10 @@ const fingerprint = (values: readonly SelectedValue[]): string =>
 
 /** Run CMD until it ends (or `--on-change exit`); resolves to exec's exit code. */
 export async function runExec(o: ExecOptions): Promise<number> {
-  // Read and check everything before starting anything: a missing or binary secret means the
-  // application is never started with an incomplete environment.
-  let values = await readSelection(o.source, o.selection);
+  /**
+   * CMD's environment for these values, checked whole before anything is started or stopped: a
+   * binary or NUL-holding secret, or one too large for execve, throws a usage or too_large error.
+   */
   const environment = (vs: readonly SelectedValue[]): NodeJS.ProcessEnv => {
     const secrets = toEnvironment(vs);
     const base: NodeJS.ProcessEnv = o.pristine
@@ -52,12 +60,20 @@ export async function runExec(o: ExecOptions): Promise<number> {
         ? {}
         : { PATH: process.env.PATH }
       : { ...process.env };
-    return { ...base, ...secrets };
+    // No prototype, so a variable named __proto__ is a variable (see toEnvironment).
+    const env: NodeJS.ProcessEnv = Object.assign(Object.create(null), base, secrets);
+    const secretOf = new Map(vs.map((v) => [v.variable, v.name]));
+    checkExecSize([o.command, ...o.args], env, (variable) => secretOf.get(variable));
+    return env;
   };
+  // Read and check everything before starting anything: a missing, binary or oversized secret
+  // means the application is never started with an incomplete environment.
+  let values = await o.read();
   const supervisor = new Supervisor({
     command: o.command,
     args: o.args,
     stopTimeoutMs: o.stopTimeoutMs,
+    umask: o.umask,
     logger: o.logger,
   });
   try {
@@ -68,11 +84,36 @@ export async function runExec(o: ExecOptions): Promise<number> {
   }
   let timer: NodeJS.Timeout | undefined;
   let ended = false;
+  /** The set of versions last refused, so a refusal is logged once, not on every tick. */
+  let refused: string | undefined;
   const tick = async () => {
     try {
-      const next = await readSelection(o.source, o.selection);
+      let next: SelectedValue[];
+      try {
+        next = await o.read();
+      } catch (err) {
+        o.logger.warn(
+          { err: messageOf(err) },
+          're-reading the secrets failed: the command keeps running with the secrets it has',
+        );
+        return;
+      }
       if (ended || fingerprint(next) === fingerprint(values)) return;
-      const env = environment(next); // a binary secret newly under the prefix: a warning below, CMD keeps its old environment
+      let env: NodeJS.ProcessEnv;
+      try {
+        env = environment(next);
+      } catch (err) {
+        // Checked before stopping anything: CMD keeps the environment it has. `values` stays, so
+        // the next tick compares with what CMD has, and a fixed version is applied then.
+        if (refused !== fingerprint(next))
+          o.logger.warn(
+            { err: messageOf(err) },
+            'the new secrets cannot be delivered as an environment: the command keeps running with the secrets it has',
+          );
+        refused = fingerprint(next);
+        return;
+      }
+      refused = undefined;
       const changed = next
         .filter(
           (v) => !values.some((old) => old.variable === v.variable && old.name === v.name && old.serial === v.serial),
@@ -84,12 +125,6 @@ export async function runExec(o: ExecOptions): Promise<number> {
       if (o.onChange.action === 'restart') await supervisor.restart(env);
       else if (o.onChange.action === 'signal') supervisor.signal(o.onChange.signal);
       else await supervisor.exit();
-    } catch (err) {
-      const message = err instanceof AppError ? err.message : (err as Error).message;
-      o.logger.warn(
-        { err: message },
-        're-reading the secrets failed: the command keeps running with the secrets it has',
-      );
     } finally {
       if (!ended) timer = setTimeout(() => void tick(), o.watchSeconds! * 1000);
     }
@@ -100,3 +135,6 @@ export async function runExec(o: ExecOptions): Promise<number> {
   clearTimeout(timer);
   return code;
 }
+
+/** An error's one line for a log (AppError messages never hold a value). */
+const messageOf = (err: unknown): string => (err instanceof AppError ? err.message : (err as Error).message);

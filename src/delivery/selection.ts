@@ -12,7 +12,7 @@
 import { AppError } from '../core/errors';
 import { parseSecretRef, validateSecretRef } from '../core/labels';
 import { SECRET_NAME_RULE } from '../core/names';
-import { VARIABLE_RULE, toVariableChars } from '../core/variables';
+import { VARIABLE_RULE, checkVariableValue, isLoaderVariable, toVariableChars } from '../core/variables';
 
 /** One explicitly named secret; `variable` only when given as VAR=NAME. */
 export interface NamedSelection {
@@ -129,12 +129,25 @@ export function resolveSelection(selection: Selection, available: readonly strin
     name: n.name,
     variable: n.variable ?? variableName(parseSecretRef(n.name).name),
   }));
+  const fromPrefix: SelectedSecret[] = [];
   for (const prefix of selection.prefixes) {
     const matched = available.filter((name) => name.startsWith(prefix));
     if (matched.length === 0)
       throw new AppError('not_found', `no secret name starts with the prefix ${JSON.stringify(prefix)}`);
-    for (const name of matched) pairs.push({ name, variable: variableName(name, prefix) });
+    for (const name of matched) fromPrefix.push({ name, variable: variableName(name, prefix) });
   }
+  // A prefix never yields PATH, LD_PRELOAD, NODE_OPTIONS and the like (core/variables.ts): whoever
+  // may create a secret under it could otherwise run code in the application. Named explicitly
+  // (--name, or --name VAR=NAME) they are the operator's choice.
+  const loaders = fromPrefix.filter(
+    (p) => isLoaderVariable(p.variable) && !pairs.some((n) => n.name === p.name && n.variable === p.variable),
+  );
+  if (loaders.length > 0)
+    throw new AppError(
+      'usage',
+      `${loaders.map((p) => `secret ${JSON.stringify(p.name)} would set ${p.variable}`).join(', ')}, which changes how programs load: a prefix never sets it; deliver it on purpose with --name ${loaders[0].variable}=${loaders[0].name}`,
+    );
+  pairs.push(...fromPrefix);
   const byVariable = new Map<string, SelectedSecret>();
   for (const p of pairs) {
     const seen = byVariable.get(p.variable);
@@ -155,7 +168,9 @@ export function resolveSelection(selection: Selection, available: readonly strin
  * secret, never showing the value.
  */
 export function toEnvironment(values: readonly SelectedValue[], renderedAs?: string): Record<string, string> {
-  const env: Record<string, string> = {};
+  // No prototype: `__proto__` is a valid variable name, and on a plain object assigning it would
+  // set the prototype instead of a variable.
+  const env: Record<string, string> = Object.create(null);
   for (const v of values) {
     if (v.encoding !== undefined)
       throw new AppError(
@@ -164,12 +179,7 @@ export function toEnvironment(values: readonly SelectedValue[], renderedAs?: str
           ? `secret ${JSON.stringify(v.name)} is binary and cannot go into an environment variable: render it to a file instead`
           : `secret ${JSON.stringify(v.name)} is binary and cannot go into a ${renderedAs} file of variables: render it on its own (--render FILE=${v.name})`,
       );
-    if (v.payload.includes('\0'))
-      throw new AppError(
-        'usage',
-        `secret ${JSON.stringify(v.name)} holds a NUL character, which an environment variable cannot carry`,
-      );
-    env[v.variable] = v.payload;
+    env[v.variable] = checkVariableValue(v.payload, `secret ${JSON.stringify(v.name)}`);
   }
   return env;
 }

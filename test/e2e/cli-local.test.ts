@@ -147,3 +147,14 @@ function walk(d: string): string[] {
     .readdirSync(d, { withFileTypes: true })
     .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
 }
+
+test('a leading UTF-8 BOM is kept from --payload-location, file and standard input: stored bytes equal the input', async () => {
+  const payload = '\ufeffBOM-led secret';
+  const file = path.join(dir, 'bom.txt');
+  fs.writeFileSync(file, payload);
+  expect(fs.readFileSync(file).subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
+  expect((await local(['create', '--name', 'bom.file', '--payload-location', file])).code).toBe(0);
+  expect((await local(['create', '--name', 'bom.stdin', '--payload-location', '-'], payload)).code).toBe(0);
+  for (const name of ['bom.file', 'bom.stdin'])
+    expect([name, json<{ payload: string }>(await local(['fetch', '--name', name])).payload]).toEqual([name, payload]);
+});

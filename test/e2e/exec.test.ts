@@ -43,8 +43,12 @@ interface Running {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function startExec(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [CLI, '--application-name', APP, 'exec', ...args], {
+function startExec(
+  args: string[],
+  env: Record<string, string> = {},
+  globalArgs: string[] = ['--application-name', APP],
+): Running {
+  const child = spawn(process.execPath, [CLI, ...globalArgs, 'exec', ...args], {
     env: { ...baseEnv(), ...s.env, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -87,11 +91,23 @@ function nodeChild(script: string): string[] {
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  // An orphan that died may wait as a zombie for a reaper that never comes here: dead all the same.
+  try {
+    return !/^\d+ \(.*\) [ZX]/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
 };
+
+/** Wait until pid is gone; false if it still runs after `ms` (a bound far above the stop timeout under test). */
+async function gone(pid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  return !alive(pid);
+}
 
 test('the secrets are in the child environment, under their variable names; never in exec output', async () => {
   const r = await runCli(
@@ -387,4 +403,239 @@ describe('--watch 1', () => {
       await d.stop();
     }
   }, 90_000);
+});
+
+describe('--local: what CMD inherits from exec', () => {
+  let data: string;
+  const globals = () => ['--local', '--data-dir', data, '--application-name', 'demo'];
+  const local = (args: string[], input?: string) => runCli([...globals(), ...args], { input });
+  beforeAll(async () => {
+    data = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-exec-local-'));
+    expect((await local(['create', '--name', 'fd.token', '--payload', 'v1'])).code).toBe(0);
+  }, 60_000);
+  afterAll(() => fs.rmSync(data, { recursive: true, force: true }));
+
+  test('CMD holds no descriptor into the data dir, at start and after a restart under --watch', async () => {
+    const real = fs.realpathSync(data);
+    const e = startExec(
+      [
+        '--prefix',
+        'fd.',
+        '--watch',
+        '1',
+        '--',
+        process.execPath,
+        '-e',
+        `const fs = require('fs');
+         const targets = fs.readdirSync('/proc/self/fd').map((fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return ''; } });
+         console.log('start ' + process.env.TOKEN + ' ' + JSON.stringify(targets.filter((t) => t.startsWith(${JSON.stringify(real)}))));
+         setInterval(() => {}, 1000);`,
+      ],
+      {},
+      globals(),
+    );
+    expect((await e.waitFor(/start v1 (.*)\n/))[1]).toBe('[]');
+    expect((await local(['create', '--name', 'fd.token', '--payload', 'v2'])).code).toBe(0);
+    expect((await e.waitFor(/start v2 (.*)\n/))[1]).toBe('[]');
+    e.child.kill('SIGTERM');
+    expect(await e.exit).toEqual({ code: 143, signal: null });
+  }, 90_000);
+
+  test("CMD gets the umask exec was started with, not the store's 077", async () => {
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(
+        'sh',
+        [
+          '-c',
+          'umask 027; exec "$@"',
+          'sh',
+          process.execPath,
+          CLI,
+          ...globals(),
+          'exec',
+          '--name',
+          'fd.token',
+          '--',
+          'sh',
+          '-c',
+          'umask',
+        ],
+        { env: baseEnv() as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(r).toEqual({ code: 0, stdout: '0027\n', stderr: '' });
+  }, 60_000);
+});
+
+describe("CMD's process group", () => {
+  test("exec's SIGTERM stops everything CMD started: a grandchild ignoring SIGTERM gets SIGKILL after --stop-timeout", async () => {
+    const e = startExec([
+      '--name',
+      'app.api-key',
+      '--stop-timeout',
+      '1',
+      '--',
+      'sh',
+      '-c',
+      '(trap "" TERM; exec sleep 1000) >/dev/null 2>&1 & echo "bg $!"; sleep 1000 >/dev/null 2>&1 & echo "bg $!"; wait',
+    ]);
+    await e.waitFor(/bg \d+\n[\s\S]*bg \d+\n/);
+    const pids = [...e.stdout().matchAll(/bg (\d+)/g)].map((m) => Number(m[1]));
+    e.child.kill('SIGTERM');
+    expect((await e.exit).code).toBe(143);
+    for (const pid of pids) expect({ pid, gone: await gone(pid, 20_000) }).toEqual({ pid, gone: true });
+    expect(e.stderr()).toMatch(/processes the command started did not stop after SIGTERM: sending SIGKILL/);
+  }, 60_000);
+
+  test('a CMD that exits leaves nothing of its group behind', async () => {
+    const e = startExec([
+      '--name',
+      'app.api-key',
+      '--stop-timeout',
+      '1',
+      '--',
+      'sh',
+      '-c',
+      'sleep 1000 >/dev/null 2>&1 & echo "bg $!"; exit 3',
+    ]);
+    const bg = Number((await e.waitFor(/bg (\d+)\n/))[1]);
+    expect((await e.exit).code).toBe(3);
+    expect(await gone(bg, 20_000)).toBe(true);
+  }, 60_000);
+
+  test('a restart under --watch stops the old group whole before the new CMD starts', async () => {
+    expect((await cli(['create', '--name', 'w5.token', '--payload', 'v1'])).code).toBe(0);
+    const e = startExec([
+      '--prefix',
+      'w5.',
+      '--watch',
+      '1',
+      '--stop-timeout',
+      '5',
+      '--',
+      'sh',
+      '-c',
+      'sleep 1000 >/dev/null 2>&1 & echo "start $TOKEN $!"; wait',
+    ]);
+    const first = Number((await e.waitFor(/start v1 (\d+)\n/))[1]);
+    expect((await cli(['create', '--name', 'w5.token', '--payload', 'v2'])).code).toBe(0);
+    const second = Number((await e.waitFor(/start v2 (\d+)\n/))[1]);
+    // stopped before the new one started: gone already, not eventually
+    expect(alive(first)).toBe(false);
+    expect(alive(second)).toBe(true);
+    e.child.kill('SIGTERM');
+    await e.exit;
+    expect(await gone(second, 20_000)).toBe(true);
+  }, 90_000);
+});
+
+describe('an environment too large for execve', () => {
+  const BIG = 'x'.repeat(140_000); // a legal payload, over Linux's 128 KiB per variable
+
+  test('at start: exit 2, one line naming the secret and variable, CMD not started', async () => {
+    expect((await cli(['create', '--name', 'big.blob', '--payload-location', '-'], BIG)).code).toBe(0);
+    const marker = path.join(dir, 'big-started');
+    const r = await runCli(
+      [
+        '--application-name',
+        APP,
+        'exec',
+        '--name',
+        'big.blob',
+        '--',
+        process.execPath,
+        '-e',
+        `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`,
+      ],
+      { env: s.env },
+    );
+    expect(r).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'ecs-secrets: secret "big.blob" as BIG_BLOB is 140010 bytes as "BIG_BLOB=value"; an environment variable holds at most 131072 bytes: render it to a file instead\n',
+    });
+    expect(fs.existsSync(marker)).toBe(false);
+  }, 60_000);
+
+  test('on a rotation: CMD keeps running on the old environment, the reason is logged once, a later fit version applies', async () => {
+    expect((await cli(['create', '--name', 'w6.token', '--payload', 'v1'])).code).toBe(0);
+    const e = startExec([
+      '--prefix',
+      'w6.',
+      '--watch',
+      '1',
+      '--',
+      process.execPath,
+      '-e',
+      "console.log('start ' + process.env.TOKEN.slice(0, 2) + ' ' + process.pid); setInterval(() => {}, 1000);",
+    ]);
+    const pid = Number((await e.waitFor(/start v1 (\d+)/))[1]);
+    expect((await cli(['create', '--name', 'w6.token', '--payload-location', '-'], BIG)).code).toBe(0);
+    while (!/cannot be delivered as an environment/.test(e.stderr())) {
+      expect(e.child.exitCode).toBeNull();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(alive(pid)).toBe(true);
+    expect(e.stderr()).toMatch(/secret \\"w6\.token\\" as TOKEN is 140007 bytes/);
+    expect(e.stderr()).not.toContain('xxxxxxxx');
+    expect((await cli(['create', '--name', 'w6.token', '--payload', 'v3'])).code).toBe(0);
+    await e.waitFor(/start v3/);
+    expect(alive(pid)).toBe(false);
+    expect(e.stdout().match(/start/g)).toHaveLength(2);
+    expect(e.stderr().match(/cannot be delivered/g)).toHaveLength(1);
+    e.child.kill('SIGTERM');
+    await e.exit;
+  }, 90_000);
+});
+
+test('a prefix never sets PATH, NODE_OPTIONS and other loader variables, even with --pristine; --name VAR=NAME does', async () => {
+  for (const [name, payload] of [
+    ['lo.node_options', '--title=from-a-secret'],
+    ['lo.path', '/from-a-secret'],
+    ['lo.ok', 'fine'],
+  ])
+    expect((await cli(['create', '--name', name, '--payload', payload])).code).toBe(0);
+  const marker = path.join(dir, 'loader-started');
+  const cmd = ['--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`];
+  for (const extra of [[], ['--pristine']]) {
+    const r = await runCli(['--application-name', APP, 'exec', '--prefix', 'lo.', ...extra, ...cmd], { env: s.env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /^ecs-secrets: secret "lo\.node_options" would set NODE_OPTIONS, secret "lo\.path" would set PATH, which changes how programs load: a prefix never sets it; deliver it on purpose with --name NODE_OPTIONS=lo\.node_options\n$/,
+    );
+  }
+  expect(fs.existsSync(marker)).toBe(false);
+  const ok = await runCli(
+    [
+      '--application-name',
+      APP,
+      'exec',
+      '--prefix',
+      'lo.',
+      '--name',
+      'NODE_OPTIONS=lo.node_options',
+      '--name',
+      'PATH=lo.path',
+      '--',
+      process.execPath,
+      '-e',
+      'process.stdout.write(JSON.stringify([process.title, process.env.PATH, process.env.OK]))',
+    ],
+    { env: s.env },
+  );
+  expect([ok.code, ok.stderr, ok.stdout]).toEqual([0, '', JSON.stringify(['from-a-secret', '/from-a-secret', 'fine'])]);
+}, 60_000);
+
+test('--name __proto__=NAME is delivered as the variable __proto__', async () => {
+  const r = await runCli(['--application-name', APP, 'exec', '--name', '__proto__=app.api-key', '--', 'env'], {
+    env: s.env,
+  });
+  expect(r.code).toBe(0);
+  expect(r.stdout.split('\n')).toContain('__proto__=k1');
 });

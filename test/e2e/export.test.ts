@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { type CliResult, runCli } from '../helpers/cli';
 import { type SpawnedDaemon, freePort, spawnDaemon } from '../helpers/daemon';
 import { type StandIns, createAppResources, startStandIns } from '../standins';
@@ -15,11 +16,15 @@ import { type StandIns, createAppResources, startStandIns } from '../standins';
 const APP = 'deliver';
 /** Quotes, $, backticks, backslashes, newlines, CR, tabs, unicode, and shell metacharacters. */
 const AWKWARD = `it's "quoted" $HOME \${X} $(id) \`id\` \\ \\n \\' back\\slash\nnew line\r\n\ttab ! # = : ; & | < > * ? ~ % '' é ü 日本 😀 \u2028 end `;
+/** DEL, C1 controls, NEL, a BOM and line separators: YAML readers refuse or fold them raw. */
+const CONTROLS = `\ufeffa\x7fb\x80c\x85d\x9fe\u2028f\x1bg`;
 const SECRETS: Record<string, string> = {
   'team-a.db-password': AWKWARD,
   'team-a.api.key': "'",
   'team-a.url': 'postgres://u:p@h/db?x=1&y=$2',
   'team-b.db-password': 'other team',
+  'team-u.ctl': CONTROLS,
+  'team-l.ld_preload': '/tmp/evil.so',
 };
 const TOKEN = 'export-test-token';
 let s: StandIns;
@@ -116,6 +121,25 @@ describe.each([
     expect(js.stdout).toBe(`${JSON.stringify({ API_KEY: "'", DB_PASSWORD: AWKWARD, URL: SECRETS['team-a.url'] })}\n`);
   });
 
+  test('yaml escapes DEL, C1 and the BOM: PyYAML (or the yaml package without python3) loads the exact value', async () => {
+    const r = await cli(['export', '--name', 'X=team-u.ctl', '--format', 'yaml'], { env: extraEnv() });
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toBe('X: "\\uFEFFa\\x7Fb\\x80c\\Nd\\x9Fe\\Lf\\eg"\n');
+    const py = spawnSync(
+      'python3',
+      ['-c', 'import sys, json, yaml; sys.stdout.write(json.dumps(yaml.safe_load(sys.stdin.buffer.read())))'],
+      { input: r.stdout, encoding: 'utf8' },
+    );
+    const loaded = py.status === 0 ? JSON.parse(py.stdout) : parseYaml(r.stdout, { version: '1.1' });
+    expect(loaded).toEqual({ X: CONTROLS });
+  });
+
+  test('--name __proto__=NAME is a variable like any other', async () => {
+    const r = await cli(['export', '--name', '__proto__=team-a.url'], { env: extraEnv() });
+    expect([r.code, r.stdout]).toEqual([0, `${JSON.stringify({ ['__proto__']: SECRETS['team-a.url'] })}\n`]);
+    expect(r.stdout).toBe(`{"__proto__":${JSON.stringify(SECRETS['team-a.url'])}}\n`);
+  });
+
   test('explicit names and VAR=NAME, mixed with a prefix', async () => {
     const r = await cli(['export', '--name', 'PG=team-b.db-password', '--name', 'team-a.url'], { env: extraEnv() });
     expect(JSON.parse(r.stdout)).toEqual({ PG: 'other team', TEAM_A_URL: SECRETS['team-a.url'] });
@@ -146,6 +170,12 @@ describe('export: bad input is one clear line with the right exit code', () => {
       /"team-a\.db-password" and "team-b\.db-password" both map to the variable DB_PASSWORD/,
     ],
     ['a binary secret into an environment', ['--prefix', 'team-c.'], 2, /secret "team-c\.cert" is binary/],
+    [
+      'a loader variable from a prefix',
+      ['--prefix', 'team-l.', '--format', 'dotenv'],
+      2,
+      /secret "team-l\.ld_preload" would set LD_PRELOAD, which changes how programs load: a prefix never sets it; deliver it on purpose with --name LD_PRELOAD=team-l\.ld_preload$/,
+    ],
     ['an invalid variable name', ['--name', '9X=team-a.url'], 2, /invalid variable name "9X"/],
     ['an invalid daemon URL', ['--name', 'team-a.url', '--daemon-url', 'ftp://x'], 2, /invalid --daemon-url/],
     [
@@ -187,7 +217,9 @@ test('daemon GET /secrets?prefix lists the names under a prefix (both prefixes, 
       { name: 'team-a.url', latestSerial: 1 },
     ]);
   }
-  expect(((await (await fetch(`${d.url}/v1/secrets`, { headers: h })).json()) as unknown[]).length).toBe(5);
+  expect(((await (await fetch(`${d.url}/v1/secrets`, { headers: h })).json()) as unknown[]).length).toBe(
+    Object.keys(SECRETS).length + 1, // and the binary team-c.cert
+  );
   expect((await fetch(`${d.url}/v1/secrets?prefix=team-a.`)).status).toBe(401);
   const bad = await fetch(`${d.url}/v1/secrets?prefix=a/b`, { headers: h });
   expect([bad.status, await bad.json()]).toEqual([400, { error: expect.stringMatching(/invalid prefix/) }]);

@@ -140,3 +140,67 @@ test('unknown format: a usage error listing the formats', () => {
     expect((err as AppError).message).toBe('unknown format "toml": use one of json, dotenv, shell, properties, yaml');
   }
 });
+
+/** Every character YAML does not allow raw in a file, or folds: controls, DEL, C1, NEL, BOM, line separators. */
+const UNPRINTABLE = {
+  DEL: 'a\x7fb',
+  C1: `x${Array.from({ length: 32 }, (_, i) => String.fromCharCode(0x80 + i)).join('')}y`,
+  C0: Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join(''),
+  BOM: '\ufeffstart',
+  LINES: 'a\u2028b\u2029c\x85d',
+  NONCHARS: '\ufffe\uffff',
+  ASTRAL: '😀\u{10ffff}',
+  WORDS: 'yes',
+};
+
+test('yaml escapes DEL, C1, every control and the BOM: no raw unprintable character in the file', () => {
+  const text = renderVariables(UNPRINTABLE, 'yaml');
+  const raw = [...text].filter((ch) => {
+    const c = ch.codePointAt(0)!;
+    return (
+      (c < 0x20 && ch !== '\n') || (c >= 0x7f && c <= 0x9f) || [0xfeff, 0x2028, 0x2029, 0xfffe, 0xffff].includes(c)
+    );
+  });
+  expect(raw).toEqual([]);
+  expect(text).toContain('DEL: "a\\x7Fb"\n');
+  expect(parseYaml(text, { version: '1.1' })).toEqual(UNPRINTABLE);
+  expect(parseYaml(text)).toEqual(UNPRINTABLE);
+});
+
+test('yaml keys YAML 1.1 reads as booleans or null are quoted; the rest stay plain', () => {
+  const vars = { Y: 'a', yes: 'b', ON: 'c', null: 'd', NAME: 'e', __proto__x: 'f' };
+  const text = renderVariables(vars, 'yaml');
+  expect(text).toBe('"Y": "a"\n"yes": "b"\n"ON": "c"\n"null": "d"\nNAME: "e"\n__proto__x: "f"\n');
+  expect(parseYaml(text, { version: '1.1' })).toEqual(vars);
+});
+
+/** PyYAML, the strictest common reader (it refuses a whole file for one raw DEL or C1 character). */
+const pyyaml = spawnSync('python3', ['-c', 'import yaml'], { encoding: 'utf8' }).status === 0;
+(pyyaml ? test : test.skip)('PyYAML loads the yaml output back exactly, awkward and unprintable values alike', () => {
+  const all = { ...vars, ...UNPRINTABLE };
+  const r = spawnSync(
+    'python3',
+    ['-c', 'import sys, json, yaml; sys.stdout.write(json.dumps(yaml.safe_load(sys.stdin.buffer.read())))'],
+    { input: renderVariables(all, 'yaml'), encoding: 'utf8' },
+  );
+  expect(r.stderr).toBe('');
+  expect(JSON.parse(r.stdout)).toEqual(all);
+});
+
+test('property: any string round-trips through yaml, for both YAML versions', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => {
+      const text = renderVariables({ V: s }, 'yaml');
+      expect(parseYaml(text).V).toBe(s);
+      expect(parseYaml(text, { version: '1.1' }).V).toBe(s);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('a variable named __proto__ is written like any other', () => {
+  const env = Object.assign(Object.create(null), { ['__proto__']: 'p', A: 'a' }) as Record<string, string>;
+  expect(renderVariables(env, 'json')).toBe('{"__proto__":"p","A":"a"}\n');
+  expect(renderVariables(env, 'dotenv')).toBe("__proto__='p'\nA='a'\n");
+  expect(renderVariables(env, 'yaml')).toBe('__proto__: "p"\nA: "a"\n');
+});

@@ -90,3 +90,54 @@ test('environment: a binary secret or a NUL is refused by name, never by value',
   expect(nul.message).toMatch(/"n" holds a NUL/);
   expect(nul.message).not.toMatch(/zq|xv/);
 });
+
+test('a prefix never yields a variable that changes how programs load; --name VAR=NAME delivers it on purpose', () => {
+  const available = ['shop.node_options', 'shop.path', 'shop.ld_preload', 'shop.db', 'shop.python_path'];
+  const e = failure(() => resolveSelection({ names: [], prefixes: ['shop.'] }, available));
+  expect(e.kind).toBe('usage');
+  expect(e.message).toMatch(/secret "shop\.ld_preload" would set LD_PRELOAD/);
+  expect(e.message).toMatch(/"shop\.node_options" would set NODE_OPTIONS/);
+  expect(e.message).toMatch(/"shop\.path" would set PATH/);
+  expect(e.message).toMatch(/"shop\.python_path" would set PYTHON_PATH/);
+  expect(e.message).not.toMatch(/DB/);
+  for (const variable of [
+    'BASH_ENV',
+    'ENV',
+    'PERL5OPT',
+    'RUBYOPT',
+    'JAVA_TOOL_OPTIONS',
+    'DYLD_INSERT_LIBRARIES',
+    'GCONV_PATH',
+    'IFS',
+    'PS4',
+    'SHELLOPTS',
+  ])
+    expect(
+      failure(() => resolveSelection({ names: [], prefixes: ['p.'] }, [`p.${variable.toLowerCase()}`])).message,
+    ).toContain(variable);
+  // Named explicitly, alone or beside the prefix that also matches it: delivered.
+  const explicit = resolveSelection(
+    {
+      names: [
+        { name: 'shop.node_options', variable: 'NODE_OPTIONS' },
+        { name: 'shop.path', variable: 'PATH' },
+        { name: 'shop.ld_preload', variable: 'LD_PRELOAD' },
+        { name: 'shop.python_path', variable: 'PYTHON_PATH' },
+      ],
+      prefixes: ['shop.'],
+    },
+    available,
+  );
+  expect(explicit.map((p) => p.variable)).toEqual(['DB', 'LD_PRELOAD', 'NODE_OPTIONS', 'PATH', 'PYTHON_PATH']);
+  expect(resolveSelection({ names: [{ name: 'path' }], prefixes: [] })).toEqual([{ name: 'path', variable: 'PATH' }]);
+  // Not a loader variable: near names are fine.
+  expect(
+    resolveSelection({ names: [], prefixes: ['s.'] }, ['s.pathname', 's.node_env', 's.xpath']).map((p) => p.variable),
+  ).toEqual(['NODE_ENV', 'PATHNAME', 'XPATH']);
+});
+
+test('a variable named __proto__ is a variable of the environment, not the prototype', () => {
+  const env = toEnvironment([{ name: 'app.x', variable: '__proto__', payload: 'p' }]);
+  expect(Object.keys(env)).toEqual(['__proto__']);
+  expect(Object.getOwnPropertyDescriptor(env, '__proto__')?.value).toBe('p');
+});

@@ -230,3 +230,17 @@ describe('documents', () => {
     }
   });
 });
+
+test('dotenv refuses a NUL in a value as export does, naming the key (never the value)', () => {
+  try {
+    printConfig(parseConfig('db:\n  password: "se\\0cret"\nok: fine\n'), 'dotenv');
+    throw new Error('expected an error');
+  } catch (err) {
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).kind).toBe('usage');
+    expect((err as AppError).message).toBe(
+      'cannot print the document as dotenv: key "db.password" holds a NUL character, which an environment variable cannot carry',
+    );
+  }
+  expect(printConfig(parseConfig('ok: "fine\\x01"\n'), 'dotenv')).toBe("ok='fine\u0001'\n");
+});

@@ -2,8 +2,9 @@
 import { AppError } from '../../core/errors';
 import { createLogger } from '../../core/log';
 import { parseOnChange, runExec } from '../../delivery/exec';
+import { currentUmask } from '../../delivery/supervisor';
 import { defineCommand } from '../command';
-import { type DeliveryArgs, deliveryOptions, withSource } from '../delivery-options';
+import { type DeliveryArgs, deliveryOptions, withSelectionReader } from '../delivery-options';
 
 interface ExecArgs extends DeliveryArgs {
   pristine: boolean;
@@ -59,6 +60,8 @@ export const execCommand = defineCommand<ExecArgs>({
         'through the sidecar, restarted on rotation',
       ),
   run: async (args, ctx) => {
+    // Before anything sets ours (a --local store makes it 077 for its own files): CMD gets this one.
+    const umask = currentUmask();
     // Everything after "--" is CMD and its arguments, passed as they are (never parsed as our flags).
     const rest = (args['--'] ?? args._.slice(1)).map(String);
     const onChange = parseOnChange(args['on-change']);
@@ -71,16 +74,16 @@ export const execCommand = defineCommand<ExecArgs>({
       );
     // Warnings (a failed re-read) and rotations are logged at info level and up, even without --debug.
     const logger = createLogger({ debug: args.debug, level: args.debug ? 'debug' : 'info' });
-    return withSource(args, { ...ctx, logger }, (source, selection) =>
+    return withSelectionReader(args, { ...ctx, logger }, (read) =>
       runExec({
-        source,
-        selection,
+        read,
         command: rest[0],
         args: rest.slice(1),
         pristine: args.pristine,
         watchSeconds,
         onChange,
         stopTimeoutMs,
+        umask,
         logger,
       }),
     );

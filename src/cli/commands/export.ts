@@ -1,9 +1,8 @@
 /** `ecs-secrets export`: the selected secrets as json, dotenv, shell, properties or yaml on stdout. */
 import { FORMATS, parseFormat, renderVariables } from '../../delivery/formats';
 import { toEnvironment } from '../../delivery/selection';
-import { readSelection } from '../../delivery/secret-reader';
 import { defineCommand } from '../command';
-import { type DeliveryArgs, deliveryOptions, withSource } from '../delivery-options';
+import { type DeliveryArgs, deliveryOptions, withSelectionReader } from '../delivery-options';
 
 export const exportCommand = defineCommand<DeliveryArgs & { format: string }>({
   command: 'export',
@@ -20,8 +19,8 @@ export const exportCommand = defineCommand<DeliveryArgs & { format: string }>({
       .example('$0 export --daemon-url http://localhost:8080 --prefix shop.', 'through the sidecar'),
   run: async (args, ctx) => {
     const format = parseFormat(args.format);
-    const text = await withSource(args, ctx, async (source, selection) =>
-      renderVariables(toEnvironment(await readSelection(source, selection)), format),
+    const text = await withSelectionReader(args, ctx, async (read) =>
+      renderVariables(toEnvironment(await read()), format),
     );
     ctx.write(text);
   },

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../../../core/atomic-file';
 import { readCapped } from '../../../core/capped-input';
 import { AppError } from '../../../core/errors';
 import { validateAppName } from '../../../core/names';
+import { decodeUtf8 } from '../../../core/payload';
 import type { GlobalArgs } from '../../command';
 
 export const pathOption = {
@@ -32,11 +33,9 @@ export async function readDocument(location: string | undefined): Promise<string
   const { data, size } = await readCapped(location, MAX_INPUT_BYTES + 1, 'document');
   if (size > MAX_INPUT_BYTES)
     throw new AppError('too_large', `the document is over ${MAX_INPUT_BYTES} bytes (1 MiB), the input limit`);
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(data);
-  } catch {
-    throw new AppError('usage', 'the document is not valid UTF-8 text');
-  }
+  // A document is parsed, not stored as given: a leading byte-order mark is the file's encoding
+  // label, which JSON.parse would refuse, so it goes (a payload keeps it: core/payload.ts).
+  return decodeUtf8(data, 'document').replace(/^\ufeff/, '');
 }
 
 /** Write atomically (core/atomic-file.ts), with `mode`. */
