@@ -13,11 +13,12 @@ import type { Logger } from '../core/log';
 import type { SecretsService } from '../core/secrets-service';
 import { API_VERSION, VERSION } from '../core/version';
 import type { DocumentCache, SecretCache } from './cache';
+import type { AccessLog } from './config';
 import { Access } from './http/access';
 import { ConfigRoutes } from './http/config-routes';
 import { describeError, httpError, protocolError } from './http/errors';
 import { RequestObserver } from './http/observer';
-import { rawReply, safePath, send, sendError } from './http/responses';
+import { errorReason, rawReply, safePath, send, sendError, shortPath } from './http/responses';
 import { SecretRoutes } from './http/secret-routes';
 import {
   CONNECTIONS_CHECKING_INTERVAL_MS,
@@ -46,6 +47,8 @@ export interface DaemonOptions {
   config?: ConfigService;
   /** Decrypted documents by path and format, with the daemon's TTL and stale window and their share of --cache-max-bytes. */
   configCache?: DocumentCache;
+  /** Which requests get a log line (config.ts, accessLog); default `errors`. */
+  accessLog?: AccessLog;
   /**
    * Cached reads answered before express (default on). Off only in tests, to compare the hot
    * path's answers with express's on the same requests (test/reliability/routing.test.ts).
@@ -74,7 +77,7 @@ export class DaemonServer {
 
   constructor(private readonly opts: DaemonOptions) {
     this.access = new Access(opts.allowedHosts ?? [], opts.token);
-    this.observer = new RequestObserver(opts.metrics, opts.logger);
+    this.observer = new RequestObserver(opts.metrics, opts.logger, opts.accessLog);
     this.secrets = new SecretRoutes({ ...opts, access: this.access, observer: this.observer });
     this.configs = new ConfigRoutes(opts);
     this.app = this.buildApp();
@@ -157,7 +160,12 @@ export class DaemonServer {
       res.on('finish', () => {
         // The prefix is recorded on the way in: express has unwound req.baseUrl by 'finish'.
         const route = req.route ? `${res.locals.prefix ?? ''}${req.route.path}` : 'unmatched';
-        this.observer.observe(req.method, route, res.statusCode, start, reqId, res.locals.cache);
+        this.observer.observe(req.method, route, res.statusCode, start, reqId, {
+          cache: res.locals.cache,
+          name: res.locals.name,
+          path: req.route ? undefined : shortPath(req.path),
+          error: errorReason(res),
+        });
       });
       const refused = this.access.refuse(req);
       if (refused) return sendError(res, refused, reqId);
