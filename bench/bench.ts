@@ -297,7 +297,7 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
         const ddb = s.dynamo.counts.total;
         const kms = s.kms.counts.total;
         const after = await d.metrics();
-        f['memory.rssAfterLoadMiB'] = need(after, 'ecs_secrets_process_resident_memory_bytes') / MiB;
+        f['memory.rssAfterLoadMiB'] = (await d.rssBytes()) / MiB;
         const cpu = (m: Map<string, number>) =>
           need(m, 'ecs_secrets_process_cpu_user_seconds_total') +
           need(m, 'ecs_secrets_process_cpu_system_seconds_total');

@@ -1,12 +1,15 @@
 /**
  * The daemon's HTTP server: the contract's routes under /latest and /v1, wired from the pieces in
  * http/ (access checks, secret and configuration routes, responses, error mapping, socket limits).
- * Cached secret reads take the hot path (http/secret-routes.ts) before express; express handles
- * everything else: misses, writes, health, metrics, errors.
+ * Cached secret reads and health checks take the hot path (http/secret-routes.ts, and health
+ * here) before express; express handles everything else: misses, writes, metrics, errors. Express
+ * is loaded by the first request the hot path does not answer: a sidecar that only answers health
+ * checks and cached reads never loads it (about 15 MiB of heap and code).
  */
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type express from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { ConfigService } from '../config/documents-service';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
@@ -56,11 +59,13 @@ export interface DaemonOptions {
   hotPath?: boolean;
 }
 
-const HEALTH_PATH = /^(?:\/(?:latest|v1))?\/health\/?(?:\?.*)?$/;
+const HEALTH_PATH = /^(\/(?:latest|v1))?\/health\/?(?:\?.*)?$/;
+const HEALTHY = Buffer.from('{"status":"ok"}');
 
 export class DaemonServer {
   readonly server: http.Server;
-  readonly app: express.Express;
+  /** Express with every route, built when first needed (see the file's comment). */
+  private expressApp?: express.Express;
   /** True once the table and the key have been reached; /health answers 503 until then. */
   ready = false;
   /** What /health says it waits for while not ready (start-up also waits for prefetch and render). */
@@ -80,7 +85,6 @@ export class DaemonServer {
     this.observer = new RequestObserver(opts.metrics, opts.logger, opts.accessLog);
     this.secrets = new SecretRoutes({ ...opts, access: this.access, observer: this.observer });
     this.configs = new ConfigRoutes(opts);
-    this.app = this.buildApp();
     const hotPath = opts.hotPath ?? true;
     // Slow-loris and idle-socket bounds for a server that lives next to the application (http/socket-limits.ts).
     this.server = http.createServer(
@@ -93,11 +97,40 @@ export class DaemonServer {
       },
       (req, res) => {
         if (this.draining) res.setHeader('Connection', 'close');
-        if (!hotPath || !this.secrets.hot(req, res)) this.app(req, res);
+        if (!hotPath || !(this.secrets.hot(req, res) || this.health(req, res))) this.app(req, res);
       },
     );
     if (opts.maxConnections !== undefined) this.server.maxConnections = opts.maxConnections;
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+  }
+
+  /** The express application, loaded and built on first use. */
+  get app(): express.Express {
+    this.expressApp ??= this.buildApp();
+    return this.expressApp;
+  }
+
+  /**
+   * GET /health without express, as express answers it (same headers, status, body, metrics and
+   * log line): an orchestrator's probes must not be what loads express. Anything unusual (another
+   * method, a refused request) goes to express, which answers it with the same checks.
+   */
+  private health(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (req.method !== 'GET' || !req.url) return false;
+    const m = HEALTH_PATH.exec(req.url);
+    if (!m || this.access.refuse(req)) return false;
+    const start = process.hrtime.bigint();
+    const reqId = this.observer.requestId(req);
+    const [status, body] = this.healthAnswer();
+    send(res, status, body, undefined, reqId);
+    this.observer.observe('GET', `${m[1] ?? ''}/health`, status, start, reqId);
+    return true;
+  }
+
+  private healthAnswer(): [number, Buffer] {
+    return this.ready
+      ? [200, HEALTHY]
+      : [503, Buffer.from(JSON.stringify({ status: 'starting', error: this.notReadyReason }))];
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -142,6 +175,7 @@ export class DaemonServer {
   }
 
   private buildApp(): express.Express {
+    const express = require('express') as typeof import('express');
     const app = express();
     app.disable('x-powered-by');
     app.disable('etag');
@@ -180,13 +214,11 @@ export class DaemonServer {
       return req.method === 'OPTIONS' ? noOptions() : next();
     });
 
-    const health = (_req: Request, res: Response) =>
-      this.ready
-        ? send(res, 200, Buffer.from('{"status":"ok"}'))
-        : send(res, 503, Buffer.from(JSON.stringify({ status: 'starting', error: this.notReadyReason })));
+    const health = (_req: Request, res: Response) => send(res, ...this.healthAnswer());
     const metrics = async (_req: Request, res: Response) => {
-      res.setHeader('Content-Type', this.opts.metrics.registry.contentType);
-      res.send(await this.opts.metrics.registry.metrics());
+      const { contentType, text } = await this.opts.metrics.scrape();
+      res.setHeader('Content-Type', contentType);
+      res.send(text);
     };
     const version = (_req: Request, res: Response) =>
       send(
