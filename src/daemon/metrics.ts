@@ -31,10 +31,15 @@ class PlainCounter {
     readonly help: string,
   ) {}
 
-  inc(key: string, labels: () => Labels): void {
+  /** Count one for the series `key`; false when there is none yet (the caller then adds it with its labels). */
+  inc(key: string): boolean {
     const s = this.series.get(key);
     if (s) s.value++;
-    else this.series.set(key, { labels: labels(), value: 1 });
+    return s !== undefined;
+  }
+
+  add(key: string, labels: Labels): void {
+    this.series.set(key, { labels, value: 1 });
   }
 
   /** What prom-client's registry reads from a metric (the shape of Counter#get). */
@@ -54,12 +59,10 @@ class PlainHistogram {
     private readonly bounds: readonly number[],
   ) {}
 
-  observe(key: string, labels: () => Labels, value: number): void {
-    let s = this.series.get(key);
-    if (!s) {
-      s = { labels: labels(), buckets: this.bounds.map(() => 0), sum: 0, count: 0 };
-      this.series.set(key, s);
-    }
+  /** Record `value` in the series `key`; false when there is none yet (the caller adds it, then records). */
+  observe(key: string, value: number): boolean {
+    const s = this.series.get(key);
+    if (!s) return false;
     s.sum += value;
     s.count++;
     for (let i = 0; i < this.bounds.length; i++)
@@ -67,6 +70,11 @@ class PlainHistogram {
         s.buckets[i]++;
         break;
       }
+    return true;
+  }
+
+  add(key: string, labels: Labels): void {
+    this.series.set(key, { labels, buckets: this.bounds.map(() => 0), sum: 0, count: 0 });
   }
 
   /** The shape of prom-client's Histogram#get: cumulative buckets, +Inf, sum and count per label set. */
@@ -115,13 +123,18 @@ export class Metrics {
 
   /** One finished HTTP request: its count and its latency. */
   request(method: string, route: string, status: number, seconds: number): void {
+    // Labels are built only for a new series: a hot read costs two map look-ups.
     const key = `${method} ${route} ${status}`;
-    this.requests.inc(key, () => ({ method, route, status: String(status) }));
-    this.latency.observe(`${method} ${route}`, () => ({ method, route }), seconds);
+    if (!this.requests.inc(key)) this.requests.add(key, { method, route, status: String(status) });
+    const byRoute = `${method} ${route}`;
+    if (!this.latency.observe(byRoute, seconds)) {
+      this.latency.add(byRoute, { method, route });
+      this.latency.observe(byRoute, seconds);
+    }
   }
 
   cacheOutcome(outcome: CacheOutcome): void {
-    this.cache.inc(outcome, () => ({ outcome }));
+    if (!this.cache.inc(outcome)) this.cache.add(outcome, { outcome });
   }
 
   /** Gauges of the bytes the two caches hold, measured when /metrics is read (--cache-max-bytes bounds them). */
@@ -130,8 +143,11 @@ export class Metrics {
   }
 
   backendCall(service: string, operation: string, error?: string): void {
-    this.backendCalls.inc(`${service} ${operation}`, () => ({ service, operation }));
-    if (error) this.backendErrors.inc(`${service} ${operation} ${error}`, () => ({ service, operation, error }));
+    const call = `${service} ${operation}`;
+    if (!this.backendCalls.inc(call)) this.backendCalls.add(call, { service, operation });
+    if (!error) return;
+    const failure = `${call} ${error}`;
+    if (!this.backendErrors.inc(failure)) this.backendErrors.add(failure, { service, operation, error });
   }
 
   /** The Prometheus text of every metric, and its content type; the first call loads prom-client. */
