@@ -23,7 +23,7 @@ import { type BenchOptions, USAGE, UsageError, parseArgs } from './args';
 import type { BareSpec } from './bare-server';
 import { execFileSync } from 'node:child_process';
 import { type CpuQuota, openCpuQuota } from './cgroup';
-import { FIGURES, type Figures, type LabelValues, goals, medianFigures, table } from './figures';
+import { FIGURES, type Figures, type LabelValues, footprint, goals, medianFigures, table } from './figures';
 import { PREFETCH_SECRETS, measurePrefetch } from './prefetch';
 import { execOverhead } from './exec-overhead';
 import { measureImport } from './import';
@@ -297,7 +297,7 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
         const ddb = s.dynamo.counts.total;
         const kms = s.kms.counts.total;
         const after = await d.metrics();
-        f['memory.rssAfterLoadMiB'] = need(after, 'ecs_secrets_process_resident_memory_bytes') / MiB;
+        f['memory.rssAfterLoadMiB'] = (await d.rssBytes()) / MiB;
         const cpu = (m: Map<string, number>) =>
           need(m, 'ecs_secrets_process_cpu_user_seconds_total') +
           need(m, 'ecs_secrets_process_cpu_system_seconds_total');
@@ -507,7 +507,7 @@ async function main(): Promise<number> {
     const config = {
       daemon: `node ${[...o.daemonNodeArgs, ''].join(' ')}${path.relative(process.cwd(), CLI)} ${daemonArgs({ app: APP, tokenFile: c.tokenFile ? '<file>' : undefined }, '<port>').join(' ')}`,
       settings:
-        'defaults: --cache-ttl 30 --stale-if-error 300 --cache-size 10000; info-level JSON logs to a file; /metrics on (prom-client, default metrics included)',
+        'defaults: --cache-ttl 30 --stale-if-error 300 --cache-size 10000 --access-log errors (no line per cache hit); JSON logs to a file; /metrics on (prom-client, default metrics included, loaded at the first scrape); RSS read from /proc',
       token: o.token ? 'required, sent on every request (X-ECS-Secrets-Token)' : 'none (--no-token)',
       backend:
         'in-process stand-ins in the bench process: dynalite (DynamoDB) and the KMS stand-in, over HTTP through the real SDK clients',
@@ -542,6 +542,9 @@ async function main(): Promise<number> {
         text,
         '',
         ...soakText,
+        'footprint (ratios against the bare server in the same run):',
+        ...footprint(med, labels),
+        '',
         `goals met: ${g.filter((x) => x.met).length} of ${g.length}${
           g.some((x) => !x.met)
             ? ` (missed: ${g

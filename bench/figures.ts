@@ -264,3 +264,17 @@ export function goals(
     met: f.goal!.met(med[f.key]),
   }));
 }
+
+/** The sidecar's footprint, the four figures its goals are set on: printed together at the end of a run. */
+const FOOTPRINT_KEYS = ['quota.ratio', 'cpu.ratio', 'memory.rssIdleMiB', 'memory.rssAfterLoadMiB'];
+
+/** One line per footprint figure: its label, median, goal and whether it is met (or why it was not measured). */
+export function footprint(med: Figures, labels: LabelValues): string[] {
+  return FOOTPRINT_KEYS.map((key) => {
+    const f = FIGURES.find((x) => x.key === key)!;
+    const v = med[key];
+    const value = Number.isFinite(v) ? `${fmt(v, f.digits)}${f.unit === '×' ? '×' : ` ${f.unit}`}` : 'skipped';
+    const met = !Number.isFinite(v) ? '' : f.goal!.met(v) ? ', met' : ', missed';
+    return `  ${labelOf(f, labels)}: ${value} (goal ${f.goal!.text}${met})`;
+  });
+}

@@ -137,6 +137,7 @@ export interface DaemonProcess {
   metrics(): Promise<Map<string, number>>;
   /** CPU time (user + system) of the whole process, in seconds, from its own /metrics. */
   cpuSeconds(): Promise<number>;
+  /** Resident memory, from /proc where there is one (else from /metrics). */
   rssBytes(): Promise<number>;
   stop(): Promise<number | null>;
 }
@@ -232,10 +233,24 @@ export async function startDaemon(o: DaemonSpawnOptions): Promise<DaemonProcess>
       );
     },
     async rssBytes() {
+      // From the kernel, not /metrics: a scrape would load prom-client (and express, which
+      // serves /metrics) into a daemon that has not needed them yet, and measure that.
+      const status = procStatus(child.pid);
+      if (status !== undefined) return status;
       return need(await metrics(), 'ecs_secrets_process_resident_memory_bytes');
     },
     stop: () => stopChild(child),
   };
+}
+
+/** VmRSS of a process in bytes, where /proc has it (Linux). */
+function procStatus(pid: number | undefined): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function need(m: Map<string, number>, key: string): number {

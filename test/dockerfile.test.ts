@@ -3,7 +3,9 @@
  * What can be checked without Docker is checked here: the image's required shape, and that every
  * file it copies exists and gets through .dockerignore.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 const ROOT = path.join(__dirname, '..');
@@ -34,7 +36,12 @@ test('runs the CLI as a non-root user, exposes 8080', () => {
   const last = (k: string) => instructions.filter((l) => l.startsWith(`${k} `)).pop();
   expect(last('USER')).toBe('USER node');
   expect(last('EXPOSE')).toBe('EXPOSE 8080');
-  expect(last('ENTRYPOINT')).toBe('ENTRYPOINT ["node", "/app/dist/src/cli.js"]');
+  expect(last('ENTRYPOINT')).toBe('ENTRYPOINT ["/bin/sh", "/app/entrypoint.sh"]');
+  expect(instructions).toContain('COPY --from=build /src/scripts/entrypoint.sh /app/entrypoint.sh');
+  // ... which runs the CLI the image built.
+  expect(fs.readFileSync(path.join(ROOT, 'scripts', 'entrypoint.sh'), 'utf8')).toMatch(
+    /^exec node \/app\/dist\/src\/cli\.js "\$@"$/m,
+  );
   // /app/dist is the build's dist/: the CLI and the template setup imports must be there.
   expect(fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli.js'))).toBe(true);
   expect(fs.existsSync(path.join(ROOT, 'dist', 'cloudformation', 'ecs-secrets.json'))).toBe(true);
@@ -87,4 +94,46 @@ test('the operator guide says how to mount /data so that the image\'s user (uid 
   expect(section).toMatch(/chown 1000:1000/); // a host directory
   expect(section).toMatch(/--user "\$\(id -u\):\$\(id -g\)"/);
   expect(section).toMatch(/not writable by\s+uid 1000/);
+});
+
+describe('the entrypoint: the heap limit from the container memory limit', () => {
+  const script = path.join(ROOT, 'scripts', 'entrypoint.sh');
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-entrypoint-'));
+    // A stand-in for node on PATH: prints what it would have run with.
+    fs.writeFileSync(path.join(dir, 'node'), '#!/bin/sh\necho "NODE_OPTIONS=${NODE_OPTIONS:-}"\necho "ARGS=$*"\n', {
+      mode: 0o755,
+    });
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** What the entrypoint runs when the limit file holds `limit` (undefined: no such file). */
+  function run(limit: string | undefined, nodeOptions?: string): string[] {
+    const file = path.join(dir, 'memory.max');
+    fs.rmSync(file, { force: true });
+    if (limit !== undefined) fs.writeFileSync(file, `${limit}\n`);
+    const env: NodeJS.ProcessEnv = { PATH: `${dir}:/usr/bin:/bin`, ECS_SECRETS_MEMORY_LIMIT_FILE: file };
+    if (nodeOptions !== undefined) env.NODE_OPTIONS = nodeOptions;
+    return execFileSync('/bin/sh', [script, 'daemon', '--port', '8080'], { env, encoding: 'utf8' }).trim().split('\n');
+  }
+
+  test("half of the limit, after the image's own options, and the arguments passed on", () => {
+    expect(run(String(256 * 1024 ** 2), '--max-semi-space-size=2')).toEqual([
+      'NODE_OPTIONS=--max-semi-space-size=2 --max-old-space-size=128',
+      'ARGS=/app/dist/src/cli.js daemon --port 8080',
+    ]);
+    expect(run(String(512 * 1024 ** 2))[0]).toBe('NODE_OPTIONS=--max-old-space-size=256');
+    expect(run(String(48 * 1024 ** 2))[0]).toBe('NODE_OPTIONS=--max-old-space-size=32'); // the floor
+  });
+
+  test("no limit, an unreadable limit or an operator's own --max-old-space-size: nothing added", () => {
+    const image = '--max-semi-space-size=2';
+    expect(run('max', image)[0]).toBe(`NODE_OPTIONS=${image}`); // cgroup v2, no limit
+    expect(run('9223372036854771712', image)[0]).toBe(`NODE_OPTIONS=${image}`); // cgroup v1, no limit
+    expect(run(undefined, image)[0]).toBe(`NODE_OPTIONS=${image}`);
+    expect(run('garbage')[0]).toBe('NODE_OPTIONS=');
+    const own = `${image} --max-old-space-size=90`;
+    expect(run(String(256 * 1024 ** 2), own)[0]).toBe(`NODE_OPTIONS=${own}`);
+  });
 });

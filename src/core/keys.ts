@@ -11,6 +11,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { LRUCache } from 'lru-cache';
+import { ownedBytes } from './buffers';
 import { AppError, fromAwsError } from './errors';
 import { readOrCreatePrivateFile } from './private-files';
 
@@ -189,7 +190,8 @@ export function withDataKeyCache(inner: KeyProvider, opts: DataKeyCacheOptions):
       const id = `${context ? JSON.stringify(canonicalContext(context).toString()) : 'legacy'}|${encrypted.toString('base64')}`;
       const hit = cache.get(id);
       if (hit) return hit;
-      const key = await inner.decryptDataKey(encrypted, context);
+      // Kept for the TTL: its own 32 bytes, not a slice pinning a shared slab (core/buffers.ts).
+      const key = ownedBytes(await inner.decryptDataKey(encrypted, context));
       cache.set(id, key);
       return key;
     },

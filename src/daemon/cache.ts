@@ -16,6 +16,7 @@
  * rendered configuration documents of GET /config/*path.
  */
 import { LRUCache } from 'lru-cache';
+import { ownedBytes } from '../core/buffers';
 import { AppError } from '../core/errors';
 import type { SecretRecord } from '../core/secrets-service';
 
@@ -68,12 +69,12 @@ function cacheEntryBytes<V>(key: string, entry: CacheEntry<V>, size: (value: V) 
 }
 
 const SECRET_CODEC: ValueCodec<SecretRecord> = {
-  body: (record) => Buffer.from(JSON.stringify(record)),
+  body: (record) => ownedBytes(JSON.stringify(record)),
   size: (record) => 2 * record.payload.length,
 };
 
 const DOCUMENT_CODEC: ValueCodec<string> = {
-  body: (document) => Buffer.from(document),
+  body: (document) => ownedBytes(document),
   size: (document) => 2 * document.length,
 };
 

@@ -53,11 +53,20 @@ export interface DaemonConfig {
   /** Permission bits of rendered files. */
   renderMode: number;
   /**
+   * Which requests get a log line: `errors` (writes, revokes, misses, listings, refusals and
+   * errors; cache hits and health checks only at debug level), `all`, or `off` (metrics only).
+   */
+  accessLog: AccessLog;
+  /**
    * Cached reads answered before express. A switch no flag exposes: a test turns it off to check
    * that the hot path and express answer every path alike.
    */
   hotPath: boolean;
 }
+
+/** The `--access-log` modes. */
+export const ACCESS_LOG_MODES = ['all', 'errors', 'off'] as const;
+export type AccessLog = (typeof ACCESS_LOG_MODES)[number];
 
 type Defaulted = Omit<DaemonConfig, 'app' | 'dataDir' | 'region' | 'token'>;
 
@@ -88,6 +97,9 @@ export const DAEMON_DEFAULTS: Readonly<Defaulted> = Object.freeze({
   prefetch: { names: [], prefixes: [] },
   render: [],
   renderMode: 0o440,
+  // A line per cache hit is most of a hot read's CPU and, in CloudWatch Logs, of the bill: the
+  // default keeps the lines an operator acts on (docs/daemon.md, Logs).
+  accessLog: 'errors',
   hotPath: true,
 });
 
@@ -114,6 +126,7 @@ const FLAG = {
   prefetchPrefixes: '--prefetch-prefix',
   render: '--render',
   renderMode: '--render-mode',
+  accessLog: '--access-log',
 } as const;
 
 /**
@@ -263,6 +276,17 @@ export function parseRenderMode(text: string): number {
     throw new AppError(
       'usage',
       `invalid ${FLAG.renderMode} ${JSON.stringify(text)}: rendered files must not be writable by group or others`,
+    );
+  return mode;
+}
+
+/** `--access-log`: all, errors or off. */
+export function parseAccessLog(text: string): AccessLog {
+  const mode = ACCESS_LOG_MODES.find((m) => m === text);
+  if (mode === undefined)
+    throw new AppError(
+      'usage',
+      `invalid ${FLAG.accessLog} ${JSON.stringify(text.slice(0, 40))}: expected ${ACCESS_LOG_MODES.join(', ')}`,
     );
   return mode;
 }

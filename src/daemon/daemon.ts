@@ -110,6 +110,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     maxConnections: config.maxConnections,
     config: backend.config,
     configCache,
+    accessLog: config.accessLog,
     hotPath: config.hotPath,
   });
   let address: Awaited<ReturnType<typeof server.listen>>;

@@ -1,23 +1,27 @@
 /**
  * The daemon's HTTP server: the contract's routes under /latest and /v1, wired from the pieces in
  * http/ (access checks, secret and configuration routes, responses, error mapping, socket limits).
- * Cached secret reads take the hot path (http/secret-routes.ts) before express; express handles
- * everything else: misses, writes, health, metrics, errors.
+ * Cached secret reads and health checks take the hot path (http/secret-routes.ts, and health
+ * here) before express; express handles everything else: misses, writes, metrics, errors. Express
+ * is loaded by the first request the hot path does not answer: a sidecar that only answers health
+ * checks and cached reads never loads it (about 15 MiB of heap and code).
  */
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type express from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { ConfigService } from '../config/documents-service';
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import type { SecretsService } from '../core/secrets-service';
 import { API_VERSION, VERSION } from '../core/version';
 import type { DocumentCache, SecretCache } from './cache';
+import type { AccessLog } from './config';
 import { Access } from './http/access';
 import { ConfigRoutes } from './http/config-routes';
 import { describeError, httpError, protocolError } from './http/errors';
 import { RequestObserver } from './http/observer';
-import { rawReply, safePath, send, sendError } from './http/responses';
+import { errorReason, rawReply, safePath, send, sendError, shortPath } from './http/responses';
 import { SecretRoutes } from './http/secret-routes';
 import {
   CONNECTIONS_CHECKING_INTERVAL_MS,
@@ -46,6 +50,8 @@ export interface DaemonOptions {
   config?: ConfigService;
   /** Decrypted documents by path and format, with the daemon's TTL and stale window and their share of --cache-max-bytes. */
   configCache?: DocumentCache;
+  /** Which requests get a log line (config.ts, accessLog); default `errors`. */
+  accessLog?: AccessLog;
   /**
    * Cached reads answered before express (default on). Off only in tests, to compare the hot
    * path's answers with express's on the same requests (test/reliability/routing.test.ts).
@@ -53,11 +59,13 @@ export interface DaemonOptions {
   hotPath?: boolean;
 }
 
-const HEALTH_PATH = /^(?:\/(?:latest|v1))?\/health\/?(?:\?.*)?$/;
+const HEALTH_PATH = /^(\/(?:latest|v1))?\/health\/?(?:\?.*)?$/;
+const HEALTHY = Buffer.from('{"status":"ok"}');
 
 export class DaemonServer {
   readonly server: http.Server;
-  readonly app: express.Express;
+  /** Express with every route, built when first needed (see the file's comment). */
+  private expressApp?: express.Express;
   /** True once the table and the key have been reached; /health answers 503 until then. */
   ready = false;
   /** What /health says it waits for while not ready (start-up also waits for prefetch and render). */
@@ -74,10 +82,9 @@ export class DaemonServer {
 
   constructor(private readonly opts: DaemonOptions) {
     this.access = new Access(opts.allowedHosts ?? [], opts.token);
-    this.observer = new RequestObserver(opts.metrics, opts.logger);
+    this.observer = new RequestObserver(opts.metrics, opts.logger, opts.accessLog);
     this.secrets = new SecretRoutes({ ...opts, access: this.access, observer: this.observer });
     this.configs = new ConfigRoutes(opts);
-    this.app = this.buildApp();
     const hotPath = opts.hotPath ?? true;
     // Slow-loris and idle-socket bounds for a server that lives next to the application (http/socket-limits.ts).
     this.server = http.createServer(
@@ -90,11 +97,40 @@ export class DaemonServer {
       },
       (req, res) => {
         if (this.draining) res.setHeader('Connection', 'close');
-        if (!hotPath || !this.secrets.hot(req, res)) this.app(req, res);
+        if (!hotPath || !(this.secrets.hot(req, res) || this.health(req, res))) this.app(req, res);
       },
     );
     if (opts.maxConnections !== undefined) this.server.maxConnections = opts.maxConnections;
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+  }
+
+  /** The express application, loaded and built on first use. */
+  get app(): express.Express {
+    this.expressApp ??= this.buildApp();
+    return this.expressApp;
+  }
+
+  /**
+   * GET /health without express, as express answers it (same headers, status, body, metrics and
+   * log line): an orchestrator's probes must not be what loads express. Anything unusual (another
+   * method, a refused request) goes to express, which answers it with the same checks.
+   */
+  private health(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (req.method !== 'GET' || !req.url) return false;
+    const m = HEALTH_PATH.exec(req.url);
+    if (!m || this.access.refuse(req)) return false;
+    const start = process.hrtime.bigint();
+    const reqId = this.observer.requestId(req);
+    const [status, body] = this.healthAnswer();
+    send(res, status, body, undefined, reqId);
+    this.observer.observe('GET', `${m[1] ?? ''}/health`, status, start, reqId);
+    return true;
+  }
+
+  private healthAnswer(): [number, Buffer] {
+    return this.ready
+      ? [200, HEALTHY]
+      : [503, Buffer.from(JSON.stringify({ status: 'starting', error: this.notReadyReason }))];
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -139,6 +175,7 @@ export class DaemonServer {
   }
 
   private buildApp(): express.Express {
+    const express = require('express') as typeof import('express');
     const app = express();
     app.disable('x-powered-by');
     app.disable('etag');
@@ -157,7 +194,12 @@ export class DaemonServer {
       res.on('finish', () => {
         // The prefix is recorded on the way in: express has unwound req.baseUrl by 'finish'.
         const route = req.route ? `${res.locals.prefix ?? ''}${req.route.path}` : 'unmatched';
-        this.observer.observe(req.method, route, res.statusCode, start, reqId, res.locals.cache);
+        this.observer.observe(req.method, route, res.statusCode, start, reqId, {
+          cache: res.locals.cache,
+          name: res.locals.name,
+          path: req.route ? undefined : shortPath(req.path),
+          error: errorReason(res),
+        });
       });
       const refused = this.access.refuse(req);
       if (refused) return sendError(res, refused, reqId);
@@ -172,13 +214,11 @@ export class DaemonServer {
       return req.method === 'OPTIONS' ? noOptions() : next();
     });
 
-    const health = (_req: Request, res: Response) =>
-      this.ready
-        ? send(res, 200, Buffer.from('{"status":"ok"}'))
-        : send(res, 503, Buffer.from(JSON.stringify({ status: 'starting', error: this.notReadyReason })));
+    const health = (_req: Request, res: Response) => send(res, ...this.healthAnswer());
     const metrics = async (_req: Request, res: Response) => {
-      res.setHeader('Content-Type', this.opts.metrics.registry.contentType);
-      res.send(await this.opts.metrics.registry.metrics());
+      const { contentType, text } = await this.opts.metrics.scrape();
+      res.setHeader('Content-Type', contentType);
+      res.send(text);
     };
     const version = (_req: Request, res: Response) =>
       send(

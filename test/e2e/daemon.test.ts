@@ -449,20 +449,109 @@ describe('bad requests get the right 4xx JSON, never 500, and the daemon keeps s
   });
 });
 
-test('logs: one JSON line per request with method, route pattern, status, duration and request id; never payloads', async () => {
-  await get(`${d.url}/latest/secrets/db.password`, { 'x-request-id': 'trace-123' });
-  await d.waitForLog(/"reqId":"trace-123"/);
-  const lines = d
+const logLines = (x: SpawnedDaemon) =>
+  x
     .logs()
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
+
+test('logs: one JSON line per request an operator needs, with method, route pattern, status, duration, request id and the name; never payloads', async () => {
+  // A bypass of the cache reaches the backend: logged by default, like a miss.
+  await get(`${d.url}/latest/secrets/db.password`, { 'x-request-id': 'trace-123', 'cache-control': 'no-cache' });
+  await d.waitForLog(/"reqId":"trace-123"/);
+  const lines = logLines(d);
   const line = lines.find((l) => l.reqId === 'trace-123');
-  expect(line).toMatchObject({ method: 'GET', route: '/latest/secrets/:name', status: 200, msg: 'request' });
+  expect(line).toMatchObject({
+    level: 30,
+    method: 'GET',
+    route: '/latest/secrets/:name',
+    status: 200,
+    cache: 'bypass',
+    name: 'db.password',
+    msg: 'request',
+  });
   expect(typeof line.ms).toBe('number');
   expect(lines.some((l) => l.msg === 'daemon started')).toBe(true);
   for (const secret of ['v1', 'v2', 'hello', '"h2"', 'h3'])
     expect(d.logs()).not.toContain(`"${secret.replace(/"/g, '')}"`);
+});
+
+describe('--access-log', () => {
+  let dt: SpawnedDaemon;
+  let tokenDir: string;
+  beforeAll(async () => {
+    tokenDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-access-log-'));
+    fs.writeFileSync(path.join(tokenDir, 'token'), 'access-log-token', { mode: 0o600 });
+    dt = await daemon(['--token-file', path.join(tokenDir, 'token')]);
+  });
+  afterAll(async () => {
+    await dt?.stop();
+    fs.rmSync(tokenDir, { recursive: true, force: true });
+  });
+  const token = { 'x-ecs-secrets-token': 'access-log-token' };
+
+  test('by default: a 404 and a 401 name the secret or path and the reason; a cache hit is counted, not logged', async () => {
+    expect((await get(`${dt.url}/latest/secrets/no.such`, { ...token, 'x-request-id': 'miss-404' })).status).toBe(404);
+    expect((await get(`${dt.url}/latest/secrets/db.password`, { 'x-request-id': 'no-token-401' })).status).toBe(401);
+    expect((await get(`${dt.url}/latest/secrets/db.password`, { ...token, 'x-request-id': 'fill-1' })).status).toBe(
+      200,
+    );
+    const hit = await get(`${dt.url}/latest/secrets/db.password`, { ...token, 'x-request-id': 'hit-1' });
+    expect(hit.headers.get('x-ecs-secrets-cache')).toBe('hit');
+    await dt.waitForLog(/"reqId":"fill-1"/);
+    // The hit's line would have been written with the fill's (same buffer, at most 100 ms apart);
+    // a request after it makes sure anything pending was flushed.
+    await get(`${dt.url}/latest/secrets/also.missing`, { ...token, 'x-request-id': 'after-hit' });
+    await dt.waitForLog(/"reqId":"after-hit"/);
+    const lines = logLines(dt);
+    expect(lines.find((l) => l.reqId === 'miss-404')).toMatchObject({
+      route: '/latest/secrets/:name',
+      status: 404,
+      name: 'no.such',
+      error: expect.stringMatching(/no\.such/),
+    });
+    expect(lines.find((l) => l.reqId === 'no-token-401')).toMatchObject({
+      route: 'unmatched',
+      status: 401,
+      path: '/latest/secrets/db.password',
+      error: 'missing x-ecs-secrets-token header',
+    });
+    expect(lines.find((l) => l.reqId === 'fill-1')).toMatchObject({ status: 200, cache: 'miss', name: 'db.password' });
+    expect(lines.find((l) => l.reqId === 'hit-1')).toBeUndefined();
+    expect(dt.logs()).not.toContain('access-log-token');
+    const metrics = await fetch(`${dt.url}/metrics`, { headers: token }).then((r) => r.text());
+    expect(metrics).toMatch(/^ecs_secrets_cache_events_total\{outcome="hit"\} 1$/m);
+    expect(metrics).toMatch(
+      /^ecs_secrets_http_requests_total\{method="GET",route="\/latest\/secrets\/:name",status="200"\} 2$/m,
+    );
+  });
+
+  test('all: every request, hits and health checks included; off: none', async () => {
+    const all = await daemon(['--access-log', 'all']);
+    const off = await daemon(['--access-log', 'off']);
+    try {
+      for (const x of [all, off]) {
+        await get(`${x.url}/latest/secrets/db.password`);
+        await get(`${x.url}/latest/secrets/db.password`, { 'x-request-id': 'hit-all' });
+        await get(`${x.url}/latest/secrets/no.such`, { 'x-request-id': 'miss-all' });
+      }
+      await all.waitForLog(/"reqId":"miss-all"/);
+      const lines = logLines(all);
+      expect(lines.find((l) => l.reqId === 'hit-all')).toMatchObject({
+        level: 30,
+        status: 200,
+        cache: 'hit',
+        name: 'db.password',
+      });
+      expect(lines.some((l) => l.msg === 'request' && l.route === '/health' && l.status === 200)).toBe(true);
+      await off.stop();
+      expect(logLines(off).filter((l) => l.msg === 'request')).toEqual([]);
+    } finally {
+      await all.stop();
+      await off.stop();
+    }
+  });
 });
 
 test('SIGTERM during a slow in-flight request: the request completes and the process exits 0', async () => {

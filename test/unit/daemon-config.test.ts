@@ -15,6 +15,7 @@ import {
   MIN_CACHE_MAX_BYTES,
   daemonConfig,
   formatRenderMode,
+  parseAccessLog,
   parseAllowedHosts,
   parseCacheMaxBytes,
   parsePrefetchNames,
@@ -77,6 +78,7 @@ test('the defaults: one object, the same whether the CLI fills them in or an in-
     maxConnections: 512,
     readOnly: false,
     renderMode: 0o440,
+    accessLog: 'errors',
     hotPath: true,
     prefetch: { names: [], prefixes: [] },
     render: [],
@@ -117,6 +119,7 @@ test('flags become typed fields: seconds to milliseconds, sizes to bytes, select
     '--prefetch-prefix=team-a.',
     `--render=${dir}/f=db.password`,
     '--render-mode=600',
+    '--access-log=all',
   ]);
   expect(c).toMatchObject({
     port: 0,
@@ -131,6 +134,7 @@ test('flags become typed fields: seconds to milliseconds, sizes to bytes, select
     readOnly: true,
     prefetch: { names: ['a', 'b'], prefixes: ['team-a.'] },
     renderMode: 0o600,
+    accessLog: 'all',
   });
   expect(c.render.map((t) => [t.file, t.content])).toEqual([[`${dir}/f`, { kind: 'raw', name: 'db.password' }]]);
   // Below the CLI nothing is keyed by a flag name.
@@ -161,6 +165,8 @@ test('each bad value is a usage error naming its flag', () => {
     [() => parseRenderMode('0999'), 'usage: invalid --render-mode "0999": expected octal permissions such as 0440'],
     [() => parseRenderMode('4755'), 'usage: invalid --render-mode "4755"'],
     [() => parseRenderMode('rw-r-----'), 'usage: invalid --render-mode "rw-r-----"'],
+    [() => parseAccessLog('debug'), 'usage: invalid --access-log "debug": expected all, errors, off'],
+    [() => parseAccessLog('ALL'), 'usage: invalid --access-log "ALL"'],
     [() => readToken(path.join(dir, 'none'), undefined), `usage: cannot read --token-file "${dir}/none": ENOENT`],
     [() => readToken(undefined, 'tab\there'), 'usage: the token from ECS_SECRETS_TOKEN has a control character'],
     [

@@ -24,6 +24,31 @@ const LINES: Array<[Record<string, unknown>, string]> = [
   ],
   [{ reqId: 'dd9e9f-2', method: 'POST', route: '/v1/secrets/:name', status: 201, ms: 12 }, REQUEST_MSG],
   [{ reqId: 'x"y\\z\n', method: 'GET', route: 'unmatched', status: 404, ms: 1e-7, cache: undefined }, REQUEST_MSG],
+  [
+    {
+      reqId: 'dd9e9f-3',
+      method: 'GET',
+      route: 'unmatched',
+      status: 401,
+      ms: 0.5,
+      path: '/latest/secrets/db.password',
+      error: 'wrong X-ECS-Secrets-Token',
+    },
+    REQUEST_MSG,
+  ],
+  [
+    {
+      reqId: 'dd9e9f-4',
+      method: 'GET',
+      route: '/v1/secrets/:name',
+      status: 404,
+      ms: 3,
+      cache: 'miss',
+      name: 'a.b',
+      error: 'no "secret" \\ here\u2028',
+    },
+    REQUEST_MSG,
+  ],
   [{ reqId: 'a', method: 'GET', route: '/health', status: 503, ms: NaN }, REQUEST_MSG], // NaN: pino writes null
   [{ reqId: 'a', method: 'GET', route: '/health', status: 200, ms: 1, payload: 'SECRET' }, REQUEST_MSG], // redacted by pino
   [{ reqId: 'a', nested: { n: 1 } }, REQUEST_MSG], // an object value: pino's serializer

@@ -9,6 +9,7 @@ import {
   type DaemonConfig,
   daemonConfig,
   formatRenderMode,
+  parseAccessLog,
   parseAllowedHosts,
   parseCacheMaxBytes,
   parsePrefetchNames,
@@ -36,6 +37,7 @@ export interface DaemonFlags extends GlobalArgs {
   'prefetch-prefix'?: string[];
   render?: string[];
   'render-mode': string;
+  'access-log': string;
 }
 
 /** The configuration the flags describe; the token is read from --token-file, or else from `env`. */
@@ -58,6 +60,7 @@ export function daemonConfigFromFlags(f: DaemonFlags, env: NodeJS.ProcessEnv = p
     readOnly: f['read-only'],
     render: parseRenderTargets(f.render ?? []),
     renderMode: parseRenderMode(f['render-mode']),
+    accessLog: parseAccessLog(f['access-log']),
     prefetch: {
       names: parsePrefetchNames(f.prefetch ?? []),
       prefixes: parsePrefetchPrefixes(f['prefetch-prefix'] ?? []),
@@ -134,6 +137,11 @@ export const daemonCommand = defineCommand<DaemonFlags>({
         type: 'string',
         default: formatRenderMode(D.renderMode),
         describe: 'Permissions of rendered files (octal)',
+      })
+      .option('access-log', {
+        type: 'string',
+        default: D.accessLog,
+        describe: 'Request lines: errors (writes, revokes, misses, refusals, errors; hits only at debug), all, or off',
       }),
   run: async (args) => {
     const config = daemonConfigFromFlags(args);

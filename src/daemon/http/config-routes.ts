@@ -42,6 +42,7 @@ export class ConfigRoutes {
   private async get(req: Request, res: Response): Promise<void> {
     const raw = (req.params as { path?: string | string[] }).path;
     const path = validateConfigPath(Array.isArray(raw) ? raw.join('/') : raw);
+    res.locals.name = path;
     const format = validateOutputFormat(typeof req.query.format === 'string' ? req.query.format : undefined) ?? 'json';
     const { config, configCache, metrics, readDeadlineMs, logger } = this.opts;
     if (!config || !configCache)

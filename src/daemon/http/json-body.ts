@@ -1,6 +1,6 @@
 /** The JSON body of a write: its size limit, its parser and its shape. */
 import { isUtf8 } from 'node:buffer';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import { AppError } from '../../core/errors';
 import { MAX_PAYLOAD_BYTES, decodeBase64Payload, validatePayload } from '../../core/payload';
 
@@ -15,6 +15,8 @@ export const BODY_SHAPE_MESSAGE =
 
 /** Express middleware that parses the body as JSON (see the Content-Type rule below). */
 export function jsonBody() {
+  // Required here, not at the top: express is loaded with the routes that need it (server.ts).
+  const express = require('express') as typeof import('express');
   const parse = express.json({
     limit: BODY_LIMIT_BYTES,
     strict: true,

@@ -41,10 +41,19 @@ export function send(
   res.end(body);
 }
 
+/** The message each error answer carried, for its log line (the observer reads it when the response ends). */
+const reasons = new WeakMap<http.ServerResponse, string>();
+
 /** An AppError as `{"error": ...}` with the status of its kind; an internal error shows only the request id. */
 export function sendError(res: http.ServerResponse, err: AppError, reqId: string): void {
   const message = err.kind === 'internal' ? `internal error (request ${reqId})` : err.message;
+  reasons.set(res, message);
   send(res, err.httpStatus, Buffer.from(JSON.stringify({ error: message })));
+}
+
+/** Why a response was an error: the message its body carried (never a payload: no error message holds one). */
+export function errorReason(res: http.ServerResponse): string | undefined {
+  return reasons.get(res);
 }
 
 /** A cached body (a secret's record or a configuration document) with its cache headers. */
@@ -72,7 +81,12 @@ export function rawReply(status: number, message: string): string {
   );
 }
 
-/** A request path for an error message: quoted, and short enough to stay one readable line. */
+/** A request path short enough to stay one readable line (error messages and log lines). */
+export function shortPath(p: string): string {
+  return p.length > 100 ? `${p.slice(0, 97)}...` : p;
+}
+
+/** A request path for an error message: quoted and short. */
 export function safePath(p: string): string {
-  return JSON.stringify(p.length > 100 ? `${p.slice(0, 97)}...` : p);
+  return JSON.stringify(shortPath(p));
 }

@@ -63,12 +63,20 @@ export class SecretRoutes {
     const reqId = observer.requestId(req);
     metrics.cacheOutcome('hit');
     sendCached(res, entry, 'hit', reqId);
-    observer.observe('GET', HOT_ROUTES[m[1]][serial === undefined ? 0 : 1], 200, start, reqId, 'hit');
+    observer.observe('GET', HOT_ROUTES[m[1]][serial === undefined ? 0 : 1], 200, start, reqId, {
+      cache: 'hit',
+      name: m[2],
+    });
     return true;
   }
 
   /** The express routes, on the router mounted under each prefix. */
   mount(r: Router): void {
+    // Every route with a :name records it for the request's log line (http/observer.ts).
+    r.param('name', (_req, res, next, name: string) => {
+      res.locals.name = name;
+      next();
+    });
     // Exactly /secrets: "/secrets/" is a secret with an empty name, which does not exist (404).
     r.get('/secrets', (req, res, next) => (req.path === '/secrets' ? this.list(req, res) : next()));
     r.get('/secrets/:name', (req, res) => this.get(req, res, undefined));
