@@ -18,8 +18,9 @@ COPY scripts ./scripts
 # dist/src/cli.js: the CLI, one esbuild bundle (tsc type-checks and compiles, then `npm run bundle`);
 # dist/cloudformation: the template (also inside the bundle); dist/scripts: the runtime stage's pruner.
 RUN npm run build
-# The bundle holds every module of dist/src: the per-module files tsc wrote are not needed at run time.
-RUN find dist/src -mindepth 1 ! -name cli.js -delete
+# The bundle holds every module of dist/src: the per-module files tsc wrote are not needed at run time
+# (its source map stays, for `--debug` stack traces that name our files).
+RUN find dist/src -mindepth 1 ! -name cli.js ! -name cli.js.map -delete
 
 # --- runtime: production dependencies only, non-root --------------------------------------------
 FROM ${NODE_IMAGE}
