@@ -52,6 +52,9 @@ ENV NODE_OPTIONS=--max-semi-space-size=2
 ENV NODE_COMPILE_CACHE=/app/.compile-cache
 RUN node /app/dist/src/cli.js --version >/dev/null
 WORKDIR /data
+# The daemon binds loopback by default; the image listens on every interface as the original did,
+# so bridge-mode tasks (links, port mappings) keep working. A --host flag in a task's command wins.
+ENV ECS_SECRETS_HOST=0.0.0.0
 EXPOSE 8080
 ENTRYPOINT ["node", "/app/dist/src/cli.js"]
 CMD ["--help"]

@@ -67,6 +67,8 @@ test('the image keeps only what the bundled CLI loads, and sets the measured V8 
   const env = (k: string) => instructions.filter((l) => l.startsWith(`ENV ${k}=`)).pop();
   expect(env('NODE_OPTIONS')).toMatch(/^ENV NODE_OPTIONS="?--max-semi-space-size=\d+( --[a-z-]+=\d+)*"?$/);
   expect(env('NODE_COMPILE_CACHE')).toBe('ENV NODE_COMPILE_CACHE=/app/.compile-cache');
+  // The daemon's default is loopback; the image keeps the original's every-interface listener (drop-in).
+  expect(env('ECS_SECRETS_HOST')).toBe('ENV ECS_SECRETS_HOST=0.0.0.0');
   // Filled as the user the image runs as (Node keys the cache folder by uid).
   const afterUser = runtime.slice(runtime.lastIndexOf('USER node'));
   expect(afterUser).toMatch(/^RUN node \/app\/dist\/src\/cli\.js --version >\/dev\/null$/m);

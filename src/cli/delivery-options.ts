@@ -50,5 +50,5 @@ export async function withSource<R>(
   const url = args['daemon-url'] ?? (process.env.ECS_SECRETS_DAEMON_URL || undefined);
   if (url !== undefined) return fn(daemonSource(parseDaemonUrl(url), process.env.ECS_SECRETS_TOKEN), selection);
   validateAppName(args['application-name']);
-  return withService(args, ctx, (service) => fn(serviceSource(service), selection));
+  return withService(args, ctx, 'existing', (service) => fn(serviceSource(service), selection));
 }

@@ -24,6 +24,7 @@ import { rotateCommand } from './commands/rotate';
 import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './command';
+import { applyEnvFlags, withEnvNote } from './env-flags';
 import { type DeclaredOptions, refuseRepeatedFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */
@@ -56,9 +57,6 @@ export function buildParser(
     (handler: Command['run']) =>
     (raw: unknown): Promise<void> => {
       const args = raw as GlobalArgs;
-      // The original's flag, or the environment (handy in task definitions). Not yargs' .env():
-      // that would turn every ECS_SECRETS_* variable, e.g. the token, into an unknown flag.
-      args['application-name'] ??= process.env.ECS_SECRETS_APPLICATION_NAME || undefined;
       const logger = createLogger({ debug: args.debug, level: args.debug ? 'debug' : 'warn' });
       const p = handler(args, {
         logger,
@@ -77,30 +75,30 @@ export function buildParser(
     .usage('Usage: $0 <command> [flags]\n\nVersioned, envelope-encrypted secrets for AWS ECS tasks.')
     .option('application-name', {
       type: 'string',
-      describe: 'Application name (or ECS_SECRETS_APPLICATION_NAME)',
+      describe: withEnvNote('application-name', 'Application name'),
       global: true,
     })
     .option('region', {
       type: 'string',
-      describe: 'AWS region (default: the SDK chain, e.g. AWS_REGION)',
+      describe: withEnvNote('region', 'AWS region (default: the SDK chain, e.g. AWS_REGION)'),
       global: true,
     })
     .option('local', {
       type: 'boolean',
       default: false,
-      describe: 'Use the embedded backend instead of AWS',
+      describe: withEnvNote('local', 'Use the embedded backend instead of AWS'),
       global: true,
     })
     .option('data-dir', {
       type: 'string',
       default: DEFAULT_DATA_DIR,
-      describe: 'Embedded backend data directory',
+      describe: withEnvNote('data-dir', 'Embedded backend data directory'),
       global: true,
     })
     .option('debug', {
       type: 'boolean',
       default: false,
-      describe: 'Debug logs and stack traces (never payloads)',
+      describe: withEnvNote('debug', 'Debug logs and stack traces (never payloads)'),
       global: true,
     })
     .version(VERSION)
@@ -112,9 +110,10 @@ export function buildParser(
     )
     .recommendCommands()
     .parserConfiguration(PARSER_CONFIGURATION)
-    // Before validation, so `--name a --name b` is reported as what it is. yargs passes itself here,
-    // with the options of the command being run already declared.
-    .middleware(checkRepeatedFlags(argv) as MiddlewareFunction, true)
+    // Before validation, so `--name a --name b` is reported as what it is, and a flag set in the
+    // environment counts as given. yargs passes itself here, with the options of the command being
+    // run already declared.
+    .middleware(flagsMiddleware(argv) as unknown as MiddlewareFunction, true)
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
@@ -137,9 +136,24 @@ export function buildParser(
   return y;
 }
 
+/** The flags every command takes, each also read from its ECS_SECRETS_* variable (env-flags.ts). */
+const GLOBAL_FLAGS = ['application-name', 'region', 'local', 'data-dir', 'debug'];
+
+/** Commands (by every name) whose own flags may all come from the environment too. */
+const ENV_COMMANDS = new Set(
+  COMMANDS.filter((c) => c.envFlags).flatMap((c) => (typeof c.command === 'string' ? [c.command] : [...c.command])),
+);
+
 /** yargs calls middleware with itself as a second argument (its types omit it). */
-const checkRepeatedFlags = (argv: string[]) => (_args: unknown, y: { getOptions(): DeclaredOptions }) =>
-  refuseRepeatedFlags(argv, y.getOptions());
+const flagsMiddleware =
+  (argv: string[]) => (args: Record<string, unknown> & { _: unknown[] }, y: { getOptions(): DeclaredOptions }) => {
+    const opts = y.getOptions();
+    refuseRepeatedFlags(argv, opts);
+    const own = ENV_COMMANDS.has(String(args._[0]))
+      ? Object.keys(opts.key).filter((k) => k !== 'help' && k !== 'version')
+      : [];
+    applyEnvFlags(argv, opts, args, new Set([...GLOBAL_FLAGS, ...own]));
+  };
 
 /**
  * yargs lists unknown arguments by value. With --payload on the line, those are most likely

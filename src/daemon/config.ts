@@ -77,7 +77,7 @@ export const DAEMON_DEFAULTS: Readonly<Defaulted> = Object.freeze({
   local: false,
   debug: false,
   port: 8080,
-  host: '0.0.0.0',
+  host: '127.0.0.1',
   allowedHosts: [],
   cacheTtlMs: 30_000,
   staleIfErrorMs: 300_000,

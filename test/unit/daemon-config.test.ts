@@ -69,7 +69,7 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 test('the defaults: one object, the same whether the CLI fills them in or an in-process caller does', async () => {
   expect(DAEMON_DEFAULTS).toMatchObject({
     port: 8080,
-    host: '0.0.0.0',
+    host: '127.0.0.1',
     cacheTtlMs: 30_000,
     staleIfErrorMs: 300_000,
     cacheSize: 10_000,

@@ -23,7 +23,7 @@ export const fetchCommand = defineCommand<{ name: string; serial?: string; label
     if (serial !== undefined && args.label !== undefined)
       throw new AppError('usage', 'pass only one of --serial or --label');
     const label = args.label === undefined ? undefined : validateReadLabel(args.label);
-    const record = await withService(args, ctx, (s) =>
+    const record = await withService(args, ctx, 'existing', (s) =>
       label === undefined ? s.fetch(name, serial) : s.fetchLabel(name, label),
     );
     ctx.logger.debug({ name: record.name, serial: record.serial, active: record.active }, 'secret fetched');

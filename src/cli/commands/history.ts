@@ -11,6 +11,6 @@ export const historyCommand = defineCommand<{ name: string }>({
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);
-    ctx.print(await withService(args, ctx, (s) => s.history(name)));
+    ctx.print(await withService(args, ctx, 'existing', (s) => s.history(name)));
   },
 });

@@ -65,7 +65,7 @@ export const importCommand = defineCommand<ImportArgs>({
           `nothing to import: ${describe(args)} holds no secrets (check the name and region)`,
         );
       const planned = planNames(secrets, args.prefix);
-      await withService(args, ctx, async (service) => {
+      await withService(args, ctx, 'create', async (service) => {
         if (args['dry-run']) {
           ctx.print(await dryRun(service, source, planned));
           return;

@@ -24,7 +24,7 @@ const labelSetCommand = defineCommand<{ name: string; label: string; serial: str
     const name = validateSecretName(args.name);
     const label = validateLabel(args.label);
     const serial = parseSerial(args.serial);
-    ctx.print(await withService(args, ctx, (s) => s.setLabel(name, label, serial)));
+    ctx.print(await withService(args, ctx, 'existing', (s) => s.setLabel(name, label, serial)));
   },
 });
 
@@ -36,7 +36,7 @@ const labelRmCommand = defineCommand<{ name: string; label: string }>({
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);
     const label = validateLabel(args.label);
-    ctx.print(await withService(args, ctx, (s) => s.removeLabel(name, label)));
+    ctx.print(await withService(args, ctx, 'existing', (s) => s.removeLabel(name, label)));
   },
 });
 
@@ -47,7 +47,7 @@ const labelListCommand = defineCommand<{ name: string }>({
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);
-    ctx.print(await withService(args, ctx, (s) => s.labelList(name)));
+    ctx.print(await withService(args, ctx, 'existing', (s) => s.labelList(name)));
   },
 });
 

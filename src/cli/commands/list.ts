@@ -6,5 +6,5 @@ export const listCommand = defineCommand({
   command: 'list',
   describe: 'List secret names with their latest serial; prints [{"name","latestSerial"}]',
   builder: (c) => c,
-  run: async (args, ctx) => ctx.print(await withService(args, ctx, (s) => s.list())),
+  run: async (args, ctx) => ctx.print(await withService(args, ctx, 'existing', (s) => s.list())),
 });

@@ -14,6 +14,6 @@ export const revokeCommand = defineCommand<{ name: string; serial: string }>({
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);
     const serial = parseSerial(args.serial);
-    ctx.print(await withService(args, ctx, (s) => s.revoke(name, serial)));
+    ctx.print(await withService(args, ctx, 'existing', (s) => s.revoke(name, serial)));
   },
 });

@@ -15,6 +15,6 @@ export const rollbackCommand = defineCommand<{ name: string; to?: string }>({
     validateAppName(args['application-name']);
     const name = validateSecretName(args.name);
     const to = args.to === undefined ? undefined : parseSerial(args.to);
-    ctx.print(await withService(args, ctx, (s) => s.rollback(name, to)));
+    ctx.print(await withService(args, ctx, 'existing', (s) => s.rollback(name, to)));
   },
 });

@@ -61,7 +61,7 @@ export const rotateCommand = defineCommand<RotateArgs>({
     if (args.generate) validateGenerateOptions(args);
     const moveLabels = [...new Set([args['move-label'] ?? []].flat().map(validateLabel))];
     const payload = args.generate ? generateValue(args) : await readPayload({ 'payload-location': location });
-    const outcome = await withService(args, ctx, (service) =>
+    const outcome = await withService(args, ctx, 'create', (service) =>
       rotate(service, {
         name,
         payload,

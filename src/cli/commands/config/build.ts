@@ -34,7 +34,7 @@ export const configBuildCommand = defineCommand<{
     const path = validateConfigPath(args.path);
     const serial = args.serial === undefined ? undefined : parseSerial(args.serial);
     const format = validateOutputFormat(args.format);
-    const text = await withBackend(args, ctx, (b) =>
+    const text = await withBackend(args, ctx, 'existing', (b) =>
       b.config.build(path, { serial, showSecrets: args['show-secrets'], format, stripSuffix: args['strip-suffix'] }),
     );
     ctx.write(text);

@@ -21,7 +21,7 @@ export const configDiffCommand = defineCommand<{ path: string; file: string }>({
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
     const text = await readDocument(sourceOf(args, args.file));
-    const result = await withBackend(args, ctx, (b) => b.config.diff(path, text));
+    const result = await withBackend(args, ctx, 'existing', (b) => b.config.diff(path, text));
     ctx.print(result);
     if (result.added.length + result.removed.length + result.changed.length > 0)
       ctx.setExitCode(OUTCOME_EXIT_CODES.drift);

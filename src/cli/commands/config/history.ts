@@ -12,6 +12,6 @@ export const configHistoryCommand = defineCommand<{ path: string }>({
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
-    ctx.print(await withBackend(args, ctx, (b) => b.config.history(path)));
+    ctx.print(await withBackend(args, ctx, 'existing', (b) => b.config.history(path)));
   },
 });

@@ -9,6 +9,6 @@ export const configListCommand = defineCommand<{ prefix?: string }>({
   builder: (c) => c.option('prefix', { type: 'string', describe: 'Only paths starting with this (e.g. team-a/)' }),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
-    ctx.print(await withBackend(args, ctx, (b) => b.config.list(args.prefix ?? '')));
+    ctx.print(await withBackend(args, ctx, 'existing', (b) => b.config.list(args.prefix ?? '')));
   },
 });

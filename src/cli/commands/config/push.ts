@@ -17,6 +17,6 @@ export const configPushCommand = defineCommand<{ path: string; file?: string; so
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
     const text = await readDocument(sourceOf(args, args.file, args.source));
-    ctx.print(await withBackend(args, ctx, (b) => b.config.push(path, text)));
+    ctx.print(await withBackend(args, ctx, 'create', (b) => b.config.push(path, text)));
   },
 });

@@ -16,6 +16,6 @@ export const configRevokeCommand = defineCommand<{ path: string; serial: string 
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
     const serial = parseSerial(args.serial);
-    ctx.print(await withBackend(args, ctx, (b) => b.config.revoke(path, serial)));
+    ctx.print(await withBackend(args, ctx, 'existing', (b) => b.config.revoke(path, serial)));
   },
 });

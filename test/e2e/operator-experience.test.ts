@@ -1,0 +1,160 @@
+/**
+ * What an operator meets first: where the embedded store is (and that reads never make one),
+ * settings from ECS_SECRETS_* variables, the daemon's safe listening default, output for people,
+ * logs in a terminal, errors that name the fix, completion and version.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CLI, baseEnv, json, runCli } from '../helpers/cli';
+
+let dir: string;
+let store: string;
+const APP = ['--application-name', 'demo'];
+const local = (args: string[], opts: { env?: Record<string, string>; input?: string } = {}) =>
+  runCli(['--local', '--data-dir', store, ...APP, ...args], opts);
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-ux-'));
+  store = path.join(dir, 'store');
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('the embedded data dir', () => {
+  test('read-only commands never create a store: one line naming the directory and the fix, exit 1', async () => {
+    const missing = path.join(dir, 'typo');
+    const reads = [
+      ['fetch', '--name', 'db.password'],
+      ['list'],
+      ['history', '--name', 'db.password'],
+      ['export', '--name', 'db.password'],
+      ['label', 'list', '--name', 'db.password'],
+      ['revoke', '--name', 'db.password', '--serial', '1'],
+      ['config', 'build', '--path', 'app.yaml'],
+      ['config', 'list'],
+    ];
+    for (const args of reads) {
+      const r = await runCli(['--local', '--data-dir', missing, ...APP, ...args]);
+      expect([args[0], r.code, r.stdout, r.stderr]).toEqual([
+        args[0],
+        1,
+        '',
+        `ecs-secrets: no embedded store at ${missing} (create one with \`setup --local\` or \`create\`)\n`,
+      ]);
+    }
+    expect(fs.existsSync(missing)).toBe(false);
+  });
+
+  test('ECS_SECRETS_DATA_DIR names the store; --data-dir wins over it', async () => {
+    const env = { ECS_SECRETS_DATA_DIR: store };
+    const created = await runCli(['create', '--local', ...APP, '--name', 'a', '--payload', 'x'], { env, cwd: dir });
+    expect([created.code, created.stderr]).toEqual([0, '']);
+    expect(fs.existsSync(path.join(store, 'master.key'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, '.ecs-secrets'))).toBe(false);
+    const fetched = await runCli(['fetch', '--local', ...APP, '--name', 'a'], { env, cwd: os.tmpdir() });
+    expect(json(fetched)).toMatchObject({ name: 'a', payload: 'x' });
+    const other = path.join(dir, 'other');
+    const r = await runCli(['fetch', '--local', '--data-dir', other, ...APP, '--name', 'a'], { env });
+    expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(`no embedded store at ${other}`)]);
+  });
+});
+
+describe('settings from the environment', () => {
+  test('every global flag has an ECS_SECRETS_* variable, and a flag on the command line wins', async () => {
+    const env = { ECS_SECRETS_LOCAL: 'true', ECS_SECRETS_DATA_DIR: store, ECS_SECRETS_APPLICATION_NAME: 'demo' };
+    expect((await runCli(['create', '--name', 'a', '--payload', 'x'], { env })).code).toBe(0);
+    expect(json(await runCli(['fetch', '--name', 'a'], { env }))).toMatchObject({ payload: 'x' });
+    // --no-local on the line beats ECS_SECRETS_LOCAL=true: the AWS backend, which wants a region here.
+    const aws = await runCli(['fetch', '--no-local', '--name', 'a'], { env });
+    expect(aws.code).not.toBe(0);
+    expect(aws.stderr).toMatch(/region/);
+    const bad = await runCli(['list'], { env: { ...env, ECS_SECRETS_LOCAL: 'yes' } });
+    expect([bad.code, bad.stderr]).toEqual([
+      2,
+      'ecs-secrets: ECS_SECRETS_LOCAL must be true or false (or 1 or 0), not "yes"\n',
+    ]);
+    // The variables are named in the help, beside their flags.
+    const help = await runCli(['daemon', '--help']);
+    for (const v of ['ECS_SECRETS_DATA_DIR', 'ECS_SECRETS_LOCAL', 'ECS_SECRETS_CACHE_TTL', 'ECS_SECRETS_HOST'])
+      expect(help.stdout.replace(/\s+/g, ' ')).toContain(`[env ${v}]`);
+  });
+
+  test('daemon flags come from the environment too; the flag wins', async () => {
+    await local(['create', '--name', 'a', '--payload', 'x']);
+    const env = { ECS_SECRETS_CACHE_TTL: '7', ECS_SECRETS_READ_ONLY: '1', ECS_SECRETS_PORT: '0' };
+    let d = await startDaemon(['--local', '--data-dir', store, ...APP], env);
+    expect(d.started).toMatchObject({ cacheTtlSeconds: 7, readOnly: true });
+    await d.stop();
+    d = await startDaemon(['--local', '--data-dir', store, ...APP, '--cache-ttl', '9'], env);
+    expect(d.started).toMatchObject({ cacheTtlSeconds: 9, readOnly: true });
+    await d.stop();
+  });
+});
+
+describe('the daemon listens safely by default', () => {
+  test('loopback unless --host says otherwise; beyond loopback without a token, a warning at start', async () => {
+    await local(['create', '--name', 'a', '--payload', 'x']);
+    const base = ['--local', '--data-dir', store, ...APP, '--port', '0'];
+    let d = await startDaemon(base);
+    expect(d.started.address).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(d.started.backend).toContain(store); // the directory in use, named at start
+    await d.stop();
+    expect(d.warnings()).toEqual([]);
+    d = await startDaemon([...base, '--host', '0.0.0.0']);
+    expect(d.started.address).toMatch(/^0\.0\.0\.0:\d+$/);
+    await d.stop();
+    expect(d.warnings()).toEqual([expect.stringContaining('listening beyond loopback with no token')]);
+    const tokenFile = path.join(dir, 'token');
+    fs.writeFileSync(tokenFile, 'a-long-enough-token-value-0123456789', { mode: 0o600 });
+    d = await startDaemon([...base, '--host', '0.0.0.0', '--token-file', tokenFile]);
+    await d.stop();
+    expect(d.warnings()).toEqual([]);
+  });
+});
+
+interface StartedDaemon {
+  child: ChildProcess;
+  /** The "daemon started" line's fields. */
+  started: Record<string, unknown>;
+  /** The messages of the warning lines (pino level 40): complete once stopped. */
+  warnings(): string[];
+  stop(): Promise<void>;
+}
+
+/** Spawn `daemon ARGS` as given (no --host or --port added) and wait until it is healthy. */
+async function startDaemon(args: string[], env: Record<string, string> = {}): Promise<StartedDaemon> {
+  const child = spawn(process.execPath, [CLI, 'daemon', ...args], {
+    env: { ...baseEnv(), ...env } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  // 'close': the process has exited and its stderr is read to the end.
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const lines = () =>
+    stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      // Healthy: past start-up, so SIGTERM is handled (a graceful stop flushes every line).
+      const line = lines().find((l) => l.msg === 'daemon started');
+      if (line && lines().some((l) => String(l.msg).endsWith('healthy'))) resolve(line);
+    });
+    child.on('exit', (code) => reject(new Error(`daemon exited with ${code}: ${stderr}`)));
+  });
+  return {
+    child,
+    started,
+    warnings: () =>
+      lines()
+        .filter((l) => l.level === 40)
+        .map((l) => String(l.msg)),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
