@@ -22,6 +22,7 @@ import {
   withDataKeyCache,
 } from '../core/keys';
 import { principalResolver } from '../core/identity';
+import { ensurePrivateDir } from '../core/private-files';
 import type { Logger } from '../core/log';
 import { AppError } from '../core/errors';
 import { keyAlias, tableName } from '../core/names';
@@ -103,12 +104,16 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
   };
   if (opts.local) {
     const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
-    // The master key is made with the store, on its first open, and never removed.
-    if (opts.mustExist && !fs.existsSync(path.join(dataDir, MASTER_KEY_FILE)))
-      throw new AppError(
-        'not_found',
-        `no embedded store at ${dataDir} (create one with \`setup --local\` or \`create\`)`,
-      );
+    if (opts.mustExist) {
+      // A directory that is there is checked as for any open (ownership, mode, links) first: that
+      // is the more precise message. The master key is made with the store and never removed.
+      if (fs.existsSync(dataDir)) ensurePrivateDir(dataDir);
+      if (!fs.existsSync(path.join(dataDir, MASTER_KEY_FILE)))
+        throw new AppError(
+          'not_found',
+          `no embedded store at ${dataDir} (create one with \`setup --local\` or \`create\`)`,
+        );
+    }
     // Loaded only here: an AWS-mode process (every sidecar in production) has no use for dynalite
     // and LevelDB's native addon, and should not carry them in memory.
     const { EmbeddedDynamo } = require('./embedded') as { EmbeddedDynamo: typeof EmbeddedDynamoType };

@@ -49,7 +49,7 @@ export function buildParser(
   argv: string[],
   ctx: {
     onResult: (p: Promise<void | number>) => void;
-    out: (s: string) => void;
+    out: (s: string | Uint8Array) => void;
     setExitCode?: (code: number) => void;
   },
 ): Argv<GlobalArgs> {
@@ -186,7 +186,7 @@ function joinPayloadValue(argv: readonly string[]): string[] {
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export async function main(
   rawArgv: string[],
-  out: (s: string) => void = (s) => process.stdout.write(s),
+  out: (s: string | Uint8Array) => void = (s) => process.stdout.write(s),
 ): Promise<number> {
   const argv = joinPayloadValue(rawArgv);
   const debug = argv.includes('--debug');
