@@ -113,6 +113,93 @@ describe('the daemon listens safely by default', () => {
   });
 });
 
+describe('output for people', () => {
+  test('fetch --raw prints the payload bytes alone, binary included, with no newline; revoked or missing exits 1', async () => {
+    await local(['create', '--name', 'db.password', '--payload', 'pw 1'], {});
+    const bytes = Buffer.from([0, 1, 2, 0xff, 0xfe, 10, 13]);
+    fs.writeFileSync(path.join(dir, 'blob'), bytes);
+    await local(['create', '--name', 'tls.key', '--binary', '--payload-location', path.join(dir, 'blob')]);
+    const text = await rawCli(['fetch', '--raw', 'db.password']);
+    expect([text.code, text.stdout.toString('utf8'), text.stderr]).toEqual([0, 'pw 1', '']);
+    const binary = await rawCli(['fetch', '--raw', '--name', 'tls.key']);
+    expect([binary.code, binary.stdout.equals(bytes), binary.stderr]).toEqual([0, true, '']);
+    await local(['create', '--name', 'db.password', '--payload', 'pw 2']);
+    await local(['revoke', '--name', 'db.password', '--serial', '1']);
+    const revoked = await rawCli(['fetch', '--raw', 'db.password', '--serial', '1']);
+    expect([revoked.code, revoked.stdout.length, revoked.stderr]).toEqual([
+      1,
+      0,
+      'ecs-secrets: serial 1 of db.password is revoked: it has no payload\n',
+    ]);
+    const missing = await rawCli(['fetch', '--raw', 'nope']);
+    expect([missing.code, missing.stdout.length, missing.stderr.split('\n').length]).toEqual([1, 0, 2]);
+    // Without --raw the original's JSON and exit code stay, and stderr says what the empty payload means.
+    const json1 = await local(['fetch', 'db.password', '--serial', '1']);
+    expect([json1.code, JSON.parse(json1.stdout)]).toEqual([
+      0,
+      { name: 'db.password', serial: 1, payload: '', active: false },
+    ]);
+    expect(json1.stderr).toContain('serial 1 of db.password is revoked');
+  });
+
+  test('the secret may be named as the first argument; --name still works; both must agree', async () => {
+    expect((await local(['create', 'db.password', '--payload', 'x'])).code).toBe(0);
+    expect(json(await local(['fetch', 'db.password']))).toMatchObject({ name: 'db.password', payload: 'x' });
+    expect(json(await local(['get', '--name', 'db.password']))).toMatchObject({ payload: 'x' });
+    expect(json(await local(['fetch', 'db.password', '--name', 'db.password']))).toMatchObject({ payload: 'x' });
+    expect(json(await local(['history', 'db.password']))).toHaveLength(1);
+    const both = await local(['fetch', 'db.password', '--name', 'other']);
+    expect([both.code, both.stderr]).toEqual([
+      2,
+      'ecs-secrets: the secret is named twice, differently (as an argument and as --name): give one\n',
+    ]);
+    const none = await local(['fetch']);
+    expect([none.code, none.stderr]).toEqual([
+      2,
+      'ecs-secrets: Missing required argument: name (give it as NAME or --name NAME)\n',
+    ]);
+  });
+
+  test('--output table for list, history and label list; JSON stays the default', async () => {
+    await local(['create', 'db.password', '--payload', 'x']);
+    await local(['create', 'db.password', '--payload', 'y']);
+    await local(['create', 'api.key', '--payload', 'z']);
+    await local(['label', 'set', 'db.password', '--label', 'prod', '--serial', '1']);
+    expect(json(await local(['list']))).toEqual([
+      { name: 'api.key', latestSerial: 1 },
+      { name: 'db.password', latestSerial: 2 },
+    ]);
+    expect((await local(['list', '--output', 'table'])).stdout).toBe(
+      'NAME         LATEST\napi.key      1\ndb.password  2\n',
+    );
+    const history = (await local(['history', 'db.password', '--output', 'table'])).stdout.split('\n');
+    expect(history[0]).toMatch(/^SERIAL +ACTIVE +CREATED +BY +REVOKED +SOURCE +LABELS$/);
+    expect(history[1]).toMatch(/^1 +true +\d{4}-\d\d-\d\dT\S+ +local:\S+ +- +- +prod$/);
+    expect(history[2]).toMatch(/^2 +true +/);
+    const labels = (await local(['label', 'list', 'db.password', '--output', 'table'])).stdout.split('\n');
+    expect(labels.slice(0, 3)).toEqual(['LABEL  SERIAL', 'prod   1', '']);
+    expect(labels[3]).toMatch(/^AT +LABEL +FROM +TO +BY$/);
+    const bad = await local(['list', '--output', 'yaml']);
+    expect(bad.code).toBe(2);
+  });
+});
+
+/** The CLI with stdout as bytes (binary payloads). */
+function rawCli(args: string[]): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, '--local', '--data-dir', store, ...APP, ...args], {
+      env: baseEnv() as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
+  });
+}
+
 interface StartedDaemon {
   child: ChildProcess;
   /** The "daemon started" line's fields. */
