@@ -14,6 +14,8 @@ export interface GlobalArgs {
   local: boolean;
   'data-dir': string;
   debug: boolean;
+  'log-level'?: string;
+  'log-format'?: string;
 }
 
 /** What a command handler gets: parsed flags, a logger, and a way to print its result. */

@@ -7,7 +7,7 @@ import yargs, { type Argv, type MiddlewareFunction } from 'yargs';
 import '../backends/aws'; // first: quiets the SDK's Node-version warning before any client exists
 import { DEFAULT_DATA_DIR } from '../backends/open-backend';
 import { AppError, oneLine } from '../core/errors';
-import { createLogger } from '../core/log';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, createLogger, defaultLogFormat } from '../core/log';
 import { VERSION } from '../core/version';
 import { createCommand } from './commands/create';
 import { daemonCommand } from './commands/daemon';
@@ -25,7 +25,7 @@ import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './command';
 import { applyEnvFlags, withEnvNote } from './env-flags';
-import { type DeclaredOptions, refuseRepeatedFlags } from './repeated-flags';
+import { type DeclaredOptions, refuseRepeatedFlags, unknownFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */
 const COMMANDS: readonly Command[] = [
@@ -57,7 +57,10 @@ export function buildParser(
     (handler: Command['run']) =>
     (raw: unknown): Promise<void> => {
       const args = raw as GlobalArgs;
-      const logger = createLogger({ debug: args.debug, level: args.debug ? 'debug' : 'warn' });
+      const logger = createLogger({
+        level: (args['log-level'] as LogLevel | undefined) ?? (args.debug ? 'debug' : 'warn'),
+        format: (args['log-format'] as LogFormat | undefined) ?? defaultLogFormat(),
+      });
       const p = handler(args, {
         logger,
         print: (r) => ctx.out(`${JSON.stringify(r)}\n`),
@@ -101,6 +104,24 @@ export function buildParser(
       describe: withEnvNote('debug', 'Debug logs and stack traces (never payloads)'),
       global: true,
     })
+    .option('log-level', {
+      type: 'string',
+      choices: LOG_LEVELS,
+      describe: withEnvNote(
+        'log-level',
+        'Least severe log line written (default: warn; the daemon: info; --debug: debug)',
+      ),
+      global: true,
+    })
+    .option('log-format', {
+      type: 'string',
+      choices: LOG_FORMATS,
+      describe: withEnvNote(
+        'log-format',
+        'Log lines as json, or pretty for people (default: pretty on a terminal, else json)',
+      ),
+      global: true,
+    })
     .version(VERSION)
     .alias('help', 'h')
     .strict()
@@ -137,7 +158,7 @@ export function buildParser(
 }
 
 /** The flags every command takes, each also read from its ECS_SECRETS_* variable (env-flags.ts). */
-const GLOBAL_FLAGS = ['application-name', 'region', 'local', 'data-dir', 'debug'];
+const GLOBAL_FLAGS = ['application-name', 'region', 'local', 'data-dir', 'debug', 'log-level', 'log-format'];
 
 /** Commands (by every name) whose own flags may all come from the environment too. */
 const ENV_COMMANDS = new Set(
@@ -148,12 +169,42 @@ const ENV_COMMANDS = new Set(
 const flagsMiddleware =
   (argv: string[]) => (args: Record<string, unknown> & { _: unknown[] }, y: { getOptions(): DeclaredOptions }) => {
     const opts = y.getOptions();
+    // Before yargs' own checks, which report a missing flag first: `--nmae x` is a typo of --name,
+    // and saying so beats "Missing required argument: name".
+    const [unknown] = unknownFlags(argv, opts);
+    if (unknown !== undefined)
+      throw new AppError(
+        'usage',
+        hidePayloadFragments(`Unknown argument: ${unknown}${didYouMean(unknown, Object.keys(opts.key))}`, argv),
+      );
     refuseRepeatedFlags(argv, opts);
     const own = ENV_COMMANDS.has(String(args._[0]))
       ? Object.keys(opts.key).filter((k) => k !== 'help' && k !== 'version')
       : [];
     applyEnvFlags(argv, opts, args, new Set([...GLOBAL_FLAGS, ...own]));
   };
+
+/** ` (did you mean --name?)` when a declared flag is one or two edits away from `spelling`. */
+function didYouMean(spelling: string, flags: readonly string[]): string {
+  const typed = spelling.replace(/^--?/, '').replace(/=.*$/, '');
+  const best = flags
+    .map((f) => ({ f, d: editDistance(typed, f) }))
+    .filter(({ d }) => d <= 2)
+    .sort((a, b) => a.d - b.d)[0];
+  return best ? ` (did you mean --${best.f}?)` : '';
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions; a swap of neighbours counts as 2). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
 
 /**
  * yargs lists unknown arguments by value. With --payload on the line, those are most likely

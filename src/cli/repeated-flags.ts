@@ -20,7 +20,7 @@ export interface DeclaredOptions {
   key: Record<string, unknown>;
 }
 
-/** One flag on the command line: the option it sets, as declared, and how it was spelled. */
+/** One flag on the command line: the option it sets, as declared (undefined: not declared), and how it was spelled. */
 export interface FlagUse {
   key: string;
   spelling: string;
@@ -28,12 +28,23 @@ export interface FlagUse {
 
 /** The declared flags given on the command line, in order (values, positionals and unknown flags left out). */
 export function flagsOnLine(argv: readonly string[], opts: DeclaredOptions): FlagUse[] {
+  return scanFlags(argv, opts).filter((u): u is FlagUse => u.key !== undefined);
+}
+
+/** The flags on the command line that the command does not declare, as spelled. */
+export function unknownFlags(argv: readonly string[], opts: DeclaredOptions): string[] {
+  return scanFlags(argv, opts)
+    .filter((u) => u.key === undefined)
+    .map((u) => u.spelling);
+}
+
+function scanFlags(argv: readonly string[], opts: DeclaredOptions): Array<{ key?: string; spelling: string }> {
   // An alias (e.g. -h) counts as its flag.
   const canonical = new Map<string, string>();
   for (const [key, aliases] of Object.entries(opts.alias ?? {})) for (const a of aliases) canonical.set(a, key);
   const known = (k: string) => canonical.get(k) ?? (k in (opts.key ?? {}) ? k : undefined);
   const booleans = new Set(opts.boolean ?? []);
-  const uses: FlagUse[] = [];
+  const uses: Array<{ key?: string; spelling: string }> = [];
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i];
     if (token === '--') break; // the rest is positional
@@ -43,7 +54,10 @@ export function flagsOnLine(argv: readonly string[], opts: DeclaredOptions): Fla
     // --no-local is the boolean --local, set to false.
     if (key === undefined && m[1].startsWith('no-') && booleans.has(known(m[1].slice(3)) ?? ''))
       key = known(m[1].slice(3));
-    if (key === undefined) continue; // unknown flags are strict mode's business
+    if (key === undefined) {
+      uses.push({ spelling: `${m[1].length === 1 ? '-' : '--'}${m[1]}` });
+      continue;
+    }
     // A flag taking a fixed number of values (nargs) consumes them even if they start with "-".
     if (m[2] === undefined) i += opts.narg?.[key] ?? 0;
     uses.push({ key, spelling: `${m[1].length === 1 ? '-' : '--'}${m[1]}` });

@@ -41,7 +41,7 @@ export interface DaemonDeps {
 
 /** Start a daemon from its configuration (config.ts: the CLI's flags parsed, or daemonConfig() in tests and the bench). */
 export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): Promise<RunningDaemon> {
-  const logger = deps.logger ?? createLogger({ debug: config.debug, daemon: true });
+  const logger = deps.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, daemon: true });
   const { app, port, host, cacheTtlMs: ttlMs, staleIfErrorMs: staleMs, cacheSize, cacheMaxBytes, token } = config;
   const dataKeyBytes = Math.floor(cacheMaxBytes * DATA_KEY_SHARE);
   const configBytes = Math.floor(cacheMaxBytes * CONFIG_SHARE);

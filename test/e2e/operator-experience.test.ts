@@ -184,6 +184,74 @@ describe('output for people', () => {
   });
 });
 
+describe('logs', () => {
+  /** Run the CLI on a pseudo-terminal (script(1)), as a person at a terminal does. */
+  const onTerminal = (args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const line = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      const child = spawn('script', ['-qec', line, '/dev/null'], {
+        env: baseEnv() as NodeJS.ProcessEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, out }));
+    });
+
+  test('pretty on a terminal, JSON when stderr is not one; --log-format and --log-level choose', async () => {
+    await local(['create', 'db.password', '--payload', 'x']);
+    const args = ['--local', '--data-dir', store, ...APP, 'fetch', 'db.password', '--log-level', 'debug'];
+    const tty = await onTerminal(args);
+    expect(tty.code).toBe(0);
+    // pino-pretty's line: time, level name, message; no JSON, no epoch milliseconds.
+    expect(tty.out).toMatch(/\[\d\d:\d\d:\d\d\.\d{3}\] \S*DEBUG\S* \(ecs-secrets\/\d+\): \S*secret fetched/);
+    expect(tty.out).not.toContain('"level":20');
+    const forced = await onTerminal([...args, '--log-format', 'json']);
+    expect(forced.out).toContain('"level":20');
+    const piped = await local(['fetch', 'db.password', '--log-level', 'debug']);
+    expect(
+      piped.stderr
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).msg),
+    ).toContain('secret fetched');
+    const quiet = await local(['fetch', 'db.password']);
+    expect(quiet.stderr).toBe(''); // warn by default: a successful command says nothing
+    const env = await local(['fetch', 'db.password'], { env: { ECS_SECRETS_LOG_LEVEL: 'debug' } });
+    expect(env.stderr).toContain('"msg":"secret fetched"');
+  });
+});
+
+describe('errors that name the fix', () => {
+  test('an unknown flag is reported before a missing one, with a suggestion', async () => {
+    const r = await local(['revoke', '--nmae', 'db.password', '--serial', '1']);
+    expect([r.code, r.stderr]).toEqual([2, 'ecs-secrets: Unknown argument: --nmae (did you mean --name?)\n']);
+    const far = await local(['list', '--frobnicate']);
+    expect([far.code, far.stderr]).toEqual([2, 'ecs-secrets: Unknown argument: --frobnicate\n']);
+  });
+
+  test('no credentials, or no region, at the AWS backend: the hint names --local', async () => {
+    const noAws = {
+      AWS_REGION: 'eu-west-1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: path.join(dir, 'none'),
+      AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
+      HOME: dir,
+    };
+    const creds = await runCli(['fetch', ...APP, 'db.password'], { env: noAws });
+    expect(creds.code).toBe(1);
+    expect(creds.stderr).toMatch(/^ecs-secrets: no AWS credentials found \(for the embedded store, add --local\)/);
+    const region = await runCli(['list', ...APP, '--data-dir', store], {
+      env: { ...noAws, AWS_REGION: undefined as unknown as string },
+    });
+    expect([region.code, region.stderr]).toEqual([
+      2,
+      'ecs-secrets: no AWS region: pass --region or set AWS_REGION (for the embedded store, add --local)\n',
+    ]);
+  });
+});
+
 /** The CLI with stdout as bytes (binary payloads). */
 function rawCli(args: string[]): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {

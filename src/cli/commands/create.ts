@@ -59,7 +59,7 @@ export const createCommand = defineCommand<CreateArgs>({
         ? await readBinaryPayload(args)
         : await readPayload(args);
     const created = await withService(args, ctx, 'create', (s) => s.create(name, payload, { binary }));
-    ctx.logger.debug({ name: created.name, serial: created.serial }, 'secret created');
+    ctx.logger.debug({ secret: created.name, serial: created.serial }, 'secret created');
     ctx.print(created);
   },
 });

@@ -3,6 +3,7 @@
  * holds the defaults and the parsers); runs the daemon until SIGTERM or SIGINT, then stops it
  * gracefully.
  */
+import { type LogFormat, type LogLevel, defaultLogFormat } from '../../core/log';
 import { validateAppName } from '../../core/names';
 import {
   DAEMON_DEFAULTS,
@@ -47,6 +48,8 @@ export function daemonConfigFromFlags(f: DaemonFlags, env: NodeJS.ProcessEnv = p
     dataDir: f['data-dir'],
     region: f.region,
     debug: f.debug,
+    logLevel: (f['log-level'] as LogLevel | undefined) ?? (f.debug ? 'debug' : DAEMON_DEFAULTS.logLevel),
+    logFormat: (f['log-format'] as LogFormat | undefined) ?? defaultLogFormat(),
     port: parseWholeNumber('port', f.port),
     host: f.host,
     cacheTtlMs: parseWholeNumber('cacheTtlMs', f['cache-ttl']),

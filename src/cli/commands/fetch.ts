@@ -32,7 +32,7 @@ export const fetchCommand = defineCommand<SecretArgs & { serial?: string; label?
     const record = await withService(args, ctx, 'existing', (s) =>
       label === undefined ? s.fetch(name, serial) : s.fetchLabel(name, label),
     );
-    ctx.logger.debug({ name: record.name, serial: record.serial, active: record.active }, 'secret fetched');
+    ctx.logger.debug({ secret: record.name, serial: record.serial, active: record.active }, 'secret fetched');
     const revoked = `serial ${record.serial} of ${record.name} is revoked: it has no payload`;
     if (args.raw) {
       // A revoked version's empty payload must not pass for an empty password.
