@@ -15,6 +15,9 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY cloudformation ./cloudformation
 COPY scripts ./scripts
+# `ecs-secrets version` names the commit: the build context has no .git, so it comes as an argument
+# (docker build --build-arg ECS_SECRETS_BUILD_COMMIT=$(git rev-parse --short=12 HEAD) .).
+ARG ECS_SECRETS_BUILD_COMMIT=unknown
 # dist/src/cli.js: the CLI, one esbuild bundle (tsc type-checks and compiles, then `npm run bundle`);
 # dist/cloudformation: the template (also inside the bundle); dist/scripts: the runtime stage's pruner.
 RUN npm run build

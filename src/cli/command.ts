@@ -38,6 +38,8 @@ export interface Command<A = object> {
   builder: (y: Argv<GlobalArgs>) => Argv<unknown>;
   /** Resolves to nothing (exit 0) or, for a command that ends with another's code (exec), the exit code. */
   run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void | number>;
+  /** Shown under Examples in the command's help: [command line, what it does]. */
+  examples?: ReadonlyArray<readonly [string, string]>;
   /** Every flag of this command may also be set as ECS_SECRETS_<FLAG> (cli/env-flags.ts). */
   envFlags?: boolean;
   /** Subcommands (`config push`, ...): the parser registers them under this command. */

@@ -23,8 +23,10 @@ import { rollbackCommand } from './commands/rollback';
 import { rotateCommand } from './commands/rotate';
 import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
+import { versionCommand } from './commands/version';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './command';
 import { applyEnvFlags, withEnvNote } from './env-flags';
+import { mapStack } from './source-stack';
 import { type DeclaredOptions, refuseRepeatedFlags, unknownFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */
@@ -43,6 +45,7 @@ const COMMANDS: readonly Command[] = [
   execCommand,
   configCommand,
   importCommand,
+  versionCommand,
 ];
 
 export function buildParser(
@@ -122,12 +125,17 @@ export function buildParser(
       ),
       global: true,
     })
+    .group([...GLOBAL_FLAGS, 'help', 'version'], 'Global flags:')
     .version(VERSION)
     .alias('help', 'h')
+    .completion(
+      'completion',
+      'Print a shell completion script: bash, or zsh when run from zsh (append it to ~/.bashrc or ~/.zshrc)',
+    )
     .strict()
     .demandCommand(
       1,
-      'name a command: setup, create, fetch, revoke, list, history, label, rollback, rotate, daemon, export, exec or config',
+      'name a command: setup, create, fetch, revoke, list, history, label, rollback, rotate, daemon, export, exec, config, import, version or completion',
     )
     .recommendCommands()
     .parserConfiguration(PARSER_CONFIGURATION)
@@ -146,16 +154,34 @@ export function buildParser(
     const subs = c.subcommands ?? [];
     const builder =
       subs.length === 0
-        ? c.builder
+        ? helpLayout(c)
         : (yy: Argv<GlobalArgs>) =>
             subs.reduce(
-              (b, s) => b.command(s.command as string | string[], s.describe, s.builder, run(s.run)),
-              c.builder(yy) as Argv<GlobalArgs>,
+              (b, s) => b.command(s.command as string | string[], s.describe, helpLayout(s), run(s.run)),
+              helpLayout(c)(yy) as Argv<GlobalArgs>,
             );
     y = y.command(c.command as string | string[], c.describe, builder, run(c.run));
   }
   return y;
 }
+
+/**
+ * A command's help: its usage line, its own flags first (the global ones follow, grouped), then its
+ * examples.
+ */
+const helpLayout =
+  (c: Command) =>
+  (yy: Argv<GlobalArgs>): Argv<unknown> => {
+    const b = c.builder(yy) as Argv<GlobalArgs>;
+    for (const [line, what] of c.examples ?? []) b.example(line, what);
+    const usage = typeof c.command === 'string' ? c.command : c.command[0];
+    const positionals = new Set([...usage.matchAll(/[<[]([\w-]+)[\]>]/g)].map((m) => m[1]));
+    const shared = new Set([...GLOBAL_FLAGS, 'help', 'version']);
+    const own = Object.keys((b as unknown as { getOptions(): DeclaredOptions }).getOptions().key).filter(
+      (k) => !shared.has(k) && !positionals.has(k),
+    );
+    return own.length > 0 ? b.group(own, 'Flags:') : b;
+  };
 
 /** The flags every command takes, each also read from its ECS_SECRETS_* variable (env-flags.ts). */
 const GLOBAL_FLAGS = ['application-name', 'region', 'local', 'data-dir', 'debug', 'log-level', 'log-format'];
@@ -168,6 +194,8 @@ const ENV_COMMANDS = new Set(
 /** yargs calls middleware with itself as a second argument (its types omit it). */
 const flagsMiddleware =
   (argv: string[]) => (args: Record<string, unknown> & { _: unknown[] }, y: { getOptions(): DeclaredOptions }) => {
+    // Shell completion asks with a partial command line: nothing to check in it.
+    if (argv.includes('--get-yargs-completions')) return;
     const opts = y.getOptions();
     // Before yargs' own checks, which report a missing flag first: `--nmae x` is a typo of --name,
     // and saying so beats "Missing required argument: name".
@@ -253,7 +281,7 @@ export async function main(
         ? err
         : new AppError('internal', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     process.stderr.write(`ecs-secrets: ${oneLine(e.message)}\n`);
-    if (debug) process.stderr.write(`${stackChain(e)}\n`);
+    if (debug) process.stderr.write(`${mapStack(stackChain(e))}\n`);
     return e.exitCode;
   }
 }

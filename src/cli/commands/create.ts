@@ -18,6 +18,10 @@ interface CreateArgs extends SecretArgs {
 
 export const createCommand = defineCommand<CreateArgs>({
   command: [withSecretArg('create'), 'store'],
+  examples: [
+    ['$0 create db.password --payload-location ./password.txt', 'a new version from a file'],
+    ['$0 create api.key --generate --length 40', 'a random value, never printed'],
+  ],
   describe: 'Store a new version of a secret; prints {"name","serial"}',
   builder: (c) =>
     c

@@ -73,6 +73,10 @@ const D = DAEMON_DEFAULTS;
 
 export const daemonCommand = defineCommand<DaemonFlags>({
   command: 'daemon',
+  examples: [
+    ['$0 daemon --application-name shop --token-file /run/token', 'the sidecar on 127.0.0.1:8080'],
+    ['ECS_SECRETS_HOST=0.0.0.0 $0 daemon --local --application-name demo', 'every interface, the embedded store'],
+  ],
   describe: 'Serve secrets over HTTP to the containers of this task (the sidecar)',
   envFlags: true,
   builder: (c) =>

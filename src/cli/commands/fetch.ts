@@ -8,6 +8,10 @@ import { payloadBytes } from '../../core/secrets-service';
 
 export const fetchCommand = defineCommand<SecretArgs & { serial?: string; label?: string; raw: boolean }>({
   command: [withSecretArg('fetch'), 'get'],
+  examples: [
+    ['$0 fetch db.password', 'the latest active version, as JSON'],
+    ['$0 fetch db.password --raw > pw.txt', 'the value alone, byte for byte'],
+  ],
   describe: 'Print a secret: the latest active version, or --serial N; prints {"name","serial","payload","active"}',
   builder: (c) =>
     c

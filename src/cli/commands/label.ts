@@ -14,6 +14,7 @@ const labelOption = {
 
 const labelSetCommand = defineCommand<SecretArgs & { label: string; serial: string }>({
   command: withSecretArg('set'),
+  examples: [['$0 label set db.password --label prod --serial 7', 'prod → version 7']],
   describe: 'Point a label at an active version; prints {"name","label","serial","from"}',
   builder: (c) =>
     c
@@ -31,6 +32,7 @@ const labelSetCommand = defineCommand<SecretArgs & { label: string; serial: stri
 
 const labelRmCommand = defineCommand<SecretArgs & { label: string }>({
   command: withSecretArg('rm'),
+  examples: [['$0 label rm db.password --label prod', 'prod no longer pins a version']],
   describe: 'Remove a label; prints {"name","label","from"}',
   builder: (c) => c.option('name', nameOption).option('label', labelOption),
   run: async (args, ctx) => {

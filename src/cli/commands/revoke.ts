@@ -5,6 +5,7 @@ import { withService } from '../backend-scope';
 
 export const revokeCommand = defineCommand<SecretArgs & { serial: string }>({
   command: withSecretArg('revoke'),
+  examples: [['$0 revoke db.password --serial 3', 'version 3 inactive, for good']],
   describe: 'Revoke one version of a secret; prints {"name","serial","active":false}',
   builder: (c) =>
     c

@@ -5,6 +5,7 @@ import { withService } from '../backend-scope';
 
 export const rollbackCommand = defineCommand<SecretArgs & { to?: string }>({
   command: withSecretArg('rollback'),
+  examples: [['$0 rollback db.password --to 2', "a new version with version 2's payload"]],
   describe:
     'Store a NEW version holding the payload of --to SERIAL (default: previous, the newest active before the latest); prints {"name","serial","restoredFrom"}',
   builder: (c) =>

@@ -13,6 +13,7 @@ export const configBuildCommand = defineCommand<{
   'strip-suffix': boolean;
 }>({
   command: 'build',
+  examples: [['$0 config build --path app.yaml --show-secrets', 'the latest version, decrypted']],
   describe: 'Print a document (secret values as stored, ENC[...], unless --show-secrets)',
   builder: (c) =>
     c

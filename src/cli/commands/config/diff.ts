@@ -8,6 +8,7 @@ import { pathOption, readDocument, sourceOf } from './document-files';
 
 export const configDiffCommand = defineCommand<{ path: string; file: string }>({
   command: 'diff',
+  examples: [['$0 config diff --path app.yaml --file app.yaml', 'key paths that differ; exit 3 on drift']],
   describe:
     'Compare the stored latest version with FILE: prints {"added","removed","changed","notCompared"} (key paths), exit 3 on drift',
   builder: (c) =>

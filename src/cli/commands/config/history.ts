@@ -7,6 +7,7 @@ import { pathOption } from './document-files';
 
 export const configHistoryCommand = defineCommand<{ path: string }>({
   command: 'history',
+  examples: [['$0 config history --path app.yaml', 'the versions of a document']],
   describe: 'List the versions of a document; prints [{"serial","active","createdAt"}]',
   builder: (c) => c.option('path', pathOption),
   run: async (args, ctx) => {

@@ -5,6 +5,7 @@ import { withBackend } from '../../backend-scope';
 
 export const configListCommand = defineCommand<{ prefix?: string }>({
   command: 'list',
+  examples: [['$0 config list --prefix prod/', 'paths and latest serials']],
   describe: 'List configuration paths; prints [{"path","latestSerial"}]',
   builder: (c) => c.option('prefix', { type: 'string', describe: 'Only paths starting with this (e.g. team-a/)' }),
   run: async (args, ctx) => {
