@@ -252,6 +252,51 @@ describe('errors that name the fix', () => {
   });
 });
 
+describe('discoverability', () => {
+  test('completion prints a bash script, or a zsh one from zsh, and completes commands and flags', async () => {
+    const bash = await runCli(['completion'], { env: { SHELL: '/bin/bash' } });
+    expect(bash.code).toBe(0);
+    expect(bash.stdout).toContain('###-begin-ecs-secrets-completions-###');
+    expect(bash.stdout).toContain('complete -o bashdefault -o default -F _ecs-secrets_yargs_completions ecs-secrets');
+    const zsh = await runCli(['completion'], { env: { SHELL: '/bin/zsh' } });
+    expect(zsh.stdout.startsWith('#compdef ecs-secrets')).toBe(true);
+    const commands = await runCli(['--get-yargs-completions', 'ecs-secrets', '']);
+    expect(commands.stdout.split('\n')).toEqual(expect.arrayContaining(['fetch', 'daemon', 'version', 'completion']));
+    const flags = await runCli(['--get-yargs-completions', 'ecs-secrets', 'fetch', '--']);
+    expect([flags.code, flags.stderr]).toEqual([0, '']);
+    expect(flags.stdout.split('\n')).toEqual(expect.arrayContaining(['--name', '--raw', '--serial', '--local']));
+  });
+
+  test('version names the version, the commit and date of the build, and Node; --version stays the number', async () => {
+    const v = await runCli(['version']);
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+    expect(json(v)).toEqual({
+      version: pkg.version,
+      commit: expect.stringMatching(/^([0-9a-f]{12}(-dirty)?|unknown)$/),
+      built: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      node: expect.stringMatching(/^v\d+\.\d+\.\d+$/),
+    });
+    expect((await runCli(['--version'])).stdout).toBe(`${pkg.version}\n`);
+  });
+
+  test("a command's help: usage line, its own flags before the global ones, an example", async () => {
+    for (const cmd of [['fetch'], ['create'], ['revoke'], ['list'], ['history'], ['daemon'], ['label', 'set']]) {
+      const h = (await runCli([...cmd, '--help'])).stdout;
+      expect(h.startsWith(`ecs-secrets ${cmd.join(' ')}`)).toBe(true);
+      const own = h.indexOf('\nFlags:\n');
+      const global = h.indexOf('\nGlobal flags:\n');
+      expect([cmd.join(' '), own > 0, global > own]).toEqual([cmd.join(' '), true, true]);
+      expect(h).toMatch(/\nExamples:\n {2}ecs-secrets /);
+    }
+  });
+
+  test('--debug stack traces name our TypeScript files, not the bundle', async () => {
+    const r = await local(['fetch', 'nope', '--debug']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\n\s+at .*src\/cli\/commands\/fetch\.ts:\d+:\d+/);
+  });
+});
+
 /** The CLI with stdout as bytes (binary payloads). */
 function rawCli(args: string[]): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {
