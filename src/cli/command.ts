@@ -51,7 +51,8 @@ export const defineCommand = <A>(c: Command<A>): Command => c as unknown as Comm
 
 export const nameOption = {
   type: 'string',
-  describe: 'Name of the secret (A-Z a-z 0-9 . _ -, dots for namespaces); or give it as the first argument',
+  describe:
+    'Name of the secret (A-Z a-z 0-9 . _ -, dots for namespaces), or as the first argument where the usage shows [secret]',
 } as const;
 
 /**

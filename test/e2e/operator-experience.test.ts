@@ -89,6 +89,12 @@ describe('settings from the environment', () => {
     d = await startDaemon(['--local', '--data-dir', store, ...APP, '--cache-ttl', '9'], env);
     expect(d.started).toMatchObject({ cacheTtlSeconds: 9, readOnly: true });
     await d.stop();
+    // A variable is no second occurrence of its flag; a flag given twice is still refused.
+    const twice = await runCli(['daemon', '--local', ...APP, '--cache-ttl', '1', '--cache-ttl', '2'], { env });
+    expect([twice.code, twice.stderr]).toEqual([
+      2,
+      'ecs-secrets: --cache-ttl was given more than once: a flag may appear only once\n',
+    ]);
   });
 });
 

@@ -90,6 +90,8 @@ test('the defaults: one object, the same whether the CLI fills them in or an in-
     dataDir: '.ecs-secrets',
     region: undefined,
     token: undefined,
+    // The CLI's default follows the terminal (pretty on one): jest's workers write to pipes, a run in band may not.
+    logFormat: process.stderr.isTTY ? 'pretty' : 'json',
   });
   expect(daemonConfig({ app: 'app' })).toEqual({ ...DAEMON_DEFAULTS, app: 'app' });
   expect(formatRenderMode(DAEMON_DEFAULTS.renderMode)).toBe('0440');
