@@ -319,6 +319,19 @@ function rawCli(args: string[]): Promise<{ code: number | null; stdout: Buffer; 
   });
 }
 
+describe('npm start', () => {
+  test('takes daemon flags and starts the built daemon without building again when dist/ is current', async () => {
+    // `npm start -- FLAGS` runs this script with FLAGS; npm test has just built dist/.
+    const start = path.join(__dirname, '..', '..', 'scripts', 'start.mjs');
+    const built = fs.statSync(CLI).mtimeMs;
+    const d = await startNode([start, '--port', '0', '--data-dir', store, '--log-format', 'json']);
+    expect(fs.statSync(CLI).mtimeMs).toBe(built);
+    expect(d.started).toMatchObject({ application: 'demo', address: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(d.started.backend).toContain(store);
+    await d.stop();
+  });
+});
+
 interface StartedDaemon {
   child: ChildProcess;
   /** The "daemon started" line's fields. */
@@ -329,8 +342,13 @@ interface StartedDaemon {
 }
 
 /** Spawn `daemon ARGS` as given (no --host or --port added) and wait until it is healthy. */
-async function startDaemon(args: string[], env: Record<string, string> = {}): Promise<StartedDaemon> {
-  const child = spawn(process.execPath, [CLI, 'daemon', ...args], {
+function startDaemon(args: string[], env: Record<string, string> = {}): Promise<StartedDaemon> {
+  return startNode([CLI, 'daemon', ...args], env);
+}
+
+/** Spawn node with `argv`, a daemon's command line, and wait until it is healthy. */
+async function startNode(argv: string[], env: Record<string, string> = {}): Promise<StartedDaemon> {
+  const child = spawn(process.execPath, argv, {
     env: { ...baseEnv(), ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
