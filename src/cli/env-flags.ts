@@ -40,6 +40,18 @@ export function applyEnvFlags(
   }
 }
 
+/**
+ * Whether a boolean flag's variable says true, for decisions made before the command line is
+ * parsed (main's --debug stack traces); a bad value counts as false here and is reported by the parse.
+ */
+export function envSaysTrue(flag: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  try {
+    return parseBoolean(envName(flag), env[envName(flag)] ?? '');
+  } catch {
+    return false;
+  }
+}
+
 function parseBoolean(name: string, value: string): boolean {
   const v = value.trim().toLowerCase();
   if (v === 'true' || v === '1') return true;

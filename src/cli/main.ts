@@ -25,7 +25,7 @@ import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
 import { versionCommand } from './commands/version';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './command';
-import { applyEnvFlags, withEnvNote } from './env-flags';
+import { applyEnvFlags, envSaysTrue, withEnvNote } from './env-flags';
 import { mapStack } from './source-stack';
 import { type DeclaredOptions, refuseRepeatedFlags, unknownFlags } from './repeated-flags';
 
@@ -268,7 +268,7 @@ export async function main(
   out: (s: string | Uint8Array) => void = (s) => process.stdout.write(s),
 ): Promise<number> {
   const argv = joinPayloadValue(rawArgv);
-  const debug = argv.includes('--debug');
+  const debug = argv.includes('--debug') || (envSaysTrue('debug') && !argv.includes('--no-debug'));
   let pending: Promise<void | number> | undefined;
   let exitCode = 0;
   try {

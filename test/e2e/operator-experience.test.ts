@@ -325,10 +325,10 @@ describe('npm start', () => {
     const start = path.join(__dirname, '..', '..', 'scripts', 'start.mjs');
     const built = fs.statSync(CLI).mtimeMs;
     const d = await startNode([start, '--port', '0', '--data-dir', store, '--log-format', 'json']);
+    await d.stop();
     expect(fs.statSync(CLI).mtimeMs).toBe(built);
     expect(d.started).toMatchObject({ application: 'demo', address: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
     expect(d.started.backend).toContain(store);
-    await d.stop();
   });
 });
 
