@@ -187,6 +187,15 @@ describe('output for people', () => {
     expect(labels[3]).toMatch(/^AT +LABEL +FROM +TO +BY$/);
     const bad = await local(['list', '--output', 'yaml']);
     expect(bad.code).toBe(2);
+    const file = path.join(dir, 'in.env');
+    fs.writeFileSync(file, 'DB_USER=app\nAPI_KEY=k\n');
+    const imported = await local(['import', 'dotenv', file, '--output', 'table']);
+    expect([imported.code, imported.stdout.split('\n')[0]]).toEqual([
+      0,
+      expect.stringMatching(/^STATUS +NAME +SOURCE +SERIALS OR ERROR$/),
+    ]);
+    expect(imported.stdout).toMatch(/\nimported +\S+ +\S+ +1\n/);
+    expect(imported.stdout).not.toContain('app'); // never a value
   });
 });
 

@@ -159,7 +159,7 @@ export const daemonCommand = defineCommand<DaemonFlags>({
         array: true,
         describe: withEnvNote(
           'render',
-          'Write secrets to a file, atomically, rewritten when they change: FILE=NAME (raw payload), FILE=dotenv:SELECTOR or FILE=json:SELECTOR (SELECTOR: PREFIX* or NAME,NAME) (repeatable)',
+          'Write secrets to a file, atomically, rewritten when they change: FILE=NAME (raw payload), FILE=dotenv:SELECTOR, FILE=json:SELECTOR (SELECTOR: PREFIX* or NAME,NAME) or FILE=config:PATH (a configuration document, decrypted) (repeatable)',
         ),
       })
       .option('render-mode', {
