@@ -3,7 +3,6 @@
  * passed to the logger, and `redact` removes any field named like one, as a second line of defence.
  */
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -49,7 +48,13 @@ export function createLogger(
     },
     opts.format === 'pretty'
       ? // In the same thread, synchronously: a terminal is not the daemon's hot path, and a line must not be lost.
-        pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, translateTime: 'SYS:HH:MM:ss.l' })
+        // Loaded only then: a sidecar in a container (JSON) never pays for it.
+        (require('pino-pretty') as typeof import('pino-pretty'))({
+          destination: 2,
+          sync: true,
+          colorize: process.stderr.isTTY,
+          translateTime: 'SYS:HH:MM:ss.l',
+        })
       : opts.daemon
         ? daemonDestination()
         : // One-shot commands log synchronously: they exit right after, and a line must not be lost.
