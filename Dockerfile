@@ -15,11 +15,15 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY cloudformation ./cloudformation
 COPY scripts ./scripts
+# `ecs-secrets version` names the commit: the build context has no .git, so it comes as an argument
+# (docker build --build-arg ECS_SECRETS_BUILD_COMMIT=$(git rev-parse --short=12 HEAD) .).
+ARG ECS_SECRETS_BUILD_COMMIT=unknown
 # dist/src/cli.js: the CLI, one esbuild bundle (tsc type-checks and compiles, then `npm run bundle`);
 # dist/cloudformation: the template (also inside the bundle); dist/scripts: the runtime stage's pruner.
 RUN npm run build
-# The bundle holds every module of dist/src: the per-module files tsc wrote are not needed at run time.
-RUN find dist/src -mindepth 1 ! -name cli.js -delete
+# The bundle holds every module of dist/src: the per-module files tsc wrote are not needed at run time
+# (its source map stays, for `--debug` stack traces that name our files).
+RUN find dist/src -mindepth 1 ! -name cli.js ! -name cli.js.map -delete
 
 # --- runtime: production dependencies only, non-root --------------------------------------------
 FROM ${NODE_IMAGE}
@@ -54,6 +58,9 @@ RUN node /app/dist/src/cli.js --version >/dev/null
 # memory.max, read at each start), then runs the CLI (scripts/entrypoint.sh).
 COPY --from=build /src/scripts/entrypoint.sh /app/entrypoint.sh
 WORKDIR /data
+# The daemon binds loopback by default; the image listens on every interface as the original did,
+# so bridge-mode tasks (links, port mappings) keep working. A --host flag in a task's command wins.
+ENV ECS_SECRETS_HOST=0.0.0.0
 EXPOSE 8080
 ENTRYPOINT ["/bin/sh", "/app/entrypoint.sh"]
 CMD ["--help"]

@@ -14,7 +14,7 @@ const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
 test('package.json bundles the CLI in place, leaving out exactly the EXTERNAL packages', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   expect(pkg.bin['ecs-secrets']).toBe('dist/src/cli.js');
-  expect(pkg.scripts.build).toBe('tsc -p tsconfig.json && npm run bundle');
+  expect(pkg.scripts.build).toBe('tsc -p tsconfig.json && node dist/scripts/stamp-build.js && npm run bundle');
   const bundle: string = pkg.scripts.bundle;
   expect(bundle).toMatch(/^esbuild dist\/src\/cli\.js --bundle --platform=node /);
   expect(bundle).toContain('--outfile=dist/src/cli.js');

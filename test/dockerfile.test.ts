@@ -66,7 +66,7 @@ test('the image keeps only what the bundled CLI loads, and sets the measured V8 
   const [build, runtime] = dockerfile.split(/^FROM \$\{NODE_IMAGE\}$/m);
   // The build stage compiles the pruner and drops tsc's per-module files (the bundle holds them).
   expect(build).toMatch(/^COPY scripts \.\/scripts$/m);
-  expect(build).toMatch(/^RUN find dist\/src -mindepth 1 ! -name cli\.js -delete$/m);
+  expect(build).toMatch(/^RUN find dist\/src -mindepth 1 ! -name cli\.js ! -name cli\.js\.map -delete$/m);
   // Pruned in the same layer as the install, or the image would still carry every package.
   expect(runtime).toMatch(/^RUN npm ci --omit=dev [^\n]*&& node \/tmp\/runtime-deps\.js --prune && /m);
   expect(runtime).toMatch(/^COPY --from=build \/src\/dist\/scripts\/runtime-deps\.js \/tmp\/runtime-deps\.js$/m);
@@ -74,6 +74,8 @@ test('the image keeps only what the bundled CLI loads, and sets the measured V8 
   const env = (k: string) => instructions.filter((l) => l.startsWith(`ENV ${k}=`)).pop();
   expect(env('NODE_OPTIONS')).toMatch(/^ENV NODE_OPTIONS="?--max-semi-space-size=\d+( --[a-z-]+=\d+)*"?$/);
   expect(env('NODE_COMPILE_CACHE')).toBe('ENV NODE_COMPILE_CACHE=/app/.compile-cache');
+  // The daemon's default is loopback; the image keeps the original's every-interface listener (drop-in).
+  expect(env('ECS_SECRETS_HOST')).toBe('ENV ECS_SECRETS_HOST=0.0.0.0');
   // Filled as the user the image runs as (Node keys the cache folder by uid).
   const afterUser = runtime.slice(runtime.lastIndexOf('USER node'));
   expect(afterUser).toMatch(/^RUN node \/app\/dist\/src\/cli\.js --version >\/dev\/null$/m);

@@ -233,7 +233,11 @@ describe('setup against the CloudFormation stand-in', () => {
       ['setup', '--create-principal', CREATE_ARN, '--fetch-role', FETCH_ARN],
       /missing application name/,
     ],
-    ['an unknown flag', [...setupArgs('cryptex'), '--fetch-roles', FETCH_ARN], /Unknown arguments?: fetch-roles/],
+    [
+      'an unknown flag',
+      [...setupArgs('cryptex'), '--fetch-roles', FETCH_ARN],
+      /Unknown argument: --fetch-roles \(did you mean --fetch-role\?\)/,
+    ],
   ])('%s: usage error before any AWS call', async (_what, args, message) => {
     const before = w.cfn.counts.total;
     const r = await runCli(args, { env: w.env });

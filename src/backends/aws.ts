@@ -103,7 +103,8 @@ function requireRegion<C extends { config: { region: () => Promise<string> } }>(
   return client;
 }
 
-const NO_REGION = 'no AWS region: pass --region or set AWS_REGION';
+/** Without a region the likely mistake is a forgotten --local (e.g. beside --data-dir): say so. */
+const NO_REGION = 'no AWS region: pass --region or set AWS_REGION (for the embedded store, add --local)';
 
 /**
  * Each SDK package is loaded when its first client is built, not when this module is imported:

@@ -4,6 +4,7 @@
  * - Embedded (--local): dynalite in the data dir and the local master key; the table is created
  *   on first use so `create --local` works on an empty directory.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
@@ -17,10 +18,13 @@ import {
   type KeyProvider,
   KmsKeyProvider,
   LocalKeyProvider,
+  MASTER_KEY_FILE,
   withDataKeyCache,
 } from '../core/keys';
 import { principalResolver } from '../core/identity';
+import { ensurePrivateDir } from '../core/private-files';
 import type { Logger } from '../core/log';
+import { AppError } from '../core/errors';
 import { keyAlias, tableName } from '../core/names';
 import { SecretsService } from '../core/secrets-service';
 import { SecretStore } from '../core/storage';
@@ -38,6 +42,12 @@ export interface BackendOptions {
   onBackendCall?: BackendCallHook;
   /** Where a failed caller-identity lookup is reported (core/identity.ts). */
   logger?: Logger;
+  /**
+   * Embedded only: refuse a data dir that holds no store instead of creating one. Commands that
+   * only read (or change existing secrets) set it: a mistyped --data-dir, or a command run from
+   * another directory, would otherwise make a new empty store and answer "not found" from it.
+   */
+  mustExist?: boolean;
 }
 
 export type BackendCallHook = (service: 'dynamodb' | 'kms', operation: string, error?: string) => void;
@@ -94,6 +104,16 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
   };
   if (opts.local) {
     const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+    if (opts.mustExist) {
+      // A directory that is there is checked as for any open (ownership, mode, links) first: that
+      // is the more precise message. The master key is made with the store and never removed.
+      if (fs.existsSync(dataDir)) ensurePrivateDir(dataDir);
+      if (!fs.existsSync(path.join(dataDir, MASTER_KEY_FILE)))
+        throw new AppError(
+          'not_found',
+          `no embedded store at ${dataDir} (create one with \`setup --local\` or \`create\`)`,
+        );
+    }
     // Loaded only here: an AWS-mode process (every sidecar in production) has no use for dynalite
     // and LevelDB's native addon, and should not carry them in memory.
     const { EmbeddedDynamo } = require('./embedded') as { EmbeddedDynamo: typeof EmbeddedDynamoType };

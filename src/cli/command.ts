@@ -4,7 +4,9 @@
  * the parser's settings.
  */
 import type { Argv } from 'yargs';
+import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
+import { validateSecretName } from '../core/names';
 
 export interface GlobalArgs {
   'application-name'?: string;
@@ -12,6 +14,8 @@ export interface GlobalArgs {
   local: boolean;
   'data-dir': string;
   debug: boolean;
+  'log-level'?: string;
+  'log-format'?: string;
 }
 
 /** What a command handler gets: parsed flags, a logger, and a way to print its result. */
@@ -19,7 +23,7 @@ export interface CommandContext {
   logger: Logger;
   print(result: unknown): void;
   /** Write text to stdout as it is (export's formats, `config build`'s documents); print() is for JSON results. */
-  write(text: string): void;
+  write(text: string | Uint8Array): void;
   /** A successful outcome with another exit code than 0 (`config diff`: 3 on drift). */
   setExitCode(code: number): void;
 }
@@ -34,6 +38,10 @@ export interface Command<A = object> {
   builder: (y: Argv<GlobalArgs>) => Argv<unknown>;
   /** Resolves to nothing (exit 0) or, for a command that ends with another's code (exec), the exit code. */
   run: (args: A & GlobalArgs, ctx: CommandContext) => Promise<void | number>;
+  /** Shown under Examples in the command's help: [command line, what it does]. */
+  examples?: ReadonlyArray<readonly [string, string]>;
+  /** Every flag of this command may also be set as ECS_SECRETS_<FLAG> (cli/env-flags.ts). */
+  envFlags?: boolean;
   /** Subcommands (`config push`, ...): the parser registers them under this command. */
   subcommands?: readonly Command[];
 }
@@ -43,9 +51,30 @@ export const defineCommand = <A>(c: Command<A>): Command => c as unknown as Comm
 
 export const nameOption = {
   type: 'string',
-  describe: 'Name of the secret (A-Z a-z 0-9 . _ -, dots for namespaces)',
-  demandOption: true,
+  describe:
+    'Name of the secret (A-Z a-z 0-9 . _ -, dots for namespaces), or as the first argument where the usage shows [secret]',
 } as const;
+
+/**
+ * A command that acts on one secret takes its name as a positional argument too
+ * (`fetch db.password`, the chamber and credstash habit) or as --name (the original's flag).
+ */
+export const withSecretArg = (command: string): string => `${command} [secret]`;
+
+export interface SecretArgs {
+  name?: string;
+  secret?: string;
+}
+
+/** The one secret named by `[secret]` or --name: both may be given only if they agree. */
+export function secretName(args: SecretArgs): string {
+  if (args.secret !== undefined && args.name !== undefined && args.secret !== args.name)
+    throw new AppError('usage', 'the secret is named twice, differently (as an argument and as --name): give one');
+  const name = args.secret ?? args.name;
+  if (name === undefined)
+    throw new AppError('usage', 'Missing required argument: name (give it as NAME or --name NAME)');
+  return validateSecretName(name);
+}
 
 /** `--generate [--length N] [--charset C]`: create and rotate (core/generate.ts checks the values). */
 export const GENERATE_OPTIONS = {

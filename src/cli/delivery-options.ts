@@ -58,5 +58,5 @@ export async function withSelectionReader<R>(
     return fn(() => readSelection(source, selection));
   }
   validateAppName(args['application-name']);
-  return fn(() => withService(args, ctx, (service) => readSelection(serviceSource(service), selection)));
+  return fn(() => withService(args, ctx, 'existing', (service) => readSelection(serviceSource(service), selection)));
 }

@@ -7,7 +7,7 @@ import yargs, { type Argv, type MiddlewareFunction } from 'yargs';
 import '../backends/aws'; // first: quiets the SDK's Node-version warning before any client exists
 import { DEFAULT_DATA_DIR } from '../backends/open-backend';
 import { AppError, oneLine } from '../core/errors';
-import { createLogger } from '../core/log';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, createLogger, defaultLogFormat } from '../core/log';
 import { VERSION } from '../core/version';
 import { createCommand } from './commands/create';
 import { daemonCommand } from './commands/daemon';
@@ -23,8 +23,11 @@ import { rollbackCommand } from './commands/rollback';
 import { rotateCommand } from './commands/rotate';
 import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
+import { versionCommand } from './commands/version';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './command';
-import { type DeclaredOptions, refuseRepeatedFlags } from './repeated-flags';
+import { applyEnvFlags, envSaysTrue, withEnvNote } from './env-flags';
+import { mapStack } from './source-stack';
+import { type DeclaredOptions, refuseRepeatedFlags, unknownFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */
 const COMMANDS: readonly Command[] = [
@@ -42,13 +45,14 @@ const COMMANDS: readonly Command[] = [
   execCommand,
   configCommand,
   importCommand,
+  versionCommand,
 ];
 
 export function buildParser(
   argv: string[],
   ctx: {
     onResult: (p: Promise<void | number>) => void;
-    out: (s: string) => void;
+    out: (s: string | Uint8Array) => void;
     setExitCode?: (code: number) => void;
   },
 ): Argv<GlobalArgs> {
@@ -56,10 +60,10 @@ export function buildParser(
     (handler: Command['run']) =>
     (raw: unknown): Promise<void> => {
       const args = raw as GlobalArgs;
-      // The original's flag, or the environment (handy in task definitions). Not yargs' .env():
-      // that would turn every ECS_SECRETS_* variable, e.g. the token, into an unknown flag.
-      args['application-name'] ??= process.env.ECS_SECRETS_APPLICATION_NAME || undefined;
-      const logger = createLogger({ debug: args.debug, level: args.debug ? 'debug' : 'warn' });
+      const logger = createLogger({
+        level: (args['log-level'] as LogLevel | undefined) ?? (args.debug ? 'debug' : 'warn'),
+        format: (args['log-format'] as LogFormat | undefined) ?? defaultLogFormat(),
+      });
       const p = handler(args, {
         logger,
         print: (r) => ctx.out(`${JSON.stringify(r)}\n`),
@@ -77,44 +81,68 @@ export function buildParser(
     .usage('Usage: $0 <command> [flags]\n\nVersioned, envelope-encrypted secrets for AWS ECS tasks.')
     .option('application-name', {
       type: 'string',
-      describe: 'Application name (or ECS_SECRETS_APPLICATION_NAME)',
+      describe: withEnvNote('application-name', 'Application name'),
       global: true,
     })
     .option('region', {
       type: 'string',
-      describe: 'AWS region (default: the SDK chain, e.g. AWS_REGION)',
+      describe: withEnvNote('region', 'AWS region (default: the SDK chain, e.g. AWS_REGION)'),
       global: true,
     })
     .option('local', {
       type: 'boolean',
       default: false,
-      describe: 'Use the embedded backend instead of AWS',
+      describe: withEnvNote('local', 'Use the embedded backend instead of AWS'),
       global: true,
     })
     .option('data-dir', {
       type: 'string',
       default: DEFAULT_DATA_DIR,
-      describe: 'Embedded backend data directory',
+      describe: withEnvNote('data-dir', 'Embedded backend data directory'),
       global: true,
     })
     .option('debug', {
       type: 'boolean',
       default: false,
-      describe: 'Debug logs and stack traces (never payloads)',
+      describe: withEnvNote('debug', 'Debug logs and stack traces (never payloads)'),
       global: true,
     })
+    .option('log-level', {
+      type: 'string',
+      choices: LOG_LEVELS,
+      describe: withEnvNote(
+        'log-level',
+        'Least severe log line written (default: warn; the daemon: info; --debug: debug)',
+      ),
+      global: true,
+    })
+    .option('log-format', {
+      type: 'string',
+      choices: LOG_FORMATS,
+      describe: withEnvNote(
+        'log-format',
+        'Log lines as json, or pretty for people (default: pretty on a terminal, else json)',
+      ),
+      global: true,
+    })
+    .group([...GLOBAL_FLAGS, 'help', 'version'], 'Global flags:')
     .version(VERSION)
     .alias('help', 'h')
+    .completion(
+      'completion',
+      'Print a shell completion script: bash, or zsh when run from zsh (append it to ~/.bashrc or ~/.zshrc)',
+    )
     .strict()
     .demandCommand(
       1,
-      'name a command: setup, create, fetch, revoke, list, history, label, rollback, rotate, daemon, export, exec or config',
+      'name a command: setup, create, fetch, revoke, list, history, label, rollback, rotate, daemon, export, exec, config, import, version or completion',
     )
     .recommendCommands()
     .parserConfiguration(PARSER_CONFIGURATION)
-    // Before validation, so `--name a --name b` is reported as what it is. yargs passes itself here,
-    // with the options of the command being run already declared.
-    .middleware(checkRepeatedFlags(argv) as MiddlewareFunction, true)
+    // Before validation, so `--name a --name b` is reported as what it is, and a flag set in the
+    // environment counts as given. yargs passes itself here, with the options of the command being
+    // run already declared.
+    .middleware(flagsMiddleware(argv) as unknown as MiddlewareFunction, true)
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
@@ -126,20 +154,85 @@ export function buildParser(
     const subs = c.subcommands ?? [];
     const builder =
       subs.length === 0
-        ? c.builder
+        ? helpLayout(c)
         : (yy: Argv<GlobalArgs>) =>
             subs.reduce(
-              (b, s) => b.command(s.command as string | string[], s.describe, s.builder, run(s.run)),
-              c.builder(yy) as Argv<GlobalArgs>,
+              (b, s) => b.command(s.command as string | string[], s.describe, helpLayout(s), run(s.run)),
+              helpLayout(c)(yy) as Argv<GlobalArgs>,
             );
     y = y.command(c.command as string | string[], c.describe, builder, run(c.run));
   }
   return y;
 }
 
+/**
+ * A command's help: its usage line, its own flags first (the global ones follow, grouped), then its
+ * examples.
+ */
+const helpLayout =
+  (c: Command) =>
+  (yy: Argv<GlobalArgs>): Argv<unknown> => {
+    const b = c.builder(yy) as Argv<GlobalArgs>;
+    for (const [line, what] of c.examples ?? []) b.example(line, what);
+    const usage = typeof c.command === 'string' ? c.command : c.command[0];
+    const positionals = new Set([...usage.matchAll(/[<[]([\w-]+)[\]>]/g)].map((m) => m[1]));
+    const shared = new Set([...GLOBAL_FLAGS, 'help', 'version']);
+    const own = Object.keys((b as unknown as { getOptions(): DeclaredOptions }).getOptions().key).filter(
+      (k) => !shared.has(k) && !positionals.has(k),
+    );
+    return own.length > 0 ? b.group(own, 'Flags:') : b;
+  };
+
+/** The flags every command takes, each also read from its ECS_SECRETS_* variable (env-flags.ts). */
+const GLOBAL_FLAGS = ['application-name', 'region', 'local', 'data-dir', 'debug', 'log-level', 'log-format'];
+
+/** Commands (by every name) whose own flags may all come from the environment too. */
+const ENV_COMMANDS = new Set(
+  COMMANDS.filter((c) => c.envFlags).flatMap((c) => (typeof c.command === 'string' ? [c.command] : [...c.command])),
+);
+
 /** yargs calls middleware with itself as a second argument (its types omit it). */
-const checkRepeatedFlags = (argv: string[]) => (_args: unknown, y: { getOptions(): DeclaredOptions }) =>
-  refuseRepeatedFlags(argv, y.getOptions());
+const flagsMiddleware =
+  (argv: string[]) => (args: Record<string, unknown> & { _: unknown[] }, y: { getOptions(): DeclaredOptions }) => {
+    // Shell completion asks with a partial command line: nothing to check in it.
+    if (argv.includes('--get-yargs-completions')) return;
+    const opts = y.getOptions();
+    // Before yargs' own checks, which report a missing flag first: `--nmae x` is a typo of --name,
+    // and saying so beats "Missing required argument: name".
+    const [unknown] = unknownFlags(argv, opts);
+    if (unknown !== undefined)
+      throw new AppError(
+        'usage',
+        hidePayloadFragments(`Unknown argument: ${unknown}${didYouMean(unknown, Object.keys(opts.key))}`, argv),
+      );
+    refuseRepeatedFlags(argv, opts);
+    const own = ENV_COMMANDS.has(String(args._[0]))
+      ? Object.keys(opts.key).filter((k) => k !== 'help' && k !== 'version')
+      : [];
+    applyEnvFlags(argv, opts, args, new Set([...GLOBAL_FLAGS, ...own]));
+  };
+
+/** ` (did you mean --name?)` when a declared flag is one or two edits away from `spelling`. */
+function didYouMean(spelling: string, flags: readonly string[]): string {
+  const typed = spelling.replace(/^--?/, '').replace(/=.*$/, '');
+  const best = flags
+    .map((f) => ({ f, d: editDistance(typed, f) }))
+    .filter(({ d }) => d <= 2)
+    .sort((a, b) => a.d - b.d)[0];
+  return best ? ` (did you mean --${best.f}?)` : '';
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions; a swap of neighbours counts as 2). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
 
 /**
  * yargs lists unknown arguments by value. With --payload on the line, those are most likely
@@ -172,10 +265,10 @@ function joinPayloadValue(argv: readonly string[]): string[] {
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export async function main(
   rawArgv: string[],
-  out: (s: string) => void = (s) => process.stdout.write(s),
+  out: (s: string | Uint8Array) => void = (s) => process.stdout.write(s),
 ): Promise<number> {
   const argv = joinPayloadValue(rawArgv);
-  const debug = argv.includes('--debug');
+  const debug = argv.includes('--debug') || (envSaysTrue('debug') && !argv.includes('--no-debug'));
   let pending: Promise<void | number> | undefined;
   let exitCode = 0;
   try {
@@ -188,7 +281,7 @@ export async function main(
         ? err
         : new AppError('internal', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     process.stderr.write(`ecs-secrets: ${oneLine(e.message)}\n`);
-    if (debug) process.stderr.write(`${stackChain(e)}\n`);
+    if (debug) process.stderr.write(`${mapStack(stackChain(e))}\n`);
     return e.exitCode;
   }
 }

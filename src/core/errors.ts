@@ -174,9 +174,12 @@ export function fromAwsError(err: unknown, what: string): AppError {
 function awsMessage(kind: ErrorKind, name: string, what: string, detail: string): string {
   switch (kind) {
     case 'access_denied':
-      return name === 'DisabledException' || name === 'KMSInvalidStateException'
-        ? `the KMS key cannot be used ${what}: ${detail}`
-        : `access denied ${what}: ${detail}`;
+      if (name === 'DisabledException' || name === 'KMSInvalidStateException')
+        return `the KMS key cannot be used ${what}: ${detail}`;
+      // No credentials at all is not a refusal by AWS, and most often a forgotten --local.
+      if (name === 'CredentialsProviderError')
+        return `no AWS credentials found (for the embedded store, add --local) ${what}: ${detail}`;
+      return `access denied ${what}: ${detail}`;
     case 'not_set_up':
       return `${what}: ${detail} (has setup been run for this application and region?)`;
     case 'integrity':

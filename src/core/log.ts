@@ -6,6 +6,17 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
+/** `--log-level`: pino's levels, quietest last. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** `--log-format`: JSON lines (what CloudWatch and log pipelines want) or pino-pretty's lines for people. */
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** Pretty when a person is reading stderr (a terminal), JSON otherwise. */
+export const defaultLogFormat = (): LogFormat => (process.stderr.isTTY ? 'pretty' : 'json');
+
 /**
  * The daemon writes a line per request, so those lines are buffered: written in chunks of at
  * least this many bytes (about 40 request lines), and at the latest every DAEMON_LOG_FLUSH_MS, so
@@ -22,7 +33,9 @@ export const REQUEST_MSG = 'request';
 
 const REDACTED = '[redacted]';
 
-export function createLogger(opts: { debug?: boolean; level?: pino.LevelWithSilent; daemon?: boolean } = {}): Logger {
+export function createLogger(
+  opts: { debug?: boolean; level?: pino.LevelWithSilent; daemon?: boolean; format?: LogFormat } = {},
+): Logger {
   return pino(
     {
       name: 'ecs-secrets',
@@ -33,8 +46,19 @@ export function createLogger(opts: { debug?: boolean; level?: pino.LevelWithSile
         censor: REDACTED,
       },
     },
-    // One-shot commands log synchronously: they exit right after, and a line must not be lost.
-    opts.daemon ? daemonDestination() : pino.destination({ fd: 2, sync: true }),
+    opts.format === 'pretty'
+      ? // In the same thread, synchronously: a terminal is not the daemon's hot path, and a line must not be lost.
+        // Loaded only then: a sidecar in a container (JSON) never pays for it.
+        (require('pino-pretty') as typeof import('pino-pretty'))({
+          destination: 2,
+          sync: true,
+          colorize: process.stderr.isTTY,
+          translateTime: 'SYS:HH:MM:ss.l',
+        })
+      : opts.daemon
+        ? daemonDestination()
+        : // One-shot commands log synchronously: they exit right after, and a line must not be lost.
+          pino.destination({ fd: 2, sync: true }),
   );
 }
 

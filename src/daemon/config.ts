@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import { AppError } from '../core/errors';
+import type { LogFormat, LogLevel } from '../core/log';
 import { validateSecretRef } from '../core/labels';
 import { SECRET_NAME_RULE } from '../core/names';
 import { MAX_PAYLOAD_BYTES } from '../core/payload';
@@ -26,6 +27,10 @@ export interface DaemonConfig {
   region?: string;
   /** Debug logs and stack traces (never payloads). */
   debug: boolean;
+  /** The least severe level logged. */
+  logLevel: LogLevel;
+  /** JSON lines, or pino-pretty's lines for a terminal. */
+  logFormat: LogFormat;
   /** TCP port; 0 picks a free one (tests). */
   port: number;
   /** Address to bind; also a Host name the daemon answers to. */
@@ -85,8 +90,10 @@ const DEFAULT_MAX_CONNECTIONS = 512;
 export const DAEMON_DEFAULTS: Readonly<Defaulted> = Object.freeze({
   local: false,
   debug: false,
+  logLevel: 'info',
+  logFormat: 'json',
   port: 8080,
-  host: '0.0.0.0',
+  host: '127.0.0.1',
   allowedHosts: [],
   cacheTtlMs: 30_000,
   staleIfErrorMs: 300_000,

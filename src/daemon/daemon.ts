@@ -3,6 +3,7 @@
  * have been reached, and stops gracefully when asked (the `daemon` command asks on SIGTERM/SIGINT:
  * ECS sends SIGTERM, then SIGKILL after the container's stopTimeout, 30 s by default).
  */
+import { BlockList, isIPv4 } from 'node:net';
 import { openBackend, type Backend } from '../backends/open-backend';
 import { DocumentCache, SecretCache } from './cache';
 import { AppError } from '../core/errors';
@@ -40,7 +41,7 @@ export interface DaemonDeps {
 
 /** Start a daemon from its configuration (config.ts: the CLI's flags parsed, or daemonConfig() in tests and the bench). */
 export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): Promise<RunningDaemon> {
-  const logger = deps.logger ?? createLogger({ debug: config.debug, daemon: true });
+  const logger = deps.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, daemon: true });
   const { app, port, host, cacheTtlMs: ttlMs, staleIfErrorMs: staleMs, cacheSize, cacheMaxBytes, token } = config;
   const dataKeyBytes = Math.floor(cacheMaxBytes * DATA_KEY_SHARE);
   const configBytes = Math.floor(cacheMaxBytes * CONFIG_SHARE);
@@ -148,6 +149,11 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     },
     'daemon started',
   );
+  if (token === undefined && !isLoopback(address.address))
+    logger.warn(
+      { address: address.address },
+      'listening beyond loopback with no token: any host that reaches this address can read and write secrets (set --token-file or ECS_SECRETS_TOKEN, or --read-only, or bind 127.0.0.1)',
+    );
 
   // Health: reach the table and key once, retrying until it works, without holding up start-up;
   // then, if asked, every prefetched secret read and every rendered file written once.
@@ -211,4 +217,14 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     })());
   return { server, backend, port: address.port, logger, stop };
+}
+
+/** Loopback addresses (127.0.0.0/8, ::1): reachable from this host, or this awsvpc task, only. */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+function isLoopback(address: string): boolean {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? (isIPv4(address) ? address : undefined);
+  return v4 !== undefined ? LOOPBACK.check(v4, 'ipv4') : LOOPBACK.check(address, 'ipv6');
 }

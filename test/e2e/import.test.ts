@@ -189,7 +189,8 @@ test('planning: an invalid name or a collision stops the import before any write
     2,
     /a\.b ← ssm:\/coll\/a\.b and ssm:\/coll\/a\/b|a\.b ← ssm:\/coll\/a\/b and ssm:\/coll\/a\.b/,
   );
-  expect(json(await local(['list']))).toEqual([]);
+  // Nothing written, not even a store: a read finds none.
+  expectOneLineError(await local(['list']), 1, /no embedded store at /);
   expectOneLineError(await local(['import', 'ssm', '--path', '/nothing-here/']), 1, /nothing to import/);
   expectOneLineError(await local(['import', 'vault']), 2, /unknown import source "vault"/);
   expectOneLineError(await local(['import', 'ssm']), 2, /needs --path/);

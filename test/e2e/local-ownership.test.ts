@@ -257,7 +257,7 @@ describe('a data dir or master key that is not ours alone is refused, as ssh doe
     const dir = freshDir();
     fs.mkdirSync(dir);
     fs.chmodSync(dir, 0o755); // exactly, whatever the worker's umask
-    expect((await local(dir, ['list'])).code).toBe(0);
+    expect((await local(dir, ['create', '--name', 'a', '--payload', 'x'])).code).toBe(0);
     expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
   });
 
@@ -311,12 +311,16 @@ describe('a data dir that is not writable is reported as exactly that', () => {
       const r = await runAs(NOBODY, [
         process.execPath,
         nobodyCli,
-        'list',
+        'create',
         '--local',
         '--application-name',
         APP,
         '--data-dir',
         dir,
+        '--name',
+        'a',
+        '--payload',
+        'x',
       ]);
       expectNotWritable(
         r,
@@ -372,7 +376,19 @@ describe('a data dir that is not writable is reported as exactly that', () => {
 (fs.existsSync('/proc/self') ? test : test.skip)(
   'a data dir that cannot be created under /proc is one clear error, not a hang',
   async () => {
-    const r = await runCli(['list', '--local', '--application-name', APP, '--data-dir', '/proc/ecs-secrets-nope/data']);
+    // create: the command that makes a data dir (a read refuses a missing one before trying).
+    const r = await runCli([
+      'create',
+      '--local',
+      '--application-name',
+      APP,
+      '--data-dir',
+      '/proc/ecs-secrets-nope/data',
+      '--name',
+      'a',
+      '--payload',
+      'x',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([
       expect.stringMatching(/^ecs-secrets: cannot create data dir \/proc\/ecs-secrets-nope\/data: ENOENT$/),

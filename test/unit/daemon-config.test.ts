@@ -70,7 +70,7 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 test('the defaults: one object, the same whether the CLI fills them in or an in-process caller does', async () => {
   expect(DAEMON_DEFAULTS).toMatchObject({
     port: 8080,
-    host: '0.0.0.0',
+    host: '127.0.0.1',
     cacheTtlMs: 30_000,
     staleIfErrorMs: 300_000,
     cacheSize: 10_000,
@@ -92,6 +92,8 @@ test('the defaults: one object, the same whether the CLI fills them in or an in-
     dataDir: '.ecs-secrets',
     region: undefined,
     token: undefined,
+    // The CLI's default follows the terminal (pretty on one): jest's workers write to pipes, a run in band may not.
+    logFormat: process.stderr.isTTY ? 'pretty' : 'json',
   });
   expect(daemonConfig({ app: 'app' })).toEqual({ ...DAEMON_DEFAULTS, app: 'app' });
   expect(formatRenderMode(DAEMON_DEFAULTS.renderMode)).toBe('0440');

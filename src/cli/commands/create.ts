@@ -1,13 +1,12 @@
 /** `ecs-secrets create` (alias `store`): store a new version of a secret. */
 import { AppError } from '../../core/errors';
 import { generateValue } from '../../core/generate';
-import { validateAppName, validateSecretName } from '../../core/names';
-import { GENERATE_OPTIONS, defineCommand, nameOption } from '../command';
+import { validateAppName } from '../../core/names';
+import { GENERATE_OPTIONS, type SecretArgs, defineCommand, nameOption, secretName, withSecretArg } from '../command';
 import { readBinaryPayload, readPayload } from '../payload-input';
 import { withService } from '../backend-scope';
 
-interface CreateArgs {
-  name: string;
+interface CreateArgs extends SecretArgs {
   payload?: string;
   'payload-location'?: string;
   binary: boolean;
@@ -18,7 +17,11 @@ interface CreateArgs {
 }
 
 export const createCommand = defineCommand<CreateArgs>({
-  command: ['create', 'store'],
+  command: [withSecretArg('create'), 'store'],
+  examples: [
+    ['$0 create db.password --payload-location ./password.txt', 'a new version from a file'],
+    ['$0 create api.key --generate --length 40', 'a random value, never printed'],
+  ],
   describe: 'Store a new version of a secret; prints {"name","serial"}',
   builder: (c) =>
     c
@@ -44,7 +47,7 @@ export const createCommand = defineCommand<CreateArgs>({
       .options(GENERATE_OPTIONS),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
-    const name = validateSecretName(args.name);
+    const name = secretName(args);
     const encoding = args['payload-encoding'];
     if (encoding !== undefined && encoding !== 'base64')
       throw new AppError('usage', `unknown --payload-encoding ${JSON.stringify(encoding)}: the one encoding is base64`);
@@ -59,8 +62,8 @@ export const createCommand = defineCommand<CreateArgs>({
       : binary
         ? await readBinaryPayload(args)
         : await readPayload(args);
-    const created = await withService(args, ctx, (s) => s.create(name, payload, { binary }));
-    ctx.logger.debug({ name: created.name, serial: created.serial }, 'secret created');
+    const created = await withService(args, ctx, 'create', (s) => s.create(name, payload, { binary }));
+    ctx.logger.debug({ secret: created.name, serial: created.serial }, 'secret created');
     ctx.print(created);
   },
 });

@@ -3,6 +3,7 @@
  * holds the defaults and the parsers); runs the daemon until SIGTERM or SIGINT, then stops it
  * gracefully.
  */
+import { type LogFormat, type LogLevel, defaultLogFormat } from '../../core/log';
 import { validateAppName } from '../../core/names';
 import {
   DAEMON_DEFAULTS,
@@ -20,6 +21,7 @@ import {
 } from '../../daemon/config';
 import { parseRenderTargets } from '../../daemon/render-targets';
 import { type GlobalArgs, defineCommand } from '../command';
+import { withEnvNote } from '../env-flags';
 
 /** The daemon's flags as yargs gives them (strings: each is parsed into the configuration, refused naming its flag). */
 export interface DaemonFlags extends GlobalArgs {
@@ -48,6 +50,8 @@ export function daemonConfigFromFlags(f: DaemonFlags, env: NodeJS.ProcessEnv = p
     dataDir: f['data-dir'],
     region: f.region,
     debug: f.debug,
+    logLevel: (f['log-level'] as LogLevel | undefined) ?? (f.debug ? 'debug' : DAEMON_DEFAULTS.logLevel),
+    logFormat: (f['log-format'] as LogFormat | undefined) ?? defaultLogFormat(),
     port: parseWholeNumber('port', f.port),
     host: f.host,
     cacheTtlMs: parseWholeNumber('cacheTtlMs', f['cache-ttl']),
@@ -72,76 +76,104 @@ const D = DAEMON_DEFAULTS;
 
 export const daemonCommand = defineCommand<DaemonFlags>({
   command: 'daemon',
+  examples: [
+    ['$0 daemon --application-name shop --token-file /run/token', 'the sidecar on 127.0.0.1:8080'],
+    ['ECS_SECRETS_HOST=0.0.0.0 $0 daemon --local --application-name demo', 'every interface, the embedded store'],
+  ],
   describe: 'Serve secrets over HTTP to the containers of this task (the sidecar)',
+  envFlags: true,
   builder: (c) =>
     c
-      .option('port', { type: 'string', default: String(D.port), describe: 'TCP port' })
+      .option('port', { type: 'string', default: String(D.port), describe: withEnvNote('port', 'TCP port') })
       .option('host', {
         type: 'string',
         default: D.host,
-        describe: 'Address to bind (127.0.0.1: this task only on awsvpc)',
+        describe: withEnvNote(
+          'host',
+          'Address to bind: loopback serves the containers of an awsvpc task; 0.0.0.0 (every interface) is for bridge mode and links',
+        ),
       })
       .option('cache-ttl', {
         type: 'string',
         default: String(D.cacheTtlMs / 1000),
-        describe: 'Seconds a read is served from memory; 0 turns the cache off',
+        describe: withEnvNote('cache-ttl', 'Seconds a read is served from memory; 0 turns the cache off'),
       })
       .option('stale-if-error', {
         type: 'string',
         default: String(D.staleIfErrorMs / 1000),
-        describe: 'Seconds past the TTL a cached value may be served while the backend fails',
+        describe: withEnvNote(
+          'stale-if-error',
+          'Seconds past the TTL a cached value may be served while the backend fails',
+        ),
       })
       .option('cache-size', {
         type: 'string',
         default: String(D.cacheSize),
-        describe: 'Maximum cached secret versions (and data keys)',
+        describe: withEnvNote('cache-size', 'Maximum cached secret versions (and data keys)'),
       })
       .option('cache-max-bytes', {
         type: 'string',
         default: `${D.cacheMaxBytes / 1024 ** 2}MiB`,
-        describe: 'Memory for cached secrets and data keys together, in bytes or KiB/MiB/GiB',
+        describe: withEnvNote(
+          'cache-max-bytes',
+          'Memory for cached secrets and data keys together, in bytes or KiB/MiB/GiB',
+        ),
       })
       .option('token-file', {
         type: 'string',
-        describe: 'File holding the token required in X-ECS-Secrets-Token (or ECS_SECRETS_TOKEN)',
+        describe: withEnvNote(
+          'token-file',
+          'File holding the token required in X-ECS-Secrets-Token (or ECS_SECRETS_TOKEN)',
+        ),
       })
-      .option('read-only', { type: 'boolean', default: D.readOnly, describe: 'Refuse POST routes with 403' })
+      .option('read-only', {
+        type: 'boolean',
+        default: D.readOnly,
+        describe: withEnvNote('read-only', 'Refuse POST routes with 403'),
+      })
       .option('allowed-host', {
         type: 'string',
         array: true,
-        describe:
+        describe: withEnvNote(
+          'allowed-host',
           'Another Host name the daemon answers to (repeatable); loopback, IP addresses and single-label names always work',
+        ),
       })
       .option('max-connections', {
         type: 'string',
         default: String(D.maxConnections),
-        describe: 'Open connections at most; more are closed at once',
+        describe: withEnvNote('max-connections', 'Open connections at most; more are closed at once'),
       })
       .option('prefetch', {
         type: 'string',
         array: true,
-        describe: 'Read NAME[,NAME...] before /health turns 200, then refresh them ahead of the TTL (repeatable)',
+        describe: withEnvNote(
+          'prefetch',
+          'Read NAME[,NAME...] before /health turns 200, then refresh them ahead of the TTL (repeatable)',
+        ),
       })
       .option('prefetch-prefix', {
         type: 'string',
         array: true,
-        describe: 'Prefetch every secret whose name starts with PREFIX (repeatable)',
+        describe: withEnvNote('prefetch-prefix', 'Prefetch every secret whose name starts with PREFIX (repeatable)'),
       })
       .option('render', {
         type: 'string',
         array: true,
-        describe:
-          'Write secrets to a file, atomically, rewritten when they change: FILE=NAME (raw payload), FILE=dotenv:SELECTOR or FILE=json:SELECTOR (SELECTOR: PREFIX* or NAME,NAME) (repeatable)',
+        describe: withEnvNote(
+          'render',
+          'Write secrets to a file, atomically, rewritten when they change: FILE=NAME (raw payload), FILE=dotenv:SELECTOR, FILE=json:SELECTOR (SELECTOR: PREFIX* or NAME,NAME) or FILE=config:PATH (a configuration document, decrypted) (repeatable)',
+        ),
       })
       .option('render-mode', {
         type: 'string',
         default: formatRenderMode(D.renderMode),
-        describe: 'Permissions of rendered files (octal)',
+        describe: withEnvNote('render-mode', 'Permissions of rendered files (octal)'),
       })
       .option('access-log', {
         type: 'string',
         default: D.accessLog,
-        describe: 'Request lines: errors (writes, revokes, misses, refusals, errors; hits only at debug), all, or off',
+        describe: withEnvNote('access-log', 'Request lines: errors (writes, revokes, misses, refusals, errors; hits only at debug), all, or off'),
       }),
   run: async (args) => {
     const config = daemonConfigFromFlags(args);

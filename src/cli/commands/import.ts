@@ -11,6 +11,7 @@ import { createProgress } from '../../import/progress';
 import { dryRun, runImport } from '../../import/run';
 import type { ImportSource } from '../../import/import-source';
 import { withService } from '../backend-scope';
+import { OUTPUT_OPTION, formatTable, printResult } from '../output';
 import { type GlobalArgs, defineCommand } from '../command';
 
 const SOURCES = ['ssm', 'chamber', 'secretsmanager', 'credstash', 'dotenv', 'json', 'yaml'] as const;
@@ -28,6 +29,7 @@ interface ImportArgs {
   history: boolean;
   prefix: string;
   'dry-run': boolean;
+  output: string;
 }
 
 export const importCommand = defineCommand<ImportArgs>({
@@ -52,6 +54,7 @@ export const importCommand = defineCommand<ImportArgs>({
       })
       .option('prefix', { type: 'string', default: '', describe: 'Put in front of every imported name' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan as JSON; write nothing' })
+      .option('output', OUTPUT_OPTION)
       .example('$0 import ssm --path /prod/ --recursive --history', '/prod/app/db/password → app.db.password')
       .example('$0 import credstash --context env=prod --history', 'every version of every credstash secret'),
   run: async (args, ctx) => {
@@ -65,14 +68,28 @@ export const importCommand = defineCommand<ImportArgs>({
           `nothing to import: ${describe(args)} holds no secrets (check the name and region)`,
         );
       const planned = planNames(secrets, args.prefix);
-      await withService(args, ctx, async (service) => {
+      await withService(args, ctx, 'create', async (service) => {
         if (args['dry-run']) {
           ctx.print(await dryRun(service, source, planned));
           return;
         }
         const progress = createProgress(planned.length);
         const summary = await runImport(service, source, planned, progress).finally(() => progress.stop());
-        ctx.print(summary);
+        printResult(args, ctx, summary, (s) =>
+          formatTable(
+            [
+              ...s.imported.map((e) => ({ ...e, status: 'imported', detail: e.serials.join(',') })),
+              ...s.skipped.map((e) => ({ ...e, status: 'skipped', detail: 'up to date' })),
+              ...s.failed.map((e) => ({ ...e, status: 'failed', detail: `${e.error}: ${e.message}` })),
+            ],
+            [
+              ['STATUS', (e) => e.status],
+              ['NAME', (e) => e.name],
+              ['SOURCE', (e) => e.source],
+              ['SERIALS OR ERROR', (e) => e.detail],
+            ],
+          ),
+        );
         if (summary.failed.length > 0) ctx.setExitCode(1);
       });
     } finally {

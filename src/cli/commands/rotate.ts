@@ -2,9 +2,9 @@
 import { AppError } from '../../core/errors';
 import { generateValue, validateGenerateOptions } from '../../core/generate';
 import { validateLabel } from '../../core/labels';
-import { validateAppName, validateSecretName } from '../../core/names';
+import { validateAppName } from '../../core/names';
 import { rotate } from '../../lifecycle/rotate';
-import { GENERATE_OPTIONS, defineCommand, nameOption } from '../command';
+import { GENERATE_OPTIONS, defineCommand, nameOption, secretName } from '../command';
 import { readPayload } from '../payload-input';
 import { withService } from '../backend-scope';
 
@@ -28,7 +28,11 @@ export const rotateCommand = defineCommand<RotateArgs>({
       .usage(
         'Usage: $0 rotate --name NAME (--generate [--length N] [--charset C] | --payload-location FILE) [--move-label L]... -- HOOK [ARG...]',
       )
-      .option('name', nameOption)
+      .option('name', {
+        ...nameOption,
+        describe: 'Name of the secret (A-Z a-z 0-9 . _ -, dots for namespaces)',
+        demandOption: true,
+      })
       .options(GENERATE_OPTIONS)
       .option('payload-location', {
         type: 'string',
@@ -46,7 +50,7 @@ export const rotateCommand = defineCommand<RotateArgs>({
       ),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
-    const name = validateSecretName(args.name);
+    const name = secretName(args);
     const hook = (args['--'] ?? args._.slice(1)).map(String);
     if (hook.length === 0 || hook[0] === '')
       throw new AppError(
@@ -61,7 +65,7 @@ export const rotateCommand = defineCommand<RotateArgs>({
     if (args.generate) validateGenerateOptions(args);
     const moveLabels = [...new Set([args['move-label'] ?? []].flat().map(validateLabel))];
     const payload = args.generate ? generateValue(args) : await readPayload({ 'payload-location': location });
-    const outcome = await withService(args, ctx, (service) =>
+    const outcome = await withService(args, ctx, 'create', (service) =>
       rotate(service, {
         name,
         payload,

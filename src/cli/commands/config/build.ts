@@ -13,6 +13,7 @@ export const configBuildCommand = defineCommand<{
   'strip-suffix': boolean;
 }>({
   command: 'build',
+  examples: [['$0 config build --path app.yaml --show-secrets', 'the latest version, decrypted']],
   describe: 'Print a document (secret values as stored, ENC[...], unless --show-secrets)',
   builder: (c) =>
     c
@@ -34,7 +35,7 @@ export const configBuildCommand = defineCommand<{
     const path = validateConfigPath(args.path);
     const serial = args.serial === undefined ? undefined : parseSerial(args.serial);
     const format = validateOutputFormat(args.format);
-    const text = await withBackend(args, ctx, (b) =>
+    const text = await withBackend(args, ctx, 'existing', (b) =>
       b.config.build(path, { serial, showSecrets: args['show-secrets'], format, stripSuffix: args['strip-suffix'] }),
     );
     ctx.write(text);

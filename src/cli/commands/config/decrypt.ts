@@ -5,6 +5,7 @@ import { readDocument, sourceOf, withConfigKeys, writeDocument } from './documen
 
 export const configDecryptCommand = defineCommand<{ file?: string; out?: string }>({
   command: 'decrypt [file]',
+  examples: [['$0 config decrypt app.enc.yaml --local', 'a SOPS file back to plain text']],
   describe: 'Decrypt a local SOPS file (MAC checked) to stdout or --out (written with mode 0600)',
   builder: (c) =>
     c

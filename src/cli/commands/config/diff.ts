@@ -8,6 +8,7 @@ import { pathOption, readDocument, sourceOf } from './document-files';
 
 export const configDiffCommand = defineCommand<{ path: string; file: string }>({
   command: 'diff',
+  examples: [['$0 config diff --path app.yaml --file app.yaml', 'key paths that differ; exit 3 on drift']],
   describe:
     'Compare the stored latest version with FILE: prints {"added","removed","changed","notCompared"} (key paths), exit 3 on drift',
   builder: (c) =>
@@ -21,7 +22,7 @@ export const configDiffCommand = defineCommand<{ path: string; file: string }>({
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
     const text = await readDocument(sourceOf(args, args.file));
-    const result = await withBackend(args, ctx, (b) => b.config.diff(path, text));
+    const result = await withBackend(args, ctx, 'existing', (b) => b.config.diff(path, text));
     ctx.print(result);
     if (result.added.length + result.removed.length + result.changed.length > 0)
       ctx.setExitCode(OUTCOME_EXIT_CODES.drift);

@@ -6,6 +6,7 @@ import { readDocument, sourceOf, withConfigKeys, writeDocument } from './documen
 
 export const configEncryptCommand = defineCommand<{ file?: string; path?: string; out?: string; 'in-place': boolean }>({
   command: 'encrypt [file]',
+  examples: [['$0 config encrypt app.yaml --out app.enc.yaml', 'a SOPS file, no table involved']],
   describe: 'Encrypt the _ecs_secret fields of a local file (SOPS format) to stdout, --out or --in-place',
   builder: (c) =>
     c

@@ -7,11 +7,12 @@ import { pathOption } from './document-files';
 
 export const configHistoryCommand = defineCommand<{ path: string }>({
   command: 'history',
+  examples: [['$0 config history --path app.yaml', 'the versions of a document']],
   describe: 'List the versions of a document; prints [{"serial","active","createdAt"}]',
   builder: (c) => c.option('path', pathOption),
   run: async (args, ctx) => {
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
-    ctx.print(await withBackend(args, ctx, (b) => b.config.history(path)));
+    ctx.print(await withBackend(args, ctx, 'existing', (b) => b.config.history(path)));
   },
 });

@@ -7,6 +7,7 @@ import { pathOption, readDocument, sourceOf } from './document-files';
 
 export const configPushCommand = defineCommand<{ path: string; file?: string; source?: string }>({
   command: 'push [source]',
+  examples: [['$0 config push --path app.yaml --file app.yaml', 'a new version, _ecs_secret fields encrypted']],
   describe: 'Store a new version (YAML or JSON; - reads standard input); prints {"path","serial"}',
   builder: (c) =>
     c
@@ -17,6 +18,6 @@ export const configPushCommand = defineCommand<{ path: string; file?: string; so
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
     const text = await readDocument(sourceOf(args, args.file, args.source));
-    ctx.print(await withBackend(args, ctx, (b) => b.config.push(path, text)));
+    ctx.print(await withBackend(args, ctx, 'create', (b) => b.config.push(path, text)));
   },
 });

@@ -7,6 +7,7 @@ import { pathOption } from './document-files';
 
 export const configRevokeCommand = defineCommand<{ path: string; serial: string }>({
   command: 'revoke',
+  examples: [['$0 config revoke --path app.yaml --serial 2', 'version 2 inactive']],
   describe: 'Revoke a version of a document; prints {"path","serial","active":false}',
   builder: (c) =>
     c
@@ -16,6 +17,6 @@ export const configRevokeCommand = defineCommand<{ path: string; serial: string 
     validateAppName(args['application-name']);
     const path = validateConfigPath(args.path);
     const serial = parseSerial(args.serial);
-    ctx.print(await withBackend(args, ctx, (b) => b.config.revoke(path, serial)));
+    ctx.print(await withBackend(args, ctx, 'existing', (b) => b.config.revoke(path, serial)));
   },
 });
