@@ -120,7 +120,7 @@ export function requestLogger(logger: Logger): Logger {
 type AsJson = (obj: Record<string, unknown>, msg: unknown, num: number, time: string) => string;
 
 /** The request line's fields; any other field (or value type) goes through pino's own serializer. */
-const REQUEST_FIELDS = new Set(['reqId', 'method', 'route', 'status', 'ms', 'cache', 'name', 'path', 'error']);
+const REQUEST_FIELDS = new Set(['reqId', 'method', 'route', 'status', 'ms', 'cache', 'secret', 'path', 'error']);
 
 /**
  * pino's line builder, specialised for the request line (with pino's general builder, the log line
@@ -161,7 +161,7 @@ function fastRequestJson(child: Logger): AsJson | undefined {
     status: 200,
     ms: 0.125,
     cache: 'miss',
-    name: 'db.password',
+    secret: 'db.password',
     error: 'no secret "db \\"x\\""',
   };
   const level = (child.levels.values as Record<string, number>).info;

@@ -196,7 +196,7 @@ export class DaemonServer {
         const route = req.route ? `${res.locals.prefix ?? ''}${req.route.path}` : 'unmatched';
         this.observer.observe(req.method, route, res.statusCode, start, reqId, {
           cache: res.locals.cache,
-          name: res.locals.name,
+          secret: res.locals.name,
           path: req.route ? undefined : shortPath(req.path),
           error: errorReason(res),
         });

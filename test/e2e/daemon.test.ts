@@ -468,7 +468,7 @@ test('logs: one JSON line per request an operator needs, with method, route patt
     route: '/latest/secrets/:name',
     status: 200,
     cache: 'bypass',
-    name: 'db.password',
+    secret: 'db.password',
     msg: 'request',
   });
   expect(typeof line.ms).toBe('number');
@@ -508,7 +508,7 @@ describe('--access-log', () => {
     expect(lines.find((l) => l.reqId === 'miss-404')).toMatchObject({
       route: '/latest/secrets/:name',
       status: 404,
-      name: 'no.such',
+      secret: 'no.such',
       error: expect.stringMatching(/no\.such/),
     });
     expect(lines.find((l) => l.reqId === 'no-token-401')).toMatchObject({
@@ -517,7 +517,7 @@ describe('--access-log', () => {
       path: '/latest/secrets/db.password',
       error: 'missing x-ecs-secrets-token header',
     });
-    expect(lines.find((l) => l.reqId === 'fill-1')).toMatchObject({ status: 200, cache: 'miss', name: 'db.password' });
+    expect(lines.find((l) => l.reqId === 'fill-1')).toMatchObject({ status: 200, cache: 'miss', secret: 'db.password' });
     expect(lines.find((l) => l.reqId === 'hit-1')).toBeUndefined();
     expect(dt.logs()).not.toContain('access-log-token');
     const metrics = await fetch(`${dt.url}/metrics`, { headers: token }).then((r) => r.text());
@@ -542,7 +542,7 @@ describe('--access-log', () => {
         level: 30,
         status: 200,
         cache: 'hit',
-        name: 'db.password',
+        secret: 'db.password',
       });
       expect(lines.some((l) => l.msg === 'request' && l.route === '/health' && l.status === 200)).toBe(true);
       await off.stop();

@@ -44,7 +44,7 @@ const LINES: Array<[Record<string, unknown>, string]> = [
       status: 404,
       ms: 3,
       cache: 'miss',
-      name: 'a.b',
+      secret: 'a.b',
       error: 'no "secret" \\ here\u2028',
     },
     REQUEST_MSG,

@@ -12,8 +12,11 @@ const ROUTINE_ROUTE = /\/(?:health|version|metrics)$/;
 /** What a finished request's log line says beyond method, route, status and duration. */
 export interface RequestDetail {
   cache?: CacheOutcome;
-  /** The secret's name (or the document's path) the request was for, when a route named one. */
-  name?: string;
+  /**
+   * The secret's name (or the document's path) the request was for, when a route named one. Not
+   * `name`: that field is the logger's own (`"name":"ecs-secrets"`) on every line.
+   */
+  secret?: string;
   /** The request path, when no route matched (a refusal before routing, an unknown path). */
   path?: string;
   /** Why the answer was an error: the message the client got. */

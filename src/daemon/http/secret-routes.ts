@@ -65,7 +65,7 @@ export class SecretRoutes {
     sendCached(res, entry, 'hit', reqId);
     observer.observe('GET', HOT_ROUTES[m[1]][serial === undefined ? 0 : 1], 200, start, reqId, {
       cache: 'hit',
-      name: m[2],
+      secret: m[2],
     });
     return true;
   }
