@@ -14,6 +14,7 @@ import { Prefetcher } from './prefetch';
 import { Renderer } from './render';
 import { prepareTargets } from './render-files';
 import { VERSION } from '../core/version';
+import { raiseDescriptorLimit } from '../core/descriptor-limit';
 
 /** The data-key cache's share of the cache memory; the read cache gets the rest. */
 const DATA_KEY_SHARE = 1 / 16;
@@ -53,6 +54,9 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   // that never turns healthy.
   prepareTargets(config.render, logger);
 
+  // Every local user can connect to the daemon (and to a --local store it owns): descriptors must
+  // run out only at the hard limit, not at a soft default of 1,024.
+  const descriptors = raiseDescriptorLimit();
   const metrics = new Metrics();
   const backend = await openBackend({
     app,
@@ -140,6 +144,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       staleIfErrorSeconds: staleMs / 1000,
       cacheMaxBytes,
       maxConnections: config.maxConnections,
+      descriptorLimit: descriptors?.soft ?? 'unknown (no prlimit)',
       readOnly: config.readOnly,
       tokenRequired: token !== undefined,
       prefetch: prefetcher.empty ? undefined : { names: prefetchNames, prefixes: prefetchPrefixes },

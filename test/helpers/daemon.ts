@@ -29,12 +29,20 @@ export function freePort(): Promise<number> {
 
 export async function spawnDaemon(
   args: string[],
-  opts: { env?: Record<string, string | undefined>; waitHealthy?: boolean; timeoutMs?: number } = {},
+  opts: {
+    env?: Record<string, string | undefined>;
+    waitHealthy?: boolean;
+    timeoutMs?: number;
+    /** A command the daemon is started through, e.g. a shell that lowers a limit and execs it. */
+    launcher?: string[];
+  } = {},
 ): Promise<SpawnedDaemon> {
   const port = await freePort();
   const env = { ...baseEnv(), ...opts.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  const child = spawn(process.execPath, [CLI, 'daemon', '--host', '127.0.0.1', '--port', String(port), ...args], {
+  const argv = [process.execPath, CLI, 'daemon', '--host', '127.0.0.1', '--port', String(port), ...args];
+  const [command, ...rest] = [...(opts.launcher ?? []), ...argv];
+  const child = spawn(command, rest, {
     env: env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
