@@ -21,7 +21,7 @@ const DATA_KEY_SHARE = 1 / 16;
 /** The configuration-document cache's share (documents are few, and read at start rather than per request). */
 const CONFIG_SHARE = 1 / 16;
 
-/** Give in-flight requests this long after SIGTERM, then exit anyway (inside ECS's 30 s default). */
+/** Give in-flight requests this long after the drain window, then exit anyway (both inside ECS's 30 s default). */
 export const SHUTDOWN_GRACE_MS = 9_000;
 const READ_DEADLINE_MS = 4_000;
 const DATA_KEY_TTL_MS = 15 * 60_000;
@@ -200,13 +200,16 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   const stop = (reason: string): Promise<void> =>
     (stopping ??= (async () => {
       stopped = true;
-      logger.info({ reason }, 'shutting down: no new connections, finishing in-flight requests');
+      logger.info(
+        { reason, drainSeconds: config.drainMs / 1000 },
+        'shutting down: no new connections; requests on open connections answered with Connection: close until the drain window ends',
+      );
       const force = setTimeout(() => {
         logger.warn('in-flight requests still running after the grace period: closing them');
         server.server.closeAllConnections();
-      }, SHUTDOWN_GRACE_MS);
+      }, config.drainMs + SHUTDOWN_GRACE_MS);
       force.unref();
-      await server.close();
+      await server.close(config.drainMs);
       clearTimeout(force);
       await prefetcher.stop();
       clearInterval(renderTimer);

@@ -14,6 +14,7 @@ import {
   parsePrefetchNames,
   parsePrefetchPrefixes,
   parseRenderMode,
+  MAX_DRAIN_SECONDS,
   parseWholeNumber,
   readToken,
 } from '../../daemon/config';
@@ -32,6 +33,7 @@ export interface DaemonFlags extends GlobalArgs {
   'read-only': boolean;
   'allowed-host'?: string[];
   'max-connections': string;
+  'drain-seconds': string;
   prefetch?: string[];
   'prefetch-prefix'?: string[];
   render?: string[];
@@ -53,6 +55,7 @@ export function daemonConfigFromFlags(f: DaemonFlags, env: NodeJS.ProcessEnv = p
     cacheSize: parseWholeNumber('cacheSize', f['cache-size']),
     cacheMaxBytes: parseCacheMaxBytes(f['cache-max-bytes']),
     maxConnections: parseWholeNumber('maxConnections', f['max-connections']),
+    drainMs: parseWholeNumber('drainMs', f['drain-seconds']),
     allowedHosts: parseAllowedHosts(f['allowed-host'] ?? []),
     token: readToken(f['token-file'], env.ECS_SECRETS_TOKEN),
     readOnly: f['read-only'],
@@ -113,6 +116,11 @@ export const daemonCommand = defineCommand<DaemonFlags>({
         type: 'string',
         default: String(D.maxConnections),
         describe: 'Open connections at most; more are closed at once',
+      })
+      .option('drain-seconds', {
+        type: 'string',
+        default: String(D.drainMs / 1000),
+        describe: `After SIGTERM, answer requests on open connections (with Connection: close) this long, then close them (0 to ${MAX_DRAIN_SECONDS})`,
       })
       .option('prefetch', {
         type: 'string',
