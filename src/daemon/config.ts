@@ -67,8 +67,8 @@ export interface DaemonConfig {
 type Defaulted = Omit<DaemonConfig, 'app' | 'dataDir' | 'region' | 'token'>;
 
 /**
- * 32 MiB for the caches, 7/8 for secrets, 1/16 for data keys, 1/16 for decrypted configuration
- * documents (GET /config). A 512 MiB Fargate task keeps over 350 MiB for its application: the
+ * 32 MiB for the caches, 27/32 for secrets, 1/16 for data keys, 1/16 for decrypted configuration
+ * documents (GET /config), 1/32 for the name listing (GET /secrets). A 512 MiB Fargate task keeps over 350 MiB for its application: the
  * daemon idles at about 75 MiB RSS, and V8 needs room about the size of the live data on top of it
  * to collect garbage. 28 MiB hold thousands of typical secrets (about 1 KiB each with their JSON),
  * or a dozen at the worst case (MAX_ENTRY_BYTES below).

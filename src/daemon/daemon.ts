@@ -4,7 +4,7 @@
  * ECS sends SIGTERM, then SIGKILL after the container's stopTimeout, 30 s by default).
  */
 import { openBackend, type Backend } from '../backends/open-backend';
-import { DocumentCache, SecretCache } from './cache';
+import { DocumentCache, ListingCache, SecretCache } from './cache';
 import { AppError } from '../core/errors';
 import { DaemonServer } from './server';
 import { createLogger, type Logger } from '../core/log';
@@ -20,6 +20,8 @@ import { raiseDescriptorLimit } from '../core/descriptor-limit';
 const DATA_KEY_SHARE = 1 / 16;
 /** The configuration-document cache's share (documents are few, and read at start rather than per request). */
 const CONFIG_SHARE = 1 / 16;
+/** The name listing's share (one entry: every name with its latest serial). */
+const LISTING_SHARE = 1 / 32;
 
 /** Give in-flight requests this long after the drain window, then exit anyway (both inside ECS's 30 s default). */
 export const SHUTDOWN_GRACE_MS = 9_000;
@@ -45,6 +47,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   const { app, port, host, cacheTtlMs: ttlMs, staleIfErrorMs: staleMs, cacheSize, cacheMaxBytes, token } = config;
   const dataKeyBytes = Math.floor(cacheMaxBytes * DATA_KEY_SHARE);
   const configBytes = Math.floor(cacheMaxBytes * CONFIG_SHARE);
+  const listingBytes = Math.floor(cacheMaxBytes * LISTING_SHARE);
   // Each once: a secret both prefetched and rendered (or rendered twice) is read once per TTL.
   const prefetchNames = [...new Set([...config.prefetch.names, ...config.render.flatMap((t) => t.needs.names)])];
   const prefetchPrefixes = [
@@ -71,8 +74,9 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     ttlMs,
     staleMs,
     max: cacheSize,
-    maxBytes: cacheMaxBytes - dataKeyBytes - configBytes,
+    maxBytes: cacheMaxBytes - dataKeyBytes - configBytes - listingBytes,
   });
+  const listings = new ListingCache({ ttlMs, staleMs, max: 1, maxBytes: listingBytes });
   const configCache = new DocumentCache({
     ttlMs,
     staleMs,
@@ -80,7 +84,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     maxBytes: configBytes,
   });
   metrics.trackCacheBytes(
-    () => cache.bytes + configCache.bytes,
+    () => cache.bytes + configCache.bytes + listings.bytes,
     () => backend.cachedKeyBytes(),
   );
   const prefetcher = new Prefetcher({
@@ -105,6 +109,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   const server = new DaemonServer({
     service: backend.service,
     cache,
+    listings,
     metrics,
     logger,
     token,

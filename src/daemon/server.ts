@@ -13,7 +13,7 @@ import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import type { SecretsService } from '../core/secrets-service';
 import { API_VERSION, VERSION } from '../core/version';
-import type { DocumentCache, SecretCache } from './cache';
+import type { DocumentCache, ListingCache, SecretCache } from './cache';
 import { Access } from './http/access';
 import { ConfigRoutes } from './http/config-routes';
 import { describeError, httpError, protocolError } from './http/errors';
@@ -32,6 +32,8 @@ import type { Metrics } from './metrics';
 export interface DaemonOptions {
   service: SecretsService;
   cache: SecretCache;
+  /** The name listing of GET /secrets, with the same TTL and stale window as reads. */
+  listings: ListingCache;
   metrics: Metrics;
   logger: Logger;
   /** When set, every route but /health needs header X-ECS-Secrets-Token with this value. */
