@@ -40,7 +40,10 @@ export async function spawnDaemon(
   const port = await freePort();
   const env = { ...baseEnv(), ...opts.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  const argv = [process.execPath, CLI, 'daemon', '--host', '127.0.0.1', '--port', String(port), ...args];
+  // Suites stop hundreds of daemons; the drain window (test/reliability/shutdown.test.ts tests it)
+  // would add seconds to each stop while a test's idle keep-alive connections wait it out.
+  const drain = args.some((a) => a.startsWith('--drain-seconds')) ? [] : ['--drain-seconds', '0'];
+  const argv = [process.execPath, CLI, 'daemon', '--host', '127.0.0.1', '--port', String(port), ...drain, ...args];
   const [command, ...rest] = [...(opts.launcher ?? []), ...argv];
   const child = spawn(command, rest, {
     env: env as NodeJS.ProcessEnv,
