@@ -124,10 +124,6 @@ export class ConfigService {
     return printConfig(cd, opts.format ?? cd.format);
   }
 
-  encryptText(text: string, path: string | undefined): Promise<string> {
-    return encryptConfigText(this.keys, this.app, text, path);
-  }
-
   async list(prefix = ''): Promise<Array<{ path: string; latestSerial: number }>> {
     const names = await this.store.listNames();
     return names
