@@ -36,6 +36,7 @@ import { AGE_IDENTITY_FILE } from '../config/age-identities';
 import { writeFileAtomic } from '../core/atomic-file';
 import { AppError } from '../core/errors';
 import { MASTER_KEY_FILE } from '../core/keys';
+import { raiseDescriptorLimit } from '../core/descriptor-limit';
 import { ensurePrivateDir, tightenTree } from '../core/private-files';
 import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 
@@ -94,6 +95,16 @@ interface Owned {
   server: Server;
   lock: ClassicLevel;
 }
+
+/**
+ * How long a request waits for the owner's answer. The AWS limit (REQUEST_TIMEOUT_MS, 2 s) says a
+ * remote service that slow is broken; the owner is a process on this machine, and on a loaded
+ * machine (many CLI processes starting beside a daemon on two cores) it can go unscheduled for
+ * seconds while alive and about to answer. A client that spent the AWS budget on it failed a
+ * create that would have succeeded, and a timed-out write sent again may already be applied. A
+ * dead owner is seen at once (refused or reset), so only a hung owner waits this long.
+ */
+export const STORE_REQUEST_TIMEOUT_MS = 20_000;
 
 /** Sends of one request to owners that refused it (each refusal: the owner had just exited). */
 const REFUSED_RESENDS = 10;
@@ -155,7 +166,11 @@ export class EmbeddedDynamo {
         }
       }
     }
-    this.requestHandler = new EmbeddedHttpHandler({ ...HTTP_HANDLER_OPTIONS, httpAgent: { keepAlive: false } });
+    this.requestHandler = new EmbeddedHttpHandler({
+      ...HTTP_HANDLER_OPTIONS,
+      requestTimeout: STORE_REQUEST_TIMEOUT_MS,
+      httpAgent: { keepAlive: false },
+    });
   }
 
   /** A placeholder the SDK needs; the handler rewrites host and port on every request. */
@@ -224,7 +239,8 @@ export class EmbeddedDynamo {
       updateTableMs: 0,
     });
     const key = randomBytes(32).toString('base64url');
-    guardWithKey(server, key);
+    const limit = raiseDescriptorLimit();
+    guardWithKey(server, key, boundConnections(server, storeConnectionBound(limit?.soft)));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
@@ -243,11 +259,44 @@ export class EmbeddedDynamo {
 }
 
 /**
+ * The store's open connections at most: a quarter of the descriptor limit (the owner is often a
+ * daemon, whose own connections, rendered files and LevelDB's table files need the rest), within
+ * [16, 256]. Clients do not keep connections alive, so a few dozen cover every honest crowd.
+ */
+export function storeConnectionBound(descriptorLimit = 1024): number {
+  return Math.max(16, Math.min(256, Math.floor(descriptorLimit / 4)));
+}
+
+/**
+ * Bound the accepted connections. The port is open to every local user, and one holding
+ * connections without ever proving the store key would otherwise take descriptors until the owner
+ * has none (its own calls to the store, which go through this port too, then fail). Past the
+ * bound, the oldest connection that has not yet proven the key is closed: a client that proved it
+ * is never dropped, an honest client proves it in its first request, and an idle holder is always
+ * the oldest unproven. The answer: mark a connection proven.
+ */
+function boundConnections(server: Server, bound: number): (socket: net.Socket) => void {
+  let open = 0;
+  // Insertion order is age: the first entry is the oldest unproven connection.
+  const unproven = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    open++;
+    unproven.add(socket);
+    socket.once('close', () => {
+      open--;
+      unproven.delete(socket);
+    });
+    if (open > bound) unproven.values().next().value?.destroy();
+  });
+  return (socket) => unproven.delete(socket);
+}
+
+/**
  * Put the store-key check in front of dynalite's request handler, on dynalite's own server (so its
  * close() still closes the database). A request without the key gets DynamoDB's access-denied
  * error and never reaches dynalite.
  */
-function guardWithKey(server: Server, key: string): void {
+function guardWithKey(server: Server, key: string, proven: (socket: net.Socket) => void): void {
   const [serveDynamo] = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -255,6 +304,7 @@ function guardWithKey(server: Server, key: string): void {
     const given = Buffer.from(mac);
     const expected = Buffer.from(storeMac(key, 'request', nonce));
     if (/^[0-9a-f]{32}$/.test(nonce) && given.length === expected.length && timingSafeEqual(given, expected)) {
+      proven(req.socket);
       res.setHeader(STORE_PROOF_HEADER, storeMac(key, 'response', nonce));
       return serveDynamo(req, res);
     }

@@ -132,7 +132,7 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
     }
     return {
       service: new SecretsService(opts.app, store, keys),
-      config: new ConfigService(opts.app, store, new AgeConfigKeys(dataDir)),
+      config: new ConfigService(opts.app, store, new AgeConfigKeys(dataDir), opts.logger),
       description: `embedded store in ${dataDir}, table ${table}`,
       cachedKeyBytes: () => cachedKeyBytes(),
       async close() {
@@ -154,7 +154,7 @@ export async function openBackend(opts: BackendOptions): Promise<Backend> {
   });
   return {
     service: new SecretsService(opts.app, store, cache(new KmsKeyProvider(kms, alias))),
-    config: new ConfigService(opts.app, store, new KmsConfigKeys(kms, alias)),
+    config: new ConfigService(opts.app, store, new KmsConfigKeys(kms, alias), opts.logger),
     description: `DynamoDB table ${table}, KMS key ${alias}`,
     cachedKeyBytes: () => cachedKeyBytes(),
     async close() {

@@ -5,8 +5,10 @@
  * the CLI and the daemon, go through this class.
  */
 import { AppError } from '../core/errors';
+import type { Logger } from '../core/log';
 import { parseSerial } from '../core/names';
 import { RECORD_FORMAT, type SecretItem, type SecretStore, type VersionInfo } from '../core/storage';
+import { documentMac, documentMacMatches } from './document-mac';
 import type { ConfigKeySource } from './keysource';
 import {
   type ConfigDoc,
@@ -74,6 +76,8 @@ export class ConfigService {
     readonly app: string,
     private readonly store: SecretStore,
     private readonly keys: ConfigKeySource,
+    /** Where a document read without a DocumentMac is reported (one warning per read). */
+    private readonly logger?: Logger,
   ) {}
 
   /**
@@ -82,11 +86,12 @@ export class ConfigService {
    */
   async push(pathIn: string, text: string): Promise<{ path: string; serial: number }> {
     const path = validateConfigPath(pathIn);
-    const stored = hasSopsBlock(parseConfig(text))
-      ? await checkEncrypted(this.keys, this.app, text, path)
-      : await this.encryptText(text, path);
-    checkSize(stored);
     const name = CONFIG_NAME_PREFIX + path;
+    // The document's MAC for the table, written in the same put as the document.
+    const { text: stored, mac } = hasSopsBlock(parseConfig(text))
+      ? await checkEncrypted(this.keys, this.app, text, path, name)
+      : await encryptWithMac(this.keys, this.app, text, path, name);
+    checkSize(stored);
     const serial = await this.store.claimNextSerial(
       name,
       (serial) => ({
@@ -95,6 +100,7 @@ export class ConfigService {
         encryptedData: '',
         encryptedDataKey: '',
         document: stored,
+        documentMac: mac,
         active: true,
         format: RECORD_FORMAT,
         createdAt: new Date().toISOString(),
@@ -110,15 +116,12 @@ export class ConfigService {
    */
   async build(pathIn: string, opts: BuildOptions = {}): Promise<string> {
     const path = validateConfigPath(pathIn);
-    const cd = parseStored(await this.item(path, opts.serial), path);
-    if (opts.showSecrets) await this.decryptInPlace(cd, path);
+    const item = await this.item(path, opts.serial);
+    const cd = parseStored(item, path);
+    if (opts.showSecrets) await this.decryptStored(item, cd, path);
     else stripMetadata(cd);
     if (opts.stripSuffix) stripSuffix(cd);
     return printConfig(cd, opts.format ?? cd.format);
-  }
-
-  encryptText(text: string, path: string | undefined): Promise<string> {
-    return encryptConfigText(this.keys, this.app, text, path);
   }
 
   async list(prefix = ''): Promise<Array<{ path: string; latestSerial: number }>> {
@@ -160,7 +163,7 @@ export class ConfigService {
     const stored = parseStored(item, path);
     let secretsCompared = true;
     try {
-      await this.decryptInPlace(stored, path);
+      await this.decryptStored(item, stored, path);
       if (hasSopsBlock(mine)) await this.decryptInPlace(mine, path);
     } catch (err) {
       if (!(err instanceof AppError) || err.kind !== 'access_denied') throw err;
@@ -203,32 +206,72 @@ export class ConfigService {
    * a bad sops block) means a stored document was moved or altered, an integrity failure (exit 1).
    * The remedy for a file someone passed in does not apply to a stored item, so only the detail is kept.
    */
-  private async decryptInPlace(cd: ConfigDoc, path: string | undefined): Promise<void> {
+  private async decryptInPlace(cd: ConfigDoc, path: string | undefined, item?: SecretItem): Promise<void> {
     try {
-      await decryptInPlace(this.keys, this.app, cd, path);
+      await decryptInPlace(this.keys, this.app, cd, path, item && ((dataKey) => this.checkMac(item, path, dataKey)));
     } catch (err) {
       if (err instanceof AppError && err.kind === 'usage')
         throw new AppError('integrity', `integrity check failed: ${err.detail}`, { cause: err });
       throw err;
     }
   }
+
+  /** A stored document decrypted: its DocumentMac checked first, under its own data key. */
+  private decryptStored(item: SecretItem, cd: ConfigDoc, path: string): Promise<void> {
+    return this.decryptInPlace(cd, path, item);
+  }
+
+  /**
+   * The item's DocumentMac against its document. Items written before the attribute existed have
+   * none: existing tables hold them, so they are still served (their SOPS MAC still checks the
+   * values), with a warning saying the structure is unchecked and how to fix it (push it again).
+   */
+  private checkMac(item: SecretItem, path: string | undefined, dataKey: Buffer): void {
+    const where = `configuration ${path} serial ${item.serial}`;
+    if (item.documentMac === undefined) {
+      this.logger?.warn(
+        `${where} has no DocumentMac (written by an older version): its structure is not checked; push it again to add one`,
+      );
+      return;
+    }
+    if (!documentMacMatches(dataKey, item.name, item.document ?? '', item.documentMac))
+      throw new AppError(
+        'integrity',
+        `integrity check failed: ${where} does not match its DocumentMac: the stored document was altered`,
+      );
+  }
 }
 
-/** A pushed file that says it is encrypted: for this path and application, with a MAC that checks. */
-async function checkEncrypted(keys: ConfigKeySource, app: string, text: string, path: string): Promise<string> {
-  await decryptInPlace(keys, app, parseConfig(text), path);
-  return text;
+/**
+ * A pushed file that says it is encrypted: for this path and application, with a MAC that checks;
+ * stored as it is, with the table's MAC of it under `name`.
+ */
+async function checkEncrypted(
+  keys: ConfigKeySource,
+  app: string,
+  text: string,
+  path: string,
+  name: string,
+): Promise<{ text: string; mac: string }> {
+  let mac = '';
+  await decryptInPlace(keys, app, parseConfig(text), path, (dataKey) => {
+    mac = documentMac(dataKey, name, text);
+  });
+  return { text, mac };
 }
 
+/** Decrypt `cd`; `withKey` sees the data key first (the stored document's MAC is checked there). */
 async function decryptInPlace(
   keys: ConfigKeySource,
   app: string,
   cd: ConfigDoc,
   path: string | undefined,
+  withKey?: (dataKey: Buffer) => void,
 ): Promise<void> {
   const meta = readMetadata(cd);
   const dataKey = await keys.dataKey(meta, app, path);
   try {
+    withKey?.(dataKey);
     decryptDocument(cd, dataKey);
   } finally {
     dataKey.fill(0);
@@ -242,15 +285,27 @@ export async function encryptConfigText(
   text: string,
   path: string | undefined,
 ): Promise<string> {
+  return (await encryptWithMac(keys, app, text, path, undefined)).text;
+}
+
+/** Encrypt a plain document; with `name`, also the table's MAC of the result (else mac is ''). */
+async function encryptWithMac(
+  keys: ConfigKeySource,
+  app: string,
+  text: string,
+  path: string | undefined,
+  name: string | undefined,
+): Promise<{ text: string; mac: string }> {
   if (path !== undefined) validateConfigPath(path);
   const cd = parseConfig(text);
   const { dataKey, keys: entries } = await keys.newDataKey(app, path);
   try {
     encryptDocument(cd, dataKey, entries);
+    const encrypted = printConfig(cd);
+    return { text: encrypted, mac: name === undefined ? '' : documentMac(dataKey, name, encrypted) };
   } finally {
     dataKey.fill(0);
   }
-  return printConfig(cd);
 }
 
 /**

@@ -5,7 +5,7 @@
  * every write checks and bumps, so two concurrent moves never lose one: the loser re-reads and
  * tries again. Also the rules for a label and for a `NAME@LABEL` reference.
  */
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { AppError, fromAwsError } from './errors';
 import { validateSecretName } from './names';
@@ -85,7 +85,7 @@ export class LabelStore {
   async move(name: string, label: string, serial: number | undefined): Promise<number | undefined> {
     const by = await this.store.principal();
     for (let attempt = 1; attempt <= MAX_MOVE_ATTEMPTS; attempt++) {
-      const { value, rev } = await this.readRaw(name);
+      const { value, writes: before, rev } = await this.readRaw(name);
       const from = value.labels[label];
       if (serial === undefined && from === undefined)
         throw new AppError('not_found', `secret ${name} has no label ${label}`);
@@ -94,19 +94,38 @@ export class LabelStore {
       else labels[label] = serial;
       const event: LabelEvent = { label, from, to: serial, at: new Date().toISOString(), by };
       const events = [...value.events, event].slice(-MAX_LABEL_EVENTS);
-      if (await this.write(name, labels, events, rev)) return from;
+      const id = randomBytes(8).toString('hex');
+      const writes = [...before, id].slice(-MAX_LABEL_EVENTS);
+      if (await this.write(name, labels, events, writes, rev)) return from;
+      // The put may have been applied and its answer lost (a timeout on a busy host), in which
+      // case the SDK's retry of it failed the condition our own write had changed: moving again
+      // would record the move twice. Our write's id in the item says it was applied.
+      if ((await this.readRaw(name)).writes.includes(id)) return from;
       // Another writer moved a label first: spread out a little, then start again from its result.
       await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
     }
     throw new AppError('conflict', `could not move label ${label} of ${name}: too many concurrent writers, try again`);
   }
 
-  private async write(name: string, labels: Record<string, number>, events: LabelEvent[], rev: number) {
+  private async write(
+    name: string,
+    labels: Record<string, number>,
+    events: LabelEvent[],
+    writes: string[],
+    rev: number,
+  ) {
     try {
       await this.store.doc.send(
         new PutCommand({
           TableName: this.store.table,
-          Item: { Name: name, Serial: LABEL_SERIAL, Labels: labels, LabelEvents: events, LabelRev: rev + 1 },
+          Item: {
+            Name: name,
+            Serial: LABEL_SERIAL,
+            Labels: labels,
+            LabelEvents: events,
+            LabelRev: rev + 1,
+            LabelWrites: writes,
+          },
           ConditionExpression: rev === 0 ? 'attribute_not_exists(#n)' : 'LabelRev = :rev',
           ExpressionAttributeNames: rev === 0 ? { '#n': 'Name' } : undefined,
           ExpressionAttributeValues: rev === 0 ? undefined : { ':rev': rev },
@@ -119,7 +138,7 @@ export class LabelStore {
     }
   }
 
-  private async readRaw(name: string): Promise<{ value: Labels; rev: number }> {
+  private async readRaw(name: string): Promise<{ value: Labels; writes: string[]; rev: number }> {
     let item: Record<string, unknown> | undefined;
     try {
       item = (
@@ -134,15 +153,21 @@ export class LabelStore {
     } catch (err) {
       throw fromAwsError(err, `reading the labels of ${name}`);
     }
-    if (!item) return { value: { labels: {}, events: [] }, rev: 0 };
+    if (!item) return { value: { labels: {}, events: [] }, writes: [], rev: 0 };
     const bad = (why: string) =>
       new AppError('integrity', `integrity check failed: the label item of ${name} (Serial 0) is malformed: ${why}`);
-    const { Labels: labels, LabelEvents: events, LabelRev: rev } = item;
+    const { Labels: labels, LabelEvents: events, LabelRev: rev, LabelWrites: writes = [] } = item;
     if (typeof rev !== 'number' || !Number.isSafeInteger(rev) || rev < 1) throw bad('LabelRev is not a whole number');
     if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) throw bad('Labels is not a map');
     for (const s of Object.values(labels))
       if (!Number.isSafeInteger(s) || (s as number) < 1) throw bad('a label is not a serial');
     if (!Array.isArray(events)) throw bad('LabelEvents is not a list');
-    return { value: { labels: labels as Record<string, number>, events: events as LabelEvent[] }, rev };
+    // Absent on items written before moves carried an id.
+    if (!Array.isArray(writes) || !writes.every((w) => typeof w === 'string')) throw bad('LabelWrites is not a list');
+    return {
+      value: { labels: labels as Record<string, number>, events: events as LabelEvent[] },
+      writes: writes as string[],
+      rev,
+    };
   }
 }

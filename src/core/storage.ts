@@ -41,6 +41,8 @@ export interface SecretItem {
   binary?: boolean;
   /** Document items (see StoreOptions.isDocument): the encrypted document text; encryptedData is then empty. */
   document?: string;
+  /** Document items: the table's MAC of the document (config/document-mac.ts); absent on older items. */
+  documentMac?: string;
   /** Who wrote the version (an ARN, or `local:<user>`); set by putNew from the store's principal. */
   createdBy?: string;
   revokedBy?: string;
@@ -82,6 +84,7 @@ interface RawItem {
   RevokedAt?: string;
   Binary?: boolean;
   Document?: string;
+  DocumentMac?: string;
   CreatedBy?: string;
   RevokedBy?: string;
   RestoredFrom?: number;
@@ -427,6 +430,7 @@ function toRaw(i: SecretItem): RawItem {
     // Only on binary items: text items keep exactly the attributes they had before binary existed.
     Binary: i.binary === true ? true : undefined,
     Document: i.document,
+    DocumentMac: i.documentMac,
     CreatedBy: i.createdBy,
     RevokedBy: i.revokedBy,
     RestoredFrom: i.restoredFrom,
@@ -452,6 +456,7 @@ type Checked =
   | 'RevokedAt'
   | 'Binary'
   | 'Document'
+  | 'DocumentMac'
   | 'CreatedBy'
   | 'RevokedBy'
   | 'RestoredFrom'
@@ -469,6 +474,7 @@ const ALL_CHECKED: readonly Checked[] = [
   'RevokedAt',
   'Binary',
   'Document',
+  'DocumentMac',
   'CreatedBy',
   'RevokedBy',
   'RestoredFrom',
@@ -485,6 +491,7 @@ const EXPECTED: Record<Checked, { type: string; required: boolean }> = {
   Binary: { type: 'boolean', required: false },
   // Document items hold their text here instead of EncryptedData.
   Document: { type: 'string', required: false },
+  DocumentMac: { type: 'string', required: false },
   CreatedBy: { type: 'string', required: false },
   RevokedBy: { type: 'string', required: false },
   RestoredFrom: { type: 'number', required: false },
@@ -555,6 +562,7 @@ function checkItem(
     revokedAt: r.RevokedAt,
     binary: r.Binary === true ? true : undefined,
     document: r.Document,
+    documentMac: r.DocumentMac,
     createdBy: r.CreatedBy,
     revokedBy: r.RevokedBy,
     restoredFrom: r.RestoredFrom,

@@ -13,7 +13,7 @@
  * SecretCache holds secrets' records and adds revocation: a revoke this daemon learns of is
  * remembered for the daemon's life, apart from the LRU (which may evict), and that version is never
  * served again, fresh or stale, even if the table later says it is active. DocumentCache holds the
- * rendered configuration documents of GET /config/*path.
+ * rendered configuration documents of GET /config/*path; ListingCache the name listing of GET /secrets.
  */
 import { LRUCache } from 'lru-cache';
 import { ownedBytes } from '../core/buffers';
@@ -322,6 +322,37 @@ export class SecretCache extends ReadCache<SecretRecord> {
       'integrity',
       `the table says ${again.name} serial ${again.serial} is active, but this daemon saw it revoked: refusing to serve it (revocation is permanent; check who wrote the table)`,
     );
+  }
+}
+
+/** One name of a listing (`GET /secrets`): the secret and its latest serial. */
+export interface ListedName {
+  name: string;
+  latestSerial: number;
+}
+
+const LISTING_CODEC: ValueCodec<ListedName[]> = {
+  body: (names) => Buffer.from(JSON.stringify(names)),
+  // Two bytes per UTF-16 unit of each name, plus the object and array slot around it.
+  size: (names) => names.reduce((n, x) => n + 2 * x.name.length + 64, 0),
+};
+
+/** The one key of the listing cache: the whole listing, which every prefix is filtered from. */
+export const LISTING_KEY = '*';
+
+/**
+ * The table's secret names (GET /secrets?prefix=). A listing is a full-table Scan, so it is held
+ * whole under one key: concurrent listings share one Scan, and one Scan per TTL answers every
+ * prefix. A write or revoke through this daemon drops it; a write elsewhere shows after the TTL.
+ */
+export class ListingCache extends ReadCache<ListedName[]> {
+  constructor(opts: CacheOptions) {
+    super({ ...opts, max: 1 }, LISTING_CODEC);
+  }
+
+  /** A name's latest serial changed through this daemon. */
+  invalidateListing(): void {
+    this.invalidate(LISTING_KEY);
   }
 }
 

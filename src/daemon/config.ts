@@ -47,6 +47,11 @@ export interface DaemonConfig {
   cacheMaxBytes: number;
   /** Open connections at most; more are closed at once. */
   maxConnections: number;
+  /**
+   * After SIGTERM: how long requests arriving on open keep-alive connections are still answered
+   * (with `Connection: close`) before the remaining connections are closed.
+   */
+  drainMs: number;
   /** Required in X-ECS-Secrets-Token on every route but /health; undefined: no token. */
   token?: string;
   /** Refuse POST routes with 403. */
@@ -76,8 +81,8 @@ export type AccessLog = (typeof ACCESS_LOG_MODES)[number];
 type Defaulted = Omit<DaemonConfig, 'app' | 'dataDir' | 'region' | 'token'>;
 
 /**
- * 32 MiB for the caches, 7/8 for secrets, 1/16 for data keys, 1/16 for decrypted configuration
- * documents (GET /config). A 512 MiB Fargate task keeps over 350 MiB for its application: the
+ * 32 MiB for the caches, 27/32 for secrets, 1/16 for data keys, 1/16 for decrypted configuration
+ * documents (GET /config), 1/32 for the name listing (GET /secrets). A 512 MiB Fargate task keeps over 350 MiB for its application: the
  * daemon idles at about 75 MiB RSS, and V8 needs room about the size of the live data on top of it
  * to collect garbage. 28 MiB hold thousands of typical secrets (about 1 KiB each with their JSON),
  * or a dozen at the worst case (MAX_ENTRY_BYTES below).
@@ -85,6 +90,16 @@ type Defaulted = Omit<DaemonConfig, 'app' | 'dataDir' | 'region' | 'token'>;
 const DEFAULT_CACHE_MAX_BYTES = 32 * 1024 * 1024;
 /** Far above what one task's containers open, far below a container's file limit. */
 const DEFAULT_MAX_CONNECTIONS = 512;
+
+/**
+ * A few seconds: a client busy on a keep-alive connection sends within milliseconds, learns of the
+ * stop from its answer's `Connection: close`, and reconnects elsewhere; one idle for longer is
+ * closed at the end of the window. Kept small because ECS kills the task 30 s (its default
+ * stopTimeout) after SIGTERM, and in-flight requests get their own grace after the window.
+ */
+const DEFAULT_DRAIN_MS = 5_000;
+/** The window and the in-flight grace after it (SHUTDOWN_GRACE_MS, 9 s) stay under ECS's 30 s. */
+export const MAX_DRAIN_SECONDS = 20;
 
 /** Every default, once: the `daemon` command's flags show these in their help. */
 export const DAEMON_DEFAULTS: Readonly<Defaulted> = Object.freeze({
@@ -100,6 +115,7 @@ export const DAEMON_DEFAULTS: Readonly<Defaulted> = Object.freeze({
   cacheSize: 10_000,
   cacheMaxBytes: DEFAULT_CACHE_MAX_BYTES,
   maxConnections: DEFAULT_MAX_CONNECTIONS,
+  drainMs: DEFAULT_DRAIN_MS,
   readOnly: false,
   prefetch: { names: [], prefixes: [] },
   render: [],
@@ -127,6 +143,7 @@ const FLAG = {
   cacheSize: '--cache-size',
   cacheMaxBytes: '--cache-max-bytes',
   maxConnections: '--max-connections',
+  drainMs: '--drain-seconds',
   allowedHosts: '--allowed-host',
   token: '--token-file',
   prefetchNames: '--prefetch',
@@ -146,6 +163,7 @@ const WHOLE_NUMBERS = {
   staleIfErrorMs: { max: 86_400, unitMs: 1000, least: 0 },
   cacheSize: { max: 10_000_000, unitMs: 1, least: 1 },
   maxConnections: { max: 1_000_000, unitMs: 1, least: 1 },
+  drainMs: { max: MAX_DRAIN_SECONDS, unitMs: 1000, least: 0 },
 } as const;
 
 /** A whole number as its flag writes it (durations in seconds), as the setting holds it (milliseconds). */

@@ -5,7 +5,7 @@
  */
 import { BlockList, isIPv4 } from 'node:net';
 import { openBackend, type Backend } from '../backends/open-backend';
-import { DocumentCache, SecretCache } from './cache';
+import { DocumentCache, ListingCache, SecretCache } from './cache';
 import { AppError } from '../core/errors';
 import { DaemonServer } from './server';
 import { createLogger, type Logger } from '../core/log';
@@ -15,13 +15,16 @@ import { Prefetcher } from './prefetch';
 import { Renderer } from './render';
 import { prepareTargets } from './render-files';
 import { VERSION } from '../core/version';
+import { raiseDescriptorLimit } from '../core/descriptor-limit';
 
 /** The data-key cache's share of the cache memory; the read cache gets the rest. */
 const DATA_KEY_SHARE = 1 / 16;
 /** The configuration-document cache's share (documents are few, and read at start rather than per request). */
 const CONFIG_SHARE = 1 / 16;
+/** The name listing's share (one entry: every name with its latest serial). */
+const LISTING_SHARE = 1 / 32;
 
-/** Give in-flight requests this long after SIGTERM, then exit anyway (inside ECS's 30 s default). */
+/** Give in-flight requests this long after the drain window, then exit anyway (both inside ECS's 30 s default). */
 export const SHUTDOWN_GRACE_MS = 9_000;
 const READ_DEADLINE_MS = 4_000;
 const DATA_KEY_TTL_MS = 15 * 60_000;
@@ -45,6 +48,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   const { app, port, host, cacheTtlMs: ttlMs, staleIfErrorMs: staleMs, cacheSize, cacheMaxBytes, token } = config;
   const dataKeyBytes = Math.floor(cacheMaxBytes * DATA_KEY_SHARE);
   const configBytes = Math.floor(cacheMaxBytes * CONFIG_SHARE);
+  const listingBytes = Math.floor(cacheMaxBytes * LISTING_SHARE);
   // Each once: a secret both prefetched and rendered (or rendered twice) is read once per TTL.
   const prefetchNames = [...new Set([...config.prefetch.names, ...config.render.flatMap((t) => t.needs.names)])];
   const prefetchPrefixes = [
@@ -54,6 +58,9 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   // that never turns healthy.
   prepareTargets(config.render, logger);
 
+  // Every local user can connect to the daemon (and to a --local store it owns): descriptors must
+  // run out only at the hard limit, not at a soft default of 1,024.
+  const descriptors = raiseDescriptorLimit();
   const metrics = new Metrics();
   const backend = await openBackend({
     app,
@@ -68,8 +75,9 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     ttlMs,
     staleMs,
     max: cacheSize,
-    maxBytes: cacheMaxBytes - dataKeyBytes - configBytes,
+    maxBytes: cacheMaxBytes - dataKeyBytes - configBytes - listingBytes,
   });
+  const listings = new ListingCache({ ttlMs, staleMs, max: 1, maxBytes: listingBytes });
   const configCache = new DocumentCache({
     ttlMs,
     staleMs,
@@ -77,7 +85,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     maxBytes: configBytes,
   });
   metrics.trackCacheBytes(
-    () => cache.bytes + configCache.bytes,
+    () => cache.bytes + configCache.bytes + listings.bytes,
     () => backend.cachedKeyBytes(),
   );
   const prefetcher = new Prefetcher({
@@ -102,6 +110,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   const server = new DaemonServer({
     service: backend.service,
     cache,
+    listings,
     metrics,
     logger,
     token,
@@ -142,6 +151,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       staleIfErrorSeconds: staleMs / 1000,
       cacheMaxBytes,
       maxConnections: config.maxConnections,
+      descriptorLimit: descriptors?.soft ?? 'unknown (no prlimit)',
       readOnly: config.readOnly,
       tokenRequired: token !== undefined,
       prefetch: prefetcher.empty ? undefined : { names: prefetchNames, prefixes: prefetchPrefixes },
@@ -202,13 +212,16 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   const stop = (reason: string): Promise<void> =>
     (stopping ??= (async () => {
       stopped = true;
-      logger.info({ reason }, 'shutting down: no new connections, finishing in-flight requests');
+      logger.info(
+        { reason, drainSeconds: config.drainMs / 1000 },
+        'shutting down: no new connections; requests on open connections answered with Connection: close until the drain window ends',
+      );
       const force = setTimeout(() => {
         logger.warn('in-flight requests still running after the grace period: closing them');
         server.server.closeAllConnections();
-      }, SHUTDOWN_GRACE_MS);
+      }, config.drainMs + SHUTDOWN_GRACE_MS);
       force.unref();
-      await server.close();
+      await server.close(config.drainMs);
       clearTimeout(force);
       await prefetcher.stop();
       clearInterval(renderTimer);

@@ -7,6 +7,7 @@
  * checks and cached reads never loads it (about 15 MiB of heap and code).
  */
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import type express from 'express';
 import type { NextFunction, Request, Response } from 'express';
@@ -15,7 +16,7 @@ import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import type { SecretsService } from '../core/secrets-service';
 import { API_VERSION, VERSION } from '../core/version';
-import type { DocumentCache, SecretCache } from './cache';
+import type { DocumentCache, ListingCache, SecretCache } from './cache';
 import type { AccessLog } from './config';
 import { Access } from './http/access';
 import { ConfigRoutes } from './http/config-routes';
@@ -35,6 +36,8 @@ import type { Metrics } from './metrics';
 export interface DaemonOptions {
   service: SecretsService;
   cache: SecretCache;
+  /** The name listing of GET /secrets, with the same TTL and stale window as reads. */
+  listings: ListingCache;
   metrics: Metrics;
   logger: Logger;
   /** When set, every route but /health needs header X-ECS-Secrets-Token with this value. */
@@ -145,21 +148,32 @@ export class DaemonServer {
     });
   }
 
-  /** Stop accepting, let in-flight requests finish, then resolve. Idle keep-alive sockets are closed. */
-  close(): Promise<void> {
+  /**
+   * Drain, as a proxy does: stop accepting at once; for `drainMs`, answer what arrives on open
+   * keep-alive connections, each answer saying `Connection: close` (so the client closes that
+   * connection itself and reconnects elsewhere); then close idle connections and let in-flight
+   * requests finish. Resolves when the last connection is gone (early, when every client has left).
+   */
+  close(drainMs = 0): Promise<void> {
     // From now on every response asks the client to close its connection, so a keep-alive client
     // learns of the shutdown from the response itself and never sends into a closing socket.
     this.draining = true;
     for (const res of this.pending) if (!res.headersSent) res.setHeader('Connection', 'close');
     return new Promise((resolve) => {
-      // Keep-alive connections turn idle as their last response ends; close them as they do,
-      // without adding any work to the request path.
-      const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
-      this.server.close(() => {
+      let sweep: NodeJS.Timeout | undefined;
+      // Closing an idle connection races a client about to send on it (the request is reset), so
+      // idle connections stay open through the window; only then are they closed, as they turn idle.
+      const window = setTimeout(() => {
+        this.server.closeIdleConnections();
+        sweep = setInterval(() => this.server.closeIdleConnections(), 50);
+      }, drainMs);
+      // net's close, not http's: http.Server.close also closes every idle connection at once.
+      net.Server.prototype.close.call(this.server, () => {
+        clearTimeout(window);
         clearInterval(sweep);
-        resolve();
+        // Now http's own close: it stops its timeout checker (the listener is already closed).
+        this.server.close(() => resolve());
       });
-      this.server.closeIdleConnections();
     });
   }
 

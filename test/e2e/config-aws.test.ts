@@ -183,6 +183,54 @@ test('tampering with a stored encrypted value, plain value or MAC fails --show-s
   );
 });
 
+test('a document altered in the table in ways the SOPS MAC does not see is an integrity error (DocumentMac); one without the attribute is served with a warning', async () => {
+  const plain = 'insecure: false\ntls_verify: true\nport: 443\ntoken_ecs_secret: t0p\n';
+  const file = path.join(dir, 'structure.yaml');
+  fs.writeFileSync(file, plain);
+  expect((await cli(['config', 'push', '--path', 'team-s/api', '--file', file])).code).toBe(0);
+  const item = (
+    await docClient().send(new GetCommand({ TableName: table, Key: { Name: 'config/team-s/api', Serial: 1 } }))
+  ).Item!;
+  expect(item.DocumentMac).toMatch(/^[0-9a-f]{64}$/);
+  const text = item.Document as string;
+  // Kept in the item, never in the document (whose sops block stays as sops writes it).
+  expect(text).not.toContain(item.DocumentMac);
+  const variants: Array<[string, string]> = [
+    ['plain keys swapped', text.replace('insecure: false\ntls_verify: true', 'tls_verify: false\ninsecure: true')],
+    ['a null key added', text.replace('port: 443', 'port: 443\nverify_hostname: null')],
+    ['a value wrapped in a list', text.replace('port: 443', 'port: [443]')],
+  ];
+  for (const [i, [what, doc]] of variants.entries()) {
+    expect(doc).not.toBe(text);
+    const serial = 10 + i;
+    // The attacker copies the genuine MAC along: it cannot make one for the altered text.
+    await docClient().send(
+      new PutCommand({
+        TableName: table,
+        Item: { ...item, Serial: serial, Document: doc },
+      }),
+    );
+    const r = await cli(['config', 'build', '--path', 'team-s/api', '--serial', String(serial), '--show-secrets']);
+    expect({ what, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      what,
+      code: 1,
+      stdout: '',
+      stderr: expect.stringMatching(/^ecs-secrets: integrity check failed: .*does not match its DocumentMac/),
+    });
+  }
+  // Written before the attribute existed: served, with a warning naming the version.
+  const { DocumentMac: _dropped, ...legacy } = item;
+  await docClient().send(new PutCommand({ TableName: table, Item: { ...legacy, Serial: 20 } }));
+  const old = await cli(['config', 'build', '--path', 'team-s/api', '--serial', '20', '--show-secrets']);
+  expect(old.code).toBe(0);
+  expect(old.stdout).toContain('t0p');
+  expect(old.stderr).toMatch(/configuration team-s\/api serial 20 has no DocumentMac/);
+  expect(old.stderr).not.toContain('t0p');
+  // The genuine version builds cleanly.
+  const genuine = await cli(['config', 'build', '--path', 'team-s/api', '--serial', '1', '--show-secrets']);
+  expect([genuine.code, genuine.stderr]).toEqual([0, '']);
+});
+
 test('diff: added, removed and changed key paths, exit 3; exit 0 when equal; never a value', async () => {
   const same = await cli(['config', 'diff', '--path', 'team-a/api', '--file', path.join(dir, 'seed.yaml')]);
   expect(same.code).toBe(0);

@@ -584,3 +584,38 @@ test('bad daemon flags fail at start with one line and exit 2', async () => {
   }
   expect(json(await cli(['fetch', '--name', 'db.password']))).toMatchObject({ serial: 2 }); // and nothing broke
 });
+
+test('listings are cached and shared like reads: 40 concurrent listings cost one Scan, every prefix answered from it', async () => {
+  const ld = await daemon();
+  try {
+    s.dynamo.resetCounts();
+    const scans = () => s.dynamo.counts.Scan ?? 0;
+    const listing = (prefix?: string, headers: Record<string, string> = {}) =>
+      get(`${ld.url}/latest/secrets${prefix === undefined ? '' : `?prefix=${prefix}`}`, headers);
+    const concurrent = await Promise.all(Array.from({ length: 40 }, () => listing('db.')));
+    for (const r of concurrent) expect([r.status, r.body]).toEqual([200, [{ name: 'db.password', latestSerial: 3 }]]);
+    expect(scans()).toBe(1);
+    // Within the TTL, listings under any prefix come from that Scan.
+    for (const prefix of ['db.', 'd', 'nothing.', undefined]) {
+      const r = await listing(prefix);
+      expect([r.status, r.headers.get('x-ecs-secrets-cache')]).toEqual([200, 'hit']);
+    }
+    expect((await listing('nothing.')).body).toEqual([]);
+    expect(scans()).toBe(1);
+    // A write through this daemon shows in the next listing; no-cache reads the table again.
+    expect((await post(`${ld.url}/latest/secrets/db.user`, { payload: 'u' })).status).toBe(201);
+    const after = await listing('db.');
+    expect([after.headers.get('x-ecs-secrets-cache'), after.body]).toEqual([
+      'miss',
+      [
+        { name: 'db.password', latestSerial: 3 },
+        { name: 'db.user', latestSerial: 1 },
+      ],
+    ]);
+    expect(scans()).toBe(2);
+    expect((await listing('db.', { 'cache-control': 'no-cache' })).headers.get('x-ecs-secrets-cache')).toBe('bypass');
+    expect(scans()).toBe(3);
+  } finally {
+    await ld.stop();
+  }
+}, 60_000);

@@ -14,11 +14,6 @@ import { type CliResult, json, runCli } from '../helpers/cli';
 import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { type StandIns, createAppResources, credentialsEnv, principalArn, startStandIns } from '../standins';
 
-// Twenty --local CLI processes electing one store owner between them occasionally lose one to a
-// store timeout on a 2-core machine (the embedded store's crowd behaviour, tracked as a defect);
-// a failed attempt is logged, and the retry uses fresh names, so a lost move is never hidden.
-jest.retryTimes(1, { logErrorsBeforeRetry: true });
-
 const APP = 'life';
 let s: StandIns;
 const dirs: string[] = [];
@@ -168,7 +163,7 @@ describe.each(backends)('%s backend', (_label, make) => {
     const results = await Promise.all(
       targets.map((t) => b.cli(['label', 'set', '--name', n, '--label', 'prod', '--serial', String(t)])),
     );
-    expect(results.map((r) => r.code)).toEqual(targets.map(() => 0));
+    expect(results.filter((r) => r.code !== 0).map((r) => r.stderr)).toEqual([]);
     const listed = json<{ labels: Record<string, number>; events: Array<{ from?: number; to: number }> }>(
       await b.cli(['label', 'list', '--name', n]),
     );

@@ -29,12 +29,23 @@ export function freePort(): Promise<number> {
 
 export async function spawnDaemon(
   args: string[],
-  opts: { env?: Record<string, string | undefined>; waitHealthy?: boolean; timeoutMs?: number } = {},
+  opts: {
+    env?: Record<string, string | undefined>;
+    waitHealthy?: boolean;
+    timeoutMs?: number;
+    /** A command the daemon is started through, e.g. a shell that lowers a limit and execs it. */
+    launcher?: string[];
+  } = {},
 ): Promise<SpawnedDaemon> {
   const port = await freePort();
   const env = { ...baseEnv(), ...opts.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  const child = spawn(process.execPath, [CLI, 'daemon', '--host', '127.0.0.1', '--port', String(port), ...args], {
+  // Suites stop hundreds of daemons; the drain window (test/reliability/shutdown.test.ts tests it)
+  // would add seconds to each stop while a test's idle keep-alive connections wait it out.
+  const drain = args.some((a) => a.startsWith('--drain-seconds')) ? [] : ['--drain-seconds', '0'];
+  const argv = [process.execPath, CLI, 'daemon', '--host', '127.0.0.1', '--port', String(port), ...drain, ...args];
+  const [command, ...rest] = [...(opts.launcher ?? []), ...argv];
+  const child = spawn(command, rest, {
     env: env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

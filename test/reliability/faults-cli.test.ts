@@ -174,6 +174,22 @@ describe('a write whose answer is lost (it happened; the client never heard)', (
     });
   });
 
+  test('label set: the retry recognises its own move: one event, not two', async () => {
+    await cli(['create', '--name', 'lost.label', '--payload', 'x']);
+    expect((await cli(['label', 'set', '--name', 'lost.label', '--label', 'prod', '--serial', '1'])).code).toBe(0);
+    proxy.loseNext('PutItem', 1);
+    const r = await viaProxy(['label', 'set', '--name', 'lost.label', '--label', 'prod', '--serial', '1']);
+    expect(proxy.lost).toContain('PutItem');
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const listed = json<{ events: Array<{ from?: number; to?: number }> }>(
+      await cli(['label', 'list', '--name', 'lost.label']),
+    );
+    expect(listed.events.map((e) => [e.from, e.to])).toEqual([
+      [undefined, 1],
+      [1, 1],
+    ]);
+  });
+
   test('every answer lost: the command fails cleanly within the bound, and what it wrote is one complete version', async () => {
     proxy.loseNext('PutItem', 10);
     const r = await viaProxy(['create', '--name', 'lost.all', '--payload', 'x']);

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { MAX_ATTEMPTS, REQUEST_TIMEOUT_MS } from '../../src/backends/aws';
 import { json } from '../helpers/cli';
 import { Witness, get, loggedErrors, postJson, range, sleep, walk } from './support';
 
@@ -87,6 +88,27 @@ test('the owning daemon is SIGKILLed during concurrent CLI writes: nothing lost,
   w.checkHttpRead(c.status, c.text, 'GET canary');
   expect(await w.stopDaemon(d2)).toBe(0);
   expect(loggedErrors(d2.logs())).toEqual([]);
+}, 90_000);
+
+test('a CLI beside a busy owner waits for it: an owner stalled past the AWS request budget still answers the create', async () => {
+  const d = await w.daemon('stalled', ['--local', '--data-dir', dir, '--application-name', APP], { waitHealthy: true });
+  // A loaded machine can leave the owner unscheduled for seconds. Stall it outright (SIGSTOP) for
+  // longer than every attempt the AWS limits allow together: a CLI that spent those limits on
+  // the local owner would give up; the owner is alive, so the CLI must wait and succeed.
+  const stallMs = MAX_ATTEMPTS * REQUEST_TIMEOUT_MS + 2_000;
+  d.child.kill('SIGSTOP');
+  let created: Awaited<ReturnType<typeof local>>;
+  try {
+    const pending = local(['create', '--name', 'stalled', '--payload', 'after-the-stall']);
+    await sleep(stallMs);
+    d.child.kill('SIGCONT');
+    created = await pending;
+  } finally {
+    d.child.kill('SIGCONT');
+  }
+  expect({ code: created.code, stderr: created.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(json<{ serial: number }>(created).serial).toBe(1);
+  expect(await w.stopDaemon(d)).toBe(0);
 }, 90_000);
 
 test('secret hygiene: the canary is in no process output and no file of the data dir; the master key is 0600', async () => {

@@ -29,7 +29,15 @@ beforeAll(async () => {
   s = await startStandIns();
   await createAppResources(s.kms, s.dynamo.endpoint, APP);
   Object.assign(process.env, s.env); // the SDK reads the endpoints from the environment
-  const config = daemonConfig({ app: APP, port: 0, host: '127.0.0.1', cacheTtlMs: 600_000, staleIfErrorMs: 0 });
+  // No drain window: the stop at the end need not wait for this suite's idle keep-alive connections.
+  const config = daemonConfig({
+    app: APP,
+    port: 0,
+    host: '127.0.0.1',
+    cacheTtlMs: 600_000,
+    staleIfErrorMs: 0,
+    drainMs: 0,
+  });
   const logger = createLogger({ level: 'silent' });
   hot = await startDaemon(config, { logger });
   plain = await startDaemon({ ...config, hotPath: false }, { logger });

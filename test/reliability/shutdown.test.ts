@@ -76,3 +76,77 @@ test('SIGTERM while reads are in flight: every one completes with Connection: cl
   agent.destroy();
   expect(d.logs()).toMatch(/"msg":"stopped"/);
 }, 60_000);
+
+/**
+ * One keep-alive client (its own agent, one connection at a time) reading `path` in a loop until a
+ * request is refused (the listener is closed) or `stop` says so. Every failure is recorded with
+ * whether it was sent on a reused connection: one the daemon had accepted and answered before.
+ */
+async function busyClient(port: number, path: string, stop: () => boolean) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const failures: Array<{ code: string; reused: boolean }> = [];
+  let answers = 0;
+  let closeAnswers = 0;
+  try {
+    while (!stop()) {
+      const outcome = await new Promise<{ code?: string; reused: boolean; close?: boolean }>((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port, path, agent, headers: { host: 'localhost' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ reused: req.reusedSocket, close: res.headers.connection === 'close' }));
+          res.on('error', (e: NodeJS.ErrnoException) =>
+            resolve({ code: e.code ?? e.message, reused: req.reusedSocket }),
+          );
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => resolve({ code: e.code ?? e.message, reused: req.reusedSocket }));
+        req.end();
+      });
+      if (outcome.code === undefined) {
+        answers++;
+        if (outcome.close) closeAnswers++;
+        continue;
+      }
+      failures.push({ code: outcome.code, reused: outcome.reused });
+      if (outcome.code === 'ECONNREFUSED') break;
+    }
+  } finally {
+    agent.destroy();
+  }
+  return { failures, answers, closeAnswers };
+}
+
+describe.each([
+  ['the hot path (cached reads)', `/latest/secrets/${NAMES[0]}`],
+  ['express (version route)', '/latest/version'],
+])('SIGTERM with 32 busy keep-alive clients on %s', (_label, path) => {
+  test('no request sent on an open connection is reset: each is answered, the drain closes connections by Connection: close', async () => {
+    const drained = await w.daemon('drain', ['--application-name', APP, '--drain-seconds', '10'], {
+      env: s.env,
+      waitHealthy: true,
+    });
+    // Warm the cache, so the hot path answers the secret reads.
+    expect((await request(drained.port, { path })).status).toBe(200);
+    let exited = false;
+    const exit = new Promise<void>((resolve) => drained.child.once('exit', () => resolve()));
+    void exit.then(() => (exited = true));
+    const clients = range(1, 32).map(() => busyClient(drained.port, path, () => exited));
+    // Let every client complete exchanges on its connection, then stop the daemon mid-stream.
+    await sleep(500);
+    drained.child.kill('SIGTERM');
+    const results = await Promise.all(clients);
+    await exit;
+    // A connection the daemon accepted is never reset: a request sent on it before the drain
+    // window ended got its answer (the window is far longer than a busy client takes to send).
+    // A fresh connection may be refused (the listener is closed), or reset by the kernel when the
+    // listener closed before accepting it: neither was ever an open connection of the daemon.
+    const onOpenConnections = results.flatMap((r) => r.failures.filter((f) => f.reused));
+    expect(onOpenConnections).toEqual([]);
+    for (const r of results) {
+      expect(r.answers).toBeGreaterThan(0);
+      for (const f of r.failures) expect(['ECONNREFUSED', 'ECONNRESET']).toContain(f.code);
+    }
+    // The drain ran: connections ended because answers said so.
+    expect(results.reduce((n, r) => n + r.closeAnswers, 0)).toBeGreaterThan(0);
+    expect([drained.child.exitCode, drained.child.signalCode]).toEqual([0, null]);
+    await w.stopDaemon(drained);
+  }, 90_000);
+});

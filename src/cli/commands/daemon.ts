@@ -16,6 +16,7 @@ import {
   parsePrefetchNames,
   parsePrefetchPrefixes,
   parseRenderMode,
+  MAX_DRAIN_SECONDS,
   parseWholeNumber,
   readToken,
 } from '../../daemon/config';
@@ -35,6 +36,7 @@ export interface DaemonFlags extends GlobalArgs {
   'read-only': boolean;
   'allowed-host'?: string[];
   'max-connections': string;
+  'drain-seconds': string;
   prefetch?: string[];
   'prefetch-prefix'?: string[];
   render?: string[];
@@ -59,6 +61,7 @@ export function daemonConfigFromFlags(f: DaemonFlags, env: NodeJS.ProcessEnv = p
     cacheSize: parseWholeNumber('cacheSize', f['cache-size']),
     cacheMaxBytes: parseCacheMaxBytes(f['cache-max-bytes']),
     maxConnections: parseWholeNumber('maxConnections', f['max-connections']),
+    drainMs: parseWholeNumber('drainMs', f['drain-seconds']),
     allowedHosts: parseAllowedHosts(f['allowed-host'] ?? []),
     token: readToken(f['token-file'], env.ECS_SECRETS_TOKEN),
     readOnly: f['read-only'],
@@ -144,6 +147,14 @@ export const daemonCommand = defineCommand<DaemonFlags>({
         default: String(D.maxConnections),
         describe: withEnvNote('max-connections', 'Open connections at most; more are closed at once'),
       })
+      .option('drain-seconds', {
+        type: 'string',
+        default: String(D.drainMs / 1000),
+        describe: withEnvNote(
+          'drain-seconds',
+          `After SIGTERM, answer requests on open connections (with Connection: close) this long, then close them (0 to ${MAX_DRAIN_SECONDS})`,
+        ),
+      })
       .option('prefetch', {
         type: 'string',
         array: true,
@@ -173,7 +184,10 @@ export const daemonCommand = defineCommand<DaemonFlags>({
       .option('access-log', {
         type: 'string',
         default: D.accessLog,
-        describe: withEnvNote('access-log', 'Request lines: errors (writes, revokes, misses, refusals, errors; hits only at debug), all, or off'),
+        describe: withEnvNote(
+          'access-log',
+          'Request lines: errors (writes, revokes, misses, refusals, errors; hits only at debug), all, or off',
+        ),
       }),
   run: async (args) => {
     const config = daemonConfigFromFlags(args);

@@ -11,7 +11,7 @@ import type { Logger } from '../../core/log';
 import { validateReadLabel } from '../../core/labels';
 import { SECRET_NAME_PATTERN, SECRET_NAME_RULE, parseSerial, validateSecretName } from '../../core/names';
 import type { SecretsService } from '../../core/secrets-service';
-import { type SecretCache, cacheKey } from '../cache';
+import { LISTING_KEY, type ListingCache, type SecretCache, cacheKey } from '../cache';
 import { withDeadline } from '../deadline';
 import type { Metrics } from '../metrics';
 import { PerNameQueue } from '../per-name-queue';
@@ -23,6 +23,8 @@ import { send, sendCached } from './responses';
 export interface SecretRoutesOptions {
   service: SecretsService;
   cache: SecretCache;
+  /** The name listing, shared by every ?prefix= (one Scan per TTL). */
+  listings: ListingCache;
   metrics: Metrics;
   logger: Logger;
   readOnly: boolean;
@@ -89,6 +91,7 @@ export class SecretRoutes {
         serialize: (claim) => this.writes.run(name, claim),
       });
       this.opts.cache.invalidateLatest(name);
+      this.opts.listings.invalidateListing();
       send(res, 201, Buffer.from(JSON.stringify(created)));
     });
     r.post('/revoke/:name/:serial', this.refuseIfReadOnly, async (req, res) => {
@@ -96,6 +99,7 @@ export class SecretRoutes {
       const serial = parseSerial(req.params.serial);
       const revoked = await this.opts.service.revoke(name, serial);
       this.opts.cache.markRevoked(name, serial);
+      this.opts.listings.invalidateListing();
       send(res, 200, Buffer.from(JSON.stringify(revoked)));
     });
   }
@@ -112,9 +116,19 @@ export class SecretRoutes {
     const prefix = req.query.prefix;
     if (prefix !== undefined && (typeof prefix !== 'string' || !SECRET_NAME_RULE.test(prefix)))
       throw new AppError('usage', 'invalid prefix: use one ?prefix= of 1 to 255 characters from A-Z a-z 0-9 . _ -');
-    const names = await withDeadline(this.opts.service.list(), this.opts.readDeadlineMs, 'listing secrets');
-    const under = prefix === undefined ? names : names.filter((n) => n.name.startsWith(prefix));
-    send(res, 200, Buffer.from(JSON.stringify(under)));
+    const { service, listings, metrics, readDeadlineMs } = this.opts;
+    const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
+    // Cached and shared like a read: the listing is a full-table Scan, whatever the prefix.
+    const { entry, outcome } = await listings.get(
+      LISTING_KEY,
+      () => withDeadline(service.list(), readDeadlineMs, 'listing secrets'),
+      bypass,
+    );
+    metrics.cacheOutcome(outcome);
+    res.locals.cache = outcome;
+    if (prefix === undefined) return sendCached(res, entry, outcome);
+    const under = entry.record.filter((n) => n.name.startsWith(prefix));
+    sendCached(res, { ...entry, body: Buffer.from(JSON.stringify(under)) }, outcome);
   }
 
   private async get(req: Request, res: Response, serialParam: string | undefined): Promise<void> {
