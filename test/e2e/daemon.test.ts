@@ -517,7 +517,11 @@ describe('--access-log', () => {
       path: '/latest/secrets/db.password',
       error: 'missing x-ecs-secrets-token header',
     });
-    expect(lines.find((l) => l.reqId === 'fill-1')).toMatchObject({ status: 200, cache: 'miss', secret: 'db.password' });
+    expect(lines.find((l) => l.reqId === 'fill-1')).toMatchObject({
+      status: 200,
+      cache: 'miss',
+      secret: 'db.password',
+    });
     expect(lines.find((l) => l.reqId === 'hit-1')).toBeUndefined();
     expect(dt.logs()).not.toContain('access-log-token');
     const metrics = await fetch(`${dt.url}/metrics`, { headers: token }).then((r) => r.text());
