@@ -94,7 +94,10 @@ export class LabelStore {
       else labels[label] = serial;
       const event: LabelEvent = { label, from, to: serial, at: new Date().toISOString(), by };
       const events = [...value.events, event].slice(-MAX_LABEL_EVENTS);
-      if (await this.write(name, labels, events, rev)) return from;
+      if (await this.write(name, labels, events, rev)) {
+        await this.store.noteChange(name, 'label');
+        return from;
+      }
       // Another writer moved a label first: spread out a little, then start again from its result.
       await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
     }

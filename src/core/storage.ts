@@ -19,6 +19,7 @@ import {
   paginateScan,
 } from '@aws-sdk/lib-dynamodb';
 import { randomInt } from 'node:crypto';
+import { type ChangeKind, recordChange } from './changes';
 import { AppError, fromAwsError } from './errors';
 
 /** The `Format` of every item this project writes (absent: written by the original). */
@@ -116,6 +117,11 @@ export class SecretStore {
   readonly isDocument: (name: string) => boolean;
   /** Who is writing (core/identity.ts), recorded as CreatedBy and RevokedBy; undefined: not recorded. */
   principal: () => Promise<string | undefined> = async () => undefined;
+  /**
+   * Told when a write succeeded but the change record could not follow: the write stands (failing
+   * it would invite a retry that stores the value twice); watching daemons see it within their TTL.
+   */
+  onChangeNotRecorded: (message: string) => void = (message) => process.stderr.write(`warning: ${message}\n`);
 
   constructor(
     client: DynamoDBClient,
@@ -162,7 +168,10 @@ export class SecretStore {
   async claimNextSerial(name: string, build: (serial: number) => SecretItem, what: string): Promise<number> {
     let serial = (await this.latestSerial(name)) + 1;
     for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
-      if (await this.putNew(build(serial))) return serial;
+      if (await this.putNew(build(serial))) {
+        await this.noteChange(name, 'version');
+        return serial;
+      }
       // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
       await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
       serial = Math.max(serial + 1, (await this.latestSerial(name)) + 1);
@@ -237,6 +246,22 @@ export class SecretStore {
       if ((err as Error).name === 'ConditionalCheckFailedException')
         throw new AppError('not_found', `secret ${name} has no serial ${serial}`);
       throw fromAwsError(err, `revoking ${name} serial ${serial}`);
+    }
+    await this.noteChange(name, 'revoke', serial);
+  }
+
+  /**
+   * Every write path ends here once its write succeeded (new versions, revokes, label moves, and
+   * through them rollback, rotate, import and configuration documents): the change record gets
+   * the name and the kind of change. Documents (isDocument) are kind `config` whatever the write.
+   */
+  async noteChange(name: string, kind: ChangeKind, serial?: number): Promise<void> {
+    try {
+      await recordChange(this, name, this.isDocument(name) ? 'config' : kind, serial);
+    } catch (err) {
+      this.onChangeNotRecorded(
+        `${name} was written, but the change record could not be updated (${(err as Error).message}): watching daemons will see the change within their cache TTL`,
+      );
     }
   }
 

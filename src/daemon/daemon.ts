@@ -14,6 +14,7 @@ import { Prefetcher } from './prefetch';
 import { Renderer } from './render';
 import { prepareTargets } from './render-files';
 import { VERSION } from '../core/version';
+import { ChangeWatcher } from './watch';
 
 /** The data-key cache's share of the cache memory; the read cache gets the rest. */
 const DATA_KEY_SHARE = 1 / 16;
@@ -112,6 +113,23 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     configCache,
     hotPath: config.hotPath,
   });
+  const watcher = new ChangeWatcher({
+    store: backend.service.store,
+    intervalMs: config.watchIntervalMs,
+    readDeadlineMs: READ_DEADLINE_MS,
+    cache,
+    configCache,
+    metrics,
+    logger,
+    onChange: (names) => {
+      server.changed(names);
+      prefetcher.changed(names);
+      // Documents rendered into files have no prefetch round to follow.
+      if (renderer && (names === 'all' || names.some((n) => n.startsWith('config/'))))
+        void renderer.check().catch(() => undefined);
+    },
+  });
+  if (config.watchIntervalMs > 0) metrics.trackChangeRecordAge(() => watcher.lastGoodRead);
   let address: Awaited<ReturnType<typeof server.listen>>;
   try {
     address = await server.listen(port, host);
@@ -137,6 +155,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       address: `${address.address}:${address.port}`,
       backend: backend.description,
       cacheTtlSeconds: ttlMs / 1000,
+      watchIntervalSeconds: config.watchIntervalMs / 1000,
       staleIfErrorSeconds: staleMs / 1000,
       cacheMaxBytes,
       maxConnections: config.maxConnections,
@@ -175,6 +194,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       await backend.service.check();
       reached = true;
       updateHealth();
+      watcher.start();
       prefetcher.start();
       // Render sources that need no secret (config:PATH) have no prefetch round to
       // follow: with nothing to prefetch, the files are checked on their own, once per TTL.
@@ -203,6 +223,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       force.unref();
       await server.close();
       clearTimeout(force);
+      await watcher.stop();
       await prefetcher.stop();
       clearInterval(renderTimer);
       await backend.close();

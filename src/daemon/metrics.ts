@@ -38,6 +38,18 @@ export class Metrics {
     labelNames: ['service', 'operation', 'error'] as const,
     registers: [this.registry],
   });
+  readonly changeReads = new Counter({
+    name: 'ecs_secrets_change_record_reads_total',
+    help: 'Reads of the change record by result: ok or error',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly invalidations = new Counter({
+    name: 'ecs_secrets_invalidations_total',
+    help: 'Cache entries dropped because the change record named them, by kind (version, revoke, label, config, all)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ecs_secrets_' });
@@ -69,6 +81,19 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(dataKeys());
+      },
+    });
+  }
+
+  /** Seconds since the change record was last read successfully, measured when /metrics is read. */
+  trackChangeRecordAge(lastGoodRead: () => number | undefined): void {
+    new Gauge({
+      name: 'ecs_secrets_change_record_age_seconds',
+      help: 'Seconds since the last successful read of the change record (absent until one succeeded)',
+      registers: [this.registry],
+      collect() {
+        const at = lastGoodRead();
+        if (at !== undefined) this.set((Date.now() - at) / 1000);
       },
     });
   }

@@ -97,6 +97,11 @@ export class DaemonServer {
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
 
+  /** These secrets changed elsewhere (daemon/watch.ts): long-poll readers waiting on them look again. */
+  changed(names: readonly string[] | 'all'): void {
+    this.secrets.changed(names);
+  }
+
   listen(port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);

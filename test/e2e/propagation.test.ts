@@ -1,0 +1,154 @@
+/**
+ * Change propagation (design.md "Change propagation"): two daemons and the CLI on one table. Every
+ * kind of change made by the CLI (a version, a label move, a rollback, a revoke, a configuration
+ * push) is served by both daemons within the watch interval, with no TTL expiring; long-polls
+ * answer on the change or with 304; 500 waiting readers cost one backend read; 50 writers in
+ * separate processes advance the change record by exactly 50. Waits are bounded by the interval
+ * plus a generous margin (a busy machine), never measured.
+ */
+import * as http from 'node:http';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { json, runCli } from '../helpers/cli';
+import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
+import { until } from '../helpers/wait';
+import { adminDynamo, request } from '../reliability/support';
+import { type StandIns, createAppResources, startStandIns } from '../standins';
+
+const APP = 'propagate';
+const TABLE = `ECS-Secrets-${APP}-Secrets`;
+const INTERVAL_S = 1;
+/** The interval, plus one read, plus room for a loaded machine with two daemons and the CLI running. */
+const DEADLINE_MS = INTERVAL_S * 1000 + 20_000;
+let s: StandIns;
+const daemons: SpawnedDaemon[] = [];
+let d1: SpawnedDaemon;
+let d2: SpawnedDaemon;
+
+const cli = (args: string[], input?: string) => runCli(['--application-name', APP, ...args], { env: s.env, input });
+const read = async (d: SpawnedDaemon, p: string) => request(d.port, { path: p });
+const serialAt = async (d: SpawnedDaemon, p: string) => {
+  const r = await read(d, p);
+  return r.status === 200 ? (r.json().serial as number) : r.status;
+};
+async function bothServe(p: string, serial: number): Promise<void> {
+  for (const d of [d1, d2])
+    await until(`${p} at serial ${serial}`, async () => (await serialAt(d, p)) === serial, DEADLINE_MS);
+}
+async function changeRecord(): Promise<{ ChangeSeq: number; Changes: Array<{ name: string; kind: string }> }> {
+  const ddb = adminDynamo(s.dynamo.endpoint);
+  try {
+    const out = await ddb.send(
+      new GetItemCommand({
+        TableName: TABLE,
+        Key: { Name: { S: 'meta/changes' }, Serial: { N: '0' } },
+        ConsistentRead: true,
+      }),
+    );
+    return unmarshall(out.Item ?? {}) as never;
+  } finally {
+    ddb.destroy();
+  }
+}
+
+beforeAll(async () => {
+  s = await startStandIns();
+  await createAppResources(s.kms, s.dynamo.endpoint, APP);
+  const args = ['--application-name', APP, '--watch-interval', String(INTERVAL_S)];
+  d1 = await spawnDaemon(args, { env: s.env, waitHealthy: true });
+  daemons.push(d1);
+  d2 = await spawnDaemon(args, { env: s.env, waitHealthy: true });
+  daemons.push(d2);
+}, 60_000);
+afterAll(async () => {
+  for (const d of daemons) await d.stop();
+  await s?.close();
+});
+
+test('versions, label moves, rollback, revoke and configuration pushes by the CLI reach both daemons within the interval', async () => {
+  expect((await cli(['create', '--name', 'db', '--payload', 'one'])).code).toBe(0);
+  await bothServe('/latest/secrets/db', 1);
+  // Cached now (600 s TTL): only the change record can make them see what follows.
+  expect((await read(d1, '/latest/secrets/db')).headers['x-ecs-secrets-cache']).toBe('hit');
+
+  expect((await cli(['create', '--name', 'db', '--payload', 'two'])).code).toBe(0);
+  await bothServe('/latest/secrets/db', 2);
+
+  expect((await cli(['label', 'set', '--name', 'db', '--label', 'prod', '--serial', '1'])).code).toBe(0);
+  await bothServe('/latest/secrets/db?label=prod', 1);
+  expect((await cli(['label', 'set', '--name', 'db', '--label', 'prod', '--serial', '2'])).code).toBe(0);
+  await bothServe('/latest/secrets/db?label=prod', 2);
+
+  expect(json(await cli(['rollback', '--name', 'db', '--to', '1']))).toMatchObject({ serial: 3, restoredFrom: 1 });
+  await bothServe('/v1/secrets/db', 3);
+  expect((await read(d2, '/v1/secrets/db')).json().payload).toBe('one');
+
+  expect((await cli(['revoke', '--name', 'db', '--serial', '3'])).code).toBe(0);
+  await bothServe('/latest/secrets/db', 2);
+  for (const d of [d1, d2]) expect((await read(d, '/latest/secrets/db/3')).json().active).toBe(false);
+
+  expect((await cli(['config', 'push', '--path', 'team/app', '-'], 'level: 1\n')).code).toBe(0);
+  for (const d of [d1, d2])
+    await until(
+      'config v1',
+      async () => /"level": ?1\b/.test((await read(d, '/latest/config/team/app')).text),
+      DEADLINE_MS,
+    );
+  expect((await cli(['config', 'push', '--path', 'team/app', '-'], 'level: 2\n')).code).toBe(0);
+  for (const d of [d1, d2])
+    await until(
+      'config v2',
+      async () => /"level": ?2\b/.test((await read(d, '/latest/config/team/app')).text),
+      DEADLINE_MS,
+    );
+
+  const record = await changeRecord();
+  const kinds = record.Changes.map((c) => `${c.kind}:${c.name}`);
+  expect(kinds).toEqual(expect.arrayContaining(['version:db', 'label:db', 'revoke:db', 'config:config/team/app']));
+  // Names and kinds only: never a value.
+  expect(JSON.stringify(record)).not.toMatch(/one|two|level/);
+  const metrics = (await read(d1, '/metrics')).text;
+  expect(metrics).toMatch(/ecs_secrets_change_record_reads_total\{result="ok"\} [1-9]/);
+  expect(metrics).toMatch(/ecs_secrets_invalidations_total\{kind="revoke"\} [1-9]/);
+  expect(metrics).toMatch(/ecs_secrets_change_record_age_seconds [0-9.]+/);
+}, 120_000);
+
+test('long-poll: answered on the change, 304 when the wait ends, 400 past 60 s', async () => {
+  expect((await cli(['create', '--name', 'poll', '--payload', 'x'])).code).toBe(0);
+  await bothServe('/latest/secrets/poll', 1);
+  expect((await read(d1, '/latest/secrets/poll?wait=1&after=1')).status).toBe(304);
+  expect((await read(d1, '/latest/secrets/poll?wait=61&after=1')).status).toBe(400);
+  expect((await read(d1, '/latest/secrets/poll?wait=5')).status).toBe(400);
+  // A serial other than the reader's is answered at once.
+  expect((await read(d1, '/latest/secrets/poll?wait=30&after=0')).json().serial).toBe(1);
+
+  // 500 readers waiting on one name cost one backend read when it changes.
+  const agent = new http.Agent({ keepAlive: false, maxSockets: 500 });
+  const waiting = Array.from({ length: 500 }, () =>
+    request(d1.port, { path: '/v1/secrets/poll?wait=60&after=1', agent, timeoutMs: 90_000 }),
+  );
+  const queriesBefore = s.dynamo.counts.Query ?? 0;
+  expect((await cli(['create', '--name', 'poll', '--payload', 'y'])).code).toBe(0);
+  const answers = await Promise.all(waiting);
+  agent.destroy();
+  expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+  expect(new Set(answers.map((a) => a.json().serial))).toEqual(new Set([2]));
+  // The CLI's own read of the latest serial, and at most one read by the daemon for all 500.
+  expect((s.dynamo.counts.Query ?? 0) - queriesBefore).toBeLessThanOrEqual(2);
+}, 120_000);
+
+test('50 writers in separate processes advance the change record by exactly 50, every name in it', async () => {
+  const before = (await changeRecord()).ChangeSeq;
+  const names = Array.from({ length: 50 }, (_, i) => `crowd-${i}`);
+  const results = await Promise.all(names.map((n) => cli(['create', '--name', n, '--payload', 'v'])));
+  // On an overloaded machine a process may time out reaching KMS before it writes anything: such a
+  // writer stores nothing and records nothing. Every writer that stored its version is counted once.
+  const failed = results.filter((r) => r.code !== 0);
+  for (const r of failed) expect(r.stderr).toMatch(/backend unavailable generating a data key/);
+  const stored = names.filter((_, i) => results[i].code === 0);
+  expect(stored.length).toBeGreaterThan(0);
+  const after = await changeRecord();
+  expect(after.ChangeSeq - before).toBe(stored.length);
+  const recorded = new Set(after.Changes.map((c) => c.name));
+  for (const n of stored) expect(recorded.has(n)).toBe(true);
+}, 240_000);
