@@ -1,26 +1,27 @@
 /**
- * The change record: one item per application (Name `meta/changes`, Serial 0) that every write
- * updates, so a daemon learns of every change by reading this one item instead of re-reading
+ * The change record, as data: one item per application (Name `meta/changes`, Serial 0) that every
+ * write updates, so a daemon learns of every change by reading this one item instead of re-reading
  * every cached secret. It holds a sequence number (`ChangeSeq`, +1 per write) and the last
  * MAX_CHANGES changes (`Changes`: sequence, name, kind, and the serial a revoke made inactive),
- * never a value. Updates are conditional on the sequence read, like label moves: two concurrent
- * writers never lose one another's entry; the loser re-reads and tries again.
+ * never a value. Pure: reading and the conditional write live with the other items, in
+ * SecretStore (core/storage.ts).
  */
-import { randomInt } from 'node:crypto';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { AppError, fromAwsError } from './errors';
+import { AppError } from './errors';
+import { META_NAME_PREFIX } from './names';
 
-/** The item's Name: `/` is no secret-name character, and `meta/` is no configuration prefix. */
-export const CHANGES_NAME = 'meta/changes';
+/** The item's Name: `meta/` names are never secrets (core/names.ts), so listings skip it. */
+export const CHANGES_NAME = `${META_NAME_PREFIX}changes`;
 /**
- * Changes kept: a daemon that misses more than this between two reads drops its whole cache.
- * 200 entries of at most ~300 bytes stay far below DynamoDB's 400 KB item limit.
+ * Changes kept: a daemon that misses more than this between two reads drops its whole cache (a
+ * burst such as an import). Every watching daemon reads the item once per interval, and a strongly
+ * consistent read costs one read unit per 4 KB: 50 entries of typical names (~60 bytes each) keep
+ * it to one unit. Long names make it a few units, far below DynamoDB's 400 KB item limit.
  */
-export const MAX_CHANGES = 200;
-const MAX_ATTEMPTS = 200;
+export const MAX_CHANGES = 50;
 
 /** version: a new version; revoke: `serial` made inactive; label: a label moved; config: a document pushed or revoked. */
 export type ChangeKind = 'version' | 'revoke' | 'label' | 'config';
+const KINDS: readonly string[] = ['version', 'revoke', 'label', 'config'] satisfies ChangeKind[];
 
 export interface Change {
   seq: number;
@@ -28,6 +29,11 @@ export interface Change {
   kind: ChangeKind;
   /** The revoked serial (kind revoke, or config revokes). */
   serial?: number;
+  /**
+   * Random, one per write: lets a writer whose answer was lost see whether its own put landed
+   * (then it must not append the change a second time).
+   */
+  id?: string;
 }
 
 export interface ChangeLog {
@@ -36,24 +42,14 @@ export interface ChangeLog {
   changes: Change[];
 }
 
-/** Where the record lives: the table of a SecretStore. */
-interface Table {
-  doc: DynamoDBDocumentClient;
-  table: string;
+/** The attributes of the item besides its key. */
+export interface ChangeAttributes {
+  ChangeSeq: number;
+  Changes: Change[];
 }
 
-/** Read the record with one strongly consistent GetItem. */
-export async function readChanges(t: Table): Promise<ChangeLog> {
-  let item: Record<string, unknown> | undefined;
-  try {
-    item = (
-      await t.doc.send(
-        new GetCommand({ TableName: t.table, Key: { Name: CHANGES_NAME, Serial: 0 }, ConsistentRead: true }),
-      )
-    ).Item;
-  } catch (err) {
-    throw fromAwsError(err, 'reading the change record');
-  }
+/** The record from its item (undefined: none written yet); a malformed one is an integrity error. */
+export function parseChangeItem(item: Record<string, unknown> | undefined): ChangeLog {
   if (!item) return { seq: 0, changes: [] };
   const { ChangeSeq: seq, Changes: changes } = item;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1 || !Array.isArray(changes))
@@ -63,34 +59,27 @@ export async function readChanges(t: Table): Promise<ChangeLog> {
 
 function isChange(c: unknown): c is Change {
   const x = c as Change;
-  return typeof x === 'object' && x !== null && typeof x.seq === 'number' && typeof x.name === 'string';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.seq === 'number' &&
+    typeof x.name === 'string' &&
+    KINDS.includes(x.kind)
+  );
 }
 
-/** Append one change: the one function every write path calls, after its own write succeeded. */
-export async function recordChange(t: Table, name: string, kind: ChangeKind, serial?: number): Promise<number> {
-  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const { seq, changes } = await readChanges(t);
-    const next = seq + 1;
-    const entry: Change = serial === undefined ? { seq: next, name, kind } : { seq: next, name, kind, serial };
-    try {
-      await t.doc.send(
-        new PutCommand({
-          TableName: t.table,
-          Item: { Name: CHANGES_NAME, Serial: 0, ChangeSeq: next, Changes: [...changes, entry].slice(-MAX_CHANGES) },
-          ConditionExpression: seq === 0 ? 'attribute_not_exists(#n)' : 'ChangeSeq = :seq',
-          ExpressionAttributeNames: seq === 0 ? { '#n': 'Name' } : undefined,
-          ExpressionAttributeValues: seq === 0 ? undefined : { ':seq': seq },
-        }),
-      );
-      return next;
-    } catch (err) {
-      if ((err as Error).name !== 'ConditionalCheckFailedException')
-        throw fromAwsError(err, 'updating the change record');
-    }
-    // Another writer went first: spread out a little, then append to its result.
-    await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
-  }
-  throw new AppError('conflict', 'could not update the change record: too many concurrent writers');
+/** What one write appends: everything but the sequence number, which the merge gives it. */
+export type NewChange = Omit<Change, 'seq'>;
+
+/** The merge rule: one more sequence number, the new entry last, the oldest dropped past MAX_CHANGES. */
+export function appendChange(log: ChangeLog, change: NewChange): ChangeAttributes {
+  const seq = log.seq + 1;
+  return { ChangeSeq: seq, Changes: [...log.changes, { seq, ...change }].slice(-MAX_CHANGES) };
+}
+
+/** The sequence number the write `id` got, if the record holds it. */
+export function seqOf(log: ChangeLog, id: string): number | undefined {
+  return log.changes.find((c) => c.id === id)?.seq;
 }
 
 /**

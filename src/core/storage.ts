@@ -18,15 +18,20 @@ import {
   paginateQuery,
   paginateScan,
 } from '@aws-sdk/lib-dynamodb';
-import { randomInt } from 'node:crypto';
-import { type ChangeKind, recordChange } from './changes';
+import { randomBytes, randomInt } from 'node:crypto';
+import { CHANGES_NAME, type ChangeKind, type ChangeLog, appendChange, parseChangeItem, seqOf } from './changes';
 import { AppError, fromAwsError } from './errors';
+import { isMetaName } from './names';
 
 /** The `Format` of every item this project writes (absent: written by the original). */
 export const RECORD_FORMAT = 2;
 
 /** How many times a new version retries when another writer took its serial. */
 const MAX_CLAIM_ATTEMPTS = 100;
+/** How many times a change-record update retries when another writer went first. */
+const MAX_CHANGE_ATTEMPTS = 200;
+/** How many failed change-record updates in a row (timeouts, throttling) end the attempt. */
+const MAX_CHANGE_FAILURES = 3;
 
 /** A stored version, as the table holds it. `format` undefined = written by the original. */
 export interface SecretItem {
@@ -252,17 +257,70 @@ export class SecretStore {
 
   /**
    * Every write path ends here once its write succeeded (new versions, revokes, label moves, and
-   * through them rollback, rotate, import and configuration documents): the change record gets
-   * the name and the kind of change. Documents (isDocument) are kind `config` whatever the write.
+   * through them rollback, rotate, import and configuration documents): the change record
+   * (core/changes.ts) gets the name and the kind of change. Documents (isDocument) are kind
+   * `config` whatever the write. A failure is reported once and never fails the write: it is
+   * stored, and failing it would invite a retry that stores the value twice; watching daemons then
+   * see it when their TTL runs out.
    */
   async noteChange(name: string, kind: ChangeKind, serial?: number): Promise<void> {
     try {
-      await recordChange(this, name, this.isDocument(name) ? 'config' : kind, serial);
+      await this.appendChange(name, this.isDocument(name) ? 'config' : kind, serial);
     } catch (err) {
       this.onChangeNotRecorded(
         `${name} was written, but the change record could not be updated (${(err as Error).message}): watching daemons will see the change within their cache TTL`,
       );
     }
+  }
+
+  /** The change record, with one strongly consistent GetItem (what a watching daemon reads per interval). */
+  async readChanges(): Promise<ChangeLog> {
+    try {
+      const out = await this.doc.send(
+        new GetCommand({ TableName: this.table, Key: { Name: CHANGES_NAME, Serial: 0 }, ConsistentRead: true }),
+      );
+      return parseChangeItem(out.Item);
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw fromAwsError(err, 'reading the change record');
+    }
+  }
+
+  /**
+   * Append one change with a put conditional on the sequence read, like label moves: two
+   * concurrent writers never lose one another's entry; the loser re-reads and tries again. A put
+   * whose answer is lost (a timeout, or the SDK's retry of a put that landed failing its
+   * condition) is checked by the entry's random id before trying again, so one write is never
+   * counted twice.
+   */
+  private async appendChange(name: string, kind: ChangeKind, serial?: number): Promise<number> {
+    const id = randomBytes(9).toString('base64url');
+    let failures = 0;
+    for (let attempt = 1; attempt <= MAX_CHANGE_ATTEMPTS; attempt++) {
+      const log = await this.readChanges();
+      const landed = seqOf(log, id);
+      if (landed !== undefined) return landed;
+      const next = appendChange(log, serial === undefined ? { name, kind, id } : { name, kind, serial, id });
+      const first = log.seq === 0;
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { Name: CHANGES_NAME, Serial: 0, ...next },
+            ConditionExpression: first ? 'attribute_not_exists(#n)' : 'ChangeSeq = :seq',
+            ExpressionAttributeNames: first ? { '#n': 'Name' } : undefined,
+            ExpressionAttributeValues: first ? undefined : { ':seq': log.seq },
+          }),
+        );
+        return next.ChangeSeq;
+      } catch (err) {
+        if ((err as Error).name !== 'ConditionalCheckFailedException' && ++failures >= MAX_CHANGE_FAILURES)
+          throw fromAwsError(err, 'updating the change record');
+      }
+      // Another writer went first (or the answer was lost): spread out a little, then look again.
+      await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
+    }
+    throw new AppError('conflict', 'could not update the change record: too many concurrent writers');
   }
 
   /** Every version of a name, oldest first, without the encrypted fields. */
@@ -335,9 +393,10 @@ export class SecretStore {
           ExpressionAttributeNames: { '#n': 'Name', '#s': 'Serial' },
         },
       );
+      // Label items are no versions, and the application's own records (the change record) no secrets.
       for await (const page of pages)
         for (const i of (page.Items ?? []) as RawItem[])
-          if (i.Serial !== LABEL_SERIAL)
+          if (i.Serial !== LABEL_SERIAL && !isMetaName(i.Name))
             latest.set(i.Name, Math.max(latest.get(i.Name) ?? 0, checkSerial(this.table, i)));
     } catch (err) {
       throw fromAwsError(err, 'listing secrets');

@@ -6,6 +6,7 @@
 import { openBackend, type Backend } from '../backends/open-backend';
 import { DocumentCache, SecretCache } from './cache';
 import { AppError } from '../core/errors';
+import { CONFIG_NAME_PREFIX } from '../core/names';
 import { DaemonServer } from './server';
 import { createLogger, type Logger } from '../core/log';
 import { Metrics } from './metrics';
@@ -64,6 +65,8 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     onBackendCall: (service, operation, error) => metrics.backendCall(service, operation, error),
     logger,
   });
+  // A write through this daemon that could not update the change record still stands: a log line, not stderr.
+  backend.service.store.onChangeNotRecorded = (message) => logger.warn(message);
   const cache = new SecretCache({
     ttlMs,
     staleMs,
@@ -125,7 +128,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       server.changed(names);
       prefetcher.changed(names);
       // Documents rendered into files have no prefetch round to follow.
-      if (renderer && (names === 'all' || names.some((n) => n.startsWith('config/'))))
+      if (renderer && (names === 'all' || names.some((n) => n.startsWith(CONFIG_NAME_PREFIX))))
         void renderer.check().catch(() => undefined);
     },
   });

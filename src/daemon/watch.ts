@@ -9,7 +9,8 @@
  * While the record cannot be read the caches serve as they would without watching (TTL and stale
  * window); the log says so once, and once again when it recovers.
  */
-import { type Change, changesSince, readChanges } from '../core/changes';
+import { type Change, type ChangeLog, changesSince } from '../core/changes';
+import { CONFIG_NAME_PREFIX } from '../core/names';
 import type { Logger } from '../core/log';
 import type { SecretStore } from '../core/storage';
 import type { DocumentCache, SecretCache } from './cache';
@@ -27,8 +28,6 @@ export interface WatchOptions {
   /** Told the names that changed ('all' when it fell behind), after their entries were dropped. */
   onChange?: (names: readonly string[] | 'all') => void;
 }
-
-const CONFIG_PREFIX = 'config/';
 
 export class ChangeWatcher {
   /** The sequence number this daemon's caches reflect; undefined until the first read. */
@@ -65,9 +64,9 @@ export class ChangeWatcher {
   /** One read of the record, and the invalidations it calls for. */
   async poll(): Promise<void> {
     const { store, readDeadlineMs, metrics, logger } = this.opts;
-    let log: Awaited<ReturnType<typeof readChanges>>;
+    let log: ChangeLog;
     try {
-      log = await withDeadline(readChanges(store), readDeadlineMs, 'reading the change record');
+      log = await withDeadline(store.readChanges(), readDeadlineMs, 'reading the change record');
     } catch (err) {
       metrics.changeReads.inc({ result: 'error' });
       if (!this.failing)
@@ -105,8 +104,8 @@ export class ChangeWatcher {
   private drop(changes: readonly Change[]): void {
     const { cache, configCache, metrics, logger, onChange } = this.opts;
     for (const c of changes) {
-      if (c.kind === 'config' || c.name.startsWith(CONFIG_PREFIX)) {
-        const path = c.name.slice(CONFIG_PREFIX.length);
+      if (c.kind === 'config' || c.name.startsWith(CONFIG_NAME_PREFIX)) {
+        const path = c.name.slice(CONFIG_NAME_PREFIX.length);
         configCache.invalidateWhere((key) => key.endsWith(`\0${path}`));
       } else if (c.kind === 'revoke' && typeof c.serial === 'number') {
         cache.markRevoked(c.name, c.serial);
