@@ -10,10 +10,10 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { openBackend } from '../../src/backends/open-backend';
-import type { ChangeLog } from '../../src/core/changes';
+import { CHANGES_NAME, type ChangeLog, parseChangeItem } from '../../src/core/changes';
 import { type CliResult, json, runCli } from '../helpers/cli';
 import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { until } from '../helpers/wait';
@@ -40,17 +40,18 @@ async function bothServe(p: string, serial: number): Promise<void> {
   for (const d of [d1, d2])
     await until(`${p} at serial ${serial}`, async () => (await serialAt(d, p)) === serial, DEADLINE_MS);
 }
-async function changeRecord(): Promise<{ ChangeSeq: number; Changes: Array<{ name: string; kind: string }> }> {
+/** The change record as a daemon reads it, fetched with the admin client. */
+async function changeRecord(): Promise<ChangeLog> {
   const ddb = adminDynamo(s.dynamo.endpoint);
   try {
     const out = await ddb.send(
       new GetItemCommand({
         TableName: TABLE,
-        Key: { Name: { S: 'meta/changes' }, Serial: { N: '0' } },
+        Key: { Name: { S: CHANGES_NAME }, Serial: { N: '0' } },
         ConsistentRead: true,
       }),
     );
-    return unmarshall(out.Item ?? {}) as never;
+    return parseChangeItem(out.Item && unmarshall(out.Item));
   } finally {
     ddb.destroy();
   }
@@ -108,10 +109,10 @@ test('versions, label moves, rollback, revoke and configuration pushes by the CL
     );
 
   const record = await changeRecord();
-  const kinds = record.Changes.map((c) => `${c.kind}:${c.name}`);
+  const kinds = record.changes.map((c) => `${c.kind}:${c.name}`);
   expect(kinds).toEqual(expect.arrayContaining(['version:db', 'label:db', 'revoke:db', 'config:config/team/app']));
   // Names and kinds only: never a value.
-  expect(JSON.stringify(record)).not.toMatch(/one|two|level/);
+  expect(JSON.stringify(record.changes.map(({ id, ...c }) => c))).not.toMatch(/one|two|level/);
   const metrics = (await read(d1, '/metrics')).text;
   expect(metrics).toMatch(/ecs_secrets_change_record_reads_total\{result="ok"\} [1-9]/);
   expect(metrics).toMatch(/ecs_secrets_invalidations_total\{kind="revoke"\} [1-9]/);
@@ -142,6 +143,46 @@ test('long-poll: answered on the change, 304 when the wait ends, 400 past 60 s',
   expect((s.dynamo.counts.Query ?? 0) - queriesBefore).toBeLessThanOrEqual(2);
 }, 120_000);
 
+test('a change record that cannot be read: cached secrets still served, /health 200, logged once, and once on recovery', async () => {
+  expect((await cli(['create', '--name', 'steady', '--payload', 's'])).code).toBe(0);
+  await bothServe('/latest/secrets/steady', 1);
+  const good = await changeRecord();
+  const errorReads = async () =>
+    Number(
+      /ecs_secrets_change_record_reads_total\{result="error"\} ([0-9]+)/.exec((await read(d1, '/metrics')).text)?.[1] ??
+        0,
+    );
+  const ddb = adminDynamo(s.dynamo.endpoint);
+  try {
+    await ddb.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: { Name: { S: CHANGES_NAME }, Serial: { N: '0' }, ChangeSeq: { S: 'broken' } },
+      }),
+    );
+    await until('three failed reads', async () => (await errorReads()) >= 3, DEADLINE_MS);
+    expect(d1.logs().match(/cannot read the change record/g)).toHaveLength(1);
+    expect((await read(d1, '/health')).status).toBe(200);
+    const steady = await read(d1, '/latest/secrets/steady');
+    expect([steady.status, steady.headers['x-ecs-secrets-cache']]).toEqual([200, 'hit']);
+
+    await ddb.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: marshall({ Name: CHANGES_NAME, Serial: 0, ChangeSeq: good.seq + 1, Changes: [] }),
+      }),
+    );
+    await d1.waitForLog(/the change record can be read again/, DEADLINE_MS);
+  } finally {
+    ddb.destroy();
+  }
+  // Followed again: a change made now reaches both daemons.
+  expect((await cli(['create', '--name', 'steady', '--payload', 't'])).code).toBe(0);
+  await bothServe('/latest/secrets/steady', 2);
+  expect(d1.logs().match(/cannot read the change record/g)).toHaveLength(1);
+  expect(d1.logs().match(/the change record can be read again/g)).toHaveLength(1);
+}, 120_000);
+
 /**
  * 50 writers at once, each its own CLI process. On an overloaded machine a process may time out
  * reaching its backend before it writes anything: such a writer stores nothing and records nothing.
@@ -164,10 +205,7 @@ async function crowd(run: (args: string[]) => Promise<CliResult>, record: () => 
 }
 
 test('50 writers in separate processes advance the change record by exactly 50, every name in it', async () => {
-  await crowd(cli, async () => {
-    const r = await changeRecord();
-    return { seq: r.ChangeSeq, changes: r.Changes as ChangeLog['changes'] };
-  });
+  await crowd(cli, changeRecord);
 }, 240_000);
 
 test('the embedded store (--local): 50 writer processes advance it by exactly 50 too', async () => {
