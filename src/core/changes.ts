@@ -19,6 +19,9 @@ export const CHANGES_NAME = `${META_NAME_PREFIX}changes`;
  */
 export const MAX_CHANGES = 50;
 
+/** The longest a reader may wait for a change (`GET /secrets/:name?wait=SECONDS&after=SERIAL`). */
+export const MAX_WAIT_SECONDS = 60;
+
 /** version: a new version; revoke: `serial` made inactive; label: a label moved; config: a document pushed or revoked. */
 export type ChangeKind = 'version' | 'revoke' | 'label' | 'config';
 const KINDS: readonly string[] = ['version', 'revoke', 'label', 'config'] satisfies ChangeKind[];

@@ -1,7 +1,9 @@
 /**
  * `exec`: read the selection, run CMD with it in the environment under the Supervisor, and with
  * `--watch` re-read every few seconds and apply `--on-change` when a selected secret has a new
- * version (or the set under a prefix changed). A failed re-read is a warning, never a reason to
+ * version (or the set under a prefix changed). Through a daemon, the wait between re-reads is its
+ * long-poll instead of a timer: a new version is seen as soon as the daemon knows of it, and
+ * the set under a prefix at least every `--watch` seconds (the longest wait, at most 60). A failed re-read is a warning, never a reason to
  * touch a running application: the backend being down must not take the service down with it.
  */
 import { AppError } from '../core/errors';
@@ -68,8 +70,15 @@ export async function runExec(o: ExecOptions): Promise<number> {
   }
   let timer: NodeJS.Timeout | undefined;
   let ended = false;
+  const stopWaiting = new AbortController();
   const tick = async () => {
+    // After a failure, the next attempt waits a full interval: a daemon that is down is not hammered.
+    let failed = false;
     try {
+      if (o.source.waitForChange) {
+        await o.source.waitForChange(values, o.watchSeconds!, stopWaiting.signal);
+        if (ended) return;
+      }
       const next = await readSelection(o.source, o.selection);
       if (ended || fingerprint(next) === fingerprint(values)) return;
       const env = environment(next); // a binary secret newly under the prefix: a warning below, CMD keeps its old environment
@@ -85,18 +94,22 @@ export async function runExec(o: ExecOptions): Promise<number> {
       else if (o.onChange.action === 'signal') supervisor.signal(o.onChange.signal);
       else await supervisor.exit();
     } catch (err) {
+      failed = true;
       const message = err instanceof AppError ? err.message : (err as Error).message;
       o.logger.warn(
         { err: message },
         're-reading the secrets failed: the command keeps running with the secrets it has',
       );
     } finally {
-      if (!ended) timer = setTimeout(() => void tick(), o.watchSeconds! * 1000);
+      const waits = o.source.waitForChange !== undefined && !failed;
+      if (!ended) timer = setTimeout(() => void tick(), waits ? 0 : o.watchSeconds! * 1000);
     }
   };
-  if (o.watchSeconds !== undefined) timer = setTimeout(() => void tick(), o.watchSeconds * 1000);
+  if (o.watchSeconds !== undefined)
+    timer = setTimeout(() => void tick(), o.source.waitForChange ? 0 : o.watchSeconds * 1000);
   const code = await supervisor.done;
   ended = true;
   clearTimeout(timer);
+  stopWaiting.abort();
   return code;
 }

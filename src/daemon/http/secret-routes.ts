@@ -7,6 +7,7 @@
 import type http from 'node:http';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { AppError } from '../../core/errors';
+import { MAX_WAIT_SECONDS } from '../../core/changes';
 import type { Logger } from '../../core/log';
 import { validateReadLabel } from '../../core/labels';
 import { SECRET_NAME_PATTERN, SECRET_NAME_RULE, parseSerial, validateSecretName } from '../../core/names';
@@ -37,9 +38,6 @@ const HOT_ROUTES: Readonly<Record<string, readonly [string, string]>> = {
   latest: ['/latest/secrets/:name', '/latest/secrets/:name/:serial'],
   v1: ['/v1/secrets/:name', '/v1/secrets/:name/:serial'],
 };
-
-/** The longest `?wait=` a reader may ask for, in seconds. */
-export const MAX_WAIT_SECONDS = 60;
 
 export class SecretRoutes {
   /** Creates through this daemon, one at a time per name. */
