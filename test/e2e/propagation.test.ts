@@ -6,6 +6,7 @@
  * separate processes advance the change record by exactly 50. Waits are bounded by the interval
  * plus a generous margin (a busy machine), never measured.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -14,7 +15,7 @@ import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { openBackend } from '../../src/backends/open-backend';
 import { CHANGES_NAME, type ChangeLog, parseChangeItem } from '../../src/core/changes';
-import { type CliResult, json, runCli } from '../helpers/cli';
+import { CLI, type CliResult, baseEnv, json, runCli } from '../helpers/cli';
 import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
 import { until } from '../helpers/wait';
 import { adminDynamo, request } from '../reliability/support';
@@ -141,6 +142,39 @@ test('long-poll: answered on the change, 304 when the wait ends, 400 past 60 s',
   expect(new Set(answers.map((a) => a.json().serial))).toEqual(new Set([2]));
   // The CLI's own read of the latest serial, and at most one read by the daemon for all 500.
   expect((s.dynamo.counts.Query ?? 0) - queriesBefore).toBeLessThanOrEqual(2);
+}, 120_000);
+
+test('exec --watch through a daemon follows a change made elsewhere at once: the long-poll, not its 60 s timer', async () => {
+  expect((await cli(['create', '--name', 'app.key', '--payload', 'k1'])).code).toBe(0);
+  await bothServe('/latest/secrets/app.key', 1);
+  const args = [
+    ...[CLI, '--application-name', APP, 'exec', '--daemon-url', d2.url, '--name', 'KEY=app.key'],
+    ...['--watch', '60', '--on-change', 'exit', '--', process.execPath, '-e'],
+    "console.log('up ' + process.env.KEY); setInterval(() => {}, 1000);",
+  ];
+  // Nothing but the daemon: the backend is unreachable for exec itself.
+  const env = {
+    ...baseEnv(),
+    ...s.env,
+    AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9',
+    AWS_ENDPOINT_URL_KMS: 'http://127.0.0.1:9',
+  };
+  const child = spawn(process.execPath, args, { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  try {
+    // Started with serial 1: a change from now on is answered to its long-poll, whenever it arrives.
+    await until('the command started', () => out.includes('up k1') || child.exitCode !== null, DEADLINE_MS);
+    expect((await cli(['create', '--name', 'app.key', '--payload', 'k2'])).code).toBe(0);
+    // Well inside the 60 s its timer would have waited.
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(r, 45_000, 'still running').unref())]);
+    expect([code, err]).toEqual([0, expect.stringMatching(/secrets changed/)]);
+  } finally {
+    child.kill('SIGKILL');
+  }
 }, 120_000);
 
 test('a change record that cannot be read: cached secrets still served, /health 200, logged once, and once on recovery', async () => {
