@@ -46,11 +46,24 @@ export class SecretRoutes {
   private readonly waiters = new Map<string, Set<() => void>>();
 
   /**
+   * How many times each name (and, in `everything`, all names at once) was reported changed: a
+   * long-poll notes it before its read, so a change reported while the read ran is never missed.
+   */
+  private readonly generations = new Map<string, number>();
+  private everything = 0;
+
+  private generation(name: string): number {
+    return this.everything + (this.generations.get(name) ?? 0);
+  }
+
+  /**
    * These names changed (the change record, or a write through this daemon; 'all': everything may
    * have): their waiting readers look again. They read through the cache, so any number of them
    * cost one backend read per name.
    */
   changed(names: readonly string[] | 'all'): void {
+    if (names === 'all') this.everything++;
+    else for (const name of names) this.generations.set(name, (this.generations.get(name) ?? 0) + 1);
     const woken = names === 'all' ? [...this.waiters.keys()] : names;
     for (const name of woken) {
       const set = this.waiters.get(name);
@@ -60,10 +73,10 @@ export class SecretRoutes {
     }
   }
 
-  /** Resolves on the next change of `name`, or when `signal` aborts. */
-  private nextChange(name: string, signal: AbortSignal): Promise<void> {
+  /** Resolves on the next change of `name` after generation `seen` (at once if one came already), or when `signal` aborts. */
+  private nextChange(name: string, seen: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
+      if (signal.aborted || this.generation(name) !== seen) return resolve();
       let set = this.waiters.get(name);
       if (!set) {
         set = new Set();
@@ -169,6 +182,7 @@ export class SecretRoutes {
         () => withDeadline(service.fetch(ref, serial), readDeadlineMs, `reading ${ref}`),
         noCache,
       );
+    let seen = this.generation(name);
     let { entry, outcome } = await read(bypass);
     if (wait && entry.record.serial === wait.after) {
       // Long-poll: answer on the first change that moves the serial, or 304 when the wait ends.
@@ -177,8 +191,10 @@ export class SecretRoutes {
       res.on('close', () => done.abort());
       try {
         while (entry.record.serial === wait.after && !done.signal.aborted) {
-          await this.nextChange(name, done.signal);
-          if (!done.signal.aborted) ({ entry, outcome } = await read(false));
+          await this.nextChange(name, seen, done.signal);
+          if (done.signal.aborted) break;
+          seen = this.generation(name);
+          ({ entry, outcome } = await read(false));
         }
       } finally {
         clearTimeout(timer);
