@@ -144,6 +144,25 @@ test('long-poll: answered on the change, 304 when the wait ends, 400 past 60 s',
   expect((s.dynamo.counts.Query ?? 0) - queriesBefore).toBeLessThanOrEqual(2);
 }, 120_000);
 
+test('a rendered file follows a change made by the CLI within the interval (its TTL is 600 s)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-propagation-render-'));
+  const file = path.join(dir, 'key.txt');
+  let d3: SpawnedDaemon | undefined;
+  try {
+    expect((await cli(['create', '--name', 'rendered.key', '--payload', 'first-value'])).code).toBe(0);
+    d3 = await spawnDaemon(
+      ['--application-name', APP, '--watch-interval', String(INTERVAL_S), '--render', `${file}=rendered.key`],
+      { env: s.env, waitHealthy: true },
+    );
+    expect(fs.readFileSync(file, 'utf8')).toBe('first-value');
+    expect((await cli(['create', '--name', 'rendered.key', '--payload', 'second-value'])).code).toBe(0);
+    await until('the file rewritten', () => fs.readFileSync(file, 'utf8') === 'second-value', DEADLINE_MS);
+  } finally {
+    await d3?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
+
 test('exec --watch through a daemon follows a change made elsewhere at once: the long-poll, not its 60 s timer', async () => {
   expect((await cli(['create', '--name', 'app.key', '--payload', 'k1'])).code).toBe(0);
   await bothServe('/latest/secrets/app.key', 1);
