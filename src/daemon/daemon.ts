@@ -124,6 +124,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     configCache,
     metrics,
     logger,
+    keepsFresh: (key) => prefetcher.keepsFresh(key),
     onChange: (names) => {
       server.changed(names);
       prefetcher.changed(names);
@@ -132,6 +133,9 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
         void renderer.check().catch(() => undefined);
     },
   });
+  // A prefetched secret's new version arrives with a refresh round, after the change woke its
+  // long-poll readers: they look again then (reads from memory; those unchanged wait on).
+  prefetcher.onRefresh(async () => server.changed('all'));
   if (config.watchIntervalMs > 0) metrics.trackChangeRecordAge(() => watcher.lastGoodRead);
   let address: Awaited<ReturnType<typeof server.listen>>;
   try {

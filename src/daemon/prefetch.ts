@@ -133,6 +133,14 @@ export class Prefetcher {
   }
 
   /**
+   * Whether this cache key (a prefetched `NAME` or `NAME@LABEL`) is kept fresh here: a change to it
+   * is then read again in the background while readers keep getting the entry, never a miss.
+   */
+  keepsFresh(key: string): boolean {
+    return this.slots.get(key)?.state === 'ok';
+  }
+
+  /**
    * The change record named these secrets ('all': it fell too far behind): read them again at
    * once, and list the prefixes again (a new name may have appeared under one).
    */

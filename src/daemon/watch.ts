@@ -4,8 +4,9 @@
  * entries of the names it lists: the latest and pinned reads of a changed secret, the versions a
  * revoke made inactive (remembered as revoked, so never served stale even if the backend then
  * fails), the documents of a changed configuration path. When it missed more changes than the
- * record keeps, it drops everything. Prefetched secrets are read again at once, and rendered files
- * follow them; long-poll readers waiting on a name are woken.
+ * record keeps, it drops everything. Prefetched secrets are read again at once, their entries
+ * served until the new version replaces them (after a revoke they are dropped too), and rendered
+ * files follow them; long-poll readers waiting on a name are woken.
  * While the record cannot be read the caches serve as they would without watching (TTL and stale
  * window); the log says so once, and once again when it recovers.
  */
@@ -25,6 +26,11 @@ export interface WatchOptions {
   configCache: DocumentCache;
   metrics: Metrics;
   logger: Logger;
+  /**
+   * Cache keys refreshed in the background on a change (prefetched secrets) rather than dropped:
+   * readers keep the entry until its new version replaces it. Revokes always drop.
+   */
+  keepsFresh?: (key: string) => boolean;
   /** Told the names that changed ('all' when it fell behind), after their entries were dropped. */
   onChange?: (names: readonly string[] | 'all') => void;
 }
@@ -111,7 +117,7 @@ export class ChangeWatcher {
         cache.markRevoked(c.name, c.serial);
         cache.invalidateLatest(c.name);
       } else {
-        cache.invalidateLatest(c.name);
+        cache.invalidateLatest(c.name, this.opts.keepsFresh);
       }
       metrics.invalidations.inc({ kind: c.kind });
     }
