@@ -96,6 +96,7 @@ async function propagationFigures(c: Context): Promise<Figures> {
   });
   progress(`propagation: ${c.o.propagationRotations} CLI rotations, two daemons at --watch-interval 1`);
   const f = await measurePropagation(daemon, c.s, APP, c.o.propagationRotations);
+  progress(`propagation: p50 ${Math.round(f['propagation.p50Ms'])} ms, p99 ${Math.round(f['propagation.p99Ms'])} ms`);
   progress(
     `propagation: an idle daemon holding ${c.o.secrets} secrets, ${c.o.idleSeconds} s at the defaults, then with a 30 s TTL`,
   );

@@ -88,7 +88,7 @@ export async function measurePropagation(
 
 /** DynamoDB reads of one idle daemon over `seconds`, per minute. */
 async function idleReads(o: DaemonSpawnOptions, s: StandIns, seconds: number): Promise<number> {
-  const d = await startDaemon(o);
+  const d = await startDaemon({ ...o, healthyWithinMs: 300_000 });
   try {
     // /health is 200 once every secret under the prefix was read: the idle window starts here.
     s.dynamo.resetCounts();
