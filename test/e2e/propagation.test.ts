@@ -144,6 +144,39 @@ test('long-poll: answered on the change, 304 when the wait ends, 400 past 60 s',
   expect((s.dynamo.counts.Query ?? 0) - queriesBefore).toBeLessThanOrEqual(2);
 }, 120_000);
 
+test('a revoke learnt from the change record is never served stale: the backend then down, the read is 503', async () => {
+  expect((await cli(['create', '--name', 'leak', '--payload', 'old-value'])).code).toBe(0);
+  expect((await cli(['create', '--name', 'leak', '--payload', 'leaked-value'])).code).toBe(0);
+  await bothServe('/latest/secrets/leak', 2);
+  const revokes = async () =>
+    Number(
+      /ecs_secrets_invalidations_total\{kind="revoke"\} ([0-9]+)/.exec((await read(d1, '/metrics')).text)?.[1] ?? 0,
+    );
+  const before = await revokes();
+  expect((await cli(['revoke', '--name', 'leak', '--serial', '2'])).code).toBe(0);
+  await until('the revoke seen', async () => (await revokes()) > before, DEADLINE_MS);
+  await s.dynamo.setFault({ down: true });
+  try {
+    const latest = await read(d1, '/latest/secrets/leak');
+    expect(latest.status).toBe(503);
+    expect(latest.text).not.toContain('leaked-value');
+    const bySerial = await read(d1, '/latest/secrets/leak/2');
+    expect([bySerial.status, bySerial.json().active, bySerial.json().payload]).toEqual([200, false, '']);
+  } finally {
+    await s.dynamo.setFault(null);
+  }
+  // Both watchers read the record again before the next test (which counts their log lines).
+  for (const d of [d1, d2]) {
+    const ok = async () =>
+      Number(
+        /ecs_secrets_change_record_reads_total\{result="ok"\} ([0-9]+)/.exec((await read(d, '/metrics')).text)?.[1] ??
+          0,
+      );
+    const now = await ok();
+    await until('a good read of the record', async () => (await ok()) > now, DEADLINE_MS);
+  }
+}, 120_000);
+
 test('a rendered file follows a change made by the CLI within the interval (its TTL is 600 s)', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-propagation-render-'));
   const file = path.join(dir, 'key.txt');
@@ -200,6 +233,8 @@ test('a change record that cannot be read: cached secrets still served, /health 
   expect((await cli(['create', '--name', 'steady', '--payload', 's'])).code).toBe(0);
   await bothServe('/latest/secrets/steady', 1);
   const good = await changeRecord();
+  const logs = () => d1.logs().slice(logsBefore);
+  const logsBefore = d1.logs().length;
   const errorReads = async () =>
     Number(
       /ecs_secrets_change_record_reads_total\{result="error"\} ([0-9]+)/.exec((await read(d1, '/metrics')).text)?.[1] ??
@@ -214,7 +249,7 @@ test('a change record that cannot be read: cached secrets still served, /health 
       }),
     );
     await until('three failed reads', async () => (await errorReads()) >= 3, DEADLINE_MS);
-    expect(d1.logs().match(/cannot read the change record/g)).toHaveLength(1);
+    expect(logs().match(/cannot read the change record/g)).toHaveLength(1);
     expect((await read(d1, '/health')).status).toBe(200);
     const steady = await read(d1, '/latest/secrets/steady');
     expect([steady.status, steady.headers['x-ecs-secrets-cache']]).toEqual([200, 'hit']);
@@ -225,15 +260,15 @@ test('a change record that cannot be read: cached secrets still served, /health 
         Item: marshall({ Name: CHANGES_NAME, Serial: 0, ChangeSeq: good.seq + 1, Changes: [] }),
       }),
     );
-    await d1.waitForLog(/the change record can be read again/, DEADLINE_MS);
+    await until('the recovery logged', () => /the change record can be read again/.test(logs()), DEADLINE_MS);
   } finally {
     ddb.destroy();
   }
   // Followed again: a change made now reaches both daemons.
   expect((await cli(['create', '--name', 'steady', '--payload', 't'])).code).toBe(0);
   await bothServe('/latest/secrets/steady', 2);
-  expect(d1.logs().match(/cannot read the change record/g)).toHaveLength(1);
-  expect(d1.logs().match(/the change record can be read again/g)).toHaveLength(1);
+  expect(logs().match(/cannot read the change record/g)).toHaveLength(1);
+  expect(logs().match(/the change record can be read again/g)).toHaveLength(1);
 }, 120_000);
 
 /**
