@@ -120,6 +120,8 @@ export class DaemonServer {
     // learns of the shutdown from the response itself and never sends into a closing socket.
     this.draining = true;
     for (const res of this.pending) if (!res.headersSent) res.setHeader('Connection', 'close');
+    // Long-poll readers get their 304 now rather than holding the shutdown for their wait.
+    this.secrets.endWaits();
     return new Promise((resolve) => {
       // Keep-alive connections turn idle as their last response ends; close them as they do,
       // without adding any work to the request path.

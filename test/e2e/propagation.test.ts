@@ -177,6 +177,24 @@ test('a revoke learnt from the change record is never served stale: the backend 
   }
 }, 120_000);
 
+test('shutting down answers waiting long-polls with 304 at once, not a cut connection after the grace period', async () => {
+  expect((await cli(['create', '--name', 'waited', '--payload', 'w'])).code).toBe(0);
+  const d = await spawnDaemon(['--application-name', APP, '--watch-interval', String(INTERVAL_S)], {
+    env: s.env,
+    waitHealthy: true,
+  });
+  const waiting = request(d.port, { path: '/v1/secrets/waited?wait=60&after=1', timeoutMs: 90_000 }).catch(
+    (err: Error) => ({ status: err.message }),
+  );
+  await until(
+    'the secret read',
+    async () => /backend_calls_total\{service="kms",operation="Decrypt"\} [1-9]/.test((await read(d, '/metrics')).text),
+    DEADLINE_MS,
+  );
+  expect(await d.stop()).toBe(0);
+  expect((await waiting).status).toBe(304);
+}, 120_000);
+
 test('a rendered file follows a change made by the CLI within the interval (its TTL is 600 s)', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-propagation-render-'));
   const file = path.join(dir, 'key.txt');

@@ -51,6 +51,8 @@ export class SecretRoutes {
    */
   private readonly generations = new Map<string, number>();
   private everything = 0;
+  /** Aborted when the daemon shuts down. */
+  private readonly ending = new AbortController();
 
   private generation(name: string): number {
     return this.everything + (this.generations.get(name) ?? 0);
@@ -71,6 +73,11 @@ export class SecretRoutes {
       this.waiters.delete(name);
       for (const wake of set) wake();
     }
+  }
+
+  /** Shutting down: every wait ends now (its reader gets 304), and new ones end at once. */
+  endWaits(): void {
+    this.ending.abort();
   }
 
   /** Resolves on the next change of `name` after generation `seen` (at once if one came already), or when `signal` aborts. */
@@ -188,6 +195,9 @@ export class SecretRoutes {
       // Long-poll: answer on the first change that moves the serial, or 304 when the wait ends.
       const done = new AbortController();
       const timer = setTimeout(() => done.abort(), wait.seconds * 1000);
+      const end = () => done.abort();
+      if (this.ending.signal.aborted) end();
+      else this.ending.signal.addEventListener('abort', end, { once: true });
       res.on('close', () => done.abort());
       try {
         while (entry.record.serial === wait.after && !done.signal.aborted) {
@@ -198,6 +208,7 @@ export class SecretRoutes {
         }
       } finally {
         clearTimeout(timer);
+        this.ending.signal.removeEventListener('abort', end);
       }
       if (entry.record.serial === wait.after) {
         res.locals.cache = outcome;
