@@ -80,6 +80,16 @@ export function appendChange(log: ChangeLog, change: NewChange): ChangeAttribute
   return { ChangeSeq: seq, Changes: [...log.changes, { seq, ...change }].slice(-MAX_CHANGES) };
 }
 
+/** Several changes in order, each with the next sequence number (one put for a batch of writes). */
+export function appendChanges(log: ChangeLog, changes: readonly NewChange[]): ChangeAttributes {
+  let next: ChangeLog = log;
+  for (const c of changes) {
+    const a = appendChange(next, c);
+    next = { seq: a.ChangeSeq, changes: a.Changes };
+  }
+  return { ChangeSeq: next.seq, Changes: next.changes };
+}
+
 /** The sequence number the write `id` got, if the record holds it. */
 export function seqOf(log: ChangeLog, id: string): number | undefined {
   return log.changes.find((c) => c.id === id)?.seq;

@@ -19,7 +19,15 @@ import {
   paginateScan,
 } from '@aws-sdk/lib-dynamodb';
 import { randomBytes, randomInt } from 'node:crypto';
-import { CHANGES_NAME, type ChangeKind, type ChangeLog, appendChange, parseChangeItem, seqOf } from './changes';
+import {
+  CHANGES_NAME,
+  type ChangeKind,
+  type ChangeLog,
+  type NewChange,
+  appendChanges,
+  parseChangeItem,
+  seqOf,
+} from './changes';
 import { AppError, fromAwsError } from './errors';
 import { isMetaName } from './names';
 
@@ -265,7 +273,8 @@ export class SecretStore {
    */
   async noteChange(name: string, kind: ChangeKind, serial?: number): Promise<void> {
     try {
-      await this.appendChange(name, this.isDocument(name) ? 'config' : kind, serial);
+      const change: NewChange = { name, kind: this.isDocument(name) ? 'config' : kind };
+      await this.queueChange(serial === undefined ? change : { ...change, serial });
     } catch (err) {
       this.onChangeNotRecorded(
         `${name} was written, but the change record could not be updated (${(err as Error).message}): watching daemons will see the change within their cache TTL`,
@@ -287,20 +296,49 @@ export class SecretStore {
   }
 
   /**
-   * Append one change with a put conditional on the sequence read, like label moves: two
-   * concurrent writers never lose one another's entry; the loser re-reads and tries again. A put
-   * whose answer is lost (a timeout, or the SDK's retry of a put that landed failing its
-   * condition) is checked by the entry's random id before trying again, so one write is never
-   * counted twice.
+   * Changes noted while an update of the record is under way wait for it, then go together in the
+   * next one: a process writing many versions at once (an import) updates the record once per
+   * round trip instead of racing itself for every version.
    */
-  private async appendChange(name: string, kind: ChangeKind, serial?: number): Promise<number> {
+  private readonly pendingChanges: Array<{ change: NewChange; settle: (err?: unknown) => void }> = [];
+  private appending = false;
+
+  private queueChange(change: NewChange): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingChanges.push({ change, settle: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (!this.appending) void this.drainChanges();
+    });
+  }
+
+  private async drainChanges(): Promise<void> {
+    this.appending = true;
+    while (this.pendingChanges.length > 0) {
+      const batch = this.pendingChanges.splice(0);
+      let failure: unknown;
+      try {
+        await this.appendChanges(batch.map((b) => b.change));
+      } catch (err) {
+        failure = err ?? new Error('change record update failed');
+      }
+      for (const b of batch) b.settle(failure);
+    }
+    this.appending = false;
+  }
+
+  /**
+   * Append changes with one put conditional on the sequence read, like label moves: two
+   * concurrent writers never lose one another's entries; the loser re-reads and tries again. A
+   * put whose answer is lost (a timeout, or the SDK retrying a put that had landed) is checked by
+   * the first entry's random id before trying again, so no write is ever counted twice.
+   */
+  private async appendChanges(changes: readonly NewChange[]): Promise<void> {
     const id = randomBytes(9).toString('base64url');
+    const mine = changes.map((c, i) => ({ ...c, id: `${id}.${i}` }));
     let failures = 0;
     for (let attempt = 1; attempt <= MAX_CHANGE_ATTEMPTS; attempt++) {
       const log = await this.readChanges();
-      const landed = seqOf(log, id);
-      if (landed !== undefined) return landed;
-      const next = appendChange(log, serial === undefined ? { name, kind, id } : { name, kind, serial, id });
+      if (seqOf(log, mine[mine.length - 1].id as string) !== undefined) return;
+      const next = appendChanges(log, mine);
       const first = log.seq === 0;
       try {
         await this.doc.send(
@@ -312,7 +350,7 @@ export class SecretStore {
             ExpressionAttributeValues: first ? undefined : { ':seq': log.seq },
           }),
         );
-        return next.ChangeSeq;
+        return;
       } catch (err) {
         if ((err as Error).name !== 'ConditionalCheckFailedException' && ++failures >= MAX_CHANGE_FAILURES)
           throw fromAwsError(err, 'updating the change record');

@@ -4,6 +4,7 @@ import {
   type ChangeLog,
   MAX_CHANGES,
   appendChange,
+  appendChanges,
   changesSince,
   parseChangeItem,
   seqOf,
@@ -67,4 +68,21 @@ test('parse: no item is sequence 0; a malformed one is an integrity error; unkno
       Changes: [{ seq: 1, name: 'a', kind: 'version' }, { seq: 2, name: 'b', kind: 'weird' }, null],
     }),
   ).toEqual({ seq: 2, changes: [{ seq: 1, name: 'a', kind: 'version' }] });
+});
+
+test('a batch of changes: one sequence number each, in order, bounded like single ones', () => {
+  const batch = appendChanges(log(2), [
+    { name: 'a', kind: 'version', id: 'x.0' },
+    { name: 'b', kind: 'revoke', serial: 1, id: 'x.1' },
+  ]);
+  expect(batch.ChangeSeq).toBe(4);
+  expect(batch.Changes.slice(-2)).toEqual([
+    { seq: 3, name: 'a', kind: 'version', id: 'x.0' },
+    { seq: 4, name: 'b', kind: 'revoke', serial: 1, id: 'x.1' },
+  ]);
+  const many = appendChanges(
+    log(1),
+    Array.from({ length: MAX_CHANGES + 5 }, (_, i) => ({ name: `n${i}`, kind: 'version' as const })),
+  );
+  expect([many.ChangeSeq, many.Changes.length]).toEqual([MAX_CHANGES + 6, MAX_CHANGES]);
 });
