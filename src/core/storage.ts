@@ -295,6 +295,9 @@ export class SecretStore {
     }
   }
 
+  /** The record as this process last wrote it. */
+  private lastChanges: ChangeLog | undefined;
+
   /**
    * Changes noted while an update of the record is under way wait for it, then go together in the
    * next one: a process writing many versions at once (an import) updates the record once per
@@ -336,8 +339,11 @@ export class SecretStore {
     const mine = changes.map((c, i) => ({ ...c, id: `${id}.${i}` }));
     let failures = 0;
     for (let attempt = 1; attempt <= MAX_CHANGE_ATTEMPTS; attempt++) {
-      const log = await this.readChanges();
-      if (seqOf(log, mine[mine.length - 1].id as string) !== undefined) return;
+      // First try on top of what this process last wrote (no read while it is the only writer);
+      // a conditional failure means someone else wrote since: read, and check our own put did not land.
+      const remembered = attempt === 1 ? this.lastChanges : undefined;
+      const log = remembered ?? (await this.readChanges());
+      if (!remembered && seqOf(log, mine[mine.length - 1].id as string) !== undefined) return;
       const next = appendChanges(log, mine);
       const first = log.seq === 0;
       try {
@@ -350,6 +356,7 @@ export class SecretStore {
             ExpressionAttributeValues: first ? undefined : { ':seq': log.seq },
           }),
         );
+        this.lastChanges = { seq: next.ChangeSeq, changes: next.Changes };
         return;
       } catch (err) {
         if ((err as Error).name !== 'ConditionalCheckFailedException' && ++failures >= MAX_CHANGE_FAILURES)
