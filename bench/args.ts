@@ -1,3 +1,5 @@
+import { DEFAULT_IDLE_SECONDS } from './propagation';
+
 /** The bench's flags. Small on purpose: `npm run bench -- --duration 10 --reps 3 --out result.json`. */
 
 export interface BenchOptions {
@@ -34,6 +36,12 @@ export interface BenchOptions {
   soakBackends: Array<'local' | 'aws'>;
   /** SSM parameters (3 versions each) the import figure imports. */
   importParameters: number;
+  /** CLI rotations the propagation latency is measured over. */
+  propagationRotations: number;
+  /** Seconds an idle daemon at the new defaults is watched for its backend reads. */
+  idleSeconds: number;
+  /** Only the propagation figures (latency and idle cost): skip the repetitions and the soak. */
+  propagationOnly: boolean;
 }
 
 export const USAGE = `Usage: node dist/bench/bench.js [flags]
@@ -64,6 +72,13 @@ export const USAGE = `Usage: node dist/bench/bench.js [flags]
   --soak-backend B local, aws or both (default both)
   --import-parameters N
                    SSM parameters of 3 versions each the import figure imports (default 1000)
+  --propagation-rotations N
+                   CLI rotations the propagation latency is measured over (default 50)
+  --idle-seconds S an idle daemon at the new defaults holding the N secrets is counted for S
+                   seconds (default ${DEFAULT_IDLE_SECONDS}: one whole 600 s TTL); the 30 s TTL it is compared
+                   with for one to four of its TTLs
+  --propagation-only
+                   run only the propagation figures
 `;
 
 export class UsageError extends Error {}
@@ -93,6 +108,9 @@ export function parseArgs(argv: string[]): BenchOptions {
     soakOnly: false,
     soakBackends: ['local', 'aws'],
     importParameters: 1000,
+    propagationRotations: 50,
+    idleSeconds: DEFAULT_IDLE_SECONDS,
+    propagationOnly: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -157,6 +175,15 @@ export function parseArgs(argv: string[]): BenchOptions {
         break;
       case '--import-parameters':
         o.importParameters = number('import-parameters', value(), 1, true);
+        break;
+      case '--propagation-rotations':
+        o.propagationRotations = number('propagation-rotations', value(), 1, true);
+        break;
+      case '--idle-seconds':
+        o.idleSeconds = number('idle-seconds', value(), 1, false);
+        break;
+      case '--propagation-only':
+        o.propagationOnly = true;
         break;
       case '--soak-only':
         o.soakOnly = true;

@@ -23,10 +23,11 @@ import { type BenchOptions, USAGE, UsageError, parseArgs } from './args';
 import type { BareSpec } from './bare-server';
 import { execFileSync } from 'node:child_process';
 import { type CpuQuota, openCpuQuota } from './cgroup';
-import { FIGURES, type Figures, type LabelValues, footprint, goals, medianFigures, table } from './figures';
+import { FIGURES, type Figures, type LabelValues, footprint, goals, labelOf, medianFigures, table } from './figures';
 import { PREFETCH_SECRETS, measurePrefetch } from './prefetch';
 import { execOverhead } from './exec-overhead';
 import { measureImport } from './import';
+import { measureIdleCost, measurePropagation } from './propagation';
 import { type SoakResult, soak, soakLoad, soakTable } from './soak';
 import {
   CLI,
@@ -46,6 +47,8 @@ const APP = 'bench';
 const HOT = 'hot.db.password';
 const HOT_PATH = `/latest/secrets/${HOT}`;
 const MiB = 1024 * 1024;
+/** Where the N cached secrets live (and nothing else): the idle figure prefetches this prefix. */
+const CACHED_PREFIX = 'app.';
 
 const progress = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -71,6 +74,34 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): P
       while (next < items.length) await fn(items[next++]);
     }),
   );
+}
+
+/**
+ * The change-record reads a daemon made so far, by its own count: a fixed cost per watch interval,
+ * not per read, so the per-read figures leave them out (the idle figures count them).
+ */
+function changeRecordReads(m: Map<string, number>): number {
+  return (
+    (m.get('ecs_secrets_change_record_reads_total{result="ok"}') ?? 0) +
+    (m.get('ecs_secrets_change_record_reads_total{result="error"}') ?? 0)
+  );
+}
+const watchReads = async (d: DaemonProcess) => changeRecordReads(await d.metrics());
+
+/** The propagation figures: latency over CLI rotations, and what an idle daemon reads. */
+async function propagationFigures(c: Context): Promise<Figures> {
+  const daemon = (name: string, extraArgs: string[]) => ({
+    ...daemonOptions(c, path.join(c.tmp, `${name}.log`)),
+    extraArgs,
+  });
+  progress(`propagation: ${c.o.propagationRotations} CLI rotations, two daemons at --watch-interval 1`);
+  const f = await measurePropagation(daemon, c.s, APP, c.o.propagationRotations);
+  progress(`propagation: p50 ${Math.round(f['propagation.p50Ms'])} ms, p99 ${Math.round(f['propagation.p99Ms'])} ms`);
+  progress(
+    `propagation: an idle daemon holding ${c.o.secrets} secrets, ${c.o.idleSeconds} s at the defaults, then with a 30 s TTL`,
+  );
+  Object.assign(f, await measureIdleCost(daemon, c.s, CACHED_PREFIX, c.o.idleSeconds));
+  return f;
 }
 
 function expectOk(what: string, r: { status: number; body: Buffer }, status = 200): void {
@@ -240,6 +271,7 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     // Cold reads: secrets this daemon has never read, one at a time.
     s.dynamo.resetCounts();
     s.kms.resetCounts();
+    const coldWatch = await watchReads(d);
     const cold: number[] = [];
     for (const name of c.coldNames) {
       const r = await request(`${d.url}/latest/secrets/${name}`, { headers: d.headers });
@@ -251,23 +283,28 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     f['cold.firstMs'] = cold[0];
     f['cold.p50Ms'] = [...cold].sort((a, b) => a - b)[Math.floor((cold.length - 1) / 2)];
     f['cold.maxMs'] = Math.max(...cold);
-    f['cold.dynamodbPerRead'] = s.dynamo.counts.total / cold.length;
+    f['cold.dynamodbPerRead'] = (s.dynamo.counts.total - ((await watchReads(d)) - coldWatch)) / cold.length;
     f['cold.kmsPerRead'] = s.kms.counts.total / cold.length;
 
     // N distinct secrets into the cache, then read again: the second pass must not reach the backend.
     s.dynamo.resetCounts();
     s.kms.resetCounts();
+    const fillWatch = await watchReads(d);
     await pool(c.cachedNames, 8, async (name) =>
       expectOk(`reading ${name}`, await request(`${d.url}/latest/secrets/${name}`, { headers: d.headers })),
     );
-    const afterFill = { ddb: s.dynamo.counts.total, kms: s.kms.counts.total };
+    const afterFill = { ddb: s.dynamo.counts.total, kms: s.kms.counts.total, watch: await watchReads(d) };
     await pool(c.cachedNames, 8, async (name) => {
       const r = await request(`${d.url}/latest/secrets/${name}`, { headers: d.headers });
       expectOk(`re-reading ${name}`, r);
     });
+    const endWatch = await watchReads(d);
     f['backend.per1kDistinctCached'] =
-      ((s.dynamo.counts.total - afterFill.ddb + s.kms.counts.total - afterFill.kms) * 1000) / c.cachedNames.length;
-    f['backend.dynamodbReadsPerSecret'] = (s.dynamo.counts.Query + s.dynamo.counts.GetItem) / c.cachedNames.length;
+      ((s.dynamo.counts.total - afterFill.ddb - (endWatch - afterFill.watch) + s.kms.counts.total - afterFill.kms) *
+        1000) /
+      c.cachedNames.length;
+    f['backend.dynamodbReadsPerSecret'] =
+      (s.dynamo.counts.Query + s.dynamo.counts.GetItem - (endWatch - fillWatch)) / c.cachedNames.length;
 
     // Hot reads: the hot secret is cached by this read; the bare server serves a copy of the answer.
     expectOk('first hot read', await request(`${d.url}${HOT_PATH}`, { headers: d.headers }));
@@ -314,7 +351,8 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
         f['hot.daemon.cacheNonHits'] = notHits(after) - notHits(before);
         // The two /metrics scrapes are in the CPU window; a few ms against seconds of load.
         f['cpu.daemonMsPer10k'] = ((cpu(after) - cpu(before)) * 1000 * 10_000) / r.requests;
-        f['backend.dynamodbPer1kHot'] = (ddb * 1000) / r.requests;
+        const watched = changeRecordReads(after) - changeRecordReads(before);
+        f['backend.dynamodbPer1kHot'] = (Math.max(0, ddb - watched) * 1000) / r.requests;
         f['backend.kmsPer1kHot'] = (kms * 1000) / r.requests;
         await sleep(300); // the daemon's log is buffered: let it reach the file
         f['log.bytesPerHotRead'] = (fileSize(logFile) - logBefore) / r.requests;
@@ -435,7 +473,7 @@ async function main(): Promise<number> {
     fs.writeFileSync(c.tokenFile, `${c.token}\n`, { mode: 0o600 });
   }
   c.coldNames = Array.from({ length: o.cold }, (_, i) => `cold.secret-${i}`);
-  c.cachedNames = Array.from({ length: o.secrets }, (_, i) => `app.team-${i % 10}.secret-${i}`);
+  c.cachedNames = Array.from({ length: o.secrets }, (_, i) => `${CACHED_PREFIX}team-${i % 10}.secret-${i}`);
   let s: StandIns | undefined;
   let quotaSkipped: string | undefined;
   try {
@@ -457,7 +495,30 @@ async function main(): Promise<number> {
     if (!o.soakOnly) {
       progress(`storing ${1 + o.cold + o.secrets} secrets`);
       await seed(c as Context);
+    }
+    if (o.propagationOnly) {
+      const f = await propagationFigures(c as Context);
+      const labels = { secrets: o.secrets, connections: o.connections, quotaConnections: o.quotaConnections };
+      const rows = FIGURES.filter((x) => x.key in f);
+      process.stdout.write(
+        [
+          '',
+          `ecs-secrets bench (propagation only), ${started.toISOString()}`,
+          '',
+          ...rows.map(
+            (x) =>
+              `${labelOf(x, labels)}: ${f[x.key].toFixed(x.digits)} ${x.unit}${x.goal ? ` (goal ${x.goal.text}: ${x.goal.met(f[x.key]) ? 'met' : 'NOT met'})` : ''}`,
+          ),
+          '',
+        ].join('\n'),
+      );
+      if (o.out) fs.writeFileSync(o.out, `${JSON.stringify({ date: started.toISOString(), figures: f }, null, 2)}\n`);
+      return 0;
+    }
+    if (!o.soakOnly) {
       for (let rep = 0; rep < o.reps; rep++) reps.push(await repetition(c as Context, rep));
+      // Measured once (minutes of idling): the first repetition carries them.
+      Object.assign(reps[0], await propagationFigures(c as Context));
     }
     const soaks: SoakResult[] = [];
     if (o.soakSeconds > 0)
@@ -507,7 +568,7 @@ async function main(): Promise<number> {
     const config = {
       daemon: `node ${[...o.daemonNodeArgs, ''].join(' ')}${path.relative(process.cwd(), CLI)} ${daemonArgs({ app: APP, tokenFile: c.tokenFile ? '<file>' : undefined }, '<port>').join(' ')}`,
       settings:
-        'defaults: --cache-ttl 30 --stale-if-error 300 --cache-size 10000 --access-log errors (no line per cache hit); JSON logs to a file; /metrics on (prom-client, default metrics included, loaded at the first scrape); RSS read from /proc',
+        'defaults: --watch-interval 5 (so --cache-ttl 600) --stale-if-error 300 --cache-size 10000 --access-log errors (no line per cache hit); JSON logs to a file; /metrics on (prom-client, default metrics included, loaded at the first scrape); RSS read from /proc',
       token: o.token ? 'required, sent on every request (X-ECS-Secrets-Token)' : 'none (--no-token)',
       backend:
         'in-process stand-ins in the bench process: dynalite (DynamoDB) and the KMS stand-in, over HTTP through the real SDK clients',

@@ -169,6 +169,38 @@ export const FIGURES: FigureDef[] = [
     digits: 0,
     goal: atLeast(300, ' versions/s'),
   },
+  {
+    key: 'propagation.p50Ms',
+    label: 'a CLI rotation reaches two daemons at --watch-interval 1: CLI exit → both serve it, p50',
+    unit: 'ms',
+    digits: 0,
+  },
+  {
+    key: 'propagation.p99Ms',
+    label: 'a CLI rotation reaches two daemons at --watch-interval 1: CLI exit → both serve it, p99',
+    unit: 'ms',
+    digits: 0,
+    goal: atMost(1250, ' ms'),
+  },
+  {
+    key: 'idle.watchingReadsPerMin',
+    label: 'DynamoDB reads per minute, idle daemon keeping N secrets fresh, defaults (watch 5 s, TTL 600 s)',
+    unit: '/min',
+    digits: 0,
+  },
+  {
+    key: 'idle.unwatchedReadsPerMin',
+    label: 'DynamoDB reads per minute, idle daemon keeping N secrets fresh, no watching, TTL 30 s',
+    unit: '/min',
+    digits: 0,
+  },
+  {
+    key: 'idle.ratio',
+    label: 'idle reads per minute, defaults / no watching with a 30 s TTL',
+    unit: '×',
+    digits: 3,
+    goal: atMost(0.1, '×'),
+  },
 ];
 
 export type Figures = Record<string, number>;

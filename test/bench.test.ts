@@ -35,6 +35,11 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
       '40',
       '--import-parameters',
       '50',
+      // Propagation: a few rotations, and the idle windows at their shortest (the 30 s TTL's is one TTL).
+      '--propagation-rotations',
+      '3',
+      '--idle-seconds',
+      '6',
       '--out',
       out,
     ]);
@@ -109,4 +114,4 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}, 120_000);
+}, 240_000);

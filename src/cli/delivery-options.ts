@@ -5,7 +5,13 @@
 import type { Argv } from 'yargs';
 import { validateAppName } from '../core/names';
 import { type SelectedValue, parseSelection } from '../delivery/selection';
-import { daemonSource, parseDaemonUrl, readSelection, serviceSource } from '../delivery/secret-reader';
+import {
+  type SecretSource,
+  daemonSource,
+  parseDaemonUrl,
+  readSelection,
+  serviceSource,
+} from '../delivery/secret-reader';
 import type { CommandContext, GlobalArgs } from './command';
 import { withService } from './backend-scope';
 
@@ -49,13 +55,13 @@ export function deliveryOptions<T>(y: Argv<T>): Argv<T> {
 export async function withSelectionReader<R>(
   args: DeliveryArgs & GlobalArgs,
   ctx: CommandContext,
-  fn: (read: () => Promise<SelectedValue[]>) => Promise<R>,
+  fn: (read: () => Promise<SelectedValue[]>, waitForChange?: SecretSource['waitForChange']) => Promise<R>,
 ): Promise<R> {
   const selection = parseSelection(args);
   const url = args['daemon-url'] ?? (process.env.ECS_SECRETS_DAEMON_URL || undefined);
   if (url !== undefined) {
     const source = daemonSource(parseDaemonUrl(url), process.env.ECS_SECRETS_TOKEN);
-    return fn(() => readSelection(source, selection));
+    return fn(() => readSelection(source, selection), source.waitForChange);
   }
   validateAppName(args['application-name']);
   return fn(() => withService(args, ctx, 'existing', (service) => readSelection(serviceSource(service), selection)));

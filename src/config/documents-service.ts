@@ -6,7 +6,7 @@
  */
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { parseSerial } from '../core/names';
+import { CONFIG_NAME_PREFIX, parseSerial } from '../core/names';
 import { RECORD_FORMAT, type SecretItem, type SecretStore, type VersionInfo } from '../core/storage';
 import { documentMac, documentMacMatches } from './document-mac';
 import type { ConfigKeySource } from './keysource';
@@ -26,7 +26,6 @@ import {
 } from './sops';
 
 export const CONFIG_PATH_RULE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
-export const CONFIG_NAME_PREFIX = 'config/';
 /** The table items that hold configuration documents (what the store checks as documents). */
 export const isConfigItemName = (name: string): boolean => name.startsWith(CONFIG_NAME_PREFIX);
 /** The stored (encrypted) document's limit: DynamoDB's item limit is 400 KB; keep well under it. */

@@ -96,11 +96,13 @@ export class LabelStore {
       const events = [...value.events, event].slice(-MAX_LABEL_EVENTS);
       const id = randomBytes(8).toString('hex');
       const writes = [...before, id].slice(-MAX_LABEL_EVENTS);
-      if (await this.write(name, labels, events, writes, rev)) return from;
       // The put may have been applied and its answer lost (a timeout on a busy host), in which
       // case the SDK's retry of it failed the condition our own write had changed: moving again
       // would record the move twice. Our write's id in the item says it was applied.
-      if ((await this.readRaw(name)).writes.includes(id)) return from;
+      if ((await this.write(name, labels, events, writes, rev)) || (await this.readRaw(name)).writes.includes(id)) {
+        await this.store.noteChange(name, 'label');
+        return from;
+      }
       // Another writer moved a label first: spread out a little, then start again from its result.
       await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
     }

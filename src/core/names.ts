@@ -6,6 +6,18 @@ export const APP_NAME_RULE = /^[A-Za-z][A-Za-z0-9-]{0,63}$/;
 export const SECRET_NAME_PATTERN = '[A-Za-z0-9._-]{1,255}';
 export const SECRET_NAME_RULE = new RegExp(`^${SECRET_NAME_PATTERN}$`);
 
+/**
+ * Items of the table that are no secret: configuration documents (`config/PATH`) and the
+ * application's own records (`meta/...`, such as the change record). `/` is no secret-name
+ * character, so neither can collide with a secret.
+ */
+export const CONFIG_NAME_PREFIX = 'config/';
+export const META_NAME_PREFIX = 'meta/';
+/** The application's own records: no listing, prefix or export ever shows them. */
+export const isMetaName = (name: string): boolean => name.startsWith(META_NAME_PREFIX);
+/** A secret's item, as listings show them: neither a document nor a record of the application's own. */
+export const isSecretItemName = (name: string): boolean => !name.includes('/');
+
 export const stackName = (app: string): string => `ECS-Secrets-${app}`;
 export const tableName = (app: string): string => `ECS-Secrets-${app}-Secrets`;
 /** "Masker" is the original's spelling; keeping it lets existing stacks work unchanged. */

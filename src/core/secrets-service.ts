@@ -7,7 +7,7 @@ import { openLegacy, openV2, sealV2 } from './crypto';
 import { AppError } from './errors';
 import { type DataKey, type EncryptionContext, type KeyProvider, encryptionContext } from './keys';
 import { type LabelEvent, LabelStore, parseSecretRef, validateLabel } from './labels';
-import { validateSecretName } from './names';
+import { isSecretItemName, validateSecretName } from './names';
 import { validateBinaryPayload, validatePayload } from './payload';
 import { RECORD_FORMAT, type SecretItem, type SecretStore, type VersionInfo } from './storage';
 
@@ -174,8 +174,7 @@ export class SecretsService {
   }
 
   async list(): Promise<Array<{ name: string; latestSerial: number }>> {
-    // Configuration documents share the table under `config/...` names; secret names have no '/'.
-    return (await this.store.listNames()).filter((n) => !n.name.includes('/'));
+    return (await this.store.listNames()).filter((n) => isSecretItemName(n.name));
   }
 
   async history(nameIn: string): Promise<VersionInfo[]> {

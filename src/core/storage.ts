@@ -18,14 +18,28 @@ import {
   paginateQuery,
   paginateScan,
 } from '@aws-sdk/lib-dynamodb';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import {
+  CHANGES_NAME,
+  type ChangeKind,
+  type ChangeLog,
+  type NewChange,
+  appendChanges,
+  parseChangeItem,
+  seqOf,
+} from './changes';
 import { AppError, fromAwsError } from './errors';
+import { isMetaName } from './names';
 
 /** The `Format` of every item this project writes (absent: written by the original). */
 export const RECORD_FORMAT = 2;
 
 /** How many times a new version retries when another writer took its serial. */
 const MAX_CLAIM_ATTEMPTS = 100;
+/** How many times a change-record update retries when another writer went first. */
+const MAX_CHANGE_ATTEMPTS = 200;
+/** How many failed change-record updates in a row (timeouts, throttling) end the attempt. */
+const MAX_CHANGE_FAILURES = 3;
 
 /** A stored version, as the table holds it. `format` undefined = written by the original. */
 export interface SecretItem {
@@ -119,6 +133,11 @@ export class SecretStore {
   readonly isDocument: (name: string) => boolean;
   /** Who is writing (core/identity.ts), recorded as CreatedBy and RevokedBy; undefined: not recorded. */
   principal: () => Promise<string | undefined> = async () => undefined;
+  /**
+   * Told when a write succeeded but the change record could not follow: the write stands (failing
+   * it would invite a retry that stores the value twice); watching daemons see it within their TTL.
+   */
+  onChangeNotRecorded: (message: string) => void = (message) => process.stderr.write(`warning: ${message}\n`);
 
   constructor(
     client: DynamoDBClient,
@@ -172,7 +191,10 @@ export class SecretStore {
     // saves a read; the put is conditional all the same, so a wrong guess only costs the retry.
     let serial = expected ?? (await this.latestSerial(name)) + 1;
     for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
-      if (await this.putNew(build(serial))) return serial;
+      if (await this.putNew(build(serial))) {
+        await this.noteChange(name, 'version');
+        return serial;
+      }
       // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.
       await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
       serial = Math.max(serial + 1, (await this.latestSerial(name)) + 1);
@@ -248,6 +270,112 @@ export class SecretStore {
         throw new AppError('not_found', `secret ${name} has no serial ${serial}`);
       throw fromAwsError(err, `revoking ${name} serial ${serial}`);
     }
+    await this.noteChange(name, 'revoke', serial);
+  }
+
+  /**
+   * Every write path ends here once its write succeeded (new versions, revokes, label moves, and
+   * through them rollback, rotate, import and configuration documents): the change record
+   * (core/changes.ts) gets the name and the kind of change. Documents (isDocument) are kind
+   * `config` whatever the write. A failure is reported once and never fails the write: it is
+   * stored, and failing it would invite a retry that stores the value twice; watching daemons then
+   * see it when their TTL runs out.
+   */
+  async noteChange(name: string, kind: ChangeKind, serial?: number): Promise<void> {
+    try {
+      const change: NewChange = { name, kind: this.isDocument(name) ? 'config' : kind };
+      await this.queueChange(serial === undefined ? change : { ...change, serial });
+    } catch (err) {
+      this.onChangeNotRecorded(
+        `${name} was written, but the change record could not be updated (${(err as Error).message}): watching daemons will see the change within their cache TTL`,
+      );
+    }
+  }
+
+  /** The change record, with one strongly consistent GetItem (what a watching daemon reads per interval). */
+  async readChanges(): Promise<ChangeLog> {
+    try {
+      const out = await this.doc.send(
+        new GetCommand({ TableName: this.table, Key: { Name: CHANGES_NAME, Serial: 0 }, ConsistentRead: true }),
+      );
+      return parseChangeItem(out.Item);
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw fromAwsError(err, 'reading the change record');
+    }
+  }
+
+  /** The record as this process last wrote it. */
+  private lastChanges: ChangeLog | undefined;
+
+  /**
+   * Changes noted while an update of the record is under way wait for it, then go together in the
+   * next one: a process writing many versions at once (an import) updates the record once per
+   * round trip instead of racing itself for every version.
+   */
+  private readonly pendingChanges: Array<{ change: NewChange; settle: (err?: unknown) => void }> = [];
+  private appending = false;
+
+  private queueChange(change: NewChange): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingChanges.push({ change, settle: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (!this.appending) void this.drainChanges();
+    });
+  }
+
+  private async drainChanges(): Promise<void> {
+    this.appending = true;
+    while (this.pendingChanges.length > 0) {
+      const batch = this.pendingChanges.splice(0);
+      let failure: unknown;
+      try {
+        await this.appendChanges(batch.map((b) => b.change));
+      } catch (err) {
+        failure = err ?? new Error('change record update failed');
+      }
+      for (const b of batch) b.settle(failure);
+    }
+    this.appending = false;
+  }
+
+  /**
+   * Append changes with one put conditional on the sequence read, like label moves: two
+   * concurrent writers never lose one another's entries; the loser re-reads and tries again. A
+   * put whose answer is lost (a timeout, or the SDK retrying a put that had landed) is checked by
+   * the first entry's random id before trying again, so no write is ever counted twice.
+   */
+  private async appendChanges(changes: readonly NewChange[]): Promise<void> {
+    const id = randomBytes(9).toString('base64url');
+    const mine = changes.map((c, i) => ({ ...c, id: `${id}.${i}` }));
+    let failures = 0;
+    for (let attempt = 1; attempt <= MAX_CHANGE_ATTEMPTS; attempt++) {
+      // First try on top of what this process last wrote (no read while it is the only writer);
+      // a conditional failure means someone else wrote since: read, and check our own put did not land.
+      const remembered = attempt === 1 ? this.lastChanges : undefined;
+      const log = remembered ?? (await this.readChanges());
+      if (!remembered && seqOf(log, mine[mine.length - 1].id as string) !== undefined) return;
+      const next = appendChanges(log, mine);
+      const first = log.seq === 0;
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { Name: CHANGES_NAME, Serial: 0, ...next },
+            ConditionExpression: first ? 'attribute_not_exists(#n)' : 'ChangeSeq = :seq',
+            ExpressionAttributeNames: first ? { '#n': 'Name' } : undefined,
+            ExpressionAttributeValues: first ? undefined : { ':seq': log.seq },
+          }),
+        );
+        this.lastChanges = { seq: next.ChangeSeq, changes: next.Changes };
+        return;
+      } catch (err) {
+        if ((err as Error).name !== 'ConditionalCheckFailedException' && ++failures >= MAX_CHANGE_FAILURES)
+          throw fromAwsError(err, 'updating the change record');
+      }
+      // Another writer went first (or the answer was lost): spread out a little, then look again.
+      await new Promise((r) => setTimeout(r, randomInt(0, Math.min(50, 2 * attempt) + 1)));
+    }
+    throw new AppError('conflict', 'could not update the change record: too many concurrent writers');
   }
 
   /** Every version of a name, oldest first, without the encrypted fields. */
@@ -322,9 +450,10 @@ export class SecretStore {
           ExpressionAttributeNames: { '#n': 'Name', '#s': 'Serial' },
         },
       );
+      // Label items are no versions, and the application's own records (the change record) no secrets.
       for await (const page of pages)
         for (const i of (page.Items ?? []) as RawItem[])
-          if (i.Serial !== LABEL_SERIAL)
+          if (i.Serial !== LABEL_SERIAL && !isMetaName(i.Name))
             latest.set(i.Name, Math.max(latest.get(i.Name) ?? 0, checkSerial(this.table, i)));
     } catch (err) {
       throw fromAwsError(err, 'listing secrets');

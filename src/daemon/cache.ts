@@ -264,16 +264,16 @@ export class SecretCache extends ReadCache<SecretRecord> {
   }
 
   /** A new version was written through this daemon: the next latest read must see it. Other names are untouched. */
-  invalidateLatest(name: string): void {
-    this.invalidate(cacheKey(name));
+  invalidateLatest(name: string, keep: (key: string) => boolean = () => false): void {
+    if (!keep(cacheKey(name))) this.invalidate(cacheKey(name));
     // NAME@previous follows the latest: drop the name's pinned reads too (writes are rare).
-    this.dropPinned(name);
+    this.dropPinned(name, keep);
   }
 
-  /** Entries and reads under the name's `NAME@LABEL` keys. */
-  private dropPinned(name: string): void {
+  /** Entries and reads under the name's `NAME@LABEL` keys, but those `keep` names. */
+  private dropPinned(name: string, keep: (key: string) => boolean = () => false): void {
     const prefix = `${name}@`;
-    this.invalidateWhere((key) => key.startsWith(prefix));
+    this.invalidateWhere((key) => key.startsWith(prefix) && !keep(key));
   }
 
   /** This daemon learnt that `name` serial `serial` is revoked: never serve it again, fresh or stale. */

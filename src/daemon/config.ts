@@ -39,6 +39,11 @@ export interface DaemonConfig {
   allowedHosts: readonly string[];
   /** How long a read is served from memory; 0 turns the cache off. */
   cacheTtlMs: number;
+  /**
+   * How often the change record is read (daemon/watch.ts); 0 turns watching off, leaving the TTL
+   * alone to bound staleness.
+   */
+  watchIntervalMs: number;
   /** How long past the TTL a cached value may be served while the backend fails. */
   staleIfErrorMs: number;
   /** Cached secret versions (and data keys) at most. */
@@ -110,7 +115,8 @@ export const DAEMON_DEFAULTS: Readonly<Defaulted> = Object.freeze({
   port: 8080,
   host: '127.0.0.1',
   allowedHosts: [],
-  cacheTtlMs: 30_000,
+  cacheTtlMs: 600_000,
+  watchIntervalMs: 5_000,
   staleIfErrorMs: 300_000,
   cacheSize: 10_000,
   cacheMaxBytes: DEFAULT_CACHE_MAX_BYTES,
@@ -127,6 +133,13 @@ export const DAEMON_DEFAULTS: Readonly<Defaulted> = Object.freeze({
 });
 
 /**
+ * The TTL's default without watching (--watch-interval 0). While watching (the default) the change
+ * record bounds staleness and the TTL, 600 s, is only a safety net for writers that do not update
+ * it (the original daemon).
+ */
+export const UNWATCHED_CACHE_TTL_MS = 30_000;
+
+/**
  * The most one cached secret can cost: a maximum payload of control characters is six times its
  * size as JSON ("\u0001"), plus the payload itself held as a string (two bytes per character), plus
  * room for the name and bookkeeping (cache.ts entryBytes).
@@ -139,6 +152,7 @@ export const MIN_CACHE_MAX_BYTES = 4 * MAX_ENTRY_BYTES;
 const FLAG = {
   port: '--port',
   cacheTtlMs: '--cache-ttl',
+  watchIntervalMs: '--watch-interval',
   staleIfErrorMs: '--stale-if-error',
   cacheSize: '--cache-size',
   cacheMaxBytes: '--cache-max-bytes',
@@ -160,6 +174,7 @@ const FLAG = {
 const WHOLE_NUMBERS = {
   port: { max: 65_535, unitMs: 1, least: 0 },
   cacheTtlMs: { max: 86_400, unitMs: 1000, least: 0 },
+  watchIntervalMs: { max: 3_600, unitMs: 1000, least: 0 },
   staleIfErrorMs: { max: 86_400, unitMs: 1000, least: 0 },
   cacheSize: { max: 10_000_000, unitMs: 1, least: 1 },
   maxConnections: { max: 1_000_000, unitMs: 1, least: 1 },
@@ -319,9 +334,13 @@ export function parseAccessLog(text: string): AccessLog {
 /** Permission bits as `--render-mode` writes them (0440). */
 export const formatRenderMode = (mode: number): string => `0${mode.toString(8).padStart(3, '0')}`;
 
-/** A whole configuration from the settings given and the defaults, checked as a whole. */
+/**
+ * A whole configuration from the settings given and the defaults, checked as a whole. The TTL's default depends on watching (an explicit one wins).
+ */
 export function daemonConfig(settings: Partial<DaemonConfig> & Pick<DaemonConfig, 'app'>): DaemonConfig {
   const config: DaemonConfig = { ...DAEMON_DEFAULTS, ...settings };
+  if (settings.cacheTtlMs === undefined)
+    config.cacheTtlMs = config.watchIntervalMs > 0 ? DAEMON_DEFAULTS.cacheTtlMs : UNWATCHED_CACHE_TTL_MS;
   const delivers = config.prefetch.names.length > 0 || config.prefetch.prefixes.length > 0 || config.render.length > 0;
   if (config.cacheTtlMs === 0 && delivers)
     throw new AppError(

@@ -7,6 +7,7 @@ import { BlockList, isIPv4 } from 'node:net';
 import { openBackend, type Backend } from '../backends/open-backend';
 import { DocumentCache, ListingCache, SecretCache } from './cache';
 import { AppError } from '../core/errors';
+import { CONFIG_NAME_PREFIX } from '../core/names';
 import { DaemonServer } from './server';
 import { createLogger, type Logger } from '../core/log';
 import { Metrics } from './metrics';
@@ -16,6 +17,7 @@ import { Renderer } from './render';
 import { prepareTargets } from './render-files';
 import { VERSION } from '../core/version';
 import { raiseDescriptorLimit } from '../core/descriptor-limit';
+import { ChangeWatcher } from './watch';
 
 /** The data-key cache's share of the cache memory; the read cache gets the rest. */
 const DATA_KEY_SHARE = 1 / 16;
@@ -71,6 +73,8 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     onBackendCall: (service, operation, error) => metrics.backendCall(service, operation, error),
     logger,
   });
+  // A write through this daemon that could not update the change record still stands: a log line, not stderr.
+  backend.service.store.onChangeNotRecorded = (message) => logger.warn(message);
   const cache = new SecretCache({
     ttlMs,
     staleMs,
@@ -123,6 +127,29 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     accessLog: config.accessLog,
     hotPath: config.hotPath,
   });
+  const watcher = new ChangeWatcher({
+    store: backend.service.store,
+    intervalMs: config.watchIntervalMs,
+    readDeadlineMs: READ_DEADLINE_MS,
+    cache,
+    configCache,
+    metrics,
+    logger,
+    keepsFresh: (key) => prefetcher.keepsFresh(key),
+    onChange: (names) => {
+      // A listing holds every name and its latest serial: any secret's change may change it.
+      if (names === 'all' || names.some((n) => !n.startsWith(CONFIG_NAME_PREFIX))) listings.invalidateListing();
+      server.changed(names);
+      prefetcher.changed(names);
+      // Documents rendered into files have no prefetch round to follow.
+      if (renderer && (names === 'all' || names.some((n) => n.startsWith(CONFIG_NAME_PREFIX))))
+        void renderer.check().catch(() => undefined);
+    },
+  });
+  // A prefetched secret's new version arrives with a refresh round, after the change woke its
+  // long-poll readers: they look again then (reads from memory; those unchanged wait on).
+  prefetcher.onRefresh(async () => server.changed('all'));
+  if (config.watchIntervalMs > 0) metrics.trackChangeRecordAge(() => watcher.lastGoodRead);
   let address: Awaited<ReturnType<typeof server.listen>>;
   try {
     address = await server.listen(port, host);
@@ -148,6 +175,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       address: `${address.address}:${address.port}`,
       backend: backend.description,
       cacheTtlSeconds: ttlMs / 1000,
+      watchIntervalSeconds: config.watchIntervalMs / 1000,
       staleIfErrorSeconds: staleMs / 1000,
       cacheMaxBytes,
       maxConnections: config.maxConnections,
@@ -192,6 +220,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       await backend.service.check();
       reached = true;
       updateHealth();
+      watcher.start();
       prefetcher.start();
       // Render sources that need no secret (config:PATH) have no prefetch round to
       // follow: with nothing to prefetch, the files are checked on their own, once per TTL.
@@ -223,6 +252,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       force.unref();
       await server.close(config.drainMs);
       clearTimeout(force);
+      await watcher.stop();
       await prefetcher.stop();
       clearInterval(renderTimer);
       await backend.close();

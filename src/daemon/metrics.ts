@@ -118,7 +118,16 @@ export class Metrics {
     'ecs_secrets_backend_errors_total',
     'Failed calls to DynamoDB and KMS by operation and error name',
   );
+  private readonly changeReads = new PlainCounter(
+    'ecs_secrets_change_record_reads_total',
+    'Reads of the change record by result: ok or error',
+  );
+  private readonly invalidations = new PlainCounter(
+    'ecs_secrets_invalidations_total',
+    'Cache entries dropped because the change record named them, by kind (version, revoke, label, config, all)',
+  );
   private cacheBytes?: { readCache: () => number; dataKeys: () => number };
+  private changeRecordAge?: () => number | undefined;
   private registry?: Prom.Registry;
 
   /** One finished HTTP request: its count and its latency. */
@@ -142,6 +151,21 @@ export class Metrics {
     this.cacheBytes = { readCache, dataKeys };
   }
 
+  /** One read of the change record. */
+  changeRead(result: 'ok' | 'error'): void {
+    if (!this.changeReads.inc(result)) this.changeReads.add(result, { result });
+  }
+
+  /** One cache entry (or, kind `all`, the whole cache) dropped because the change record named it. */
+  invalidated(kind: string): void {
+    if (!this.invalidations.inc(kind)) this.invalidations.add(kind, { kind });
+  }
+
+  /** When the change record was last read successfully (ms since the epoch), measured when /metrics is read. */
+  trackChangeRecordAge(lastGoodRead: () => number | undefined): void {
+    this.changeRecordAge = lastGoodRead;
+  }
+
   backendCall(service: string, operation: string, error?: string): void {
     const call = `${service} ${operation}`;
     if (!this.backendCalls.inc(call)) this.backendCalls.add(call, { service, operation });
@@ -160,7 +184,15 @@ export class Metrics {
   private createRegistry(): Prom.Registry {
     const prom = require('prom-client') as typeof Prom;
     const registry = new prom.Registry();
-    for (const m of [this.requests, this.latency, this.cache, this.backendCalls, this.backendErrors])
+    for (const m of [
+      this.requests,
+      this.latency,
+      this.cache,
+      this.backendCalls,
+      this.backendErrors,
+      this.changeReads,
+      this.invalidations,
+    ])
       registry.registerMetric(m as unknown as Prom.Metric);
     // The process metrics (CPU, memory, event loop, GC) from here on; CPU and memory are the
     // process's totals at any time, the event-loop and GC histograms count from the first scrape.
@@ -181,6 +213,18 @@ export class Metrics {
         registers: [registry],
         collect() {
           this.set(bytes.dataKeys());
+        },
+      });
+    }
+    const lastGoodRead = this.changeRecordAge;
+    if (lastGoodRead) {
+      new prom.Gauge({
+        name: 'ecs_secrets_change_record_age_seconds',
+        help: 'Seconds since the last successful read of the change record (absent until one succeeded)',
+        registers: [registry],
+        collect() {
+          const at = lastGoodRead();
+          if (at !== undefined) this.set((Date.now() - at) / 1000);
         },
       });
     }

@@ -132,6 +132,29 @@ export class Prefetcher {
     return names?.filter((n) => this.slots.get(n)?.state === 'ok');
   }
 
+  /**
+   * Whether this cache key (a prefetched `NAME` or `NAME@LABEL`) is kept fresh here: a change to it
+   * is then read again in the background while readers keep getting the entry, never a miss.
+   */
+  keepsFresh(key: string): boolean {
+    return this.slots.get(key)?.state === 'ok';
+  }
+
+  /**
+   * The change record named these secrets ('all': it fell too far behind): read them again at
+   * once, and list the prefixes again (a new name may have appeared under one).
+   */
+  changed(names: readonly string[] | 'all'): void {
+    if (this.empty) return;
+    const now = this.now();
+    const named = (ref: string) => names === 'all' || names.some((n) => ref === n || ref.startsWith(`${n}@`));
+    for (const s of this.slots.values()) if (named(s.name)) s.dueAt = now;
+    if (this.prefixes.length > 0 && (names === 'all' || names.some((n) => this.prefixes.some((p) => n.startsWith(p)))))
+      this.listDueAt = now;
+    // A round under way reschedules itself when it ends, and finds these due then.
+    if (!this.running) this.schedule(0);
+  }
+
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);

@@ -136,6 +136,11 @@ export class DaemonServer {
       : [503, Buffer.from(JSON.stringify({ status: 'starting', error: this.notReadyReason }))];
   }
 
+  /** These secrets changed elsewhere (daemon/watch.ts): long-poll readers waiting on them look again. */
+  changed(names: readonly string[] | 'all'): void {
+    this.secrets.changed(names);
+  }
+
   listen(port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
@@ -159,6 +164,8 @@ export class DaemonServer {
     // learns of the shutdown from the response itself and never sends into a closing socket.
     this.draining = true;
     for (const res of this.pending) if (!res.headersSent) res.setHeader('Connection', 'close');
+    // Long-poll readers get their 304 now rather than holding the shutdown for their wait.
+    this.secrets.endWaits();
     return new Promise((resolve) => {
       let sweep: NodeJS.Timeout | undefined;
       // Closing an idle connection races a client about to send on it (the request is reset), so

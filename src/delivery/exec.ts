@@ -1,7 +1,9 @@
 /**
  * `exec`: read the selection, run CMD with it in the environment under the Supervisor, and with
  * `--watch` re-read every few seconds and apply `--on-change` when a selected secret has a new
- * version (or the set under a prefix changed). A failed re-read is a warning, never a reason to
+ * version (or the set under a prefix changed). Through a daemon, the wait between re-reads is its
+ * long-poll instead of a timer: a new version is seen as soon as the daemon knows of it, and
+ * the set under a prefix at least every `--watch` seconds (the longest wait, at most 60). A failed re-read is a warning, never a reason to
  * touch a running application: the backend being down must not take the service down with it.
  * Likewise a new environment that could not be delivered (too large, binary) is checked before
  * CMD is stopped, and refused with a warning: CMD keeps running on the one it has.
@@ -9,6 +11,7 @@
 import { AppError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { checkExecSize } from './exec-limits';
+import type { SecretSource } from './secret-reader';
 import { type SelectedValue, toEnvironment } from './selection';
 import { Supervisor, parseSignal } from './supervisor';
 
@@ -30,6 +33,11 @@ export interface ExecOptions {
    * descriptor open during a spawn (the embedded store's log, say) could end up in CMD.
    */
   read: () => Promise<SelectedValue[]>;
+  /**
+   * Through a daemon: waits until one of the delivered secrets has a new version (its long-poll),
+   * or `seconds` pass, instead of sleeping between re-reads.
+   */
+  waitForChange?: SecretSource['waitForChange'];
   command: string;
   args: readonly string[];
   /** Only the secrets and PATH in the child's environment. */
@@ -86,18 +94,16 @@ export async function runExec(o: ExecOptions): Promise<number> {
   let ended = false;
   /** The set of versions last refused, so a refusal is logged once, not on every tick. */
   let refused: string | undefined;
+  const stopWaiting = new AbortController();
   const tick = async () => {
+    // After a failure, the next attempt waits a full interval: a daemon that is down is not hammered.
+    let failed = false;
     try {
-      let next: SelectedValue[];
-      try {
-        next = await o.read();
-      } catch (err) {
-        o.logger.warn(
-          { err: messageOf(err) },
-          're-reading the secrets failed: the command keeps running with the secrets it has',
-        );
-        return;
+      if (o.waitForChange) {
+        await o.waitForChange(values, o.watchSeconds!, stopWaiting.signal);
+        if (ended) return;
       }
+      const next = await o.read();
       if (ended || fingerprint(next) === fingerprint(values)) return;
       let env: NodeJS.ProcessEnv;
       try {
@@ -125,14 +131,22 @@ export async function runExec(o: ExecOptions): Promise<number> {
       if (o.onChange.action === 'restart') await supervisor.restart(env);
       else if (o.onChange.action === 'signal') supervisor.signal(o.onChange.signal);
       else await supervisor.exit();
+    } catch (err) {
+      failed = true;
+      o.logger.warn(
+        { err: messageOf(err) },
+        're-reading the secrets failed: the command keeps running with the secrets it has',
+      );
     } finally {
-      if (!ended) timer = setTimeout(() => void tick(), o.watchSeconds! * 1000);
+      const waits = o.waitForChange !== undefined && !failed;
+      if (!ended) timer = setTimeout(() => void tick(), waits ? 0 : o.watchSeconds! * 1000);
     }
   };
-  if (o.watchSeconds !== undefined) timer = setTimeout(() => void tick(), o.watchSeconds * 1000);
+  if (o.watchSeconds !== undefined) timer = setTimeout(() => void tick(), o.waitForChange ? 0 : o.watchSeconds * 1000);
   const code = await supervisor.done;
   ended = true;
   clearTimeout(timer);
+  stopWaiting.abort();
   return code;
 }
 

@@ -4,6 +4,8 @@
  * application container needs no AWS permissions of its own. Both give the same records and the
  * same errors (AppError kinds), and `readSelection` turns a selection into values with either.
  */
+import { setTimeout as delay } from 'node:timers/promises';
+import { MAX_WAIT_SECONDS } from '../core/changes';
 import { mapLimited } from '../core/concurrency';
 import { AppError, kindOfStatus, oneLine } from '../core/errors';
 import { TOKEN_HEADER } from '../core/http-headers';
@@ -16,6 +18,18 @@ export interface SecretSource {
   list(prefix: string): Promise<Array<{ name: string; latestSerial: number }>>;
   /** The latest active version of one secret (not_found when there is none). */
   latest(name: string): Promise<SecretRecord>;
+  /**
+   * Resolves as soon as the latest serial of one of `values` is no longer the one given, or when
+   * `seconds` (at most MAX_WAIT_SECONDS) pass, or `signal` aborts. Only a daemon can wait (its
+   * long-poll, woken by its change record); without it the caller re-reads on a timer.
+   */
+  waitForChange?(values: readonly Delivered[], seconds: number, signal: AbortSignal): Promise<void>;
+}
+
+/** A secret as delivered: the reference read and the serial it had (none: nothing read yet). */
+export interface Delivered {
+  name: string;
+  serial?: number;
 }
 
 /** Reads straight from the backend. */
@@ -57,13 +71,24 @@ export function parseDaemonUrl(value: string): URL {
 /** Reads through a sidecar's REST routes under /v1. */
 export function daemonSource(base: URL, token: string | undefined): SecretSource {
   const root = base.href.replace(/\/+$/, '');
-  const call = async (path: string, what: string): Promise<unknown> => {
+  /** One request; undefined when a long-poll's wait ended (304) or `signal` aborted it. */
+  const call = async (
+    path: string,
+    what: string,
+    wait?: { seconds: number; signal: AbortSignal },
+  ): Promise<unknown> => {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token !== undefined && token !== '') headers[TOKEN_HEADER] = token;
+    // A long-poll may take its whole wait before the daemon's own deadline starts.
+    const timeout = AbortSignal.timeout(DAEMON_REQUEST_TIMEOUT_MS + (wait?.seconds ?? 0) * 1000);
     let res: Response;
     try {
-      res = await fetch(`${root}${path}`, { headers, signal: AbortSignal.timeout(DAEMON_REQUEST_TIMEOUT_MS) });
+      res = await fetch(`${root}${path}`, {
+        headers,
+        signal: wait ? AbortSignal.any([timeout, wait.signal]) : timeout,
+      });
     } catch (err) {
+      if (wait?.signal.aborted) return undefined;
       // fetch wraps the socket error: TypeError("fetch failed") with the errno code in its cause
       // (or in the cause's AggregateError list when every address was tried).
       const e = err as {
@@ -76,6 +101,7 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
       throw new AppError('unavailable', `daemon at ${root} unavailable ${what}: ${why}`, { cause: err });
     }
     const text = await res.text();
+    if (res.status === 304 && wait) return undefined;
     if (res.ok) {
       try {
         return JSON.parse(text);
@@ -123,6 +149,14 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
     if (!isRecord(record, name)) throw notOurs(what);
     return record;
   };
+  /** One long-poll: resolves when the daemon answers a serial other than `after`, or its wait ends. */
+  const waitOne = async (ref: string, after: number, seconds: number, signal: AbortSignal): Promise<void> => {
+    const what = `waiting for a change of ${ref}`;
+    const { name, label } = parseSecretRef(ref);
+    const query = `wait=${seconds}&after=${after}${label === undefined ? '' : `&label=${label}`}`;
+    const record = await call(`/v1/secrets/${encodeURIComponent(name)}?${query}`, what, { seconds, signal });
+    if (record !== undefined && !isRecord(record, name)) throw notOurs(what);
+  };
   return {
     list,
     latest: async (name) => {
@@ -135,6 +169,23 @@ export function daemonSource(base: URL, token: string | undefined): SecretSource
         if (record.active) return record;
       }
       throw new AppError('not_found', `secret ${name} not found (no active version)`);
+    },
+    waitForChange: async (values, secondsIn, signal) => {
+      const seconds = Math.min(MAX_WAIT_SECONDS, Math.max(1, Math.ceil(secondsIn)));
+      // The daemon's version route cannot wait: that one name is seen at the next re-read.
+      const waitable = values.filter((v) => parseSecretRef(v.name).name !== VERSION_ROUTE_NAME);
+      const done = new AbortController();
+      const stop = () => done.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        if (waitable.length === 0)
+          await delay(seconds * 1000, undefined, { signal: done.signal }).catch(() => undefined);
+        // The first answer (a change, or the end of the wait) ends every other wait.
+        else await Promise.race(waitable.map((v) => waitOne(v.name, v.serial ?? 0, seconds, done.signal)));
+      } finally {
+        signal.removeEventListener('abort', stop);
+        done.abort();
+      }
     },
   };
 }

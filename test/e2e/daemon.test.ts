@@ -16,8 +16,13 @@ let s: StandIns;
 let d: SpawnedDaemon;
 
 const cli = (args: string[]) => runCli(['--application-name', APP, ...args], { env: s.env });
+// Without watching: this suite is about the TTL cache, counts backend calls exactly, and writes
+// behind the daemon's back that must stay unseen; watching is test/e2e/propagation.test.ts's.
 const daemon = (args: string[] = [], env: Record<string, string> = {}) =>
-  spawnDaemon(['--application-name', APP, ...args], { env: { ...s.env, ...env }, waitHealthy: true });
+  spawnDaemon(['--application-name', APP, '--watch-interval', '0', ...args], {
+    env: { ...s.env, ...env },
+    waitHealthy: true,
+  });
 
 async function get(url: string, headers: Record<string, string> = {}) {
   const r = await fetch(url, { headers });

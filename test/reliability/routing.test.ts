@@ -127,3 +127,20 @@ test('the hot path and express give the same answer to every path', async () => 
     { numRuns: 300 },
   );
 }, 120_000);
+
+test('long-poll, the same with and without the hot path: 304 when the wait ends, at once on another serial, woken by a write, 400 on bad values', async () => {
+  for (const d of [hot, plain]) {
+    for (const prefix of ['/latest', '/v1']) {
+      expect((await get(d.port, `${prefix}/secrets/x?wait=1&after=2`)).status).toBe(304);
+      expect((await get(d.port, `${prefix}/secrets/x?wait=5&after=1`)).json()).toMatchObject({ name: 'x', serial: 2 });
+      for (const bad of ['wait=61&after=2', 'wait=5', 'wait=-1&after=2', 'wait=5&after=x'])
+        expect((await get(d.port, `${prefix}/secrets/x?${bad}`)).status).toBe(400);
+    }
+    // A reader waiting on the serial it has is answered by the next write through this daemon.
+    const current = (await get(d.port, '/latest/secrets/Ab')).json().serial as number;
+    const waiting = get(d.port, `/v1/secrets/Ab?wait=30&after=${current}`);
+    expect((await postJson(d.port, '/latest/secrets/Ab', { payload: 'newer' })).status).toBe(201);
+    const answer = await waiting;
+    expect([answer.status, answer.json().serial]).toEqual([200, current + 1]);
+  }
+}, 60_000);

@@ -71,7 +71,8 @@ test('the defaults: one object, the same whether the CLI fills them in or an in-
   expect(DAEMON_DEFAULTS).toMatchObject({
     port: 8080,
     host: '127.0.0.1',
-    cacheTtlMs: 30_000,
+    cacheTtlMs: 600_000,
+    watchIntervalMs: 5_000,
     staleIfErrorMs: 300_000,
     cacheSize: 10_000,
     cacheMaxBytes: 32 * 1024 ** 2,
@@ -97,6 +98,11 @@ test('the defaults: one object, the same whether the CLI fills them in or an in-
   });
   expect(daemonConfig({ app: 'app' })).toEqual({ ...DAEMON_DEFAULTS, app: 'app' });
   expect(formatRenderMode(DAEMON_DEFAULTS.renderMode)).toBe('0440');
+  // Without watching the TTL alone bounds staleness: its default is short again; an explicit one wins.
+  expect((await fromArgs(['--watch-interval=0'])).cacheTtlMs).toBe(30_000);
+  expect((await fromArgs(['--watch-interval=0', '--cache-ttl=7'])).cacheTtlMs).toBe(7_000);
+  expect((await fromArgs(['--cache-ttl=7'])).cacheTtlMs).toBe(7_000);
+  expect((await fromArgs(['--watch-interval=2'])).watchIntervalMs).toBe(2_000);
 });
 
 test('flags become typed fields: seconds to milliseconds, sizes to bytes, selections and targets parsed', async () => {

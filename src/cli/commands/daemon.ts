@@ -8,6 +8,7 @@ import { validateAppName } from '../../core/names';
 import {
   DAEMON_DEFAULTS,
   type DaemonConfig,
+  UNWATCHED_CACHE_TTL_MS,
   daemonConfig,
   formatRenderMode,
   parseAccessLog,
@@ -28,7 +29,8 @@ import { withEnvNote } from '../env-flags';
 export interface DaemonFlags extends GlobalArgs {
   port: string;
   host: string;
-  'cache-ttl': string;
+  'cache-ttl'?: string;
+  'watch-interval': string;
   'stale-if-error': string;
   'cache-size': string;
   'cache-max-bytes': string;
@@ -56,7 +58,8 @@ export function daemonConfigFromFlags(f: DaemonFlags, env: NodeJS.ProcessEnv = p
     logFormat: (f['log-format'] as LogFormat | undefined) ?? defaultLogFormat(),
     port: parseWholeNumber('port', f.port),
     host: f.host,
-    cacheTtlMs: parseWholeNumber('cacheTtlMs', f['cache-ttl']),
+    cacheTtlMs: f['cache-ttl'] === undefined ? undefined : parseWholeNumber('cacheTtlMs', f['cache-ttl']),
+    watchIntervalMs: parseWholeNumber('watchIntervalMs', f['watch-interval']),
     staleIfErrorMs: parseWholeNumber('staleIfErrorMs', f['stale-if-error']),
     cacheSize: parseWholeNumber('cacheSize', f['cache-size']),
     cacheMaxBytes: parseCacheMaxBytes(f['cache-max-bytes']),
@@ -98,8 +101,18 @@ export const daemonCommand = defineCommand<DaemonFlags>({
       })
       .option('cache-ttl', {
         type: 'string',
-        default: String(D.cacheTtlMs / 1000),
-        describe: withEnvNote('cache-ttl', 'Seconds a read is served from memory; 0 turns the cache off'),
+        describe: withEnvNote(
+          'cache-ttl',
+          `Seconds a read is served from memory; 0 turns the cache off [default: ${D.cacheTtlMs / 1000} while watching, else ${UNWATCHED_CACHE_TTL_MS / 1000}]`,
+        ),
+      })
+      .option('watch-interval', {
+        type: 'string',
+        default: String(D.watchIntervalMs / 1000),
+        describe: withEnvNote(
+          'watch-interval',
+          'Seconds between reads of the change record, which drop changed secrets at once; 0 turns watching off',
+        ),
       })
       .option('stale-if-error', {
         type: 'string',

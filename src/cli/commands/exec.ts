@@ -74,9 +74,10 @@ export const execCommand = defineCommand<ExecArgs>({
       );
     // Warnings (a failed re-read) and rotations are logged at info level and up, even without --debug.
     const logger = createLogger({ debug: args.debug, level: args.debug ? 'debug' : 'info' });
-    return withSelectionReader(args, { ...ctx, logger }, (read) =>
+    return withSelectionReader(args, { ...ctx, logger }, (read, waitForChange) =>
       runExec({
         read,
+        waitForChange,
         command: rest[0],
         args: rest.slice(1),
         pristine: args.pristine,

@@ -7,6 +7,7 @@
 import type http from 'node:http';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { AppError } from '../../core/errors';
+import { MAX_WAIT_SECONDS } from '../../core/changes';
 import type { Logger } from '../../core/log';
 import { validateReadLabel } from '../../core/labels';
 import { SECRET_NAME_PATTERN, SECRET_NAME_RULE, parseSerial, validateSecretName } from '../../core/names';
@@ -43,6 +44,66 @@ const HOT_ROUTES: Readonly<Record<string, readonly [string, string]>> = {
 export class SecretRoutes {
   /** Creates through this daemon, one at a time per name. */
   private readonly writes = new PerNameQueue();
+  /** Long-poll readers waiting for a change, by secret name. */
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  /**
+   * How many times each name (and, in `everything`, all names at once) was reported changed: a
+   * long-poll notes it before its read, so a change reported while the read ran is never missed.
+   */
+  private readonly generations = new Map<string, number>();
+  private everything = 0;
+  /** Aborted when the daemon shuts down. */
+  private readonly ending = new AbortController();
+
+  private generation(name: string): number {
+    return this.everything + (this.generations.get(name) ?? 0);
+  }
+
+  /**
+   * These names changed (the change record, or a write through this daemon; 'all': everything may
+   * have): their waiting readers look again. They read through the cache, so any number of them
+   * cost one backend read per name.
+   */
+  changed(names: readonly string[] | 'all'): void {
+    if (names === 'all') this.everything++;
+    else for (const name of names) this.generations.set(name, (this.generations.get(name) ?? 0) + 1);
+    const woken = names === 'all' ? [...this.waiters.keys()] : names;
+    for (const name of woken) {
+      const set = this.waiters.get(name);
+      if (!set) continue;
+      this.waiters.delete(name);
+      for (const wake of set) wake();
+    }
+  }
+
+  /** Shutting down: every wait ends now (its reader gets 304), and new ones end at once. */
+  endWaits(): void {
+    this.ending.abort();
+  }
+
+  /** Resolves on the next change of `name` after generation `seen` (at once if one came already), or when `signal` aborts. */
+  private nextChange(name: string, seen: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted || this.generation(name) !== seen) return resolve();
+      let set = this.waiters.get(name);
+      if (!set) {
+        set = new Set();
+        this.waiters.set(name, set);
+      }
+      const wake = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.waiters.get(name)?.delete(wake);
+        if (this.waiters.get(name)?.size === 0) this.waiters.delete(name);
+        resolve();
+      };
+      set.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
 
   constructor(private readonly opts: SecretRoutesOptions) {}
 
@@ -51,7 +112,8 @@ export class SecretRoutes {
     if (req.method !== 'GET' || !req.url) return false;
     const start = process.hrtime.bigint();
     const m = HOT_PATH.exec(req.url);
-    if (req.url.includes('label=')) return false; // a pinned read: express, keyed by name and label
+    // A pinned read (keyed by name and label) or a long-poll: express.
+    if (req.url.includes('label=') || req.url.includes('wait=')) return false;
     if (!m || (m[2] === 'version' && m[3] === undefined)) return false;
     const { access, cache, metrics, observer } = this.opts;
     if (access.refuse(req)) return false; // express answers the refusal, with the same check
@@ -92,6 +154,7 @@ export class SecretRoutes {
       });
       this.opts.cache.invalidateLatest(name);
       this.opts.listings.invalidateListing();
+      this.changed([name]);
       send(res, 201, Buffer.from(JSON.stringify(created)));
     });
     r.post('/revoke/:name/:serial', this.refuseIfReadOnly, async (req, res) => {
@@ -100,6 +163,7 @@ export class SecretRoutes {
       const revoked = await this.opts.service.revoke(name, serial);
       this.opts.cache.markRevoked(name, serial);
       this.opts.listings.invalidateListing();
+      this.changed([name]);
       send(res, 200, Buffer.from(JSON.stringify(revoked)));
     });
   }
@@ -139,12 +203,41 @@ export class SecretRoutes {
       req.query.label === undefined || serial !== undefined ? undefined : validateReadLabel(req.query.label);
     const ref = label === undefined ? name : `${name}@${label}`;
     const bypass = /no-cache/i.test(req.headers['cache-control'] ?? '');
+    const wait = serial === undefined ? parseWait(req.query) : undefined;
     const { service, cache, metrics, readDeadlineMs, logger } = this.opts;
-    const { entry, outcome } = await cache.get(
-      cacheKey(ref, serial),
-      () => withDeadline(service.fetch(ref, serial), readDeadlineMs, `reading ${ref}`),
-      bypass,
-    );
+    const read = (noCache: boolean) =>
+      cache.get(
+        cacheKey(ref, serial),
+        () => withDeadline(service.fetch(ref, serial), readDeadlineMs, `reading ${ref}`),
+        noCache,
+      );
+    let seen = this.generation(name);
+    let { entry, outcome } = await read(bypass);
+    if (wait && entry.record.serial === wait.after) {
+      // Long-poll: answer on the first change that moves the serial, or 304 when the wait ends.
+      const done = new AbortController();
+      const timer = setTimeout(() => done.abort(), wait.seconds * 1000);
+      const end = () => done.abort();
+      if (this.ending.signal.aborted) end();
+      else this.ending.signal.addEventListener('abort', end, { once: true });
+      res.on('close', () => done.abort());
+      try {
+        while (entry.record.serial === wait.after && !done.signal.aborted) {
+          await this.nextChange(name, seen, done.signal);
+          if (done.signal.aborted) break;
+          seen = this.generation(name);
+          ({ entry, outcome } = await read(false));
+        }
+      } finally {
+        clearTimeout(timer);
+        this.ending.signal.removeEventListener('abort', end);
+      }
+      if (entry.record.serial === wait.after) {
+        res.locals.cache = outcome;
+        if (!res.writableEnded && !res.destroyed) res.status(304).end();
+        return;
+      }
+    }
     metrics.cacheOutcome(outcome);
     res.locals.cache = outcome;
     if (outcome === 'stale')
@@ -154,4 +247,18 @@ export class SecretRoutes {
       );
     sendCached(res, entry, outcome);
   }
+}
+
+/** `?wait=SECONDS&after=SERIAL` of a long-poll: SECONDS from 0 to 60, SERIAL the serial the reader has. */
+function parseWait(query: Request['query']): { seconds: number; after: number } | undefined {
+  const { wait, after } = query;
+  if (wait === undefined) return undefined;
+  if (typeof wait !== 'string' || !/^[0-9]{1,4}$/.test(wait) || Number(wait) > MAX_WAIT_SECONDS)
+    throw new AppError('usage', `invalid wait: expected ?wait=SECONDS, a whole number from 0 to ${MAX_WAIT_SECONDS}`);
+  if (typeof after !== 'string' || !/^[0-9]{1,16}$/.test(after))
+    throw new AppError(
+      'usage',
+      'invalid after: ?wait= needs ?after=SERIAL, the serial the reader already has (0: none)',
+    );
+  return { seconds: Number(wait), after: Number(after) };
 }
