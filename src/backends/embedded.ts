@@ -114,13 +114,6 @@ export class EmbeddedDynamo {
   private owned: Owned | undefined;
   private acquiring: Promise<Endpoint> | undefined;
   readonly requestHandler: NodeHttpHandler;
-  /**
-   * For requests to the store this process serves itself. Those may keep their connections: the
-   * server they reach cannot go away under them (close() ends this handler first), so the rule
-   * "a refused connection was never processed" needs no fresh connection there. A command that
-   * writes thousands of versions (import) saves a connect and a close per request.
-   */
-  private readonly ownStoreHandler = new NodeHttpHandler({ ...HTTP_HANDLER_OPTIONS, httpAgent: { keepAlive: true } });
 
   constructor(readonly dataDir: string) {
     const self = this;
@@ -139,9 +132,7 @@ export class EmbeddedDynamo {
           request.headers[STORE_AUTH_HEADER] = `${nonce}.${storeMac(ep.key, 'request', nonce)}`;
           let failure: unknown;
           try {
-            const result = await (ep.pid === process.pid
-              ? self.ownStoreHandler.handle(...args)
-              : super.handle(...args));
+            const result = await super.handle(...args);
             const proof = Buffer.from(String(result.response.headers[STORE_PROOF_HEADER] ?? ''));
             const expected = Buffer.from(storeMac(ep.key, 'response', nonce));
             if (proof.length === expected.length && timingSafeEqual(proof, expected)) return result;
@@ -194,7 +185,6 @@ export class EmbeddedDynamo {
     this.owned = undefined;
     this.ep = undefined;
     this.requestHandler.destroy();
-    this.ownStoreHandler.destroy();
     if (!owned) return;
     removeEndpointFileIfOurs(this.dataDir);
     await new Promise<void>((resolve) => owned.server.close(() => resolve()));
@@ -247,9 +237,6 @@ export class EmbeddedDynamo {
     });
     // The store must not keep a finished one-shot command alive: close() ends it explicitly.
     server.unref();
-    // Only this process keeps connections (ownStoreHandler), and it ends them itself in close():
-    // no idle timeout that could close one just as a request is sent on it.
-    server.keepAliveTimeout = 0;
     const port = (server.address() as net.AddressInfo).port;
     const ep: Endpoint = { pid: process.pid, port, key };
     await writeFileAtomic(path.join(this.dataDir, ENDPOINT_FILE), JSON.stringify(ep), 0o600);

@@ -43,7 +43,19 @@ function reference() {
     labelNames: ['service', 'operation', 'error'] as const,
     registers: [registry],
   });
-  return { registry, requests, latency, cache, calls, errors };
+  const changeReads = new Counter({
+    name: 'ecs_secrets_change_record_reads_total',
+    help: 'Reads of the change record by result: ok or error',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const invalidations = new Counter({
+    name: 'ecs_secrets_invalidations_total',
+    help: 'Cache entries dropped because the change record named them, by kind (version, revoke, label, config, all)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  return { registry, requests, latency, cache, calls, errors, changeReads, invalidations };
 }
 
 /** The exposition without the process metrics (CPU, memory, GC: they differ between any two reads). */
@@ -84,6 +96,14 @@ test('the exposition is what prom-client prints for the same events, series in f
     m.backendCall(service, operation, error);
     r.calls.inc({ service, operation });
     if (error) r.errors.inc({ service, operation, error });
+  }
+  for (const result of ['ok', 'error', 'ok'] as const) {
+    m.changeRead(result);
+    r.changeReads.inc({ result });
+  }
+  for (const kind of ['revoke', 'version', 'revoke']) {
+    m.invalidated(kind);
+    r.invalidations.inc({ kind });
   }
   m.trackCacheBytes(
     () => 1234,
