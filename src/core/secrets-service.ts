@@ -9,7 +9,7 @@ import { type DataKey, type EncryptionContext, type KeyProvider, encryptionConte
 import { type LabelEvent, LabelStore, parseSecretRef, validateLabel } from './labels';
 import { isSecretItemName, validateSecretName } from './names';
 import { validateBinaryPayload, validatePayload } from './payload';
-import { RECORD_FORMAT, type SecretItem, type SecretStore, type VersionInfo } from './storage';
+import { type ClaimOptions, RECORD_FORMAT, type SecretItem, type SecretStore, type VersionInfo } from './storage';
 
 /**
  * The JSON shape of a fetched secret, as the original printed and served it. A binary secret adds
@@ -48,6 +48,11 @@ export interface CreateOptions {
   origin?: Pick<SecretItem, 'source' | 'sourceAuthor' | 'sourceCreatedAt'>;
   /** The serial the caller expects to be next (it wrote the one before): tried without reading first. */
   nextSerial?: number;
+  /**
+   * false: the change record is not told of this version; the caller notes the name once after
+   * writing several (an import writes a secret's whole history, then notes it).
+   */
+  noteChange?: boolean;
 }
 
 export class SecretsService {
@@ -81,7 +86,7 @@ export class SecretsService {
           dataKey,
           binary,
           { restoredFrom: opts.restoredFrom, ...opts.origin },
-          opts.nextSerial,
+          { expected: opts.nextSerial, noteChange: opts.noteChange },
         ),
       );
     } finally {
@@ -96,7 +101,7 @@ export class SecretsService {
     dataKey: DataKey,
     binary: boolean,
     extra: Pick<SecretItem, 'restoredFrom' | 'source' | 'sourceAuthor' | 'sourceCreatedAt'>,
-    expected: number | undefined,
+    claim: ClaimOptions,
   ): Promise<Created> {
     const serial = await this.store.claimNextSerial(
       name,
@@ -112,7 +117,7 @@ export class SecretsService {
         ...extra,
       }),
       name,
-      expected,
+      claim,
     );
     return { name, serial };
   }

@@ -128,6 +128,14 @@ export interface StoreOptions {
   isDocument?: (name: string) => boolean;
 }
 
+/** How claimNextSerial claims. */
+export interface ClaimOptions {
+  /** The serial expected to be next (the caller wrote the one before): tried without reading first. */
+  expected?: number;
+  /** false: the caller notes the change itself, once for several versions (an import). */
+  noteChange?: boolean;
+}
+
 export class SecretStore {
   readonly doc: DynamoDBDocumentClient;
   readonly isDocument: (name: string) => boolean;
@@ -185,14 +193,14 @@ export class SecretStore {
     name: string,
     build: (serial: number) => SecretItem,
     what: string,
-    expected?: number,
+    opts: ClaimOptions = {},
   ): Promise<number> {
     // A writer that knows what comes next (it just wrote the serial before) tries it first and
     // saves a read; the put is conditional all the same, so a wrong guess only costs the retry.
-    let serial = expected ?? (await this.latestSerial(name)) + 1;
+    let serial = opts.expected ?? (await this.latestSerial(name)) + 1;
     for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
       if (await this.putNew(build(serial))) {
-        await this.noteChange(name, 'version');
+        if (opts.noteChange !== false) await this.noteChange(name, 'version');
         return serial;
       }
       // Lost the race: jitter a little so a crowd of writers spreads out, then re-read the end.

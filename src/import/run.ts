@@ -71,12 +71,16 @@ export async function runImport(
             binary: values[i].binary,
             origin: { source: v.source, sourceAuthor: v.author, sourceCreatedAt: v.createdAt },
             nextSerial: next,
+            noteChange: false,
           });
           serials.push(created.serial);
           next = created.serial + 1;
         }
       } finally {
         for (const v of values) v.bytes.fill(0);
+        // One change-record entry for the versions written (all, or those before a failure):
+        // watching daemons read the latest. noteChange never throws.
+        if (serials.length > 0) await service.store.noteChange(p.name, 'version');
       }
       progress.secretDone(entry, `${serials.length} version(s) written`);
       return { kind: 'imported' as const, entry: { ...entry, serials } };

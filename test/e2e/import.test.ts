@@ -144,8 +144,9 @@ test('each imported version is one conditional put after one read of the name; a
   s.dynamo.resetCounts();
   const sum = ok(await aws(['import', 'ssm', '--path', '/seq/', '--history', '--prefix', 'seq.']));
   expect(sum.imported).toEqual([{ source: 'ssm:/seq/token', name: 'seq.token', serials: [3, 4, 5] }]);
-  // The name's end is read once (with the sources already imported), not before every version.
-  expect({ query: s.dynamo.counts.Query, put: s.dynamo.counts.PutItem }).toEqual({ query: 1, put: 3 });
+  // The name's end is read once (with the sources already imported), not before every version;
+  // three version puts and one change-record entry for the secret, not one per version.
+  expect({ query: s.dynamo.counts.Query, put: s.dynamo.counts.PutItem }).toEqual({ query: 1, put: 4 });
   expect(await payload(aws, 'seq.token', 2)).toBe('before-2');
   expect(await payload(aws, 'seq.token')).toBe('t3');
 
