@@ -144,10 +144,22 @@ export class EmbeddedDynamo {
               `the embedded store's port in ${self.dataDir} is held by a process that cannot prove the store key`,
             );
           } catch (err) {
-            // Refused: the owner went away. (Match the message too: across realms, e.g. under
-            // jest, the SDK may wrap the error.) Anything else is the SDK's to handle.
+            // Refused: the owner went away. Reset: the owner is going away; its close() drops
+            // connections whose request it has not read yet (Node's server.close() closes idle
+            // ones), so under load a client that connected just then is reset, its request never
+            // processed. (An owner killed in the middle of a request resets one it may have
+            // processed: the SDK would retry that too, and every write here is conditional and
+            // recognises its own earlier landing.) Match the message too: across realms, e.g.
+            // under jest, the SDK may wrap the error. Anything else is the SDK's to handle.
             const e = err as NodeJS.ErrnoException;
-            if (!(e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e.message)))) throw err;
+            if (
+              !(
+                e.code === 'ECONNREFUSED' ||
+                e.code === 'ECONNRESET' ||
+                /ECONNREFUSED|ECONNRESET/.test(String(e.message))
+              )
+            )
+              throw err;
             failure = err;
           }
           // Forget that port and elect a new owner (possibly this process), then send again.
