@@ -10,6 +10,7 @@
  * (below the limit) still hold, and the answer says so.
  */
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 
 export interface DescriptorLimit {
   /** The soft limit now in force. */
@@ -21,40 +22,44 @@ export interface DescriptorLimit {
 
 const PRLIMIT_TIMEOUT_MS = 5_000;
 
-function prlimit(args: string[]): string {
-  return execFileSync('prlimit', ['--pid', String(process.pid), ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-    timeout: PRLIMIT_TIMEOUT_MS,
-  });
-}
-
+/**
+ * The limit as the kernel shows it in /proc/self/limits: read, not spawned, so a one-shot command
+ * that owns the embedded store for a few hundred milliseconds spawns prlimit only when there is
+ * something to raise. ("unlimited" is not a number: treated as unreadable, nothing to raise.)
+ */
 function current(): { soft: number; hard: number } | undefined {
-  const [soft, hard] = prlimit(['--nofile', '--raw', '--noheadings', '--output', 'SOFT,HARD']).trim().split(/\s+/);
-  const parsed = { soft: Number(soft), hard: Number(hard) };
+  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+  const parsed = { soft: Number(line?.[1]), hard: Number(line?.[2]) };
   return Number.isSafeInteger(parsed.soft) && Number.isSafeInteger(parsed.hard) ? parsed : undefined;
 }
 
 let settled: DescriptorLimit | undefined;
 
 /**
- * Raise the soft limit to the hard one (once per process); undefined when it cannot be read
- * (no prlimit). Never throws: a limit left as it was is not a reason to refuse to start.
+ * Raise the soft limit to the hard one (once per process); undefined when it cannot be read (no
+ * /proc). Never throws: a limit left as it was (no prlimit, or prlimit refused) is not a reason to
+ * refuse to start, and the answer then says the soft limit still in force.
  */
 export function raiseDescriptorLimit(): DescriptorLimit | undefined {
   if (settled) return settled;
+  let before: { soft: number; hard: number } | undefined;
   try {
-    const before = current();
-    if (!before) return undefined;
-    if (before.soft >= before.hard) {
-      settled = { ...before, raised: false };
-      return settled;
-    }
-    prlimit([`--nofile=${before.hard}:`]);
-    const after = current() ?? before;
-    settled = { ...after, raised: after.soft > before.soft };
-    return settled;
+    before = current();
   } catch {
     return undefined;
   }
+  if (!before) return undefined;
+  if (before.soft < before.hard) {
+    try {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${before.hard}:`], {
+        stdio: 'ignore',
+        timeout: PRLIMIT_TIMEOUT_MS,
+      });
+    } catch {
+      // Left as it was; said by `raised` below.
+    }
+  }
+  const after = current() ?? before;
+  settled = { ...after, raised: after.soft > before.soft };
+  return settled;
 }
