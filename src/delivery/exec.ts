@@ -117,6 +117,9 @@ export async function runExec(o: ExecOptions): Promise<number> {
             'the new secrets cannot be delivered as an environment: the command keeps running with the secrets it has',
           );
         refused = fingerprint(next);
+        // Wait a full interval as after a failure: a long-poll on the versions CMD has would
+        // answer at once (they are not the latest), and the refused set would be re-read in a loop.
+        failed = true;
         return;
       }
       refused = undefined;

@@ -253,6 +253,47 @@ test('exec --watch through a daemon follows a change made elsewhere at once: the
   }
 }, 120_000);
 
+test('exec --watch through a daemon, a new version too large for the environment: refused once, then no long-poll loop on the daemon', async () => {
+  expect((await cli(['create', '--name', 'app.big', '--payload', 'small'])).code).toBe(0);
+  await bothServe('/latest/secrets/app.big', 1);
+  const args = [
+    ...[CLI, '--application-name', APP, 'exec', '--daemon-url', d2.url, '--name', 'BIG=app.big'],
+    ...['--watch', '5', '--', process.execPath, '-e'],
+    "console.log('up ' + process.env.BIG); setInterval(() => {}, 1000);",
+  ];
+  const child = spawn(process.execPath, args, {
+    env: { ...baseEnv(), ...s.env } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  /** Every request d2 has answered, from its own metrics (each scrape counts itself too). */
+  const answered = async () =>
+    [...(await read(d2, '/metrics')).text.matchAll(/^ecs_secrets_http_requests_total\{[^}]*\} (\d+)$/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
+  try {
+    await until('the command started', () => out.includes('up small') || child.exitCode !== null, DEADLINE_MS);
+    expect((await cli(['create', '--name', 'app.big', '--payload-location', '-'], 'x'.repeat(140_000))).code).toBe(0);
+    await until('the refusal logged', () => /cannot be delivered/.test(err) || child.exitCode !== null, DEADLINE_MS);
+    expect(child.exitCode).toBeNull();
+    // With --watch 5, a refused version is looked at again after a full interval: a few requests
+    // at most in any 2 s (a wait, a read, the scrapes), never a loop of immediate long-polls.
+    const before = await answered();
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect((await answered()) - before).toBeLessThanOrEqual(6);
+    expect(err.match(/cannot be delivered/g)).toHaveLength(1);
+  } finally {
+    // SIGTERM: exec stops CMD's process group before it exits (SIGKILL would orphan CMD).
+    child.kill('SIGTERM');
+    await exited;
+  }
+}, 120_000);
+
 test('a change record that cannot be read: cached secrets still served, /health 200, logged once, and once on recovery', async () => {
   expect((await cli(['create', '--name', 'steady', '--payload', 's'])).code).toBe(0);
   await bothServe('/latest/secrets/steady', 1);
