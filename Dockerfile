@@ -23,7 +23,7 @@ ARG ECS_SECRETS_BUILD_COMMIT=unknown
 RUN npm run build
 # The bundle holds every module of dist/src: the per-module files tsc wrote are not needed at run time
 # (its source map stays, for `--debug` stack traces that name our files).
-RUN find dist/src -mindepth 1 ! -name cli.js ! -name cli.js.map -delete
+RUN find dist/src -mindepth 1 ! -name cli.js ! -name cli.js.map ! -path 'dist/src/vendor*' -delete
 
 # --- runtime: production dependencies only, non-root --------------------------------------------
 FROM ${NODE_IMAGE}

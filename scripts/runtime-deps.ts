@@ -20,6 +20,31 @@ import * as path from 'node:path';
  */
 export const EXTERNAL = ['dynalite', 'classic-level'];
 
+/**
+ * Bundled apart, each with what it depends on (a few shared helpers are then in two files; none of
+ * these hands objects to the main bundle whose class identity matters: errors are classified by
+ * their fields, and SDK clients take the request handler by its shape).
+ * - express: the daemon's routes outside the hot path (it alone brings iconv-lite and mime-db);
+ * - prom-client: the first `/metrics` scrape;
+ * - pino-pretty: logs for a terminal; cli-progress: import's progress bar;
+ * - yaml and age-encryption: configuration documents and file imports;
+ * - the SSM, Secrets Manager and CloudFormation clients: `import` and `setup` only.
+ */
+export const SEPARATE = [
+  'express',
+  'prom-client',
+  'pino-pretty',
+  'cli-progress',
+  'yaml',
+  'age-encryption',
+  '@aws-sdk/client-ssm',
+  '@aws-sdk/client-secrets-manager',
+  '@aws-sdk/client-cloudformation',
+];
+
+/** The file a SEPARATE package is bundled into, relative to dist/src/cli.js. */
+export const vendorFile = (pkg: string): string => `./vendor/${pkg.replace(/^@/, '').replace(/\//g, '+')}.js`;
+
 interface LockPackage {
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;

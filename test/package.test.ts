@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { SEPARATE, vendorFile } from '../scripts/runtime-deps';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '..');
@@ -30,13 +31,19 @@ test(
     expect(pkg.scripts.prepack).toBe('npm run build');
     const packed = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT });
     const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
-    // The bundle (and its source map) is the whole program; the rest of dist/ (tests, per-module files) stays out.
-    expect(info.files.map((f) => f.path).sort()).toEqual([
-      'README.md',
-      'dist/src/cli.js',
-      'dist/src/cli.js.map',
-      'package.json',
-    ]);
+    // The bundle, the packages bundled apart, and their source maps are the whole program; the rest
+    // of dist/ (tests, per-module files) stays out.
+    const vendor = SEPARATE.map((p) => path.posix.join('dist/src', vendorFile(p)));
+    expect(info.files.map((f) => f.path).sort()).toEqual(
+      [
+        'README.md',
+        'dist/src/cli.js',
+        'dist/src/cli.js.map',
+        'package.json',
+        ...vendor,
+        ...vendor.map((f) => `${f}.map`),
+      ].sort(),
+    );
     const prefix = path.join(dir, 'global');
     await run(
       'npm',

@@ -12,6 +12,7 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
 import { AppError } from '../core/errors';
+import { kmsSdk } from '../core/keys';
 
 // The SDK warns on every process start that Node 20 support ends; that is for us to act on
 // (the Docker image runs a newer LTS), not noise for every user's stderr.
@@ -118,7 +119,7 @@ export const dynamoClient = (opts: ClientOptions): DynamoDBClient =>
   );
 export const kmsClient = (opts: ClientOptions): KMSClient =>
   requireRegion(
-    new (require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms')).KMSClient({
+    new (kmsSdk().KMSClient)({
       ...common(opts),
       ...CACHED_MIDDLEWARE,
     }),

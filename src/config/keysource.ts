@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { AppError, fromAwsError } from '../core/errors';
-import type { EncryptionContext } from '../core/keys';
+import { type EncryptionContext, kmsSdk } from '../core/keys';
 import { readOrCreatePrivateFile } from '../core/private-files';
 import { AGE_IDENTITY_FILE, ageIdentities } from './age-identities';
 import { type AgeEntry, type KmsEntry, type SopsMetadata, rfc3339 } from './sops';
@@ -42,7 +42,7 @@ export class KmsConfigKeys implements ConfigKeySource {
     const context = configContext(app, configPath);
     try {
       const out = await this.kms.send(
-        new EncryptCommand({ KeyId: this.keyId, Plaintext: dataKey, EncryptionContext: context }),
+        new (kmsSdk().EncryptCommand)({ KeyId: this.keyId, Plaintext: dataKey, EncryptionContext: context }),
       );
       if (!out.CiphertextBlob || !out.KeyId) throw new AppError('internal', 'KMS Encrypt returned no ciphertext');
       // KMS answers with the key ARN: that, not the alias, is what sops records and calls Decrypt with.
@@ -81,7 +81,7 @@ export class KmsConfigKeys implements ConfigKeySource {
     }
     try {
       const out = await this.kms.send(
-        new DecryptCommand({
+        new (kmsSdk().DecryptCommand)({
           CiphertextBlob: Buffer.from(entry.enc, 'base64'),
           EncryptionContext: entry.context,
           // The application's key, not the ARN the document names: a document wrapped under

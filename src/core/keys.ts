@@ -9,11 +9,19 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { LRUCache } from 'lru-cache';
 import { ownedBytes } from './buffers';
 import { AppError, fromAwsError } from './errors';
 import { readOrCreatePrivateFile } from './private-files';
+
+/**
+ * The KMS SDK package, loaded at its first use rather than when this module is imported: a
+ * `--local` command, `--help` or `version` never needs it, and running it costs every start-up
+ * about 90 ms of CPU. A plain require with a literal name, so the bundle still contains it.
+ */
+export const kmsSdk = (): typeof import('@aws-sdk/client-kms') =>
+  require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms');
 
 export type EncryptionContext = Record<string, string>;
 
@@ -44,7 +52,7 @@ export class KmsKeyProvider implements KeyProvider {
   async generateDataKey(context: EncryptionContext): Promise<DataKey> {
     try {
       const out = await this.kms.send(
-        new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: context }),
+        new (kmsSdk().GenerateDataKeyCommand)({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: context }),
       );
       if (!out.Plaintext || !out.CiphertextBlob) throw new AppError('internal', 'KMS returned no data key');
       return { plaintext: Buffer.from(out.Plaintext), encrypted: Buffer.from(out.CiphertextBlob) };
@@ -58,7 +66,7 @@ export class KmsKeyProvider implements KeyProvider {
       // KeyId pins the key: a data key wrapped under any other key (by someone who may write the
       // table and use some key) is IncorrectKeyException, an integrity error, never a secret.
       const out = await this.kms.send(
-        new DecryptCommand({ CiphertextBlob: encrypted, EncryptionContext: context, KeyId: this.keyId }),
+        new (kmsSdk().DecryptCommand)({ CiphertextBlob: encrypted, EncryptionContext: context, KeyId: this.keyId }),
       );
       if (!out.Plaintext) throw new AppError('internal', 'KMS returned no plaintext');
       return Buffer.from(out.Plaintext);
@@ -69,7 +77,7 @@ export class KmsKeyProvider implements KeyProvider {
 
   async describe(): Promise<string> {
     try {
-      const out = await this.kms.send(new DescribeKeyCommand({ KeyId: this.keyId }));
+      const out = await this.kms.send(new (kmsSdk().DescribeKeyCommand)({ KeyId: this.keyId }));
       return out.KeyMetadata?.KeyId ?? this.keyId;
     } catch (err) {
       throw fromAwsError(err, `describing KMS key ${this.keyId}`);
