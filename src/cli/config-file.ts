@@ -10,10 +10,13 @@
  * writes, so it must be as trusted as the token file (core/trusted-file.ts). No error quotes the
  * file's text: --config pointed at the wrong file may well point at secrets.
  */
-import { type Document, LineCounter, type Node, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Document, Node } from 'yaml';
 import { AppError } from '../core/errors';
 import { readTrustedFile } from '../core/trusted-file';
 import { nearest } from './did-you-mean';
+
+/** The parser, loaded when a file is read: every command's start-up goes through this module. */
+const yaml = (): typeof import('yaml') => require('yaml') as typeof import('yaml');
 
 /** A setting as the file gives it: a scalar's text, or a list's for a repeatable flag. */
 export type FileSetting = string | readonly string[];
@@ -36,6 +39,7 @@ export function readConfigFile(
 ): Map<string, FileSetting> {
   const label = configFileLabel(file);
   const text = readTrustedFile(file, label);
+  const { LineCounter, isMap, isScalar, parseDocument } = yaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { schema: 'failsafe', lineCounter: lines, prettyErrors: false });
   const lineOf = (offset: number) => lines.linePos(offset).line;
@@ -85,6 +89,7 @@ function unknownKey(key: string, settings: ReadonlySet<string>): string {
 }
 
 function settingOf(key: string, isList: boolean, node: Node | null, doc: Document, where: string): FileSetting {
+  const { isAlias, isMap, isScalar, isSeq } = yaml();
   const value = isAlias(node) ? node.resolve(doc) : node;
   if (value === null) return ''; // `? key` with no value: as empty, which counts as unset
   if (isScalar(value) && typeof value.value === 'string') return value.value;
