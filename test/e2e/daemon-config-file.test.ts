@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DAEMON_DEFAULTS } from '../../src/daemon/config';
 import { runCli } from '../helpers/cli';
 import { type SpawnedDaemon, freePort, spawnDaemon } from '../helpers/daemon';
 
@@ -133,9 +134,12 @@ describe('settings from the file', () => {
       [8, 40],
       [9, 40],
     ]);
-    // Unset everywhere: the default (watching, so 600 s).
+    // Unset everywhere: the defaults (watching, so the watched TTL).
     const none = await started(await daemon(['--local', '--data-dir', store, ...APP]));
-    expect([none.cacheTtlSeconds, none.staleIfErrorSeconds]).toEqual([600, 300]);
+    expect([none.cacheTtlSeconds, none.staleIfErrorSeconds]).toEqual([
+      DAEMON_DEFAULTS.cacheTtlMs / 1000,
+      DAEMON_DEFAULTS.staleIfErrorMs / 1000,
+    ]);
   });
 
   test('--config on the command line wins over ECS_SECRETS_CONFIG; an empty value counts as unset', async () => {
