@@ -25,9 +25,10 @@ import { setupCommand } from './commands/setup';
 import { configCommand } from './commands/config';
 import { versionCommand } from './commands/version';
 import { type Command, type GlobalArgs, PARSER_CONFIGURATION } from './command';
+import { nearest } from './did-you-mean';
 import { applyEnvFlags, envSaysTrue, withEnvNote } from './env-flags';
 import { mapStack } from './source-stack';
-import { type DeclaredOptions, refuseRepeatedFlags, unknownFlags } from './repeated-flags';
+import { type DeclaredOptions, flagsOnLine, refuseRepeatedFlags, unknownFlags } from './repeated-flags';
 
 /** Every command, in the order `--help` lists them. */
 const COMMANDS: readonly Command[] = [
@@ -206,6 +207,8 @@ const flagsMiddleware =
         hidePayloadFragments(`Unknown argument: ${unknown}${didYouMean(unknown, Object.keys(opts.key))}`, argv),
       );
     refuseRepeatedFlags(argv, opts);
+    // Help describes the flags; it should not fail on a setting it does not use (a missing config file).
+    if (flagsOnLine(argv, opts).some((u) => u.key === 'help')) return;
     const own = ENV_COMMANDS.has(String(args._[0]))
       ? Object.keys(opts.key).filter((k) => k !== 'help' && k !== 'version')
       : [];
@@ -214,24 +217,8 @@ const flagsMiddleware =
 
 /** ` (did you mean --name?)` when a declared flag is one or two edits away from `spelling`. */
 function didYouMean(spelling: string, flags: readonly string[]): string {
-  const typed = spelling.replace(/^--?/, '').replace(/=.*$/, '');
-  const best = flags
-    .map((f) => ({ f, d: editDistance(typed, f) }))
-    .filter(({ d }) => d <= 2)
-    .sort((a, b) => a.d - b.d)[0];
-  return best ? ` (did you mean --${best.f}?)` : '';
-}
-
-/** Levenshtein distance (insertions, deletions, substitutions; a swap of neighbours counts as 2). */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++)
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
+  const best = nearest(spelling.replace(/^--?/, '').replace(/=.*$/, ''), flags);
+  return best ? ` (did you mean --${best}?)` : '';
 }
 
 /**

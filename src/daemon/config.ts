@@ -9,11 +9,11 @@
  * before anything starts, so a typo never becomes a sidecar that never turns healthy.
  * (Loaded by the CLI at start, for the defaults in `daemon --help`: it must not load the server.)
  */
-import * as fs from 'node:fs';
 import { AppError } from '../core/errors';
 import type { LogFormat, LogLevel } from '../core/log';
 import { validateSecretRef } from '../core/labels';
 import { SECRET_NAME_RULE } from '../core/names';
+import { readTrustedFile } from '../core/trusted-file';
 import { MAX_PAYLOAD_BYTES } from '../core/payload';
 import type { PrefetchSelection } from './prefetch';
 import type { RenderTarget } from './render-targets';
@@ -245,35 +245,7 @@ export function readToken(file: string | undefined, fromEnv: string | undefined)
       ? undefined
       : checkTokenText(fromEnv.trim(), 'ECS_SECRETS_TOKEN');
   const source = `${FLAG.token} ${JSON.stringify(file)}`;
-  let text: string;
-  let fd: number | undefined;
-  try {
-    // Opened without blocking (a FIFO would hold the start until someone writes to it) and checked
-    // on the descriptor, so what is checked is what is read. A token file another user owns or
-    // may write is a token they may choose: refused, as ssh refuses such an authorized_keys.
-    // (Readers are left to the deployment: secrets mounted by a runtime are often root's and
-    // readable by the sidecar's group.)
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new AppError('usage', `refusing ${source}: it is not a regular file`);
-    const uid = process.getuid?.();
-    if (uid !== undefined && st.uid !== uid && st.uid !== 0)
-      throw new AppError(
-        'usage',
-        `refusing ${source}: it is owned by uid ${st.uid}, neither this user (${uid}) nor root`,
-      );
-    if ((st.mode & 0o022) !== 0)
-      throw new AppError(
-        'usage',
-        `refusing ${source}: it is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod go-w it`,
-      );
-    text = fs.readFileSync(fd, 'utf8');
-  } catch (err) {
-    if (err instanceof AppError) throw err;
-    throw new AppError('usage', `cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
+  const text = readTrustedFile(file, source);
   const token = text.trim();
   if (token === '') throw new AppError('usage', `${source} is empty`);
   return checkTokenText(token, source);

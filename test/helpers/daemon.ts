@@ -35,15 +35,21 @@ export async function spawnDaemon(
     timeoutMs?: number;
     /** A command the daemon is started through, e.g. a shell that lowers a limit and execs it. */
     launcher?: string[];
+    /**
+     * The port the daemon will listen on, given elsewhere than on the command line (a config file,
+     * a variable): then no --host and --port are added.
+     */
+    port?: number;
   } = {},
 ): Promise<SpawnedDaemon> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
+  const listen = opts.port === undefined ? ['--host', '127.0.0.1', '--port', String(port)] : [];
   const env = { ...baseEnv(), ...opts.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   // Suites stop hundreds of daemons; the drain window (test/reliability/shutdown.test.ts tests it)
   // would add seconds to each stop while a test's idle keep-alive connections wait it out.
   const drain = args.some((a) => a.startsWith('--drain-seconds')) ? [] : ['--drain-seconds', '0'];
-  const argv = [process.execPath, CLI, 'daemon', '--host', '127.0.0.1', '--port', String(port), ...drain, ...args];
+  const argv = [process.execPath, CLI, 'daemon', ...listen, ...drain, ...args];
   const [command, ...rest] = [...(opts.launcher ?? []), ...argv];
   const child = spawn(command, rest, {
     env: env as NodeJS.ProcessEnv,

@@ -44,6 +44,8 @@ export interface DaemonFlags extends GlobalArgs {
   render?: string[];
   'render-mode': string;
   'access-log': string;
+  /** Read by the parser, which takes the other flags from it (cli/config-file.ts). */
+  config?: string;
 }
 
 /** The configuration the flags describe; the token is read from --token-file, or else from `env`. */
@@ -85,11 +87,19 @@ export const daemonCommand = defineCommand<DaemonFlags>({
   examples: [
     ['$0 daemon --application-name shop --token-file /run/token', 'the sidecar on 127.0.0.1:8080'],
     ['ECS_SECRETS_HOST=0.0.0.0 $0 daemon --local --application-name demo', 'every interface, the embedded store'],
+    ['$0 daemon --config /etc/ecs-secrets/daemon.yaml --port 9090', 'settings from a file, the port from the line'],
   ],
   describe: 'Serve secrets over HTTP to the containers of this task (the sidecar)',
   envFlags: true,
   builder: (c) =>
     c
+      .option('config', {
+        type: 'string',
+        describe: withEnvNote(
+          'config',
+          'Settings from a YAML or JSON file, keys as these flags without dashes (cache-ttl: 60; a list for a repeatable flag); flags and ECS_SECRETS_* variables win over it',
+        ),
+      })
       .option('port', { type: 'string', default: String(D.port), describe: withEnvNote('port', 'TCP port') })
       .option('host', {
         type: 'string',
