@@ -20,7 +20,7 @@ function newestInput() {
     if (st.isDirectory()) for (const e of fs.readdirSync(p)) visit(path.join(p, e));
     else newest = Math.max(newest, st.mtimeMs);
   };
-  for (const p of ['src', 'cloudformation', 'package.json', 'package-lock.json', 'tsconfig.json'])
+  for (const p of ['src', 'scripts', 'cloudformation', 'package.json', 'package-lock.json', 'tsconfig.json'])
     visit(path.join(root, p));
   return newest;
 }

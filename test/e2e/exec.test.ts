@@ -482,7 +482,8 @@ describe("CMD's process group", () => {
       '--',
       'sh',
       '-c',
-      '(trap "" TERM; exec sleep 1000) >/dev/null 2>&1 & echo "bg $!"; sleep 1000 >/dev/null 2>&1 & echo "bg $!"; wait',
+      // The first grandchild names itself only once it ignores SIGTERM, so the signal cannot come first.
+      `sh -c 'trap "" TERM; echo "bg $$"; exec sleep 1000 >/dev/null 2>&1' & sleep 1000 >/dev/null 2>&1 & echo "bg $!"; wait`,
     ]);
     await e.waitFor(/bg \d+\n[\s\S]*bg \d+\n/);
     const pids = [...e.stdout().matchAll(/bg (\d+)/g)].map((m) => Number(m[1]));

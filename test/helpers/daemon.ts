@@ -42,6 +42,20 @@ export async function spawnDaemon(
     port?: number;
   } = {},
 ): Promise<SpawnedDaemon> {
+  // A free port can be taken by another suite's process between freePort() and the daemon's
+  // listen (three suites run at once): then start again on another, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(args, opts);
+    } catch (err) {
+      if (!(err instanceof PortTaken) || opts.port !== undefined || attempt === 3) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function spawnOnce(args: string[], opts: Parameters<typeof spawnDaemon>[1] & object): Promise<SpawnedDaemon> {
   const port = opts.port ?? (await freePort());
   const listen = opts.port === undefined ? ['--host', '127.0.0.1', '--port', String(port)] : [];
   const env = { ...baseEnv(), ...opts.env };
@@ -63,7 +77,10 @@ export async function spawnDaemon(
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${stderr}`);
+    if (child.exitCode !== null) {
+      if (/cannot listen on .*: the port is in use/.test(stderr)) throw new PortTaken(stderr);
+      throw new Error(`daemon exited with ${child.exitCode}: ${stderr}`);
+    }
     try {
       const r = await fetch(`${url}/health`);
       if (!opts.waitHealthy || r.status === 200) break;

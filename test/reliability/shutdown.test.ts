@@ -82,7 +82,7 @@ test('SIGTERM while reads are in flight: every one completes with Connection: cl
  * request is refused (the listener is closed) or `stop` says so. Every failure is recorded with
  * whether it was sent on a reused connection: one the daemon had accepted and answered before.
  */
-async function busyClient(port: number, path: string, stop: () => boolean) {
+async function busyClient(port: number, path: string, stop: () => boolean, onAnswer: () => void = () => {}) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const failures: Array<{ code: string; reused: boolean }> = [];
   let answers = 0;
@@ -101,7 +101,7 @@ async function busyClient(port: number, path: string, stop: () => boolean) {
         req.end();
       });
       if (outcome.code === undefined) {
-        answers++;
+        if (answers++ === 0) onAnswer();
         if (outcome.close) closeAnswers++;
         continue;
       }
@@ -128,9 +128,19 @@ describe.each([
     let exited = false;
     const exit = new Promise<void>((resolve) => drained.child.once('exit', () => resolve()));
     void exit.then(() => (exited = true));
-    const clients = range(1, 32).map(() => busyClient(drained.port, path, () => exited));
-    // Let every client complete exchanges on its connection, then stop the daemon mid-stream.
-    await sleep(500);
+    let answered = 0;
+    const clients = range(1, 32).map(() =>
+      busyClient(
+        drained.port,
+        path,
+        () => exited,
+        () => answered++,
+      ),
+    );
+    // Every client has an open, answered connection (however busy the machine), then the daemon
+    // is stopped mid-stream.
+    while (answered < 32) await sleep(20);
+    await sleep(100);
     drained.child.kill('SIGTERM');
     const results = await Promise.all(clients);
     await exit;
