@@ -8,7 +8,7 @@ import { mapLimited } from '../core/concurrency';
 import type { SecretsService } from '../core/secrets-service';
 import { AppError } from '../core/errors';
 import { validateSecretName } from '../core/names';
-import { type Pending, type PlannedSecret, pendingVersions } from './plan';
+import { type Pending, type PlannedSecret, pendingVersions, storedNames } from './plan';
 import type { Progress } from './progress';
 import type { ImportSource, SourceValue } from './import-source';
 
@@ -35,7 +35,8 @@ export async function dryRun(
   planned: PlannedSecret[],
 ): Promise<DryRunPlan> {
   const out: DryRunPlan = { plan: [], skipped: [] };
-  const pending = await mapLimited(planned, IMPORT_CONCURRENCY, (p) => pendingVersions(service, source, p));
+  const stored = await storedNames(service);
+  const pending = await mapLimited(planned, IMPORT_CONCURRENCY, (p) => pendingVersions(service, source, p, stored));
   planned.forEach((p, i) => {
     const entry = { source: p.secret.source, name: p.name };
     const { todo } = pending[i];
@@ -50,13 +51,17 @@ async function readPending(
   service: SecretsService,
   source: ImportSource,
   p: PlannedSecret,
+  stored: ReadonlySet<string>,
 ): Promise<Pending & { values: SourceValue[] }> {
   if (source.versioned && source.readPending) {
-    const { recorded, latestSerial } = await service.store.sources(validateSecretName(p.name));
+    const name = validateSecretName(p.name);
+    const { recorded, latestSerial } = stored.has(name)
+      ? await service.store.sources(name)
+      : { recorded: new Set<string>(), latestSerial: 0 };
     const { versions, values } = await source.readPending(p.secret, recorded);
     return { todo: versions, values, latestSerial };
   }
-  const pending = await pendingVersions(service, source, p);
+  const pending = await pendingVersions(service, source, p, stored);
   return { ...pending, values: pending.todo.length > 0 ? await source.read(p.secret, pending.todo) : [] };
 }
 
@@ -67,11 +72,12 @@ export async function runImport(
   progress: Progress,
 ): Promise<ImportSummary> {
   const summary: ImportSummary = { imported: [], skipped: [], failed: [] };
+  const stored = await storedNames(service);
   const outcomes = await mapLimited(planned, IMPORT_CONCURRENCY, async (p) => {
     const entry = { source: p.secret.source, name: p.name };
     try {
       // Read every version before writing one: a secret is imported whole or not at all.
-      const { todo, values, latestSerial } = await readPending(service, source, p);
+      const { todo, values, latestSerial } = await readPending(service, source, p, stored);
       if (todo.length === 0) {
         progress.secretDone(entry, 'skipped');
         return { kind: 'skipped' as const, entry };

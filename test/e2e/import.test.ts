@@ -104,11 +104,14 @@ test('ssm --history: every version oldest first with its source, author and date
   expect(dry.stdout).not.toMatch(/pw-/);
 
   s.ssm.resetCounts();
+  s.dynamo.resetCounts();
   const r = await aws(['import', 'ssm', '--path', '/prod/', '--recursive', '--history']);
   const sum = ok(r);
   // A run that writes reads each parameter's history once, with the values (the plan's listing
-  // does not read it again).
+  // does not read it again); names the store does not have yet are found by one scan of the keys,
+  // not read one by one.
   expect(s.ssm.counts.GetParameterHistory).toBe(7);
+  expect({ scan: s.dynamo.counts.Scan, query: s.dynamo.counts.Query }).toEqual({ scan: 1, query: 0 });
   expect(sum.failed).toEqual([]);
   expect(sum.imported.find((i) => i.name === 'app.db.password')?.serials).toEqual([1, 2, 3]);
   expect(sum.imported).toHaveLength(7);
