@@ -42,6 +42,8 @@ export interface BenchOptions {
   idleSeconds: number;
   /** Only the propagation figures (latency and idle cost): skip the repetitions and the soak. */
   propagationOnly: boolean;
+  /** Only the import figure, `reps` times: skip the daemon, the repetitions' other figures and the soak. */
+  importOnly: boolean;
 }
 
 export const USAGE = `Usage: node dist/bench/bench.js [flags]
@@ -79,6 +81,8 @@ export const USAGE = `Usage: node dist/bench/bench.js [flags]
                    with for one to four of its TTLs
   --propagation-only
                    run only the propagation figures
+  --import-only    run only the import figure, --reps times (each run and the median shown);
+                   with --cpu-prof DIR the import processes' CPU profiles go to DIR
 `;
 
 export class UsageError extends Error {}
@@ -111,6 +115,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     propagationRotations: 50,
     idleSeconds: DEFAULT_IDLE_SECONDS,
     propagationOnly: false,
+    importOnly: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -184,6 +189,9 @@ export function parseArgs(argv: string[]): BenchOptions {
         break;
       case '--propagation-only':
         o.propagationOnly = true;
+        break;
+      case '--import-only':
+        o.importOnly = true;
         break;
       case '--soak-only':
         o.soakOnly = true;

@@ -439,6 +439,39 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
   return f;
 }
 
+/** `--import-only`: the import figure `--reps` times, each run and the median printed. */
+async function importOnly(c: Context, started: Date): Promise<number> {
+  const { o, s } = c;
+  const nodeArgs = o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.cpuProf)] : [];
+  const runs: number[] = [];
+  for (let rep = 0; rep < o.reps; rep++) {
+    progress(`import ${rep + 1}/${o.reps}: ${o.importParameters} SSM parameters × 3 versions into --local`);
+    const f = await measureImport(s, c.tmp, APP, o.importParameters, nodeArgs);
+    runs.push(f['import.versionsPerSecond']);
+    progress(
+      `import ${rep + 1}/${o.reps}: ${f['import.versionsPerSecond'].toFixed(1)} versions/s (load ${os.loadavg()[0].toFixed(2)})`,
+    );
+  }
+  const sorted = [...runs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const med = { 'import.versionsPerSecond': sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2 };
+  process.stdout.write(
+    [
+      '',
+      `ecs-secrets bench (import only), ${started.toISOString()}`,
+      `runs: ${runs.map((v) => v.toFixed(1)).join(', ')} versions/s; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+      `import.versionsPerSecond (median of ${runs.length}): ${med['import.versionsPerSecond'].toFixed(1)}`,
+      '',
+    ].join('\n'),
+  );
+  if (o.out)
+    fs.writeFileSync(o.out, `${JSON.stringify({ date: started.toISOString(), figures: med, runs }, null, 2)}\n`);
+  return 0;
+}
+
 function machine() {
   const cpus = os.cpus();
   return {
@@ -492,6 +525,7 @@ async function main(): Promise<number> {
     c.s = s;
     await createAppResources(s.kms, s.dynamo.endpoint, APP);
     const reps: Figures[] = [];
+    if (o.importOnly) return await importOnly(c as Context, started);
     if (!o.soakOnly) {
       progress(`storing ${1 + o.cold + o.secrets} secrets`);
       await seed(c as Context);

@@ -25,7 +25,13 @@ function seed(s: StandIns, parameters: number): void {
 }
 
 /** One measurement, into a new data dir under `tmp`. */
-export async function measureImport(s: StandIns, tmp: string, app: string, parameters: number): Promise<Figures> {
+export async function measureImport(
+  s: StandIns,
+  tmp: string,
+  app: string,
+  parameters: number,
+  nodeArgs: string[] = [],
+): Promise<Figures> {
   if (seededFor === undefined) seed(s, parameters);
   const dataDir = fs.mkdtempSync(path.join(tmp, 'import-'));
   try {
@@ -44,6 +50,7 @@ export async function measureImport(s: StandIns, tmp: string, app: string, param
         '--history',
       ],
       s.env,
+      nodeArgs,
     );
     if (r.code !== 0) throw new Error(`import ssm failed (${r.code}): ${r.stderr.slice(0, 300)}`);
     const summary = JSON.parse(r.stdout) as { imported: Array<{ serials: number[] }>; failed: unknown[] };

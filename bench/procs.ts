@@ -324,10 +324,13 @@ export async function startBare(spec: BareSpec): Promise<BareProcess> {
 export function runCli(
   args: string[],
   env: Record<string, string>,
+  nodeArgs: string[] = [],
 ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = track(spawn(nodeBinary, [CLI, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = track(
+      spawn(nodeBinary, [...nodeArgs, CLI, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));

@@ -115,3 +115,19 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 240_000);
+
+test('npm run bench --import-only: only the import figure, once per repetition, with its median', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-bench-import-'));
+  const out = path.join(dir, 'result.json');
+  try {
+    const r = await runNode(BENCH, ['--import-only', '--reps', '2', '--import-parameters', '10', '--out', out]);
+    expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^import\.versionsPerSecond \(median of 2\): \d+\.\d$/m);
+    const result = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(Object.keys(result.figures)).toEqual(['import.versionsPerSecond']);
+    expect(result.runs).toHaveLength(2);
+    for (const v of [result.figures['import.versionsPerSecond'], ...result.runs]) expect(v).toBeGreaterThan(0);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

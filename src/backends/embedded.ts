@@ -1,15 +1,17 @@
 /**
- * The embedded DynamoDB (`--local`): dynalite on an on-disk LevelDB in the data dir, reached over
- * HTTP by the same SecretStore code as real DynamoDB.
+ * The embedded DynamoDB (`--local`): dynalite on an on-disk LevelDB in the data dir, reached
+ * through the SDK's DynamoDB client by the same SecretStore code as real DynamoDB.
  *
  * LevelDB admits one process at a time, yet a CLI command must work while a --local daemon (or
  * another CLI command) runs on the same data dir. So one process at a time is the *owner*: it
  * holds an OS lock (a second tiny LevelDB, `owner.lock`, whose lock the kernel drops if the owner
  * dies), serves the store on 127.0.0.1 and records its port in `endpoint.json`. Every other
- * process is a client of that port. When an owner exits, a client's next request is refused; the
- * request handler then elects a new owner (possibly itself) and the SDK's retry sends the request
- * there. Clients do not keep connections alive, so a refused connection always means the request
- * was never processed and retrying it cannot write twice.
+ * process is a client of that port; the owner's own requests go to dynalite's listener in process
+ * (in-process-http.ts), the same requests and answers without a socket. When an owner exits, a
+ * client's next request is refused; the request handler then elects a new owner (possibly itself)
+ * and the SDK's retry sends the request there. Clients do not keep connections alive, so a
+ * refused connection always means the request was never processed and retrying it cannot write
+ * twice.
  *
  * The store belongs to whoever can read the data dir. A TCP port on 127.0.0.1 is open to every
  * local user, so the owner draws a random 256-bit store key, writes it into endpoint.json beside
@@ -39,6 +41,7 @@ import { MASTER_KEY_FILE } from '../core/keys';
 import { raiseDescriptorLimit } from '../core/descriptor-limit';
 import { ensurePrivateDir, tightenTree } from '../core/private-files';
 import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
+import { type RequestListener, dispatchInProcess, dispatchable } from './in-process-http';
 
 // dynalite ships no types; this is the one call we make.
 const dynalite: (opts: Record<string, unknown>) => Server = require('dynalite');
@@ -94,6 +97,10 @@ interface Endpoint {
 interface Owned {
   server: Server;
   lock: ClassicLevel;
+  /** dynalite's own request listener, behind the key check the port has: this process's requests go here. */
+  serveDynamo: RequestListener;
+  /** This process's requests being served in process: close() lets them finish, as server.close() does its connections'. */
+  inFlight: Set<Promise<unknown>>;
 }
 
 /**
@@ -126,6 +133,17 @@ export class EmbeddedDynamo {
         // of times, rather than spending the SDK's three attempts on owners that just left.
         for (let attempt = 1; ; attempt++) {
           const ep = await self.currentEndpoint();
+          // The owner's own requests need neither the port nor the key: straight to dynalite.
+          const owned = self.owned;
+          if (owned !== undefined && ep.pid === process.pid && dispatchable(request)) {
+            const answer = dispatchInProcess(owned.serveDynamo, request, STORE_REQUEST_TIMEOUT_MS);
+            owned.inFlight.add(answer);
+            try {
+              return await answer;
+            } finally {
+              owned.inFlight.delete(answer);
+            }
+          }
           const nonce = randomBytes(16).toString('hex');
           request.hostname = '127.0.0.1';
           request.port = ep.port;
@@ -199,6 +217,7 @@ export class EmbeddedDynamo {
     this.requestHandler.destroy();
     if (!owned) return;
     removeEndpointFileIfOurs(this.dataDir);
+    await Promise.allSettled([...owned.inFlight]);
     await new Promise<void>((resolve) => owned.server.close(() => resolve()));
     await owned.lock.close();
   }
@@ -242,7 +261,7 @@ export class EmbeddedDynamo {
     });
     const key = randomBytes(32).toString('base64url');
     const limit = raiseDescriptorLimit();
-    guardWithKey(server, key, boundConnections(server, storeConnectionBound(limit?.soft)));
+    const serveDynamo = guardWithKey(server, key, boundConnections(server, storeConnectionBound(limit?.soft)));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
@@ -252,7 +271,7 @@ export class EmbeddedDynamo {
     const port = (server.address() as net.AddressInfo).port;
     const ep: Endpoint = { pid: process.pid, port, key };
     await writeFileAtomic(path.join(this.dataDir, ENDPOINT_FILE), JSON.stringify(ep), 0o600);
-    this.owned = { server, lock };
+    this.owned = { server, lock, serveDynamo, inFlight: new Set() };
     return ep;
   }
 }
@@ -269,9 +288,9 @@ export function storeConnectionBound(descriptorLimit = 1024): number {
 /**
  * Bound the accepted connections. The port is open to every local user, and one holding
  * connections without ever proving the store key would otherwise take descriptors until the owner
- * has none (its own calls to the store, which go through this port too, then fail). Past the
- * bound, the oldest connection that has not yet proven the key is closed: a client that proved it
- * is never dropped, an honest client proves it in its first request, and an idle holder is always
+ * has none (LevelDB's table files and the daemon's own connections then fail). Past the bound,
+ * the oldest connection that has not yet proven the key is closed: a client that proved it is
+ * never dropped, an honest client proves it in its first request, and an idle holder is always
  * the oldest unproven. The answer: mark a connection proven.
  */
 function boundConnections(server: Server, bound: number): (socket: net.Socket) => void {
@@ -293,10 +312,10 @@ function boundConnections(server: Server, bound: number): (socket: net.Socket) =
 /**
  * Put the store-key check in front of dynalite's request handler, on dynalite's own server (so its
  * close() still closes the database). A request without the key gets DynamoDB's access-denied
- * error and never reaches dynalite.
+ * error and never reaches dynalite. The answer: dynalite's own listener, for this process's requests.
  */
-function guardWithKey(server: Server, key: string, proven: (socket: net.Socket) => void): void {
-  const [serveDynamo] = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+function guardWithKey(server: Server, key: string, proven: (socket: net.Socket) => void): RequestListener {
+  const [serveDynamo] = server.listeners('request') as RequestListener[];
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const [nonce = '', mac = ''] = String(req.headers[STORE_AUTH_HEADER] ?? '').split('.');
@@ -319,6 +338,7 @@ function guardWithKey(server: Server, key: string, proven: (socket: net.Socket) 
     });
     res.end(body);
   });
+  return serveDynamo;
 }
 
 async function tryLock(dir: string): Promise<ClassicLevel | undefined> {

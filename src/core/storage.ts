@@ -446,8 +446,12 @@ export class SecretStore {
     return { recorded: found, latestSerial };
   }
 
-  /** All names with their highest serial, by a paginated scan of the keys only. */
-  async listNames(): Promise<Array<{ name: string; latestSerial: number }>> {
+  /**
+   * All names with their highest serial, by a paginated scan of the keys only. `consistent`: a
+   * strongly consistent scan, for a caller that acts on a name's absence (an import writes serial 1
+   * of a name the scan did not find without reading it again).
+   */
+  async listNames(opts: { consistent?: boolean } = {}): Promise<Array<{ name: string; latestSerial: number }>> {
     const latest = new Map<string, number>();
     try {
       const pages = paginateScan(
@@ -456,6 +460,7 @@ export class SecretStore {
           TableName: this.table,
           ProjectionExpression: '#n, #s',
           ExpressionAttributeNames: { '#n': 'Name', '#s': 'Serial' },
+          ...(opts.consistent ? { ConsistentRead: true } : {}),
         },
       );
       // Label items are no versions, and the application's own records (the change record) no secrets.

@@ -9,7 +9,12 @@ import { SsmSource } from './ssm';
 /** chamber's service names: letters, digits, `-`, `_`, `.` (its own rule for what it writes). */
 const CHAMBER_SERVICE = /^[A-Za-z0-9._-]+$/;
 
-export function chamberSource(opts: { service: string; history: boolean; region?: string }): SsmSource {
+export function chamberSource(opts: {
+  service: string;
+  history: boolean;
+  region?: string;
+  listHistory?: boolean;
+}): SsmSource {
   if (!CHAMBER_SERVICE.test(opts.service))
     throw new AppError(
       'usage',
@@ -21,5 +26,6 @@ export function chamberSource(opts: { service: string; history: boolean; region?
     history: opts.history,
     label: 'chamber',
     region: opts.region,
+    listHistory: opts.listHistory,
   });
 }

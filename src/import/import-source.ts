@@ -19,7 +19,10 @@ export interface SourceSecret {
   source: string;
   /** Its name relative to the path, service or prefix, `/` still in it (plan.ts maps it). */
   relativeName: string;
-  /** Oldest first: the last one becomes the latest serial. */
+  /**
+   * Oldest first: the last one becomes the latest serial. A source with `readPending` may list
+   * only the current version here when the run writes: the writer learns the rest from it.
+   */
   versions: SourceVersion[];
 }
 
@@ -38,7 +41,20 @@ export interface ImportSource {
   list(): Promise<SourceSecret[]>;
   /** The values of the given versions of one secret, in the order given. Throws AppError. */
   read(secret: SourceSecret, versions: SourceVersion[]): Promise<SourceValue[]>;
+  /**
+   * Versioned sources whose one request gives the versions and their values (SSM's
+   * GetParameterHistory): every version of `secret` whose `Source` is not in `recorded`, oldest
+   * first, with its value. The writer then reads each secret once, where listing the versions and
+   * reading the values apart would cost two requests. Throws AppError.
+   */
+  readPending?(secret: SourceSecret, recorded: ReadonlySet<string>): Promise<PendingValues>;
   close(): void;
+}
+
+/** What `readPending` gives: the versions still to write and their values, in the same order. */
+export interface PendingValues {
+  versions: SourceVersion[];
+  values: SourceValue[];
 }
 
 /**

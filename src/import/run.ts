@@ -7,7 +7,8 @@
 import { mapLimited } from '../core/concurrency';
 import type { SecretsService } from '../core/secrets-service';
 import { AppError } from '../core/errors';
-import { type PlannedSecret, pendingVersions } from './plan';
+import { validateSecretName } from '../core/names';
+import { type Pending, type PlannedSecret, pendingVersions, storedNames } from './plan';
 import type { Progress } from './progress';
 import type { ImportSource, SourceValue } from './import-source';
 
@@ -34,7 +35,8 @@ export async function dryRun(
   planned: PlannedSecret[],
 ): Promise<DryRunPlan> {
   const out: DryRunPlan = { plan: [], skipped: [] };
-  const pending = await mapLimited(planned, IMPORT_CONCURRENCY, (p) => pendingVersions(service, source, p));
+  const stored = await storedNames(service);
+  const pending = await mapLimited(planned, IMPORT_CONCURRENCY, (p) => pendingVersions(service, source, p, stored));
   planned.forEach((p, i) => {
     const entry = { source: p.secret.source, name: p.name };
     const { todo } = pending[i];
@@ -44,6 +46,25 @@ export async function dryRun(
   return out;
 }
 
+/** The versions of one secret still to write, with their values, and the name's highest serial. */
+async function readPending(
+  service: SecretsService,
+  source: ImportSource,
+  p: PlannedSecret,
+  stored: ReadonlySet<string>,
+): Promise<Pending & { values: SourceValue[] }> {
+  if (source.versioned && source.readPending) {
+    const name = validateSecretName(p.name);
+    const { recorded, latestSerial } = stored.has(name)
+      ? await service.store.sources(name)
+      : { recorded: new Set<string>(), latestSerial: 0 };
+    const { versions, values } = await source.readPending(p.secret, recorded);
+    return { todo: versions, values, latestSerial };
+  }
+  const pending = await pendingVersions(service, source, p, stored);
+  return { ...pending, values: pending.todo.length > 0 ? await source.read(p.secret, pending.todo) : [] };
+}
+
 export async function runImport(
   service: SecretsService,
   source: ImportSource,
@@ -51,16 +72,16 @@ export async function runImport(
   progress: Progress,
 ): Promise<ImportSummary> {
   const summary: ImportSummary = { imported: [], skipped: [], failed: [] };
+  const stored = await storedNames(service);
   const outcomes = await mapLimited(planned, IMPORT_CONCURRENCY, async (p) => {
     const entry = { source: p.secret.source, name: p.name };
     try {
-      const { todo, latestSerial } = await pendingVersions(service, source, p);
+      // Read every version before writing one: a secret is imported whole or not at all.
+      const { todo, values, latestSerial } = await readPending(service, source, p, stored);
       if (todo.length === 0) {
         progress.secretDone(entry, 'skipped');
         return { kind: 'skipped' as const, entry };
       }
-      // Read every version before writing one: a secret is imported whole or not at all.
-      const values: SourceValue[] = await source.read(p.secret, todo);
       const serials: number[] = [];
       // Each version goes under the serial after the last one written, without re-reading the
       // end of the name first (a concurrent writer only costs the conditional put's retry).

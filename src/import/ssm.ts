@@ -1,7 +1,8 @@
 /**
  * SSM Parameter Store (`import ssm --path`) and chamber's layout on it (`import chamber --service`):
  * parameters listed by path, versions from GetParameterHistory, SecureString values decrypted only
- * when read for writing.
+ * when read for writing. A run that writes reads each parameter's history once, decrypted, when
+ * it writes that parameter (readPending); only `--dry-run` lists the histories, undecrypted.
  */
 import {
   GetParameterHistoryCommand,
@@ -14,6 +15,7 @@ import {
 import { AppError, fromAwsError } from '../core/errors';
 import {
   type ImportSource,
+  type PendingValues,
   type SourceSecret,
   type SourceValue,
   type SourceVersion,
@@ -28,6 +30,12 @@ export interface SsmOptions {
   /** `ssm`, or `chamber` (same layout, chamber's word in each `Source`). */
   label: 'ssm' | 'chamber';
   region?: string;
+  /**
+   * With `history`: list() reads every parameter's history (`--dry-run` shows the versions). A
+   * run that writes leaves it false: the writer reads the history with the values (readPending),
+   * one request per parameter instead of one at listing and one at reading.
+   */
+  listHistory?: boolean;
 }
 
 /** SSM paths: `/` or `/a/b/`, as GetParametersByPath takes them; the trailing `/` is added if missing. */
@@ -40,6 +48,8 @@ export class SsmSource implements ImportSource {
   readonly versioned = true;
   private readonly client: SSMClient;
   private readonly path: string;
+  /** Each listed parameter's current version number: readPending's shortcut when all are imported. */
+  private readonly current = new Map<string, number>();
   constructor(private readonly opts: SsmOptions) {
     this.path = normalizePath(opts.path);
     this.client = ssmClient(opts.region);
@@ -65,9 +75,11 @@ export class SsmSource implements ImportSource {
       // One page's histories at a time: a few requests in flight, which SSM's rate allows.
       const secrets = (page.Parameters ?? []).map(async (p): Promise<SourceSecret> => {
         const name = p.Name ?? '';
-        const versions = this.opts.history
-          ? (await this.history(name, false)).map((h) => this.version(name, h))
-          : [this.version(name, { Version: p.Version, LastModifiedDate: p.LastModifiedDate })];
+        if (typeof p.Version === 'number') this.current.set(name, p.Version);
+        const versions =
+          this.opts.history && this.opts.listHistory
+            ? (await this.history(name, false)).map((h) => this.version(name, h))
+            : [this.version(name, { Version: p.Version, LastModifiedDate: p.LastModifiedDate })];
         return { source: `${this.opts.label}:${name}`, relativeName: name.slice(this.path.length), versions };
       });
       found.push(...(await Promise.all(secrets)));
@@ -84,6 +96,30 @@ export class SsmSource implements ImportSource {
       if (value === undefined) throw new AppError('not_found', `${v.source} is no longer in the parameter's history`);
       return { bytes: Buffer.from(value, 'utf8'), binary: false };
     });
+  }
+
+  async readPending(secret: SourceSecret, recorded: ReadonlySet<string>): Promise<PendingValues> {
+    if (!this.opts.history) {
+      const versions = secret.versions.filter((v) => !recorded.has(v.source));
+      return { versions, values: versions.length > 0 ? await this.read(secret, versions) : [] };
+    }
+    const name = secret.source.slice(this.opts.label.length + 1);
+    // SSM numbers versions 1, 2, ... and adds new ones above the current: when 1 to the current
+    // are all recorded, the history holds nothing new, and nothing is decrypted to learn that. (A
+    // parameter whose oldest versions SSM has dropped, past 100, is read: its #1 is not recorded.)
+    const current = this.current.get(name);
+    if (current !== undefined) {
+      let all = true;
+      for (let v = 1; all && v <= current; v++) all = recorded.has(`${this.opts.label}:${name}#${v}`);
+      if (all) return { versions: [], values: [] };
+    }
+    const pending = (await this.history(name, true)).filter((h) => !recorded.has(this.version(name, h).source));
+    const missing = pending.find((h) => h.Value === undefined);
+    if (missing) throw new AppError('not_found', `${this.version(name, missing).source} came without its value`);
+    return {
+      versions: pending.map((h) => this.version(name, h)),
+      values: pending.map((h) => ({ bytes: Buffer.from(h.Value as string, 'utf8'), binary: false })),
+    };
   }
 
   close(): void {

@@ -103,8 +103,15 @@ test('ssm --history: every version oldest first with its source, author and date
   expect(await itemCount('app.')).toBe(0);
   expect(dry.stdout).not.toMatch(/pw-/);
 
+  s.ssm.resetCounts();
+  s.dynamo.resetCounts();
   const r = await aws(['import', 'ssm', '--path', '/prod/', '--recursive', '--history']);
   const sum = ok(r);
+  // A run that writes reads each parameter's history once, with the values (the plan's listing
+  // does not read it again); names the store does not have yet are found by one scan of the keys,
+  // not read one by one.
+  expect(s.ssm.counts.GetParameterHistory).toBe(7);
+  expect({ scan: s.dynamo.counts.Scan, query: s.dynamo.counts.Query }).toEqual({ scan: 1, query: 0 });
   expect(sum.failed).toEqual([]);
   expect(sum.imported.find((i) => i.name === 'app.db.password')?.serials).toEqual([1, 2, 3]);
   expect(sum.imported).toHaveLength(7);
@@ -122,8 +129,11 @@ test('ssm --history: every version oldest first with its source, author and date
     [3, 'ssm:/prod/app/db/password#3', 'arn:aws:iam::123456789012:user/alice', '2024-01-03T00:00:00.000Z'],
   ]);
 
+  s.ssm.resetCounts();
   const again = ok(await aws(['import', 'ssm', '--path', '/prod/', '--recursive', '--history']));
   expect([again.imported, again.skipped.length]).toEqual([[], 7]);
+  // Every version from 1 to the current one is recorded: no history is read, nothing decrypted.
+  expect(s.ssm.counts.GetParameterHistory).toBe(0);
   expect(await itemCount('app.')).toBe(3 + 1 + 5);
 
   s.ssm.put('/prod/app/db/password', 'pw-four', { type: 'SecureString' });

@@ -116,12 +116,19 @@ function openSource(args: ImportArgs & GlobalArgs): ImportSource {
     case 'ssm': {
       if (!args.path) throw new AppError('usage', 'import ssm needs --path /PATH/');
       const { SsmSource } = require('../../import/ssm') as typeof import('../../import/ssm');
-      return new SsmSource({ path: args.path, recursive: args.recursive, history, label: 'ssm', region });
+      return new SsmSource({
+        path: args.path,
+        recursive: args.recursive,
+        history,
+        label: 'ssm',
+        region,
+        listHistory: args['dry-run'],
+      });
     }
     case 'chamber': {
       if (!args.service) throw new AppError('usage', 'import chamber needs --service SERVICE');
       const { chamberSource } = require('../../import/chamber') as typeof import('../../import/chamber');
-      return chamberSource({ service: args.service, history, region });
+      return chamberSource({ service: args.service, history, region, listHistory: args['dry-run'] });
     }
     case 'secretsmanager': {
       const { SecretsManagerSource } =
