@@ -63,9 +63,19 @@ export interface Pending {
  * conditional all the same. On a first import, the common case, that is one read instead of one
  * per secret.
  */
-export async function storedNames(service: SecretsService): Promise<ReadonlySet<string>> {
-  return new Set((await service.store.listNames({ consistent: true })).map((n) => n.name));
+export async function storedNames(service: SecretsService): Promise<StoredNames> {
+  try {
+    return new Set((await service.store.listNames({ consistent: true })).map((n) => n.name));
+  } catch (err) {
+    // A malformed item must fail only its own name: without the scan every name is read, and the
+    // read of the malformed one fails that secret alone.
+    if (err instanceof AppError && err.kind === 'integrity') return { has: () => true };
+    throw err;
+  }
 }
+
+/** Which names may have versions (storedNames): a name it does not have has none. */
+export type StoredNames = Pick<ReadonlySet<string>, 'has'>;
 
 /**
  * The versions of one secret not yet in the store. Versioned sources: those whose `Source` is not
@@ -78,7 +88,7 @@ export async function pendingVersions(
   service: SecretsService,
   source: ImportSource,
   p: PlannedSecret,
-  stored: ReadonlySet<string>,
+  stored: StoredNames,
 ): Promise<Pending> {
   const name = validateSecretName(p.name);
   if (!stored.has(name)) return { todo: p.secret.versions, latestSerial: 0 };

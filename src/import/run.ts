@@ -8,7 +8,7 @@ import { mapLimited } from '../core/concurrency';
 import type { SecretsService } from '../core/secrets-service';
 import { AppError } from '../core/errors';
 import { validateSecretName } from '../core/names';
-import { type Pending, type PlannedSecret, pendingVersions, storedNames } from './plan';
+import { type Pending, type PlannedSecret, type StoredNames, pendingVersions, storedNames } from './plan';
 import type { Progress } from './progress';
 import type { ImportSource, SourceValue } from './import-source';
 
@@ -51,7 +51,7 @@ async function readPending(
   service: SecretsService,
   source: ImportSource,
   p: PlannedSecret,
-  stored: ReadonlySet<string>,
+  stored: StoredNames,
 ): Promise<Pending & { values: SourceValue[] }> {
   if (source.versioned && source.readPending) {
     const name = validateSecretName(p.name);

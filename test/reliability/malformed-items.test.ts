@@ -5,6 +5,9 @@
  * The items are written straight into the DynamoDB stand-in with the SDK, as a migration script
  * or a console edit would; the CLI and the daemon then read them.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { json, runCli } from '../helpers/cli';
 import { type SpawnedDaemon, spawnDaemon } from '../helpers/daemon';
@@ -140,6 +143,23 @@ test('create does not build a new serial on a malformed latest one (no serial 2.
     body: '{"payload":"x"}',
   });
   expect(post.status).toBe(500);
+});
+
+test('import: a malformed item fails only its own name; the other secrets are imported', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-malformed-'));
+  const file = path.join(dir, 'in.env');
+  // "frac" has a malformed serial (the import must not build on it); the others are new names.
+  fs.writeFileSync(file, 'imp.one=1\nimp.two=2\nfrac=3\n');
+  try {
+    const r = await cli(['import', 'dotenv', file]);
+    expect(r.code).toBe(1);
+    const out = json<{ imported: Array<{ name: string }>; failed: Array<{ name: string; error: string }> }>(r);
+    expect(out.imported.map((i) => i.name).sort()).toEqual(['imp.one', 'imp.two']);
+    expect(out.failed).toEqual([expect.objectContaining({ name: 'frac', error: 'integrity' })]);
+    expect(json(await cli(['fetch', '--name', 'imp.two']))).toMatchObject({ serial: 1, payload: '2' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("well-formed items, and the original's phantom revoked items, still read", async () => {
