@@ -110,7 +110,7 @@ export class SsmSource implements ImportSource {
     const current = this.current.get(name);
     if (current !== undefined) {
       let all = true;
-      for (let v = 1; all && v <= current; v++) all = recorded.has(`${this.opts.label}:${name}#${v}`);
+      for (let v = 1; all && v <= current; v++) all = recorded.has(this.version(name, { Version: v }).source);
       if (all) return { versions: [], values: [] };
     }
     const pending = (await this.history(name, true)).filter((h) => !recorded.has(this.version(name, h).source));
