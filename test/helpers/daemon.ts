@@ -16,6 +16,13 @@ export interface SpawnedDaemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * How long a daemon may take to listen (and be healthy, if asked): about 1 s on a quiet machine;
+ * a `--local` daemon started while another suite runs 50 CLI processes beside a CPU-bound process
+ * took more than 15 s. Half a test's usual 60 s, so a daemon that never comes up still fails in time.
+ */
+const SPAWN_TIMEOUT_MS = 30_000;
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -75,7 +82,7 @@ async function spawnOnce(args: string[], opts: Parameters<typeof spawnDaemon>[1]
   child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  const deadline = Date.now() + (opts.timeoutMs ?? SPAWN_TIMEOUT_MS);
   for (;;) {
     if (child.exitCode !== null) {
       if (/cannot listen on .*: the port is in use/.test(stderr)) throw new PortTaken(stderr);
