@@ -165,17 +165,31 @@ export function readOrCreatePrivateFile(file: string, what: string, create: () =
  */
 export function tightenTree(dir: string, except: readonly string[] = []): void {
   const uid = myUid();
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+  for (const entry of goneIsEmpty(() => fs.readdirSync(dir, { withFileTypes: true })) ?? []) {
     const p = path.join(dir, entry.name);
     if (entry.isSymbolicLink() || except.includes(entry.name)) continue;
-    const st = fs.lstatSync(p);
-    if (uid !== undefined && st.uid !== uid) continue;
-    if (entry.isDirectory()) {
-      if ((st.mode & 0o077) !== 0) fs.chmodSync(p, 0o700);
-      tightenTree(p);
-    } else if ((st.mode & 0o077) !== 0) {
-      fs.chmodSync(p, st.mode & 0o700);
-    }
+    // Another process's LevelDB renames and deletes its files (LOG, logs, tables) at any time: an
+    // entry gone since the listing has nothing left to tighten.
+    goneIsEmpty(() => {
+      const st = fs.lstatSync(p);
+      if (uid !== undefined && st.uid !== uid) return;
+      if (entry.isDirectory()) {
+        if ((st.mode & 0o077) !== 0) fs.chmodSync(p, 0o700);
+        tightenTree(p);
+      } else if ((st.mode & 0o077) !== 0) {
+        fs.chmodSync(p, st.mode & 0o700);
+      }
+    });
+  }
+}
+
+/** `f()`, or undefined when what it touches no longer exists (ENOENT). */
+function goneIsEmpty<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }
 
