@@ -17,8 +17,9 @@ import { readOrCreatePrivateFile } from './private-files';
 
 /**
  * The KMS SDK package, loaded at its first use rather than when this module is imported: a
- * `--local` command, `--help` or `version` never needs it, and running it costs every start-up
- * about 90 ms of CPU. A plain require with a literal name, so the bundle still contains it.
+ * `--local` command, `--help` or `version` never needs it, and running its module code cost every
+ * start-up some tens of ms of CPU. A plain require with a literal name, so the bundle still
+ * contains it.
  */
 export const kmsSdk = (): typeof import('@aws-sdk/client-kms') =>
   require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms');
