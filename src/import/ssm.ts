@@ -89,7 +89,7 @@ export class SsmSource implements ImportSource {
   }
 
   async read(secret: SourceSecret, versions: SourceVersion[]): Promise<SourceValue[]> {
-    const name = secret.source.slice(this.opts.label.length + 1);
+    const name = this.parameterOf(secret);
     const byVersion = new Map((await this.history(name, true)).map((h) => [this.version(name, h).source, h]));
     return versions.map((v) => {
       const value = byVersion.get(v.source)?.Value;
@@ -103,7 +103,7 @@ export class SsmSource implements ImportSource {
       const versions = secret.versions.filter((v) => !recorded.has(v.source));
       return { versions, values: versions.length > 0 ? await this.read(secret, versions) : [] };
     }
-    const name = secret.source.slice(this.opts.label.length + 1);
+    const name = this.parameterOf(secret);
     // SSM numbers versions 1, 2, ... and adds new ones above the current: when 1 to the current
     // are all recorded, the history holds nothing new, and nothing is decrypted to learn that. (A
     // parameter whose oldest versions SSM has dropped, past 100, is read: its #1 is not recorded.)
@@ -120,6 +120,11 @@ export class SsmSource implements ImportSource {
       versions: pending.map((h) => this.version(name, h)),
       values: pending.map((h) => ({ bytes: Buffer.from(h.Value as string, 'utf8'), binary: false })),
     };
+  }
+
+  /** The SSM parameter name a listed secret came from (its source without the label). */
+  private parameterOf(secret: SourceSecret): string {
+    return secret.source.slice(this.opts.label.length + 1);
   }
 
   close(): void {
