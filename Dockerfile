@@ -18,12 +18,14 @@ COPY scripts ./scripts
 # `ecs-secrets version` names the commit: the build context has no .git, so it comes as an argument
 # (docker build --build-arg ECS_SECRETS_BUILD_COMMIT=$(git rev-parse --short=12 HEAD) .).
 ARG ECS_SECRETS_BUILD_COMMIT=unknown
-# dist/src/cli.js: the CLI, one esbuild bundle (tsc type-checks and compiles, then `npm run bundle`);
+# dist/src/ecs-secrets.js: the CLI, one esbuild bundle (tsc type-checks and compiles, then `npm run
+# bundle`), loaded by dist/src/cli.js; dist/src/vendor: packages bundled apart, loaded at first use;
 # dist/cloudformation: the template (also inside the bundle); dist/scripts: the runtime stage's pruner.
 RUN npm run build
 # The bundle holds every module of dist/src: the per-module files tsc wrote are not needed at run time
-# (its source map stays, for `--debug` stack traces that name our files).
-RUN find dist/src -mindepth 1 ! -name cli.js ! -name cli.js.map ! -path 'dist/src/vendor*' -delete
+# (its source map stays, for `--debug` stack traces that name our files). The build's code caches go
+# too: the runtime's heap flags differ, so node's own compile cache does that job here (below).
+RUN find dist/src -mindepth 1 ! -name cli.js ! -name ecs-secrets.js ! -name ecs-secrets.js.map ! -path 'dist/src/vendor*' -delete && rm -f dist/src/vendor/*.cache
 
 # --- runtime: production dependencies only, non-root --------------------------------------------
 FROM ${NODE_IMAGE}
@@ -32,8 +34,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY --from=build /src/dist/scripts/runtime-deps.js /tmp/runtime-deps.js
 # classic-level (the embedded store) ships prebuilt binaries for linux x64/arm64: no compiler needed.
-# Then keep only what the bundle loads from disk (dynalite and classic-level, for --local, and their
-# dependencies), in the same layer: about 10 MB of node_modules instead of 61 MB (docs/performance.md).
+# Then keep only what the bundles load from disk (classic-level, for --local, and its dependencies),
+# in the same layer: about 10 MB of node_modules instead of 61 MB (docs/performance.md).
 RUN npm ci --omit=dev --no-audit --no-fund && node /tmp/runtime-deps.js --prune && rm /tmp/runtime-deps.js && npm cache clean --force
 COPY --from=build /src/dist ./dist
 # /data is the working directory, so `--local` keeps its data in /data/.ecs-secrets: mount a volume there.

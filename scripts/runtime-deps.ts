@@ -1,5 +1,5 @@
 /**
- * The image's node_modules: only what the bundled CLI (dist/src/cli.js, `npm run bundle`) still
+ * The image's node_modules: only what the bundled CLI (dist/src/ecs-secrets.js, `npm run bundle`) still
  * loads from disk, that is the packages left out of the bundle and what they depend on. Everything
  * else is inside the bundle, so the Dockerfile's runtime stage runs this right after
  * `npm ci --omit=dev`, in the same layer, and the image carries no second copy.
@@ -14,11 +14,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /**
- * Left out of the bundle: dynalite loads its validation modules by computed names (a bundler cannot
- * follow them) and classic-level is a native addon. Both serve `--local` only. package.json's
- * `bundle` script passes the same list to esbuild (test/bundle.test.ts checks they agree).
+ * Left out of the bundles: classic-level, a native addon that finds its binary from its own folder
+ * (`--local` only). scripts/bundle.ts passes this list to esbuild.
  */
-export const EXTERNAL = ['dynalite', 'classic-level'];
+export const EXTERNAL = ['classic-level'];
 
 /**
  * Bundled apart, each with what it depends on (a few shared helpers are then in two files; none of
@@ -28,7 +27,8 @@ export const EXTERNAL = ['dynalite', 'classic-level'];
  * - prom-client: the first `/metrics` scrape;
  * - pino-pretty: logs for a terminal; cli-progress: import's progress bar;
  * - yaml and age-encryption: configuration documents and file imports;
- * - the SSM, Secrets Manager and CloudFormation clients: `import` and `setup` only.
+ * - the SSM, Secrets Manager and CloudFormation clients: `import` and `setup` only;
+ * - dynalite: the embedded store (`--local`), with the LevelDB wrappers it brings.
  */
 export const SEPARATE = [
   'express',
@@ -40,9 +40,10 @@ export const SEPARATE = [
   '@aws-sdk/client-ssm',
   '@aws-sdk/client-secrets-manager',
   '@aws-sdk/client-cloudformation',
+  'dynalite',
 ];
 
-/** The file a SEPARATE package is bundled into, relative to dist/src/cli.js. */
+/** The file a SEPARATE package is bundled into, relative to dist/src/ecs-secrets.js. */
 export const vendorFile = (pkg: string): string => `./vendor/${pkg.replace(/^@/, '').replace(/\//g, '+')}.js`;
 
 interface LockPackage {

@@ -1,18 +1,29 @@
 /**
- * The shipped CLI is an esbuild bundle (fast start-up, a small image): dist/src/cli.js loads nothing from disk but
- * node's built-in modules, the packages left out on purpose (scripts/runtime-deps.ts EXTERNAL) and the
- * packages bundled apart (SEPARATE, each in dist/src/vendor/, loaded at first use), and the image keeps
- * exactly the EXTERNAL packages and their dependencies.
+ * The shipped CLI is an esbuild bundle (fast start-up, a small image): dist/src/cli.js, the executable,
+ * loads dist/src/ecs-secrets.js, the bundle, through V8's code cache; the bundle loads nothing from
+ * disk but node's built-in modules and the packages bundled apart (SEPARATE, each in dist/src/vendor/,
+ * loaded at first use), which load only the packages left out on purpose (scripts/runtime-deps.ts
+ * EXTERNAL); and the image keeps exactly the EXTERNAL packages and their dependencies.
  */
 import * as fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import { EXTERNAL, SEPARATE, closure, vendorFile } from '../scripts/runtime-deps';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+const BUNDLE = path.join(ROOT, 'dist', 'src', 'ecs-secrets.js');
+const LOADER = path.join(ROOT, 'dist', 'src', 'startup', 'bundled-module.js'); // tsc's copy of what cli.js bundles
+
+/** A child's environment without settings that change how node compiles (V8 rejects a cache made under other flags). */
+const spawnEnv = (): NodeJS.ProcessEnv => {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_COMPILE_CACHE;
+  return env;
+};
 
 const requiredIds = (file: string): string[] => {
   const text = fs.readFileSync(file, 'utf8'); // built by `npm test` before jest runs
@@ -26,38 +37,49 @@ const requiredIds = (file: string): string[] => {
   return [...ids].filter((id) => !builtins.has(id) && !optionalAbsent.includes(id)).sort();
 };
 
-test('package.json bundles the CLI in place with scripts/bundle.ts', () => {
+test('package.json bundles the CLI with scripts/bundle.ts and ships the executable, the bundles and their caches', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   expect(pkg.bin['ecs-secrets']).toBe('dist/src/cli.js');
   expect(pkg.scripts.build).toBe('tsc -p tsconfig.json && node dist/scripts/stamp-build.js && npm run bundle');
   expect(pkg.scripts.bundle).toBe('node dist/scripts/bundle.js');
-  expect(pkg.files).toEqual(['dist/src/cli.js', 'dist/src/cli.js.map', 'dist/src/vendor/']);
+  expect(pkg.files).toEqual([
+    'dist/src/cli.js',
+    'dist/src/ecs-secrets.js',
+    'dist/src/ecs-secrets.js.map',
+    'dist/src/ecs-secrets.js.cache',
+    'dist/src/vendor/',
+  ]);
 });
 
-test('the built CLI requires only node built-ins, the EXTERNAL packages and its SEPARATE files, each of which exists', () => {
+test('the executable is small and requires only built-ins; the bundle requires only its SEPARATE files and EXTERNAL packages, and those only EXTERNAL ones', () => {
+  expect(requiredIds(CLI)).toEqual([]);
+  expect(fs.statSync(CLI).size).toBeLessThan(20_000);
   const vendor = SEPARATE.map(vendorFile).sort();
-  expect(requiredIds(CLI)).toEqual([...EXTERNAL, ...vendor].sort());
+  expect(requiredIds(BUNDLE)).toEqual([...EXTERNAL, ...vendor].sort()); // the embedded store's lock is a classic-level
   for (const file of vendor) {
-    const full = path.join(path.dirname(CLI), file);
+    const full = path.join(path.dirname(BUNDLE), file);
     expect([file, fs.existsSync(full)]).toEqual([file, true]);
     expect([file, requiredIds(full).filter((id) => !EXTERNAL.includes(id))]).toEqual([file, []]);
   }
+  expect(requiredIds(path.join(path.dirname(BUNDLE), vendorFile('dynalite')))).toEqual(EXTERNAL);
   // What a SEPARATE package alone brings stays out of the main file (express alone brings iconv-lite).
-  expect(fs.readFileSync(CLI, 'utf8')).not.toContain('node_modules/iconv-lite');
-  expect(fs.readFileSync(CLI, 'utf8')).toContain('DynamoDBClient');
+  expect(fs.readFileSync(BUNDLE, 'utf8')).not.toContain('node_modules/iconv-lite');
+  expect(fs.readFileSync(BUNDLE, 'utf8')).toContain('DynamoDBClient');
 });
 
-test('a one-shot command loads none of the SEPARATE files; a configuration command loads yaml and age', () => {
+test('of the SEPARATE files, a --local one-shot command loads only the embedded store; a configuration command also loads yaml and age', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-bundle-'));
   const log = path.join(dir, 'loaded.txt');
-  // Preloaded: records every file node loads by a relative require, so the test sees what the bundle pulled in.
+  // Preloaded: records every vendor file read as source (the executable reads each bundle's text to
+  // compile it), so the test sees what the bundle pulled in.
   const hook = path.join(dir, 'hook.js');
   fs.writeFileSync(
     hook,
-    `const M = require('module'); const fs = require('fs'); const load = M._load;
-     M._load = function (request, ...rest) {
-       if (request.startsWith('./vendor/')) fs.appendFileSync(${JSON.stringify(log)}, request + '\\n');
-       return load.call(this, request, ...rest);
+    `const fs = require('fs'); const read = fs.readFileSync;
+     fs.readFileSync = function (file, ...rest) {
+       const m = typeof file === 'string' && /[\\/]dist[\\/]src[\\/](vendor[\\/][^\\/]+\\.js)$/.exec(file);
+       if (m) fs.appendFileSync(${JSON.stringify(log)}, './' + m[1] + '\\n');
+       return read.call(this, file, ...rest);
      };`,
   );
   const loadedBy = (args: string[], input?: string): string[] => {
@@ -71,46 +93,129 @@ test('a one-shot command loads none of the SEPARATE files; a configuration comma
     return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).sort() : [];
   };
   try {
+    const store = vendorFile('dynalite');
     expect(loadedBy(['--version'])).toEqual([]);
-    expect(loadedBy(['--application-name', 'b', 'create', 'db.password', '--payload', 'x'])).toEqual([]);
-    expect(loadedBy(['--application-name', 'b', 'fetch', 'db.password'])).toEqual([]);
+    expect(loadedBy(['--application-name', 'b', 'create', 'db.password', '--payload', 'x'])).toEqual([store]);
+    expect(loadedBy(['--application-name', 'b', 'fetch', 'db.password'])).toEqual([store]);
     fs.writeFileSync(path.join(dir, 'app.yaml'), 'db:\n  password_ecs_secret: hunter2\n');
     expect(loadedBy(['--application-name', 'b', 'config', 'push', '--path', 'app', '--file', 'app.yaml'])).toEqual(
-      [vendorFile('age-encryption'), vendorFile('yaml')].sort(),
+      [vendorFile('age-encryption'), vendorFile('yaml'), store].sort(),
     );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
+/** Runs `script` in node with the loader's listener set, printing each loaded file's name and whether V8 took its cache. */
+const cacheUse = (script: string, env: NodeJS.ProcessEnv = process.env): string[] => {
+  const r = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const b = require(${JSON.stringify(LOADER)});
+       b.listenForCompiled((file, hash, script) => process.on('exit', () =>
+         process.stderr.write(require('path').basename(file) + (script.cachedDataRejected === false ? ' cached' : ' compiled') + '\\n')));
+       ${script}`,
+    ],
+    { env, encoding: 'utf8' },
+  );
+  expect({ status: r.status }).toEqual({ status: 0 });
+  return r.stderr.split('\n').filter(Boolean).sort();
+};
+
+test('the build leaves code caches for the bundle and the embedded store that V8 accepts, readable by everyone', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-bundle-'));
+  try {
+    for (const file of [BUNDLE, path.join(path.dirname(BUNDLE), vendorFile('dynalite'))])
+      expect((fs.statSync(`${file}.cache`).mode & 0o777).toString(8)).toBe('644');
+    const args = [
+      'x',
+      '--local',
+      '--data-dir',
+      dir,
+      '--application-name',
+      'b',
+      'create',
+      'db.password',
+      '--payload',
+      'x',
+    ];
+    const run = `process.argv = [process.argv[0], ...${JSON.stringify(args)}]; b.requireBundled(${JSON.stringify(BUNDLE)});`;
+    expect(cacheUse(run, spawnEnv())).toEqual(['dynalite.js cached', 'ecs-secrets.js cached']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a code cache made for other source of the same length, a cache that is a link or a FIFO, and no cache: the file is compiled and runs as written', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-bundle-'));
+  const file = path.join(dir, 'ecs-secrets.js');
+  const launcher = path.join(dir, 'cli.js');
+  fs.copyFileSync(CLI, launcher);
+  const say = (word: string) => `process.stdout.write(${JSON.stringify(word)});`;
+  const run = () => execFileSync(process.execPath, [launcher], { env: spawnEnv() }).toString();
+  try {
+    // A cache made from "older" by the build's own tool, then the source changes to "newer", same length:
+    // V8 alone would accept the cache (it checks lengths) and run the old code.
+    fs.writeFileSync(file, say('older'));
+    const made = `b.listenForCompiled((f, hash, script) => process.on('exit', () =>
+      require('fs').writeFileSync(f + '.cache', Buffer.concat([hash, script.createCachedData()]))));
+      b.requireBundled(${JSON.stringify(file)});`;
+    cacheUse(made, spawnEnv());
+    expect(run()).toBe('older');
+    expect(cacheUse(`b.requireBundled(${JSON.stringify(file)});`, spawnEnv())).toEqual(['ecs-secrets.js cached']);
+    fs.writeFileSync(file, say('newer'));
+    expect(run()).toBe('newer');
+    expect(cacheUse(`b.requireBundled(${JSON.stringify(file)});`, spawnEnv())).toEqual(['ecs-secrets.js compiled']);
+    // The cache is not followed through a link, nor read from a FIFO (which would block the start).
+    const real = path.join(dir, 'elsewhere.cache');
+    fs.renameSync(`${file}.cache`, real);
+    fs.writeFileSync(file, say('older'));
+    fs.symlinkSync(real, `${file}.cache`);
+    expect(run()).toBe('older');
+    expect(cacheUse(`b.requireBundled(${JSON.stringify(file)});`, spawnEnv())).toEqual(['ecs-secrets.js compiled']);
+    fs.rmSync(`${file}.cache`);
+    execFileSync('mkfifo', [`${file}.cache`]);
+    expect(run()).toBe('older');
+    fs.rmSync(`${file}.cache`);
+    expect(run()).toBe('older');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with NODE_COMPILE_CACHE set (the image, node 22 and later) the bundle loads with a plain require', () => {
+  const env = { ...spawnEnv(), NODE_COMPILE_CACHE: path.join(os.tmpdir(), 'ecs-secrets-no-such-cache') };
+  const run = `process.argv = [process.argv[0], 'x', '--version']; b.requireBundled(${JSON.stringify(BUNDLE)});`;
+  // node 20 has no compile cache of its own: there the build's cache is still used.
+  expect(cacheUse(run, env)).toEqual('enableCompileCache' in require('node:module') ? [] : ['ecs-secrets.js cached']);
+});
+
 test('the runtime closure follows node resolution: nested copies first, then up the tree', () => {
   const packages = {
     '': {},
-    'node_modules/dynalite': { dependencies: { a: '1', b: '1' } },
-    'node_modules/dynalite/node_modules/a': { dependencies: { c: '1' } },
-    'node_modules/a': { dependencies: {} }, // another version, not dynalite's
+    'node_modules/classic-level': { dependencies: { a: '1', b: '1' } },
+    'node_modules/classic-level/node_modules/a': { dependencies: { c: '1' } },
+    'node_modules/a': { dependencies: {} }, // another version, not classic-level's
     'node_modules/b': { optionalDependencies: { missing: '1' } },
     'node_modules/c': {},
-    'node_modules/classic-level': { dependencies: { c: '1' } },
     'node_modules/express': { dependencies: { c: '1' } },
   };
   expect([...closure(packages, EXTERNAL)].sort()).toEqual([
     'node_modules/b',
     'node_modules/c',
     'node_modules/classic-level',
-    'node_modules/dynalite',
-    'node_modules/dynalite/node_modules/a',
+    'node_modules/classic-level/node_modules/a',
   ]);
   expect(() => closure(packages, ['nope'])).toThrow('nope is not in package-lock.json');
 });
 
-test('the real lockfile: the image keeps dynalite and classic-level with their dependencies, and no SDK, express or yargs', () => {
+test('the real lockfile: the image keeps classic-level with its dependencies, and no dynalite, SDK, express or yargs', () => {
   const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
   const keep = closure(lock.packages, EXTERNAL);
-  expect(keep).toContain('node_modules/dynalite');
   expect(keep).toContain('node_modules/classic-level');
   for (const p of keep) expect(lock.packages[p].dev ?? false).toBe(false);
-  expect([...keep].filter((p) => /node_modules\/(@aws-sdk|@smithy|express|yargs|pino|prom-client)/.test(p))).toEqual(
-    [],
-  );
+  expect(
+    [...keep].filter((p) => /node_modules\/(dynalite|@aws-sdk|@smithy|express|yargs|pino|prom-client)/.test(p)),
+  ).toEqual([]);
 });

@@ -67,7 +67,7 @@ test('the image keeps only what the bundled CLI loads, and sets the measured V8 
   // The build stage compiles the pruner and drops tsc's per-module files (the bundle holds them).
   expect(build).toMatch(/^COPY scripts \.\/scripts$/m);
   expect(build).toMatch(
-    /^RUN find dist\/src -mindepth 1 ! -name cli\.js ! -name cli\.js\.map ! -path 'dist\/src\/vendor\*' -delete$/m,
+    /^RUN find dist\/src -mindepth 1 ! -name cli\.js ! -name ecs-secrets\.js ! -name ecs-secrets\.js\.map ! -path 'dist\/src\/vendor\*' -delete && rm -f dist\/src\/vendor\/\*\.cache$/m,
   );
   // Pruned in the same layer as the install, or the image would still carry every package.
   expect(runtime).toMatch(/^RUN npm ci --omit=dev [^\n]*&& node \/tmp\/runtime-deps\.js --prune && /m);

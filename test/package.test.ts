@@ -31,17 +31,21 @@ test(
     expect(pkg.scripts.prepack).toBe('npm run build');
     const packed = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT });
     const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
-    // The bundle, the packages bundled apart, and their source maps are the whole program; the rest
-    // of dist/ (tests, per-module files) stays out.
+    // The executable, the bundle, the packages bundled apart, their source maps and the code caches
+    // the build made (for the bundle and the embedded store's dynalite) are the whole program; the
+    // rest of dist/ (tests, per-module files) stays out.
     const vendor = SEPARATE.map((p) => path.posix.join('dist/src', vendorFile(p)));
     expect(info.files.map((f) => f.path).sort()).toEqual(
       [
         'README.md',
         'dist/src/cli.js',
-        'dist/src/cli.js.map',
+        'dist/src/ecs-secrets.js',
+        'dist/src/ecs-secrets.js.map',
+        'dist/src/ecs-secrets.js.cache',
         'package.json',
         ...vendor,
         ...vendor.map((f) => `${f}.map`),
+        path.posix.join('dist/src', `${vendorFile('dynalite')}.cache`),
       ].sort(),
     );
     const prefix = path.join(dir, 'global');
@@ -68,7 +72,7 @@ test(
     const devOnly = Object.keys(pkg.devDependencies).filter((d) => lock.packages[`node_modules/${d}`]?.dev === true);
     expect(devOnly).toContain('jest');
     expect(devOnly.filter((d) => fs.existsSync(path.join(installed, d)))).toEqual([]);
-    // The embedded store's packages, left out of the bundle, came along: --local works from the install.
+    // The embedded store's native package, left out of the bundles, came along: --local works from the install.
     const data = path.join(dir, 'data');
     const local = ['--local', '--data-dir', data, '--application-name', 'demo'];
     await run(bin, ['create', ...local, '--name', 'db.password', '--payload', 'pw'], { cwd: dir });

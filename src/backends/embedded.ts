@@ -53,13 +53,12 @@ const dynalite: (opts: Record<string, unknown>) => Server = require('dynalite');
  * native LevelDB iterator and the implicit snapshot under it, which pins memtables and table
  * files, and the database keeps a reference to it until it closes. Under steady reads and writes
  * the owner's memory grew without bound outside the V8 heap (docs/embedded-store.md). Give the
- * iterators of the abstract-level that dynalite loads (resolved through dynalite's own
- * dependencies, not a copy of ours) the `return()` it expects. Left alone if one exists already.
+ * iterators of the abstract-level that classic-level loads the `return()` dynalite expects:
+ * dynalite (bundled, dist/src/vendor/dynalite.js) opens LevelDB through classic-level, which the
+ * bundles leave on disk, so this is the copy its iterators come from. Left alone if one exists already.
  */
 function closeLevelIteratorsOnReturn(): void {
-  const fromDynalite = createRequire(require.resolve('dynalite'));
-  const fromLevel = createRequire(fromDynalite.resolve('level'));
-  const fromClassic = createRequire(fromLevel.resolve('classic-level'));
+  const fromClassic = createRequire(require.resolve('classic-level'));
   const { AbstractKeyIterator, AbstractValueIterator, AbstractIterator } = fromClassic('abstract-level');
   for (const iterator of [AbstractIterator, AbstractKeyIterator, AbstractValueIterator]) {
     const proto = iterator.prototype as { return?: unknown; close(): Promise<void> };

@@ -5,9 +5,10 @@
  * A checkout can sit where that user cannot reach it (`mktemp -d` makes 0700 folders, and CI
  * clones into one): then `node <checkout>/dist/src/cli.js` fails as that user with
  * MODULE_NOT_FOUND, which would test nothing. So when the checkout's CLI is not reachable, this
- * copies what the CLI loads from disk to a fresh 0755 folder: the bundle (dist/src/cli.js),
- * package.json (the version), and the packages left out of the bundle (dynalite and classic-level,
- * for --local) with their dependencies, as the image does (scripts/runtime-deps.ts).
+ * copies what the CLI loads from disk to a fresh 0755 folder: the executable (dist/src/cli.js), the
+ * bundles with their code caches (dist/src/ecs-secrets.js, dist/src/vendor/), package.json (the
+ * version), and the packages left out of the bundles (classic-level, for --local) with their
+ * dependencies, as the image does (scripts/runtime-deps.ts).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -41,8 +42,11 @@ function reachableBy(uid: number, file: string): boolean {
 export function cliFor(uid: number): { cli: string; cleanup(): void } {
   if (reachableBy(uid, CLI)) return { cli: CLI, cleanup: () => undefined };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-cli-'));
+  const src = path.dirname(CLI);
   fs.mkdirSync(path.join(dir, 'dist', 'src'), { recursive: true });
-  fs.copyFileSync(CLI, path.join(dir, 'dist', 'src', 'cli.js'));
+  for (const file of ['cli.js', 'ecs-secrets.js', 'ecs-secrets.js.cache'])
+    fs.copyFileSync(path.join(src, file), path.join(dir, 'dist', 'src', file));
+  fs.cpSync(path.join(src, 'vendor'), path.join(dir, 'dist', 'src', 'vendor'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
   const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
     packages: Record<string, object>;

@@ -1,0 +1,93 @@
+/**
+ * Loads the CLI's bundled files (dist/src/ecs-secrets.js and dist/src/vendor/*.js) the way node
+ * loads a CommonJS module, but through V8's code cache: `npm run build` runs the CLI once and keeps,
+ * beside each file it loaded, the bytecode V8 compiled for it (FILE.cache, scripts/code-cache.ts).
+ *
+ * Why: every command is a fresh process, and before running any of the 2 MB of JavaScript that a
+ * `--local` fetch loads, V8 parses all of it and then compiles what runs. With the cache it
+ * deserialises instead: about a fifth of the CPU a one-shot command costs (docs/performance.md).
+ *
+ * The cache is only ever read here. V8 checks its own version and flags and the source's length,
+ * not its content, so each cache starts with the SHA-256 of the source it was made from, and a
+ * cache that does not match (or is missing, or is not a regular file) is ignored: the file is then
+ * compiled as usual. V8 also rejects a cache made under other heap flags: the image sets those per
+ * container (scripts/entrypoint.sh), so there node's own compile cache (NODE_COMPILE_CACHE, node 22
+ * and later, filled at run time) does this job, and these files load with a plain `require`.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import * as path from 'node:path';
+import * as vm from 'node:vm';
+
+export const CACHE_SUFFIX = '.cache';
+const HASH_BYTES = 32;
+
+/** The CommonJS wrapper on a line of its own, so that line 2 of the script is line 1 of the file (source maps stay exact). */
+const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {\n';
+const WRAPPER_TAIL = '\n})';
+
+/** Called once per file loaded, before it runs, with what a cache for it is made of (scripts/code-cache.ts). */
+export type CompiledListener = (file: string, sourceHash: Buffer, script: vm.Script) => void;
+let onCompiled: CompiledListener | undefined;
+export const listenForCompiled = (listener: CompiledListener): void => {
+  onCompiled = listener;
+};
+
+const loaded = new Map<string, Module>();
+
+export const sourceHash = (source: string): Buffer => createHash('sha256').update(source).digest();
+
+function readCache(file: string, hash: Buffer): Buffer | undefined {
+  try {
+    const fd = fs.openSync(
+      file + CACHE_SUFFIX,
+      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+    );
+    try {
+      if (!fs.fstatSync(fd).isFile()) return undefined;
+      const data = fs.readFileSync(fd);
+      return data.subarray(0, HASH_BYTES).equals(hash) ? data.subarray(HASH_BYTES) : undefined;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** `require(file)` for one of our bundles: its `require` resolves from its own folder, and hands `./vendor/` files back here. */
+export function requireBundled(file: string): unknown {
+  if (process.env.NODE_COMPILE_CACHE && 'enableCompileCache' in Module) return require(file);
+  const known = loaded.get(file);
+  if (known) return known.exports;
+
+  let source = fs.readFileSync(file, 'utf8');
+  if (source.startsWith('#!')) source = `//${source.slice(2)}`; // same length: columns stay exact
+  const hash = sourceHash(source);
+  const script = new vm.Script(WRAPPER_HEAD + source + WRAPPER_TAIL, {
+    filename: file,
+    lineOffset: -1,
+    cachedData: readCache(file, hash),
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+
+  const dir = path.dirname(file);
+  const mod = new Module(file, require.main);
+  mod.filename = file;
+  loaded.set(file, mod);
+  const nodeRequire = createRequire(file);
+  const bundleRequire = Object.assign(
+    (id: string) => (id.startsWith('./vendor/') ? requireBundled(path.join(dir, id)) : nodeRequire(id)),
+    {
+      resolve: nodeRequire.resolve,
+      cache: nodeRequire.cache,
+      main: nodeRequire.main,
+      extensions: nodeRequire.extensions,
+    },
+  );
+  onCompiled?.(file, hash, script);
+  script.runInThisContext().call(mod.exports, mod.exports, bundleRequire, mod, file, dir);
+  mod.loaded = true;
+  return mod.exports;
+}
