@@ -56,21 +56,27 @@ function readCache(file: string, hash: Buffer): Buffer | undefined {
   }
 }
 
-/** `require(file)` for one of our bundles: its `require` resolves from its own folder, and hands `./vendor/` files back here. */
-export function requireBundled(file: string): unknown {
-  if (process.env.NODE_COMPILE_CACHE && 'enableCompileCache' in Module) return require(file);
-  const known = loaded.get(file);
-  if (known) return known.exports;
-
+/** One bundle compiled as a CommonJS module's function, from its code cache if `useCache` and one matches. */
+export function compileBundled(file: string, useCache: boolean): { hash: Buffer; script: vm.Script } {
   let source = fs.readFileSync(file, 'utf8');
   if (source.startsWith('#!')) source = `//${source.slice(2)}`; // same length: columns stay exact
   const hash = sourceHash(source);
   const script = new vm.Script(WRAPPER_HEAD + source + WRAPPER_TAIL, {
     filename: file,
     lineOffset: -1,
-    cachedData: readCache(file, hash),
+    cachedData: useCache ? readCache(file, hash) : undefined,
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
+  return { hash, script };
+}
+
+/** `require(file)` for one of our bundles: its `require` resolves from its own folder, and hands `./vendor/` files back here. */
+export function requireBundled(file: string): unknown {
+  if (process.env.NODE_COMPILE_CACHE && 'enableCompileCache' in Module) return require(file);
+  const known = loaded.get(file);
+  if (known) return known.exports;
+
+  const { hash, script } = compileBundled(file, true);
 
   const dir = path.dirname(file);
   const mod = new Module(file, require.main);
