@@ -5,7 +5,7 @@
  *
  * Why: every command is a fresh process, and before running any of the 2 MB of JavaScript that a
  * `--local` fetch loads, V8 parses all of it and then compiles what runs. With the cache it
- * deserialises instead: about a fifth of the CPU a one-shot command costs (docs/performance.md).
+ * deserialises instead: about a sixth of the CPU a one-shot command costs (docs/performance.md).
  *
  * The cache is only ever read here. V8 checks its own version and flags and the source's length,
  * not its content, so each cache starts with the SHA-256 of the source it was made from, and a

@@ -139,7 +139,8 @@ test('the file is always our own: a planted link with the right bytes is replace
   // The next refresh (one TTL, plus the read deadline, plus margin) puts the secret back.
   await until('the file written again', () => fs.readFileSync(file, 'utf8') === payload, 1_000 + 4_000 + 10_000);
   expect(mode(file)).toBe(0o440);
-  expect(d.logs()).toMatch(/changed on disk by someone else/);
+  // Logged before the write, but the daemon's log is written asynchronously: the file can be seen first.
+  expect(await d.waitForLog(/changed on disk by someone else/, 10_000)).toMatch(/changed on disk by someone else/);
 }, 60_000);
 
 test('1,000 concurrent reads during rewrites never see a torn file', async () => {
@@ -213,7 +214,9 @@ test('temp files a crashed run left next to a target are removed at start; other
   fs.writeFileSync(path.join(dir, 'other.txt'), 'y');
   const d = await daemon(['--render', `${path.join(dir, 'tls.key')}=tls.key`]);
   expect(fs.readdirSync(dir).sort()).toEqual(['.keep', 'other.txt', 'tls.key']);
-  expect(d.logs()).toMatch(/removed a temp file left by an earlier run/);
+  expect(await d.waitForLog(/removed a temp file left by an earlier run/, 10_000)).toMatch(
+    /removed a temp file left by an earlier run/,
+  );
   await d.stop();
   // A folder under a temp name (another user's, in a shared directory) neither stops the start
   // nor gets removed.
@@ -222,7 +225,9 @@ test('temp files a crashed run left next to a target are removed at start; other
   fs.writeFileSync(path.join(planted, 'inside'), 'z');
   const d2 = await daemon(['--render', `${path.join(dir, 'tls.key')}=tls.key`]);
   expect(fs.readFileSync(path.join(planted, 'inside'), 'utf8')).toBe('z');
-  expect(d2.logs()).toMatch(/left alone a folder named like our temp files/);
+  expect(await d2.waitForLog(/left alone a folder named like our temp files/, 10_000)).toMatch(
+    /left alone a folder named like our temp files/,
+  );
 }, 60_000);
 
 describe('bad render targets are refused at start: exit 2, one line, no stack trace', () => {

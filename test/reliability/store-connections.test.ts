@@ -115,7 +115,8 @@ test('a local user holding more store connections than the owner has descriptors
     const { soft, hard } = limits(d.child.pid!);
     expect(hard).toBeGreaterThan(256);
     expect(soft).toBe(hard);
-    expect(d.logs()).toMatch(new RegExp(`"descriptorLimit":${hard}`));
+    const started = new RegExp(`"descriptorLimit":${hard}`);
+    expect(await d.waitForLog(started, 10_000)).toMatch(started);
   },
   60_000,
 );
