@@ -14,20 +14,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Script } from 'node:vm';
 import { CACHE_SUFFIX, compileBundled, listenForCompiled, requireBundled } from '../src/startup/bundled-module';
+import { SEPARATE, vendorFile } from './runtime-deps';
 
 const outDir = path.join(__dirname, '..', 'src');
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-code-cache-'));
 const compiled = new Map<string, { hash: Buffer; script: Script }>();
 listenForCompiled((file, hash, script) => compiled.set(file, { hash, script }));
 
-const vendorDir = path.join(outDir, 'vendor');
-const bundles = [
-  path.join(outDir, 'ecs-secrets.js'),
-  ...fs
-    .readdirSync(vendorDir)
-    .filter((f) => f.endsWith('.js'))
-    .map((f) => path.join(vendorDir, f)),
-];
+// The bundles scripts/bundle.ts wrote (a listing of vendor/ would also take a stale file of an older build).
+const bundles = [path.join(outDir, 'ecs-secrets.js'), ...SEPARATE.map((pkg) => path.join(outDir, vendorFile(pkg)))];
 
 process.on('exit', (code) => {
   fs.rmSync(dataDir, { recursive: true, force: true });

@@ -36,7 +36,7 @@ export const listenForCompiled = (listener: CompiledListener): void => {
 
 const loaded = new Map<string, Module>();
 
-export const sourceHash = (source: string): Buffer => createHash('sha256').update(source).digest();
+const sourceHash = (source: string): Buffer => createHash('sha256').update(source).digest();
 
 function readCache(file: string, hash: Buffer): Buffer | undefined {
   try {
