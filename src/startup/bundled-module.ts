@@ -14,6 +14,7 @@
  * container (scripts/entrypoint.sh), so there node's own compile cache (NODE_COMPILE_CACHE, node 22
  * and later, filled at run time) does this job, and these files load with a plain `require`.
  */
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import Module, { createRequire } from 'node:module';
@@ -36,7 +37,7 @@ export const listenForCompiled = (listener: CompiledListener): void => {
 
 const loaded = new Map<string, Module>();
 
-const sourceHash = (source: string): Buffer => createHash('sha256').update(source).digest();
+const sourceHash = (bytes: Buffer): Buffer => createHash('sha256').update(bytes).digest();
 
 function readCache(file: string, hash: Buffer): Buffer | undefined {
   try {
@@ -58,9 +59,11 @@ function readCache(file: string, hash: Buffer): Buffer | undefined {
 
 /** One bundle compiled as a CommonJS module's function, from its code cache if `useCache` and one matches. */
 export function compileBundled(file: string, useCache: boolean): { hash: Buffer; script: vm.Script } {
-  let source = fs.readFileSync(file, 'utf8');
+  const bytes = fs.readFileSync(file);
+  // esbuild writes ASCII (it escapes the rest): read as latin1, a plain copy, instead of decoding UTF-8.
+  let source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   if (source.startsWith('#!')) source = `//${source.slice(2)}`; // same length: columns stay exact
-  const hash = sourceHash(source);
+  const hash = sourceHash(bytes);
   const script = new vm.Script(WRAPPER_HEAD + source + WRAPPER_TAIL, {
     filename: file,
     lineOffset: -1,
