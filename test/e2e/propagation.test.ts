@@ -2,8 +2,8 @@
  * Change propagation (design.md "Change propagation"): two daemons and the CLI on one table. Every
  * kind of change made by the CLI (a version, a label move, a rollback, a revoke, a configuration
  * push) is served by both daemons within the watch interval, with no TTL expiring; long-polls
- * answer on the change or with 304; 500 waiting readers cost one backend read; 50 writers in
- * separate processes advance the change record by exactly 50. Waits are bounded by the interval
+ * answer on the change or with 304; 500 waiting readers cost one backend read; 20 writers in
+ * separate processes advance the change record by exactly 20. Waits are bounded by the interval
  * plus a generous margin (a busy machine), never measured.
  */
 import { spawn } from 'node:child_process';
@@ -344,13 +344,15 @@ test('a change record that cannot be read: cached secrets still served, /health 
 }, 120_000);
 
 /**
- * 50 writers at once, each its own CLI process. On an overloaded machine a process may time out
- * reaching its backend before it writes anything: such a writer stores nothing and records nothing.
+ * WRITERS writers at once, each its own CLI process, all racing for the one change record. On an
+ * overloaded machine a process may time out reaching its backend before it writes anything: such a writer stores nothing and records nothing.
  * Every writer that stored its version is counted exactly once, and none is lost.
  */
+const WRITERS = 20;
+
 async function crowd(run: (args: string[]) => Promise<CliResult>, record: () => Promise<ChangeLog>): Promise<void> {
   const before = (await record()).seq;
-  const names = Array.from({ length: 50 }, (_, i) => `crowd-${i}`);
+  const names = Array.from({ length: WRITERS }, (_, i) => `crowd-${i}`);
   const results = await Promise.all(names.map((n) => run(['create', '--name', n, '--payload', 'v'])));
   const failed = results.filter((r) => r.code !== 0);
   for (const r of failed) expect(r.stderr).toMatch(/backend unavailable|timed out/);
@@ -364,11 +366,11 @@ async function crowd(run: (args: string[]) => Promise<CliResult>, record: () => 
   for (const n of stored) expect(recorded.has(n)).toBe(true);
 }
 
-test('50 writers in separate processes advance the change record by exactly 50, every name in it', async () => {
+test(`${WRITERS} writers in separate processes advance the change record by exactly ${WRITERS}, every name in it`, async () => {
   await crowd(cli, changeRecord);
 }, 240_000);
 
-test('the embedded store (--local): 50 writer processes advance it by exactly 50 too', async () => {
+test(`the embedded store (--local): ${WRITERS} writer processes advance it by exactly ${WRITERS} too`, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-propagation-'));
   try {
     const local = (args: string[]) => runCli(['--local', '--data-dir', dir, '--application-name', APP, ...args]);
