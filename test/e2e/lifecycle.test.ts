@@ -72,6 +72,9 @@ function expectFailure(r: CliResult, code: number, pattern: RegExp): void {
   expect(r.stderr).not.toMatch(/\n\s+at /);
 }
 
+/** Processes racing to move one label: each of the four versions is the target of several. */
+const MOVERS = 10;
+
 /** A unique secret name per test, so the backends' tables can be shared by the tests. */
 let counter = 0;
 const fresh = (base: string) => `${base}-${++counter}`;
@@ -101,8 +104,6 @@ describe.each(backends)('%s backend', (_label, make) => {
     // Latest is still the newest active version: labels change nothing about it.
     expect(json<{ serial: number }>(await b.cli(['fetch', '--name', n])).serial).toBe(3);
     expectFailure(await b.cli(['fetch', '--name', n, '--label', 'canary']), 1, /has no label canary/);
-    expectFailure(await b.cli(['label', 'set', '--name', n, '--label', 'latest', '--serial', '1']), 2, /reserved/);
-    expectFailure(await b.cli(['label', 'set', '--name', n, '--label', 'Prod', '--serial', '1']), 2, /invalid label/);
 
     // Revoking the labelled version works at once and names the label left on it ...
     expect(json(await b.cli(['revoke', '--name', n, '--serial', '2']))).toEqual({
@@ -156,10 +157,10 @@ describe.each(backends)('%s backend', (_label, make) => {
     expect(all.find((x) => x.name === n)).toEqual({ name: n, latestSerial: 5 });
   }, 180_000);
 
-  test('20 processes moving one label at once lose no move and end on one of the targets', async () => {
+  test(`${MOVERS} processes moving one label at once lose no move and end on one of the targets`, async () => {
     const n = fresh('race');
     for (let i = 1; i <= 4; i++) await b.cli(['create', '--name', n, '--payload', `v${i}`]);
-    const targets = Array.from({ length: 20 }, (_, i) => (i % 4) + 1);
+    const targets = Array.from({ length: MOVERS }, (_, i) => (i % 4) + 1);
     const results = await Promise.all(
       targets.map((t) => b.cli(['label', 'set', '--name', n, '--label', 'prod', '--serial', String(t)])),
     );
@@ -167,11 +168,11 @@ describe.each(backends)('%s backend', (_label, make) => {
     const listed = json<{ labels: Record<string, number>; events: Array<{ from?: number; to: number }> }>(
       await b.cli(['label', 'list', '--name', n]),
     );
-    expect(listed.events).toHaveLength(20);
+    expect(listed.events).toHaveLength(MOVERS);
     expect(targets).toContain(listed.labels.prod);
     // The moves form one chain: each starts where the one before it ended.
-    for (let i = 1; i < 20; i++) expect(listed.events[i].from).toBe(listed.events[i - 1].to);
-    expect(listed.events[19].to).toBe(listed.labels.prod);
+    for (let i = 1; i < MOVERS; i++) expect(listed.events[i].from).toBe(listed.events[i - 1].to);
+    expect(listed.events[MOVERS - 1].to).toBe(listed.labels.prod);
   }, 240_000);
 
   test('label moves racing a revoke never leave a readable label on the revoked version', async () => {
@@ -244,10 +245,9 @@ describe.each(backends)('%s backend', (_label, make) => {
     });
     expect(json<unknown[]>(await b.cli(['history', '--name', n]))).toHaveLength(2);
     expect(json(await b.cli(['label', 'list', '--name', n]))).toMatchObject({ labels: { prod: 2 } });
-    expectFailure(await b.cli(['rotate', '--name', n, '--', hook]), 2, /--generate or --payload-location/);
   }, 180_000);
 
-  test('create --generate: never printed, per charset, different each time; bad lengths are usage errors', async () => {
+  test('create --generate: never printed, per charset, different each time', async () => {
     const n = fresh('gen');
     const seen = new Set<string>();
     for (const [charset, rule] of [
@@ -266,9 +266,6 @@ describe.each(backends)('%s backend', (_label, make) => {
     expect(seen.size).toBe(4);
     expect(json<{ payload: string }>(await b.cli(['create', '--name', n, '--generate']))).toBeDefined();
     expect(json<{ payload: string }>(await b.cli(['fetch', '--name', n])).payload).toMatch(/^[A-Za-z0-9]{32}$/);
-    for (const length of ['0', '7', '4097', 'x', '-1'])
-      expectFailure(await b.cli(['create', '--name', n, '--generate', '--length', length]), 2, /invalid --length/);
-    expectFailure(await b.cli(['create', '--name', n, '--generate', '--charset', 'emoji']), 2, /invalid --charset/);
   }, 180_000);
 
   test('daemon: ?label= on both prefixes, 404 for unknown or revoked labels; unlabelled answers unchanged', async () => {
@@ -347,6 +344,23 @@ describe.each(backends)('%s backend', (_label, make) => {
     }
   }, 120_000);
 });
+
+/**
+ * Usage errors are found from the command line alone, before any backend is opened, so once is
+ * enough: against a data dir that does not exist, which must still not exist afterwards.
+ */
+test('usage errors before any store is opened: reserved and invalid labels, rotate without a value, bad --length and --charset', async () => {
+  const dir = path.join(tmpDir(), 'never-created');
+  const cli = (args: string[]) =>
+    runCli(['--local', '--data-dir', dir, '--application-name', APP, ...args], { input: '' });
+  expectFailure(await cli(['label', 'set', '--name', 'x', '--label', 'latest', '--serial', '1']), 2, /reserved/);
+  expectFailure(await cli(['label', 'set', '--name', 'x', '--label', 'Prod', '--serial', '1']), 2, /invalid label/);
+  expectFailure(await cli(['rotate', '--name', 'x', '--', '/bin/true']), 2, /--generate or --payload-location/);
+  for (const length of ['0', '7', '4097', 'x', '-1'])
+    expectFailure(await cli(['create', '--name', 'x', '--generate', '--length', length]), 2, /invalid --length/);
+  expectFailure(await cli(['create', '--name', 'x', '--generate', '--charset', 'emoji']), 2, /invalid --charset/);
+  expect(fs.existsSync(dir)).toBe(false);
+}, 120_000);
 
 describe('aws only', () => {
   const cli = (args: string[], env: Record<string, string> = {}) =>
