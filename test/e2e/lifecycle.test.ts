@@ -351,8 +351,7 @@ describe.each(backends)('%s backend', (_label, make) => {
  */
 test('usage errors before any store is opened: reserved and invalid labels, rotate without a value, bad --length and --charset', async () => {
   const dir = path.join(tmpDir(), 'never-created');
-  const cli = (args: string[]) =>
-    runCli(['--local', '--data-dir', dir, '--application-name', APP, ...args], { input: '' });
+  const cli = (args: string[]) => runCli(['--local', '--data-dir', dir, '--application-name', APP, ...args]);
   expectFailure(await cli(['label', 'set', '--name', 'x', '--label', 'latest', '--serial', '1']), 2, /reserved/);
   expectFailure(await cli(['label', 'set', '--name', 'x', '--label', 'Prod', '--serial', '1']), 2, /invalid label/);
   expectFailure(await cli(['rotate', '--name', 'x', '--', '/bin/true']), 2, /--generate or --payload-location/);
