@@ -1,5 +1,6 @@
-/** Tests are TypeScript, transpiled by ts-jest without type checking (isolatedModules): `npm test` runs `tsc` first,
- * which type-checks everything once and builds the CLI that end-to-end tests spawn. */
+/** Tests are TypeScript, transpiled one file at a time by esbuild (test/transform.js) without type
+ * checking: `npm test` runs `tsc` first, which type-checks everything once and builds the CLI that
+ * end-to-end tests spawn. */
 
 // Tests that build SDK clients in-process would print the SDK's Node 20 support warning; the CLI
 // silences it itself (tested by spawning it with a clean environment, see test/helpers/cli.ts).
@@ -9,7 +10,7 @@ const base = {
   testEnvironment: 'node',
   rootDir: __dirname,
   roots: ['<rootDir>/test'],
-  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
+  transform: { '^.+\\.ts$': '<rootDir>/test/transform.js' },
   testTimeout: 60000,
 };
 
