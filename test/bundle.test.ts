@@ -70,17 +70,20 @@ test('the executable is small and requires only built-ins; the bundle requires o
 test('of the SEPARATE files, a --local one-shot command loads only the embedded store; a configuration command also loads yaml and age', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-bundle-'));
   const log = path.join(dir, 'loaded.txt');
-  // Preloaded: records every vendor file read as source (the executable reads each bundle's text to
-  // compile it), so the test sees what the bundle pulled in.
+  // Preloaded: records every vendor file opened or read as source (the executable reads each bundle's
+  // text to compile it), so the test sees what the bundle pulled in.
   const hook = path.join(dir, 'hook.js');
   fs.writeFileSync(
     hook,
-    `const fs = require('fs'); const read = fs.readFileSync;
-     fs.readFileSync = function (file, ...rest) {
-       const m = typeof file === 'string' && /[\\/]dist[\\/]src[\\/](vendor[\\/][^\\/]+\\.js)$/.exec(file);
-       if (m) fs.appendFileSync(${JSON.stringify(log)}, './' + m[1] + '\\n');
-       return read.call(this, file, ...rest);
-     };`,
+    `const fs = require('fs');
+     for (const name of ['readFileSync', 'openSync']) {
+       const original = fs[name];
+       fs[name] = function (file, ...rest) {
+         const m = typeof file === 'string' && /[\\/]dist[\\/]src[\\/](vendor[\\/][^\\/]+\\.js)$/.exec(file);
+         if (m) fs.appendFileSync(${JSON.stringify(log)}, './' + m[1] + '\\n');
+         return original.call(this, file, ...rest);
+       };
+     }`,
   );
   const loadedBy = (args: string[], input?: string): string[] => {
     fs.rmSync(log, { force: true });

@@ -57,14 +57,37 @@ function readCache(file: string, hash: Buffer): Buffer | undefined {
   }
 }
 
+/**
+ * The file read straight into a buffer between the wrapper's head and tail: V8 then gets one flat
+ * string, where joining strings would make it copy the whole source once more before compiling.
+ * `bytes` is the file's own part of `whole`.
+ */
+function readWrapped(file: string): { whole: Buffer; bytes: Buffer } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const whole = Buffer.allocUnsafe(WRAPPER_HEAD.length + size + WRAPPER_TAIL.length);
+    whole.write(WRAPPER_HEAD, 0, 'latin1');
+    const bytes = whole.subarray(WRAPPER_HEAD.length, WRAPPER_HEAD.length + size);
+    for (let at = 0; at < size; ) {
+      const n = fs.readSync(fd, bytes, at, size - at, at);
+      if (n === 0) throw new Error(`${file}: shorter than its size`);
+      at += n;
+    }
+    whole.write(WRAPPER_TAIL, WRAPPER_HEAD.length + size, 'latin1');
+    return { whole, bytes };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** One bundle compiled as a CommonJS module's function, from its code cache if `useCache` and one matches. */
 export function compileBundled(file: string, useCache: boolean): { hash: Buffer; script: vm.Script } {
-  const bytes = fs.readFileSync(file);
-  // esbuild writes ASCII (it escapes the rest): read as latin1, a plain copy, instead of decoding UTF-8.
-  let source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
-  if (source.startsWith('#!')) source = `//${source.slice(2)}`; // same length: columns stay exact
+  const { whole, bytes } = readWrapped(file);
   const hash = sourceHash(bytes);
-  const script = new vm.Script(WRAPPER_HEAD + source + WRAPPER_TAIL, {
+  if (bytes[0] === 0x23 && bytes[1] === 0x21) bytes.write('//', 'latin1'); // "#!" made a comment of the same length
+  // esbuild writes ASCII (it escapes the rest): made a string as latin1, a plain copy, instead of decoding UTF-8.
+  const script = new vm.Script(isAscii(bytes) ? whole.toString('latin1') : whole.toString('utf8'), {
     filename: file,
     lineOffset: -1,
     cachedData: useCache ? readCache(file, hash) : undefined,
