@@ -217,6 +217,7 @@ describe('setup against the CloudFormation stand-in', () => {
       /invalid --create-principal "SecretsAdmin": not an ARN/,
     ],
     ['a bad application name', setupArgs('my_app'), /invalid application name "my_app"/],
+    // Checked before setup chooses between AWS and --local: once, here.
     [
       'no application name',
       ['setup', '--create-principal', CREATE_ARN, '--fetch-role', FETCH_ARN],
@@ -648,7 +649,6 @@ describe('setup against the CloudFormation stand-in', () => {
       ]);
       expect(ok(created)).toEqual({ name: 'x', serial: 1 });
       expect(w.cfn.counts.total).toBe(before);
-      expectOneLineError(await runCli(['setup', '--local', '--data-dir', dir]), 2, /missing application name/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
