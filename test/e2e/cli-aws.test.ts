@@ -224,10 +224,8 @@ test('credentials that KMS allows only Decrypt: create is denied with one line, 
 test('revoking a serial that does not exist: exit 1, not found, nothing written', async () => {
   const before = await itemCount();
   const r = await cli(['revoke', '--name', 'db.password', '--serial', '99']);
-  expectOneLineError(r, 1, /not found|has no serial 99/);
-  expect(await itemCount()).toBe(before);
-  const unknown = await cli(['revoke', '--name', 'never.created', '--serial', '1']);
-  expectOneLineError(unknown, 1, /has no serial 1/);
+  // One conditional update on the item's key: a name never created fails the same condition.
+  expectOneLineError(r, 1, /^ecs-secrets: secret db\.password has no serial 99$/);
   expect(await itemCount()).toBe(before);
 });
 
@@ -237,12 +235,15 @@ test('fetching an unknown secret or serial: exit 1, not found', async () => {
 });
 
 test('a --payload value that starts with "-" is the value, as getopt reads a required argument', async () => {
-  for (const [i, payload] of ['-x', '--debug', '-5', '-- x', '--payload'].entries()) {
-    const name = `dash.payload-${i}`;
-    const created = await cli(['create', '--name', name, '--payload', payload]);
+  const payloads = ['-x', '--debug', '-5', '-- x', '--payload'];
+  for (const [i, payload] of payloads.entries()) {
+    const created = await cli(['create', '--name', `dash.payload-${i}`, '--payload', payload]);
     expect({ payload, code: created.code, stderr: created.stderr }).toEqual({ payload, code: 0, stderr: '' });
-    expect(json(await cli(['fetch', '--name', name]))).toMatchObject({ payload });
   }
+  // What was stored, read back for all five names by one process: the values are the point here,
+  // and each is read by its own name, so a value stored under the wrong name shows too.
+  const stored = await cli(['export', ...payloads.flatMap((_, i) => ['--name', `P${i}=dash.payload-${i}`])]);
+  expect(json(stored)).toEqual(Object.fromEntries(payloads.map((payload, i) => [`P${i}`, payload])));
   // A repeat is still a repeat, whichever way it is spelt.
   const twice = await cli(['create', '--name', 'dash.twice', '--payload', '-a', '--payload=-b']);
   expectOneLineError(twice, 2, /--payload was given more than once/);
@@ -264,9 +265,10 @@ describe('bad input: one clear line, the right exit code, nothing written', () =
     ],
     ['invalid secret name', ['create', '--name', 'a/b', '--payload', 'x'], 2, /invalid secret name/, ''],
     ['name with spaces', ['fetch', '--name', 'a b'], 2, /invalid secret name/, ''],
+    // A non-number and the value just below the range reach the one serial rule from both commands
+    // that take --serial; every other bad value is the unit test's (test/unit/names.test.ts).
     ['serial abc', ['fetch', '--name', 'a', '--serial', 'abc'], 2, /invalid serial "abc"/, ''],
     ['serial 0', ['revoke', '--name', 'a', '--serial', '0'], 2, /invalid serial "0"/, ''],
-    ['serial -1', ['revoke', '--name', 'a', '--serial=-1'], 2, /invalid serial "-1"/, ''],
     [
       'both payload flags',
       ['create', '--name', 'a', '--payload', 'x', '--payload-location', '/etc/hostname'],
@@ -283,19 +285,14 @@ describe('bad input: one clear line, the right exit code, nothing written', () =
       '',
     ],
     // Linux caps one argv string at 128 KiB, so a payload over the limit cannot be passed with --payload: base64 and raw bytes on stdin.
+    // --binary reads file and stdin through the same capped reader as text: its limit is
+    // test/e2e/binary.test.ts's (262145 bytes on stdin, the exact line).
     [
       'payload over 256 KiB as base64',
       ['create', '--name', 'a', '--payload-encoding', 'base64', '--payload-location', '-'],
       2,
       /262145 bytes; the limit is 262144/,
       Buffer.from(big).toString('base64'),
-    ],
-    [
-      'binary payload over 256 KiB on stdin',
-      ['create', '--name', 'a', '--binary', '--payload-location', '-'],
-      2,
-      /262145 bytes; the limit is 262144/,
-      big,
     ],
     [
       'payload over 256 KiB on stdin',
@@ -315,13 +312,6 @@ describe('bad input: one clear line, the right exit code, nothing written', () =
     [
       '1 MiB file',
       ['create', '--name', 'a', '--payload-location', oneMiBFile],
-      2,
-      /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/,
-      '',
-    ],
-    [
-      '1 MiB binary file',
-      ['create', '--name', 'a', '--binary', '--payload-location', oneMiBFile],
       2,
       /^ecs-secrets: the payload is 1048576 bytes; the limit is 262144/,
       '',

@@ -61,14 +61,13 @@ test('create, revoke, fetch, list and history on an empty data dir; the data sur
   for (const f of walk(dir)) expect(fs.readFileSync(f).includes('second')).toBe(false);
 });
 
-test('revoking an unknown serial writes nothing; a bad name fails before touching the store', async () => {
+// A bad secret name is a usage error before any backend: test/e2e/cli-aws.test.ts checks it once.
+test('revoking an unknown serial writes nothing', async () => {
   await local(['create', '--name', 'a', '--payload', 'x']);
   const r = await local(['revoke', '--name', 'a', '--serial', '5']);
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/has no serial 5/);
   expect(json(await local(['history', '--name', 'a']))).toHaveLength(1);
-  const bad = await local(['create', '--name', '../etc', '--payload', 'x']);
-  expect(bad.code).toBe(2);
 });
 
 test('a master key readable by others is refused', async () => {
@@ -86,10 +85,17 @@ test('concurrent CLI processes on one empty data dir agree on one store and one 
   );
   expect(results.map((r) => [r.code, r.stderr])).toEqual(Array(6).fill([0, '']));
   expect(results.map((r) => json<{ serial: number }>(r).serial).sort()).toEqual([1, 2, 3, 4, 5, 6]);
-  for (let i = 1; i <= 6; i++)
-    expect(json<{ payload: string }>(await local(['fetch', '--name', 'race', '--serial', String(i)])).payload).toMatch(
-      /^p[0-5]$/,
-    );
+  // Read back after the race, in this process (the CLI's reads are tested above): every version
+  // decrypts with the one key on disk and holds what the process that got its serial wrote.
+  const b = await openBackend({ app: 'demo', local: true, dataDir: dir });
+  try {
+    for (const [i, r] of results.entries()) {
+      const serial = json<{ serial: number }>(r).serial;
+      expect(await b.service.fetch('race', serial)).toEqual({ name: 'race', serial, payload: `p${i}`, active: true });
+    }
+  } finally {
+    await b.close();
+  }
 });
 
 test('CLI commands work while a --local daemon holds the store, and the data survives it', async () => {
@@ -155,6 +161,9 @@ test('a leading UTF-8 BOM is kept from --payload-location, file and standard inp
   expect(fs.readFileSync(file).subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
   expect((await local(['create', '--name', 'bom.file', '--payload-location', file])).code).toBe(0);
   expect((await local(['create', '--name', 'bom.stdin', '--payload-location', '-'], payload)).code).toBe(0);
-  for (const name of ['bom.file', 'bom.stdin'])
-    expect([name, json<{ payload: string }>(await local(['fetch', '--name', name])).payload]).toEqual([name, payload]);
+  // Both read back by one process, each by its own name.
+  expect(json(await local(['export', '--name', 'FILE=bom.file', '--name', 'STDIN=bom.stdin']))).toEqual({
+    FILE: payload,
+    STDIN: payload,
+  });
 });

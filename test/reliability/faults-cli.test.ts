@@ -187,8 +187,11 @@ describe('a write whose answer is lost (it happened; the client never heard)', (
   });
 
   test('label set: the retry recognises its own move: one event, not two', async () => {
-    await cli(['create', '--name', 'lost.label', '--payload', 'x']);
-    expect((await cli(['label', 'set', '--name', 'lost.label', '--label', 'prod', '--serial', '1'])).code).toBe(0);
+    // The starting point, made in this process: what is tested is the retried move below.
+    await withService(APP, s.env, async (svc) => {
+      await svc.create('lost.label', 'x');
+      await svc.setLabel('lost.label', 'prod', 1);
+    });
     proxy.loseNext('PutItem', 1);
     const r = await viaProxy(['label', 'set', '--name', 'lost.label', '--label', 'prod', '--serial', '1']);
     expect(proxy.lost).toContain('PutItem');
