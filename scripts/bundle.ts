@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Plugin, build } from 'esbuild';
-import { EXTERNAL, SEPARATE, vendorFile } from './runtime-deps';
+import { LEVEL_ENTRY, SEPARATE, vendorFile } from './runtime-deps';
 
 const root = path.join(__dirname, '..', '..');
 const outDir = path.join(root, 'dist', 'src');
@@ -24,7 +24,6 @@ const common = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: EXTERNAL,
   minifySyntax: true,
   minifyWhitespace: true,
   sourcemap: true,
@@ -50,8 +49,60 @@ const dynaliteComputedRequires: Plugin = {
   },
 };
 
-async function main(): Promise<void> {
+/**
+ * classic-level's binding.js has node-gyp-build look for the native addon in the package's folder
+ * (`__dirname`), which in the bundle would be dist/src/vendor/. The addon stays in the package
+ * (NATIVE in scripts/runtime-deps.ts), so the bundle asks node where that folder is, at run time:
+ * the checkout's, the image's or the installed package's node_modules/classic-level. The build
+ * fails if binding.js is no longer this one line.
+ */
+const classicLevelAddon: Plugin = {
+  name: 'classic-level-addon',
+  setup(b) {
+    b.onResolve({ filter: /^classic-level\/package\.json$/ }, (args) => ({ path: args.path, external: true }));
+    b.onLoad({ filter: /[\\/]node_modules[\\/]classic-level[\\/]binding\.js$/ }, (args) => {
+      const expected = "module.exports = require('node-gyp-build')(__dirname)";
+      const source = fs.readFileSync(args.path, 'utf8').trim();
+      if (source !== expected) throw new Error(`classic-level/binding.js: expected \`${expected}\``);
+      const folder = "require('node:path').dirname(require.resolve('classic-level/package.json'))";
+      return { contents: `module.exports = require('node-gyp-build')(${folder})`, loader: 'js' };
+    });
+  },
+};
+
+/**
+ * Every SEPARATE package a bundle requires, and the module bundled as classic-level's file
+ * (LEVEL_ENTRY), left to a require of its file, relative to the bundle being written (`from`: the
+ * main file's folder or vendor/). `except`: the package this bundle is made of.
+ */
+function separatePackages(from: string, except?: string): Plugin {
   const separate = new RegExp(`^(${SEPARATE.map((p) => p.replace(/[/.]/g, '\\$&')).join('|')})$`);
+  const levelEntry = path.join(outDir, LEVEL_ENTRY).replace(/\.js$/, '');
+  const relative = (pkg: string) => `./${path.relative(from, path.join(outDir, vendorFile(pkg)))}`;
+  return {
+    name: 'separate-packages',
+    setup(b) {
+      b.onResolve({ filter: separate }, (args) =>
+        args.path === except ? undefined : { path: relative(args.path), external: true },
+      );
+      b.onResolve({ filter: new RegExp(`/${path.basename(levelEntry)}(\\.js)?$`) }, (args) =>
+        except !== 'classic-level' && path.resolve(args.resolveDir, args.path).replace(/\.js$/, '') === levelEntry
+          ? { path: relative('classic-level'), external: true }
+          : undefined,
+      );
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  // LEVEL_ENTRY's abstract-level must be the one classic-level's iterators come from (one copy in its bundle).
+  const fromClassic = path.dirname(require.resolve('classic-level/package.json', { paths: [root] }));
+  const fromEntry = path.dirname(path.join(outDir, LEVEL_ENTRY));
+  if (
+    require.resolve('abstract-level', { paths: [fromClassic] }) !==
+    require.resolve('abstract-level', { paths: [fromEntry] })
+  )
+    throw new Error(`${LEVEL_ENTRY} and classic-level resolve different copies of abstract-level`);
   await build({
     ...common,
     entryPoints: [path.join(outDir, 'cli.js')],
@@ -64,22 +115,17 @@ async function main(): Promise<void> {
     entryPoints: [path.join(outDir, 'ecs-secrets.js')],
     outfile: path.join(outDir, 'ecs-secrets.js'),
     allowOverwrite: true,
-    plugins: [
-      {
-        name: 'separate-packages',
-        setup(b) {
-          b.onResolve({ filter: separate }, (args) => ({ path: vendorFile(args.path), external: true }));
-        },
-      },
-    ],
+    plugins: [separatePackages(outDir)],
   });
   await Promise.all(
     SEPARATE.map((pkg) =>
       build({
         ...common,
-        entryPoints: [require.resolve(pkg, { paths: [root] })],
+        entryPoints: [
+          pkg === 'classic-level' ? path.join(outDir, LEVEL_ENTRY) : require.resolve(pkg, { paths: [root] }),
+        ],
         outfile: path.join(outDir, vendorFile(pkg)),
-        plugins: [dynaliteComputedRequires],
+        plugins: [separatePackages(path.join(outDir, 'vendor'), pkg), dynaliteComputedRequires, classicLevelAddon],
       }),
     ),
   );

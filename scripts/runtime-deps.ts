@@ -1,7 +1,7 @@
 /**
  * The image's node_modules: only what the bundled CLI (dist/src/ecs-secrets.js, `npm run bundle`) still
- * loads from disk, that is the packages left out of the bundle and what they depend on. Everything
- * else is inside the bundle, so the Dockerfile's runtime stage runs this right after
+ * loads from disk, that is the packages with a native addon (NATIVE) and what they depend on (kept
+ * whole, though their JavaScript is bundled too). Everything else is inside the bundles, so the Dockerfile's runtime stage runs this right after
  * `npm ci --omit=dev`, in the same layer, and the image carries no second copy.
  *
  *   node dist/scripts/runtime-deps.js           lists what is kept, with sizes
@@ -14,10 +14,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /**
- * Left out of the bundles: classic-level, a native addon that finds its binary from its own folder
- * (`--local` only). scripts/bundle.ts passes this list to esbuild.
+ * Kept on disk: classic-level, for its native addon (a prebuilt .node file), which node-gyp-build
+ * finds in the package's own folder. Its JavaScript is bundled all the same (SEPARATE).
  */
-export const EXTERNAL = ['classic-level'];
+export const NATIVE = ['classic-level'];
 
 /**
  * Bundled apart, each with what it depends on (a few shared helpers are then in two files; none of
@@ -28,7 +28,9 @@ export const EXTERNAL = ['classic-level'];
  * - pino-pretty: logs for a terminal; cli-progress: import's progress bar;
  * - yaml and age-encryption: configuration documents and file imports;
  * - the SSM, Secrets Manager and CloudFormation clients: `import` and `setup` only;
- * - dynalite: the embedded store (`--local`), with the LevelDB wrappers it brings.
+ * - dynalite: the embedded store (`--local`);
+ * - classic-level: LevelDB for the embedded store, shared by dynalite's file and the main one
+ *   (src/backends/leveldb.ts is its entry, `LEVEL_ENTRY`; scripts/bundle.ts says how its addon is found).
  */
 export const SEPARATE = [
   'express',
@@ -41,7 +43,11 @@ export const SEPARATE = [
   '@aws-sdk/client-secrets-manager',
   '@aws-sdk/client-cloudformation',
   'dynalite',
+  'classic-level',
 ];
+
+/** The module bundled as classic-level's file, relative to dist/src/: classic-level and the abstract-level it uses. */
+export const LEVEL_ENTRY = './backends/leveldb.js';
 
 /** The file a SEPARATE package is bundled into, relative to dist/src/ecs-secrets.js. */
 export const vendorFile = (pkg: string): string => `./vendor/${pkg.replace(/^@/, '').replace(/\//g, '+')}.js`;
@@ -97,7 +103,7 @@ function main(): void {
   const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
     packages: Record<string, LockPackage>;
   };
-  const keep = closure(lock.packages, EXTERNAL);
+  const keep = closure(lock.packages, NATIVE);
   const prune = process.argv.includes('--prune');
   const removed: string[] = [];
   // Longest paths last: a nested package goes with its parent when the parent goes.
@@ -120,7 +126,7 @@ function main(): void {
   const kept = [...keep].filter((p) => fs.existsSync(path.join(root, p)));
   const size = kept.reduce((s, p) => s + dirSize(path.join(root, p)), 0);
   process.stdout.write(
-    `${prune ? 'kept' : 'would keep'} ${kept.length} packages (${(size / 1024 / 1024).toFixed(1)} MiB) for ${EXTERNAL.join(', ')}; ${prune ? 'removed' : 'would remove'} ${removed.length}\n`,
+    `${prune ? 'kept' : 'would keep'} ${kept.length} packages (${(size / 1024 / 1024).toFixed(1)} MiB) for ${NATIVE.join(', ')}; ${prune ? 'removed' : 'would remove'} ${removed.length}\n`,
   );
 }
 

@@ -2,15 +2,16 @@
  * The shipped CLI is an esbuild bundle (fast start-up, a small image): dist/src/cli.js, the executable,
  * loads dist/src/ecs-secrets.js, the bundle, through V8's code cache; the bundle loads nothing from
  * disk but node's built-in modules and the packages bundled apart (SEPARATE, each in dist/src/vendor/,
- * loaded at first use), which load only the packages left out on purpose (scripts/runtime-deps.ts
- * EXTERNAL); and the image keeps exactly the EXTERNAL packages and their dependencies.
+ * loaded at first use), which load only each other's files and, from node_modules, classic-level's
+ * native addon; and the image keeps exactly the NATIVE packages (scripts/runtime-deps.ts) and
+ * their dependencies.
  */
 import * as fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as os from 'node:os';
-import { EXTERNAL, SEPARATE, closure, vendorFile } from '../scripts/runtime-deps';
+import { NATIVE, SEPARATE, closure, vendorFile } from '../scripts/runtime-deps';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
@@ -51,17 +52,22 @@ test('package.json bundles the CLI with scripts/bundle.ts and ships the executab
   ]);
 });
 
-test('the executable is small and requires only built-ins; the bundle requires only its SEPARATE files and EXTERNAL packages, and those only EXTERNAL ones', () => {
+test('the executable is small and requires only built-ins; the bundle requires only its SEPARATE files, and those no package', () => {
   expect(requiredIds(CLI)).toEqual([]);
   expect(fs.statSync(CLI).size).toBeLessThan(20_000);
   const vendor = SEPARATE.map(vendorFile).sort();
-  expect(requiredIds(BUNDLE)).toEqual([...EXTERNAL, ...vendor].sort()); // the embedded store's lock is a classic-level
+  expect(requiredIds(BUNDLE)).toEqual(vendor); // the embedded store's lock is a classic-level
   for (const file of vendor) {
     const full = path.join(path.dirname(BUNDLE), file);
     expect([file, fs.existsSync(full)]).toEqual([file, true]);
-    expect([file, requiredIds(full).filter((id) => !EXTERNAL.includes(id))]).toEqual([file, []]);
+    expect([file, requiredIds(full).filter((id) => id !== './classic-level.js')]).toEqual([file, []]);
   }
-  expect(requiredIds(path.join(path.dirname(BUNDLE), vendorFile('dynalite')))).toEqual(EXTERNAL);
+  // dynalite opens LevelDB through the same file as the store's lock: one copy of abstract-level, whose iterators are fixed.
+  expect(requiredIds(path.join(path.dirname(BUNDLE), vendorFile('dynalite')))).toEqual(['./classic-level.js']);
+  // Of classic-level only its addon is read from node_modules, found from the package's folder at run time.
+  const level = fs.readFileSync(path.join(path.dirname(BUNDLE), vendorFile('classic-level')), 'utf8');
+  expect(level).toContain('require.resolve("classic-level/package.json")');
+  expect(level).not.toContain('__dirname');
   // What a SEPARATE package alone brings stays out of the main file (express alone brings iconv-lite).
   expect(fs.readFileSync(BUNDLE, 'utf8')).not.toContain('node_modules/iconv-lite');
   expect(fs.readFileSync(BUNDLE, 'utf8')).toContain('DynamoDBClient');
@@ -96,13 +102,13 @@ test('of the SEPARATE files, a --local one-shot command loads only the embedded 
     return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).sort() : [];
   };
   try {
-    const store = vendorFile('dynalite');
+    const store = [vendorFile('classic-level'), vendorFile('dynalite')].sort();
     expect(loadedBy(['--version'])).toEqual([]);
-    expect(loadedBy(['--application-name', 'b', 'create', 'db.password', '--payload', 'x'])).toEqual([store]);
-    expect(loadedBy(['--application-name', 'b', 'fetch', 'db.password'])).toEqual([store]);
+    expect(loadedBy(['--application-name', 'b', 'create', 'db.password', '--payload', 'x'])).toEqual(store);
+    expect(loadedBy(['--application-name', 'b', 'fetch', 'db.password'])).toEqual(store);
     fs.writeFileSync(path.join(dir, 'app.yaml'), 'db:\n  password_ecs_secret: hunter2\n');
     expect(loadedBy(['--application-name', 'b', 'config', 'push', '--path', 'app', '--file', 'app.yaml'])).toEqual(
-      [vendorFile('age-encryption'), vendorFile('yaml'), store].sort(),
+      [vendorFile('age-encryption'), vendorFile('yaml'), ...store].sort(),
     );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -144,7 +150,11 @@ test('the build leaves a code cache for every bundle, readable by everyone, that
       'x',
     ];
     const run = `process.argv = [process.argv[0], ...${JSON.stringify(args)}]; b.requireBundled(${JSON.stringify(BUNDLE)});`;
-    expect(cacheUse(run, spawnEnv())).toEqual(['dynalite.js cached', 'ecs-secrets.js cached']);
+    expect(cacheUse(run, spawnEnv())).toEqual([
+      'classic-level.js cached',
+      'dynalite.js cached',
+      'ecs-secrets.js cached',
+    ]);
     // A vendor file the warm-up never loaded: its cache holds its top level.
     const express = path.join(path.dirname(BUNDLE), vendorFile('express'));
     expect(cacheUse(`b.requireBundled(${JSON.stringify(express)});`, spawnEnv())).toEqual(['express.js cached']);
@@ -207,7 +217,7 @@ test('the runtime closure follows node resolution: nested copies first, then up 
     'node_modules/c': {},
     'node_modules/express': { dependencies: { c: '1' } },
   };
-  expect([...closure(packages, EXTERNAL)].sort()).toEqual([
+  expect([...closure(packages, NATIVE)].sort()).toEqual([
     'node_modules/b',
     'node_modules/c',
     'node_modules/classic-level',
@@ -218,7 +228,7 @@ test('the runtime closure follows node resolution: nested copies first, then up 
 
 test('the real lockfile: the image keeps classic-level with its dependencies, and no dynalite, SDK, express or yargs', () => {
   const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
-  const keep = closure(lock.packages, EXTERNAL);
+  const keep = closure(lock.packages, NATIVE);
   expect(keep).toContain('node_modules/classic-level');
   for (const p of keep) expect(lock.packages[p].dev ?? false).toBe(false);
   expect(

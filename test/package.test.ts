@@ -72,7 +72,7 @@ test(
     const devOnly = Object.keys(pkg.devDependencies).filter((d) => lock.packages[`node_modules/${d}`]?.dev === true);
     expect(devOnly).toContain('jest');
     expect(devOnly.filter((d) => fs.existsSync(path.join(installed, d)))).toEqual([]);
-    // The embedded store's native package, left out of the bundles, came along: --local works from the install.
+    // The embedded store's native package, kept for its addon, came along: --local works from the install.
     const data = path.join(dir, 'data');
     const local = ['--local', '--data-dir', data, '--application-name', 'demo'];
     await run(bin, ['create', ...local, '--name', 'db.password', '--payload', 'pw'], { cwd: dir });

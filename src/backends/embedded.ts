@@ -29,11 +29,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { ClassicLevel } from 'classic-level';
 import { AGE_IDENTITY_FILE } from '../config/age-identities';
 import { writeFileAtomic } from '../core/atomic-file';
 import { AppError } from '../core/errors';
@@ -42,6 +40,7 @@ import { raiseDescriptorLimit } from '../core/descriptor-limit';
 import { ensurePrivateDir, tightenTree } from '../core/private-files';
 import { CONNECT_TIMEOUT_MS, HTTP_HANDLER_OPTIONS } from './aws';
 import { type RequestListener, dispatchInProcess, dispatchable } from './in-process-http';
+import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator, ClassicLevel } from './leveldb';
 
 // dynalite ships no types; this is the one call we make.
 const dynalite: (opts: Record<string, unknown>) => Server = require('dynalite');
@@ -54,12 +53,10 @@ const dynalite: (opts: Record<string, unknown>) => Server = require('dynalite');
  * files, and the database keeps a reference to it until it closes. Under steady reads and writes
  * the owner's memory grew without bound outside the V8 heap (docs/embedded-store.md). Give the
  * iterators of the abstract-level that classic-level loads the `return()` dynalite expects:
- * dynalite (bundled, dist/src/vendor/dynalite.js) opens LevelDB through classic-level, which the
- * bundles leave on disk, so this is the copy its iterators come from. Left alone if one exists already.
+ * dynalite opens LevelDB through classic-level, and so does leveldb.ts (its bundle is the one both
+ * load), so this is the copy its iterators come from. Left alone if one exists already.
  */
 function closeLevelIteratorsOnReturn(): void {
-  const fromClassic = createRequire(require.resolve('classic-level'));
-  const { AbstractKeyIterator, AbstractValueIterator, AbstractIterator } = fromClassic('abstract-level');
   for (const iterator of [AbstractIterator, AbstractKeyIterator, AbstractValueIterator]) {
     const proto = iterator.prototype as { return?: unknown; close(): Promise<void> };
     if (typeof proto.return === 'function') continue;

@@ -96,7 +96,11 @@ export function compileBundled(file: string, useCache: boolean): { hash: Buffer;
   return { hash, script };
 }
 
-/** `require(file)` for one of our bundles: its `require` resolves from its own folder, and hands `./vendor/` files back here. */
+/**
+ * `require(file)` for one of our bundles: its `require` resolves from its own folder, and hands
+ * relative ids back here (a bundle has no relative require but of another bundle: `./vendor/x.js`
+ * from the main file, `./x.js` from a vendor file).
+ */
 export function requireBundled(file: string): unknown {
   if (process.env.NODE_COMPILE_CACHE && 'enableCompileCache' in Module) return require(file);
   const known = loaded.get(file);
@@ -110,7 +114,7 @@ export function requireBundled(file: string): unknown {
   loaded.set(file, mod);
   const nodeRequire = createRequire(file);
   const bundleRequire = Object.assign(
-    (id: string) => (id.startsWith('./vendor/') ? requireBundled(path.join(dir, id)) : nodeRequire(id)),
+    (id: string) => (id.startsWith('./') ? requireBundled(path.join(dir, id)) : nodeRequire(id)),
     {
       resolve: nodeRequire.resolve,
       cache: nodeRequire.cache,

@@ -7,14 +7,14 @@
  * MODULE_NOT_FOUND, which would test nothing. So when the checkout's CLI is not reachable, this
  * copies what the CLI loads from disk to a fresh 0755 folder: the executable (dist/src/cli.js), the
  * bundles with their code caches (dist/src/ecs-secrets.js, dist/src/vendor/), package.json (the
- * version), and the packages left out of the bundles (classic-level, for --local) with their
+ * version), and the packages kept for their native addon (classic-level, for --local) with their
  * dependencies, as the image does (scripts/runtime-deps.ts).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EXTERNAL, closure } from '../../scripts/runtime-deps';
+import { NATIVE, closure } from '../../scripts/runtime-deps';
 import { CLI } from './cli';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -51,7 +51,7 @@ export function cliFor(uid: number): { cli: string; cleanup(): void } {
   const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
     packages: Record<string, object>;
   };
-  for (const pkg of closure(lock.packages, EXTERNAL))
+  for (const pkg of closure(lock.packages, NATIVE))
     if (fs.existsSync(path.join(ROOT, pkg)))
       fs.cpSync(path.join(ROOT, pkg), path.join(dir, pkg), { recursive: true, dereference: true });
   // Readable and traversable by everyone, writable by its owner only, whatever the umask.
