@@ -40,10 +40,9 @@ beforeAll(async () => {
   env = s.env;
   await createAppResources(s.kms, s.dynamo.endpoint, APP);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecs-secrets-export-'));
-  for (const [name, payload] of Object.entries(SECRETS)) {
-    const r = await cli(['create', '--name', name, '--payload-location', '-'], { input: payload });
-    expect(r.code).toBe(0);
-  }
+  // One process writes them all: what the tests check is what export makes of the stored values.
+  const seeded = await cli(['import', 'json', '-'], { input: JSON.stringify(SECRETS) });
+  expect([seeded.code, JSON.parse(seeded.stdout).imported.length]).toEqual([0, Object.keys(SECRETS).length]);
   const bin = await cli(['create', '--name', 'team-c.cert', '--binary', '--payload-location', '-'], {
     input: Buffer.from([0, 1, 2, 255]),
   });
@@ -163,12 +162,6 @@ describe('export: bad input is one clear line with the right exit code', () => {
       2,
       /"team-a\.db-password" and "team-a\.db\.password" both map to the variable TEAM_A_DB_PASSWORD/,
     ],
-    [
-      'colliding variables across prefixes',
-      ['--prefix', 'team-a.', '--prefix', 'team-b.'],
-      2,
-      /"team-a\.db-password" and "team-b\.db-password" both map to the variable DB_PASSWORD/,
-    ],
     ['a binary secret into an environment', ['--prefix', 'team-c.'], 2, /secret "team-c\.cert" is binary/],
     [
       'a loader variable from a prefix',
@@ -199,9 +192,13 @@ describe('export: bad input is one clear line with the right exit code', () => {
       env2 = { ECS_SECRETS_DAEMON_URL: `http://127.0.0.1:${await freePort()}` };
     expectOneLineError(await cli(['export', ...args], { env: env2 }), code, pattern);
   });
-  test('a collision is found from the names alone: nothing is decrypted', async () => {
+  test('colliding variables across prefixes, found from the names alone: nothing is decrypted', async () => {
     s.kms.resetCounts();
-    expect((await cli(['export', '--prefix', 'team-a.', '--prefix', 'team-b.'])).code).toBe(2);
+    expectOneLineError(
+      await cli(['export', '--prefix', 'team-a.', '--prefix', 'team-b.']),
+      2,
+      /"team-a\.db-password" and "team-b\.db-password" both map to the variable DB_PASSWORD/,
+    );
     expect(s.kms.counts.Decrypt).toBe(0);
   });
 });
@@ -256,9 +253,9 @@ test('--help describes every new command and flag', async () => {
 });
 
 test('a secret named "version" (whose latest route is the daemon version route) is read through the daemon too, revoked versions skipped', async () => {
-  for (const payload of ['v1', 'v2', 'v3'])
+  for (const payload of ['v1', 'v2'])
     expect((await cli(['create', '--name', 'version', '--payload', payload])).code).toBe(0);
-  expect((await cli(['revoke', '--name', 'version', '--serial', '3'])).code).toBe(0);
+  expect((await cli(['revoke', '--name', 'version', '--serial', '2'])).code).toBe(0);
   // The daemon caches its name listing for the TTL, and "version" is found through the listing: a
   // daemon that listed before the CLI created it lists it after the TTL, a new one at once.
   await d.stop();
@@ -269,8 +266,8 @@ test('a secret named "version" (whose latest route is the daemon version route) 
   });
   for (const extraEnv of [{}, viaDaemon()])
     for (const [selection, stdout] of [
-      [['--name', 'version'], '{"VERSION":"v2"}\n'],
-      [['--prefix', 'vers'], '{"ION":"v2"}\n'], // the prefix is stripped from the variable name
+      [['--name', 'version'], '{"VERSION":"v1"}\n'],
+      [['--prefix', 'vers'], '{"ION":"v1"}\n'], // the prefix is stripped from the variable name
     ] as const) {
       const r = await cli(['export', ...selection], { env: extraEnv });
       expect({
