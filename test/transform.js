@@ -7,7 +7,14 @@ const { createHash } = require('node:crypto');
 const { readFileSync } = require('node:fs');
 const esbuild = require('esbuild');
 
-const OPTIONS = { loader: 'ts', format: 'cjs', target: 'node20', sourcemap: 'external' };
+// import() becomes a require: jest runs tests as CommonJS, without the vm modules flag import() needs.
+const OPTIONS = {
+  loader: 'ts',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: 'external',
+  supported: { 'dynamic-import': false },
+};
 const SELF = createHash('sha256').update(readFileSync(__filename)).update(esbuild.version).digest('hex');
 
 module.exports = {
