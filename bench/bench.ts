@@ -27,7 +27,7 @@ import { FIGURES, type Figures, type LabelValues, footprint, goals, labelOf, med
 import { PREFETCH_SECRETS, measurePrefetch, storePrefetchSecrets } from './prefetch';
 import { execOverhead } from './exec-overhead';
 import { measureImport } from './import';
-import { measureIdleCost, measurePropagation } from './propagation';
+import { measureIdleCost, measurePropagation, storeRotated } from './propagation';
 import { type SoakResult, soak, soakLoad, soakTable } from './soak';
 import {
   CLI,
@@ -123,7 +123,7 @@ function daemonOptions(c: Context, logFile: string) {
   };
 }
 
-/** Store the secrets, the prefetch figure's among them, through a daemon's POST route (the stand-ins count nothing we care about yet). */
+/** Store the secrets, the prefetch and propagation figures' among them, through a daemon's POST route (the stand-ins count nothing we care about yet). */
 async function seed(c: Context): Promise<void> {
   const d = await startDaemon(daemonOptions(c, path.join(c.tmp, 'seed.log')));
   try {
@@ -138,6 +138,7 @@ async function seed(c: Context): Promise<void> {
       expectOk(`creating ${name}`, r, 201);
     });
     await storePrefetchSecrets(d);
+    await storeRotated(d);
   } finally {
     await d.stop();
   }
