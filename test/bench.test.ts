@@ -24,9 +24,9 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
       '--reps',
       '1',
       '--secrets',
-      '50',
+      '20',
       '--cold',
-      '5',
+      '2',
       '--exec-runs',
       '1',
       '--cpu-quota',
@@ -37,7 +37,7 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
       '--soak-secrets',
       '40',
       '--import-parameters',
-      '50',
+      '10',
       // Propagation: one rotation, and the idle windows at their shortest (the 30 s TTL's is one TTL).
       '--propagation-rotations',
       '1',
@@ -112,14 +112,14 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
       config: {
         daemon: expect.stringContaining('daemon'),
         connections: 32,
-        secrets: 50,
+        secrets: 20,
         reps: 1,
         node: process.version,
       },
     });
 
     // The same figures are printed as a table.
-    const labels = { secrets: 50, connections: 32, quota: 0.25, quotaConnections: 8 };
+    const labels = { secrets: 20, connections: 32, quota: 0.25, quotaConnections: 8 };
     for (const f of FIGURES.filter((x) => x.goal)) expect(r.stdout).toContain(labelOf(f, labels));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
