@@ -13,6 +13,8 @@ export interface BenchOptions {
   secrets: number;
   /** Never-read secrets read one by one per repetition for the cold-read figure. */
   cold: number;
+  /** Runs of `exec` against the child alone per repetition for the exec start-up figures (their median). */
+  execRuns: number;
   /** Run the daemon with a token (X-ECS-Secrets-Token on every request), as a careful operator would. */
   token: boolean;
   out?: string;
@@ -48,12 +50,14 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: node dist/bench/bench.js [flags]
 
-  --duration S     measured load per server per repetition, seconds (default 10)
+  --duration S     measured load per server per repetition, seconds, 0.1 or more (default 10)
   --warmup S       unmeasured load before each measured one, seconds (default min(2, duration))
   --reps N         repetitions; the median is reported (default 3)
   --connections N  autocannon connections (default 32)
   --secrets N      distinct secrets cached before the memory figure (default 1000)
   --cold N         never-read secrets read one by one per repetition (default 20)
+  --exec-runs N    exec start-ups (each with the child alone) per repetition, their median
+                   reported (default 5)
   --no-token       run the daemon without a token (default: with one, sent on every request)
   --out FILE       also write the figures as JSON to FILE
   --cpu-prof DIR   write the daemon's V8 CPU profiles to DIR (node --cpu-prof)
@@ -104,6 +108,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     connections: 32,
     secrets: 1000,
     cold: 20,
+    execRuns: 5,
     token: true,
     daemonNodeArgs: [],
     quotaConnections: 8,
@@ -126,7 +131,9 @@ export function parseArgs(argv: string[]): BenchOptions {
     const value = (): string | undefined => inline ?? argv[++i];
     switch (flag) {
       case '--duration':
-        o.duration = number('duration', value(), 0.5, false);
+        // Short loads are for checking that the bench runs (its figures are per request, finite for any
+        // load that served one); the figures worth reading take seconds.
+        o.duration = number('duration', value(), 0.1, false);
         break;
       case '--warmup':
         o.warmup = number('warmup', value(), 0, false);
@@ -142,6 +149,9 @@ export function parseArgs(argv: string[]): BenchOptions {
         break;
       case '--cold':
         o.cold = number('cold', value(), 1, true);
+        break;
+      case '--exec-runs':
+        o.execRuns = number('exec-runs', value(), 1, true);
         break;
       case '--no-token':
         o.token = false;

@@ -24,10 +24,10 @@ import type { BareSpec } from './bare-server';
 import { execFileSync } from 'node:child_process';
 import { type CpuQuota, openCpuQuota } from './cgroup';
 import { FIGURES, type Figures, type LabelValues, footprint, goals, labelOf, medianFigures, table } from './figures';
-import { PREFETCH_SECRETS, measurePrefetch } from './prefetch';
+import { PREFETCH_SECRETS, measurePrefetch, storePrefetchSecrets } from './prefetch';
 import { execOverhead } from './exec-overhead';
 import { measureImport } from './import';
-import { measureIdleCost, measurePropagation } from './propagation';
+import { measureIdleCost, measurePropagation, storeRotated } from './propagation';
 import { type SoakResult, soak, soakLoad, soakTable } from './soak';
 import {
   CLI,
@@ -123,7 +123,7 @@ function daemonOptions(c: Context, logFile: string) {
   };
 }
 
-/** Store the secrets through a daemon's POST route (the stand-ins count nothing we care about yet). */
+/** Store the secrets, the prefetch and propagation figures' among them, through a daemon's POST route (the stand-ins count nothing we care about yet). */
 async function seed(c: Context): Promise<void> {
   const d = await startDaemon(daemonOptions(c, path.join(c.tmp, 'seed.log')));
   try {
@@ -137,6 +137,8 @@ async function seed(c: Context): Promise<void> {
       });
       expectOk(`creating ${name}`, r, 201);
     });
+    await storePrefetchSecrets(d);
+    await storeRotated(d);
   } finally {
     await d.stop();
   }
@@ -165,7 +167,15 @@ function machineBusySeconds(): number {
 async function load(url: string, headers: Record<string, string>, connections: number, seconds: number): Promise<Load> {
   const cpu0 = process.cpuUsage();
   const busy0 = machineBusySeconds();
-  const r = await autocannon({ url, connections, duration: seconds, headers });
+  // autocannon ends a run at its next sample tick (every second by default): a load shorter than a
+  // second needs ticks as short as itself, or it runs the whole second.
+  const r = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    headers,
+    sampleInt: Math.min(1000, seconds * 1000),
+  });
   const cpu = process.cpuUsage(cpu0);
   const busy = machineBusySeconds() - busy0;
   if (r.errors > 0 || r.non2xx > 0 || r.requests.total === 0)
@@ -264,7 +274,7 @@ async function repetition(c: Context, rep: number): Promise<Figures> {
     if (fetched.code !== 0 || JSON.parse(fetched.stdout).name !== HOT)
       throw new Error(`fetch failed (${fetched.code}): ${fetched.stderr}`);
     f['fetch.wallMs'] = fetched.ms;
-    Object.assign(f, await execOverhead(s.env, APP, HOT)); // exec start → child start, vs the child alone
+    Object.assign(f, await execOverhead(s.env, APP, HOT, o.execRuns)); // exec start → child start, vs the child alone
 
     Object.assign(f, await contention(c, d, rep));
 
@@ -614,6 +624,7 @@ async function main(): Promise<number> {
       connections: o.connections,
       secrets: o.secrets,
       cold: o.cold,
+      execRuns: o.execRuns,
       node: serverNode,
       nodeBinary: o.node ?? process.execPath,
       cpuQuota: c.quota

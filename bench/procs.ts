@@ -113,6 +113,16 @@ export function closeClient(): void {
   agent.destroy();
 }
 
+/**
+ * Close our idle keep-alive connections to one server. A daemon told to stop drains for its drain
+ * window while a client keeps a connection open, and ends early once every client has left.
+ */
+function leave(url: string): void {
+  const { hostname, port } = new URL(url);
+  for (const [name, sockets] of Object.entries(agent.freeSockets))
+    if (name.startsWith(`${hostname}:${port}:`)) for (const socket of sockets ?? []) socket.destroy();
+}
+
 /** Prometheus text → `name{labels}` (as written) → value. */
 function parseMetrics(text: string): Map<string, number> {
   const out = new Map<string, number>();
@@ -242,7 +252,10 @@ export async function startDaemon(o: DaemonSpawnOptions): Promise<DaemonProcess>
       if (status !== undefined) return status;
       return need(await metrics(), 'ecs_secrets_process_resident_memory_bytes');
     },
-    stop: () => stopChild(child),
+    stop: () => {
+      leave(url);
+      return stopChild(child);
+    },
   };
 }
 

@@ -16,28 +16,31 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
   const out = path.join(dir, 'result.json');
   try {
     const r = await runNode(BENCH, [
+      // Each load a quarter second, no warm-up: the figures are per request, finite for any load that served one.
       '--duration',
-      '1',
+      '0.25',
       '--warmup',
-      '0.5',
+      '0',
       '--reps',
       '1',
       '--secrets',
-      '50',
+      '20',
       '--cold',
-      '5',
+      '2',
+      '--exec-runs',
+      '1',
       '--cpu-quota',
       '0.25',
-      // The soak's shortest useful run: both backends, a few samples.
+      // The soak's shortest useful run: both backends, a few samples (six, one every half second).
       '--soak-seconds',
-      '6',
+      '3',
       '--soak-secrets',
       '40',
       '--import-parameters',
-      '50',
-      // Propagation: a few rotations, and the idle windows at their shortest (the 30 s TTL's is one TTL).
+      '10',
+      // Propagation: one rotation, and the idle windows at their shortest (the 30 s TTL's is one TTL).
       '--propagation-rotations',
-      '3',
+      '1',
       '--idle-seconds',
       '6',
       '--out',
@@ -104,19 +107,19 @@ test('npm run bench --cpu-quota 0.25, short mode: the result file has every figu
     expect(result.goals.length).toBeGreaterThanOrEqual(9);
     expect(result).toMatchObject({
       date: expect.any(String),
-      command: expect.stringContaining('--duration 1'),
+      command: expect.stringContaining('--duration 0.25'),
       machine: { nproc: expect.any(Number), node: process.version, serverNode: process.version },
       config: {
         daemon: expect.stringContaining('daemon'),
         connections: 32,
-        secrets: 50,
+        secrets: 20,
         reps: 1,
         node: process.version,
       },
     });
 
     // The same figures are printed as a table.
-    const labels = { secrets: 50, connections: 32, quota: 0.25, quotaConnections: 8 };
+    const labels = { secrets: 20, connections: 32, quota: 0.25, quotaConnections: 8 };
     for (const f of FIGURES.filter((x) => x.goal)) expect(r.stdout).toContain(labelOf(f, labels));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
