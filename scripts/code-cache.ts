@@ -1,8 +1,9 @@
 /**
  * `npm run bundle` ends with this: it runs the bundled CLI once, a `create --local` into a fresh
  * folder, and keeps beside each bundled file that command loaded (dist/src/ecs-secrets.js,
- * dist/src/vendor/dynalite.js and classic-level.js) the bytecode V8 compiled for it, as FILE.cache, which the
- * executable reads at every start (src/startup/bundled-module.ts says why and how it is checked).
+ * dist/src/vendor/dynalite.js and classic-level.js) the bytecode V8 compiled for it, as FILE.cache,
+ * which the executable reads at every start (src/startup/bundled-module.ts says why and how it is
+ * checked).
  * The other vendor files get a cache of their top level only (compiled, not run): that still spares
  * V8 pre-parsing the whole file when a command first loads it (express for the daemon, yaml...).
  *

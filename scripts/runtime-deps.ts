@@ -1,8 +1,9 @@
 /**
  * The image's node_modules: only what the bundled CLI (dist/src/ecs-secrets.js, `npm run bundle`) still
  * loads from disk, that is the packages with a native addon (NATIVE) and what they depend on (kept
- * whole, though their JavaScript is bundled too). Everything else is inside the bundles, so the Dockerfile's runtime stage runs this right after
- * `npm ci --omit=dev`, in the same layer, and the image carries no second copy.
+ * whole, though their JavaScript is bundled too). Everything else is inside the bundles, so the
+ * Dockerfile's runtime stage runs this right after `npm ci --omit=dev`, in the same layer, and the
+ * image carries no second copy.
  *
  *   node dist/scripts/runtime-deps.js           lists what is kept, with sizes
  *   node dist/scripts/runtime-deps.js --prune   deletes the rest from ./node_modules
