@@ -48,7 +48,10 @@ export function applyEnvFlags(
     : onLine.has('config')
       ? (args.config as string | undefined)
       : fromEnv('config');
-  const file = configPath === undefined ? new Map<string, FileSetting>() : readConfigFile(configPath, flags, arrays);
+  const file =
+    configPath === undefined
+      ? undefined
+      : { label: configFileLabel(configPath), settings: readConfigFile(configPath, flags, arrays) };
   for (const flag of flags) {
     if (onLine.has(flag)) continue;
     const value = fromEnv(flag);
@@ -56,9 +59,9 @@ export function applyEnvFlags(
       args[flag] = coerce(flag, value, envName(flag));
       continue;
     }
-    const inFile = file.get(flag);
-    if (inFile !== undefined && inFile.length > 0)
-      args[flag] = coerce(flag, inFile, `${flag} in ${configFileLabel(configPath as string)}`);
+    const inFile = file?.settings.get(flag);
+    if (file && inFile !== undefined && inFile.length > 0)
+      args[flag] = coerce(flag, inFile, `${flag} in ${file.label}`);
   }
 }
 
