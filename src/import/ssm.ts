@@ -44,6 +44,12 @@ function normalizePath(p: string): string {
   return p.endsWith('/') ? p : `${p}/`;
 }
 
+/** The value SSM sent for one version (history is read with decryption): `why` names its absence. */
+function sentValue(h: { Value?: string } | undefined, source: string, why: string): SourceValue {
+  if (h?.Value === undefined) throw new AppError('not_found', `${source} ${why}`);
+  return { bytes: Buffer.from(h.Value, 'utf8'), binary: false };
+}
+
 export class SsmSource implements ImportSource {
   readonly versioned = true;
   private readonly client: SSMClient;
@@ -91,11 +97,7 @@ export class SsmSource implements ImportSource {
   async read(secret: SourceSecret, versions: SourceVersion[]): Promise<SourceValue[]> {
     const name = this.parameterOf(secret);
     const byVersion = new Map((await this.history(name, true)).map((h) => [this.version(name, h).source, h]));
-    return versions.map((v) => {
-      const value = byVersion.get(v.source)?.Value;
-      if (value === undefined) throw new AppError('not_found', `${v.source} is no longer in the parameter's history`);
-      return { bytes: Buffer.from(value, 'utf8'), binary: false };
-    });
+    return versions.map((v) => sentValue(byVersion.get(v.source), v.source, "is no longer in the parameter's history"));
   }
 
   async readPending(secret: SourceSecret, recorded: ReadonlySet<string>): Promise<PendingValues> {
@@ -114,12 +116,8 @@ export class SsmSource implements ImportSource {
       if (all) return { versions: [], values: [] };
     }
     const pending = (await this.history(name, true)).filter((h) => !recorded.has(this.version(name, h).source));
-    const missing = pending.find((h) => h.Value === undefined);
-    if (missing) throw new AppError('not_found', `${this.version(name, missing).source} came without its value`);
-    return {
-      versions: pending.map((h) => this.version(name, h)),
-      values: pending.map((h) => ({ bytes: Buffer.from(h.Value as string, 'utf8'), binary: false })),
-    };
+    const versions = pending.map((h) => this.version(name, h));
+    return { versions, values: pending.map((h, i) => sentValue(h, versions[i].source, 'came without its value')) };
   }
 
   /** The SSM parameter name a listed secret came from (its source without the label). */
