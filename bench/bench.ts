@@ -40,6 +40,7 @@ import {
   runCli,
   startBare,
   startDaemon,
+  storeSecret,
   useNode,
 } from './procs';
 
@@ -127,16 +128,7 @@ function daemonOptions(c: Context, logFile: string) {
 async function seed(c: Context): Promise<void> {
   const d = await startDaemon(daemonOptions(c, path.join(c.tmp, 'seed.log')));
   try {
-    const headers = { ...d.headers, 'content-type': 'application/json' };
-    const names = [HOT, ...c.coldNames, ...c.cachedNames];
-    await pool(names, 8, async (name) => {
-      const r = await request(`${d.url}/latest/secrets/${name}`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ payload: payload() }),
-      });
-      expectOk(`creating ${name}`, r, 201);
-    });
+    await pool([HOT, ...c.coldNames, ...c.cachedNames], 8, (name) => storeSecret(d, name, payload()));
     await storePrefetchSecrets(d);
     await storeRotated(d);
   } finally {

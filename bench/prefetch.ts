@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StandIns } from '../test/standins';
 import type { Figures } from './figures';
-import { type DaemonProcess, type DaemonSpawnOptions, request, startDaemon } from './procs';
+import { type DaemonProcess, type DaemonSpawnOptions, request, startDaemon, storeSecret } from './procs';
 
 export const PREFETCH_SECRETS = 100;
 const PREFIX = 'prefetch.';
@@ -18,15 +18,7 @@ let seeded = false;
  * its own secrets, saving a daemon start; a measurement before it stores them with a daemon of its own.
  */
 export async function storePrefetchSecrets(d: DaemonProcess): Promise<void> {
-  const headers = { ...d.headers, 'content-type': 'application/json' };
-  for (const name of names) {
-    const r = await request(`${d.url}/latest/secrets/${name}`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ payload: randomBytes(24).toString('base64') }),
-    });
-    if (r.status !== 201) throw new Error(`creating ${name}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
-  }
+  for (const name of names) await storeSecret(d, name, randomBytes(24).toString('base64'));
   seeded = true;
 }
 

@@ -123,6 +123,20 @@ function leave(url: string): void {
     if (name.startsWith(`${hostname}:${port}:`)) for (const socket of sockets ?? []) socket.destroy();
 }
 
+/** Store one secret through a daemon's POST route; anything but 201 is an error naming the secret. */
+export async function storeSecret(
+  d: Pick<DaemonProcess, 'url' | 'headers'>,
+  name: string,
+  payload: string,
+): Promise<void> {
+  const r = await request(`${d.url}/latest/secrets/${name}`, {
+    method: 'POST',
+    headers: { ...d.headers, 'content-type': 'application/json' },
+    body: JSON.stringify({ payload }),
+  });
+  if (r.status !== 201) throw new Error(`storing ${name}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
+}
+
 /** Prometheus text → `name{labels}` (as written) → value. */
 function parseMetrics(text: string): Map<string, number> {
   const out = new Map<string, number>();

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StandIns } from '../test/standins';
 import type { Figures } from './figures';
-import { type DaemonProcess, type DaemonSpawnOptions, request, runCli, startDaemon } from './procs';
+import { type DaemonProcess, type DaemonSpawnOptions, request, runCli, startDaemon, storeSecret } from './procs';
 
 const ROTATED = 'propagation.rotated';
 /** The interval the latency goal is set for. */
@@ -31,12 +31,7 @@ let stored = false;
  * its own secrets, saving the CLI run that would otherwise create it before the measurement.
  */
 export async function storeRotated(d: DaemonProcess): Promise<void> {
-  const r = await request(`${d.url}/latest/secrets/${ROTATED}`, {
-    method: 'POST',
-    headers: { ...d.headers, 'content-type': 'application/json' },
-    body: JSON.stringify({ payload: randomBytes(24).toString('base64') }),
-  });
-  if (r.status !== 201) throw new Error(`creating ${ROTATED}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
+  await storeSecret(d, ROTATED, randomBytes(24).toString('base64'));
   stored = true;
 }
 

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type DaemonProcess, type DaemonSpawnOptions, need, request, startDaemon } from './procs';
+import { type DaemonProcess, type DaemonSpawnOptions, need, request, startDaemon, storeSecret } from './procs';
 
 export type SoakBackend = 'local' | 'aws';
 
@@ -158,13 +158,7 @@ export async function soak(
       Array.from({ length: 8 }, async () => {
         while (next < names.length) {
           const name = names[next++];
-          const r = await request(`${d.url}/latest/secrets/${name}`, {
-            method: 'POST',
-            headers: json,
-            body: JSON.stringify({ payload: payload() }),
-          });
-          if (r.status !== 201)
-            throw new Error(`soak: storing ${name}: ${r.status} ${r.body.toString().slice(0, 200)}`);
+          await storeSecret(d, name, payload());
         }
       }),
     );
